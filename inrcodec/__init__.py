@@ -1,0 +1,20 @@
+"""inrcodec: an image codec whose compressed form is a small sparse neural network.
+
+Meta-SparseINR (Lee, Tack, Lee, Shin, NeurIPS 2021): a meta-learned, magnitude-pruned SIREN
+initialisation is shared; each image is fitted from it and only the surviving weights are stored.
+"""
+__version__ = "0.1.0"
+
+from .api import (EncodeReport, decode, decode_array, decode_file, default_model_path, encode,
+                  encode_file, encode_report, info, load_model)
+from .config import Arch, FitConfig, MetaConfig
+from .errors import (ChecksumError, FormatError, ImageError, InrcodecError, ModelError,
+                     ModelMismatchError, OutputExistsError)
+from .shared_model import SharedModel, scratch_model
+
+__all__ = [
+    "__version__", "encode", "encode_report", "encode_file", "decode", "decode_array",
+    "decode_file", "info", "load_model", "default_model_path", "EncodeReport", "Arch",
+    "FitConfig", "MetaConfig", "SharedModel", "scratch_model", "InrcodecError", "FormatError",
+    "ChecksumError", "ModelError", "ModelMismatchError", "ImageError", "OutputExistsError",
+]

@@ -1,0 +1,271 @@
+"""The public API: encode / decode / info on images, bytes and files."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import bitstream
+from .config import FitConfig
+from .errors import FormatError, InrcodecError, ModelError, ModelMismatchError
+from .fileio import atomic_write_bytes, check_writable
+from .fit import fit
+from .imageio import LoadedImage, as_loaded, save_image
+from .metrics import bpp as bits_per_pixel
+from .metrics import psnr as psnr_u8
+from .quant import FP16, dequantize, quantize
+from .shared_model import SharedModel
+from .tiling import image_to_tiles, render, tile_coords
+
+ModelLike = SharedModel | str | Path | None
+ProgressFn = Callable[[int, int, float], None]
+
+
+# -- shared models ------------------------------------------------------------------
+def default_model_path() -> Path:
+    return Path(str(resources.files("inrcodec") / "models" / "default.safetensors"))
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, mtime_ns: int, size: int) -> SharedModel:
+    return SharedModel.load(path)
+
+
+def load_model(model: ModelLike = None) -> SharedModel:
+    """A SharedModel from a path, or the default model shipped in the package."""
+    if isinstance(model, SharedModel):
+        return model
+    path = Path(model) if model is not None else default_model_path()
+    if not path.is_file():
+        if model is None:
+            raise ModelError(f"the default shared model is missing from the installation ({path})")
+        raise ModelError(f"shared model {path} not found")
+    st = path.stat()
+    return _load_cached(str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InrcodecError("CUDA was requested but no CUDA device is available")
+    return dev
+
+
+# -- reports ---------------------------------------------------------------------------
+@dataclass
+class EncodeReport:
+    data: bytes = field(repr=False)
+    width: int
+    height: int
+    mode: str
+    level: int
+    steps: int
+    params: int  # values stored per tile
+    tiles: int
+    psnr: float  # what the receiver will see, measured on the decoded 8-bit image
+    seconds: float
+    model_hash: str
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        return len(self.data)
+
+    @property
+    def bpp(self) -> float:
+        return bits_per_pixel(len(self.data), self.height, self.width)
+
+    def summary(self) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k != "data"}
+        d.update(bytes=self.bytes, bpp=self.bpp)
+        if math.isinf(d["psnr"]):
+            d["psnr"] = None
+        return d
+
+
+# -- encoding ---------------------------------------------------------------------------
+def _colour_target(img: LoadedImage) -> np.ndarray:
+    """The 3 channels the network fits, in [-1, 1]; greyscale is replicated."""
+    c = img.pixels[:, :, :1].repeat(3, axis=2) if img.mode in ("L", "LA") else img.pixels[:, :, :3]
+    return c.astype(np.float32) / 127.5 - 1.0
+
+
+def _colour_of(img: LoadedImage) -> np.ndarray:
+    return img.pixels[:, :, :1] if img.mode in ("L", "LA") else img.pixels[:, :, :3]
+
+
+def encode_report(image, *, model: ModelLike = None, level: int | None = None,
+                  steps: int = 100, lr: float = 1e-4, seed: int = 0,
+                  device: str | torch.device | None = None,
+                  progress: ProgressFn | None = None,
+                  max_batch_pixels: int = FitConfig.max_batch_pixels) -> EncodeReport:
+    """Fit `image` (path, PIL image or array) and return the .inr bytes with a report."""
+    t0 = time.perf_counter()
+    img = as_loaded(image)
+    m = load_model(model)
+    level = m.default_level if level is None else level
+    m.check_level(level)
+    if steps < 0:
+        raise InrcodecError("steps must be zero or more")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise InrcodecError("the learning rate must be a positive number")
+    h, w = img.pixels.shape[:2]
+    if h > bitstream.MAX_SIDE or w > bitstream.MAX_SIDE or h * w > bitstream.MAX_PIXELS:
+        raise InrcodecError(f"{w}x{h} is larger than the format allows")
+    dev = resolve_device(device)
+    net = m.net(level)
+    targets, weights = image_to_tiles(_colour_target(img), m.tile)
+    cfg = FitConfig(steps=steps, lr=lr, seed=seed, max_batch_pixels=max_batch_pixels)
+    theta = fit(net, m.levels[level].theta0, tile_coords(m.tile), targets, weights, cfg,
+                device=dev, progress=progress)
+    payload = bitstream.zstd(quantize(theta, FP16))
+    alpha = b""
+    if img.mode in ("LA", "RGBA"):
+        alpha = bitstream.zstd(np.ascontiguousarray(img.pixels[:, :, -1]).tobytes())
+    ny, nx = -(-h // m.tile), -(-w // m.tile)
+    header = bitstream.Header(
+        version=bitstream.VERSION, flags=bitstream.FLAG_ALPHA if alpha else 0,
+        model_hash=bytes.fromhex(m.hash), width=w, height=h,
+        mode=bitstream.MODE_IDS[img.mode], level=level, quantizer=FP16, tile=m.tile,
+        tiles_y=ny, tiles_x=nx, n_params=net.n_params, payload_len=len(payload),
+        alpha_len=len(alpha))
+    data = bitstream.pack(header, payload, alpha)
+    # Decode our own output: the PSNR reported is the one the receiver will get.
+    decoded = decode_array(data, model=m, device=dev)
+    quality = psnr_u8(decoded[:, :, :_colour_of(img).shape[2]], _colour_of(img))
+    return EncodeReport(data=data, width=w, height=h, mode=img.mode, level=level, steps=steps,
+                        params=net.n_params, tiles=ny * nx, psnr=quality,
+                        seconds=time.perf_counter() - t0, model_hash=m.hash,
+                        notices=list(img.notices))
+
+
+def encode(image, **options) -> bytes:
+    """Compress an image (path, PIL image or uint8 array) to .inr bytes."""
+    return encode_report(image, **options).data
+
+
+# -- decoding ----------------------------------------------------------------------------
+def _target_size(h: bitstream.Header, size, scale) -> tuple[int, int]:
+    if size is not None and scale is not None:
+        raise InrcodecError("give a size or a scale, not both")
+    if scale is not None:
+        if not (scale > 0 and math.isfinite(scale)):
+            raise InrcodecError("scale must be a positive number")
+        size = (max(1, round(h.width * scale)), max(1, round(h.height * scale)))
+    if size is None:
+        return h.width, h.height
+    ow, oh = (int(v) for v in size)
+    if not (1 <= ow <= bitstream.MAX_SIDE and 1 <= oh <= bitstream.MAX_SIDE) \
+            or ow * oh > bitstream.MAX_PIXELS:
+        raise InrcodecError(f"output size {ow}x{oh} is outside 1..{bitstream.MAX_SIDE} per side "
+                            f"or over {bitstream.MAX_PIXELS} pixels")
+    return ow, oh
+
+
+def read(data: bytes, model: ModelLike = None):
+    """Parse and verify a file against its shared model -> (header, model, theta)."""
+    h, payload, _ = bitstream.unpack(data)
+    m = load_model(model)
+    if m.hash != h.model_hash.hex():
+        where = f" ({model})" if isinstance(model, (str, Path)) else ""
+        raise ModelMismatchError(
+            f"this file needs shared model {h.model_hash.hex()}, but the model supplied{where} "
+            f"is {m.hash}; pass the right one with --model")
+    if h.tile != m.tile:
+        raise FormatError(f"file tile size {h.tile} differs from the model's {m.tile}")
+    if h.level >= len(m.levels):
+        raise FormatError(f"file uses level {h.level}; the model has {len(m.levels)} levels")
+    net = m.net(h.level)
+    if h.n_params != net.n_params:
+        raise FormatError(f"file stores {h.n_params} values per tile, level {h.level} has "
+                          f"{net.n_params}")
+    theta = dequantize(payload, (h.tiles_y * h.tiles_x, h.n_params), h.quantizer)
+    return h, m, theta
+
+
+def decode_array(data: bytes, size: tuple[int, int] | None = None, *, scale: float | None = None,
+                 model: ModelLike = None, device=None) -> np.ndarray:
+    """Decode to a uint8 array (H, W, C) with C = 1, 2, 3 or 4 per the stored mode."""
+    h, m, theta = read(data, model)
+    ow, oh = _target_size(h, size, scale)
+    dev = resolve_device(device)
+    out = render(m.net(h.level), theta.to(dev), h.height, h.width, m.tile, oh, ow)
+    rgb = np.clip(np.round((out + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    mode = h.mode_name
+    colour = np.round(rgb.astype(np.float32).mean(2, keepdims=True)).astype(np.uint8) \
+        if mode in ("L", "LA") else rgb
+    if not h.has_alpha:
+        return colour
+    alpha = np.frombuffer(bitstream.unpack(data)[2], dtype=np.uint8).reshape(h.height, h.width)
+    if (ow, oh) != (h.width, h.height):
+        alpha = np.asarray(Image.fromarray(alpha, "L").resize((ow, oh), Image.LANCZOS))
+    return np.concatenate([colour, alpha[:, :, None]], axis=2)
+
+
+def decode(data: bytes, size: tuple[int, int] | None = None, *, scale: float | None = None,
+           model: ModelLike = None, device=None) -> Image.Image:
+    """Decode .inr bytes to a PIL image, at the stored size or at `size` = (W, H) / `scale`."""
+    a = decode_array(data, size, scale=scale, model=model, device=device)
+    mode = bitstream.unpack_header(data).mode_name
+    return Image.fromarray(a[:, :, 0] if mode == "L" else a, mode)
+
+
+# -- files and inspection ------------------------------------------------------------------
+def read_inr(path: str | Path) -> bytes:
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        max_size = bitstream.HEADER_SIZE + 2 * bitstream.MAX_VALUES + bitstream.MAX_PIXELS + 1024
+        if size > max_size:
+            raise FormatError(f"{path}: {size} bytes is larger than any valid .inr file")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InrcodecError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InrcodecError(f"{path} is a directory") from None
+    except OSError as e:
+        raise InrcodecError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def encode_file(src: str | Path, dst: str | Path, *, force: bool = False, **options) -> EncodeReport:
+    """Encode an image file to a .inr file (written atomically; never overwrites without force)."""
+    check_writable(Path(dst), force)
+    report = encode_report(src, **options)
+    atomic_write_bytes(Path(dst), report.data, force)
+    return report
+
+
+def decode_file(src: str | Path, dst: str | Path, *, size=None, scale=None, force: bool = False,
+                model: ModelLike = None, device=None) -> Image.Image:
+    check_writable(Path(dst), force)
+    from .imageio import output_format
+    output_format(dst)  # refuse an unknown extension before the work
+    img = decode(read_inr(src), size, scale=scale, model=model, device=device)
+    save_image(img, dst, force=force)
+    return img
+
+
+def info(source: bytes | str | Path) -> dict:
+    """Describe a .inr file (its header) or a shared model (its ladder)."""
+    data = read_inr(source) if isinstance(source, (str, Path)) else source
+    if data[:4] == bitstream.MAGIC:
+        h, _, _ = bitstream.unpack(data)
+        return {"kind": "inr", "bytes": len(data),
+                "bpp": bits_per_pixel(len(data), h.height, h.width),
+                "fields": h.describe()}
+    try:
+        m = SharedModel.from_bytes(data)
+    except ModelError as e:
+        raise FormatError(f"neither an .inr file nor a shared model ({e})") from None
+    return {"kind": "model", "hash": m.hash, "arch": m.arch.to_dict(), "tile": m.tile,
+            "default_level": m.default_level, "levels": m.ladder(), "info": m.info}

@@ -1,0 +1,187 @@
+"""The `inrcodec` command: a thin layer over inrcodec.api."""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+import sys
+
+import click
+
+from . import __version__, api
+from .errors import InrcodecError
+
+
+def _fail(msg: str, code: int = 1):
+    click.echo(f"inrcodec: error: {msg}", err=True)
+    sys.exit(code)
+
+
+def user_errors(fn):
+    """Codec errors become one line on stderr and exit 1; Ctrl-C exits 130. No tracebacks."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InrcodecError as e:
+            _fail(str(e))
+        except KeyboardInterrupt:
+            _fail("interrupted; no output was written", 130)
+    return wrapper
+
+
+class _Progress:
+    """A progress bar on stderr (stdout stays clean for --json)."""
+
+    def __init__(self, label: str, enabled: bool):
+        self.label, self.enabled, self.bar, self.last = label, enabled, None, 0
+
+    def __call__(self, done: int, total: int, loss: float):
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr,
+                                         show_eta=True, item_show_func=lambda x: x)
+            self.bar.__enter__()
+        self.bar.update(done - self.last, f"loss {loss:.5f}")
+        self.last = done
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _size(ctx, param, value):
+    if value is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", value)
+    if not m:
+        raise click.BadParameter("expected WIDTHxHEIGHT, e.g. 1024x768")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _fmt_psnr(p: float) -> str:
+    return "inf" if p is None or math.isinf(p) else f"{p:.2f}"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="inrcodec")
+def main():
+    """Compress images into small sparse neural networks (Meta-SparseINR).
+
+    A shared, meta-learned sparse SIREN is shipped with the package. Encoding fits a copy
+    of it to your image (a fixed number of optimisation steps) and stores only the
+    surviving weights; decoding rebuilds the network and renders it at any size.
+
+    \b
+    Examples:
+      inrcodec encode photo.png photo.inr
+      inrcodec decode photo.inr photo-decoded.png
+      inrcodec decode photo.inr big.png --scale 2
+      inrcodec info photo.inr
+    """
+
+
+@main.command()
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.argument("dst", type=click.Path(dir_okay=False))
+@click.option("--model", type=click.Path(dir_okay=False),
+              help="Shared model file (default: the model shipped with inrcodec).")
+@click.option("--level", type=int, help="Ladder level of the shared model: higher is sparser, "
+              "smaller and lower quality (default: the model's default level; see `inrcodec info`).")
+@click.option("--steps", type=click.IntRange(0), default=100, show_default=True,
+              help="Optimisation steps per tile: more takes longer and gives higher quality.")
+@click.option("--lr", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="Where to fit: auto uses a GPU when there is one.")
+@click.option("--force", is_flag=True, help="Overwrite DST if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary line on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def encode(src, dst, model, level, steps, lr, seed, device, force, as_json, quiet):
+    """Compress the image SRC into the .inr file DST.
+
+    Reads PNG, JPEG, WebP, TIFF, BMP, GIF... Greyscale stays greyscale; an alpha channel is
+    kept losslessly; palette, 16-bit and CMYK images are converted (with a notice).
+    Prints the size, bits per pixel and the PSNR the decoder will reproduce.
+    """
+    progress = _Progress("fitting", not quiet and not as_json)
+    try:
+        r = api.encode_file(src, dst, force=force, model=model, level=level, steps=steps, lr=lr,
+                            seed=seed, device=device, progress=progress)
+    finally:
+        progress.close()
+    for n in r.notices:
+        click.echo(f"inrcodec: note: {n}", err=True)
+    if as_json:
+        s = r.summary()
+        s.update(src=src, dst=dst)
+        click.echo(json.dumps(s))
+    else:
+        click.echo(f"{dst}: {r.bytes} bytes, {r.bpp:.3f} bpp, PSNR {_fmt_psnr(r.psnr)} dB, "
+                   f"level {r.level}, {r.steps} steps, {r.seconds:.1f} s")
+
+
+@main.command()
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.argument("dst", type=click.Path(dir_okay=False))
+@click.option("--scale", type=float, help="Render at this multiple of the stored size, e.g. 2 or 0.5.")
+@click.option("--size", callback=_size, help="Render at WIDTHxHEIGHT pixels, e.g. 1920x1080.")
+@click.option("--model", type=click.Path(dir_okay=False),
+              help="Shared model file (default: the model shipped with inrcodec).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite DST if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary line on stdout.")
+@user_errors
+def decode(src, dst, scale, size, model, device, force, as_json):
+    """Decode the .inr file SRC into the image DST (format from DST's extension).
+
+    The network is continuous, so --scale or --size renders at any resolution.
+    """
+    import time
+    t0 = time.perf_counter()
+    img = api.decode_file(src, dst, size=size, scale=scale, force=force, model=model, device=device)
+    secs = time.perf_counter() - t0
+    if as_json:
+        click.echo(json.dumps({"src": src, "dst": dst, "width": img.width, "height": img.height,
+                               "mode": img.mode, "seconds": secs}))
+    else:
+        click.echo(f"{dst}: {img.width}x{img.height} {img.mode}, {secs:.2f} s")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@user_errors
+def info(file, as_json):
+    """Describe a .inr file (its header) or a shared model (its sparsity ladder)."""
+    d = api.info(file)
+    if as_json:
+        if d["kind"] == "inr":
+            d["fields"] = {name: value for name, value, _ in d["fields"]}
+        click.echo(json.dumps(d))
+        return
+    if d["kind"] == "inr":
+        click.echo(f"{file}: inrcodec image, {d['bytes']} bytes, {d['bpp']:.3f} bpp")
+        for name, value, meaning in d["fields"]:
+            click.echo(f"  {name:<12} {value:<66} {meaning}" if len(value) > 20 else
+                       f"  {name:<12} {value:<20} {meaning}")
+        return
+    a = d["arch"]
+    click.echo(f"{file}: inrcodec shared model {d['hash']}")
+    fam = a["family"].upper()
+    click.echo(f"  {fam} depth {a['depth']} width {a['width']}"
+               + (f" w0 {a['w0']:g}" if a["family"] == "siren" else f" sigma {a['ffn_sigma']:g}")
+               + f", tile {d['tile']}x{d['tile']}, default level {d['default_level']}")
+    for k, v in sorted(d["info"].items()):
+        click.echo(f"  {k}: {v}")
+    click.echo(f"  {'level':>5} {'density':>8} {'weights':>8} {'params':>8}")
+    for lv in d["levels"]:
+        click.echo(f"  {lv['level']:>5} {lv['density']:>8.4f} {lv['weights']:>8} {lv['params']:>8}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Reading the images users have, and writing decoded ones.
+
+Images are handled as uint8 arrays (H, W, C) with a mode: L, LA, RGB or RGBA. Other
+inputs (palette, 1-bit, 16-bit and float greyscale, CMYK, YCbCr, animations) are
+converted, with a notice saying what was done; EXIF orientation is applied.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+from .fileio import atomic_output
+
+MAX_INPUT_PIXELS = 1 << 28
+_EXT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF",
+                ".tiff": "TIFF", ".webp": "WEBP", ".ppm": "PPM", ".pgm": "PPM", ".gif": "GIF"}
+
+
+@dataclass
+class LoadedImage:
+    pixels: np.ndarray  # uint8 (H, W, C)
+    mode: str  # L, LA, RGB, RGBA
+    notices: list[str] = field(default_factory=list)
+
+
+def from_pil(img: Image.Image) -> LoadedImage:
+    notices = []
+    if getattr(img, "n_frames", 1) > 1:
+        notices.append(f"animated image with {img.n_frames} frames: only the first is encoded")
+        img.seek(0)
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # a broken EXIF block is no reason to refuse the pixels
+        notices.append("EXIF orientation could not be read and was ignored")
+    mode = img.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        pass
+    elif mode == "P" or mode == "PA":
+        has_alpha = mode == "PA" or "transparency" in img.info
+        img = img.convert("RGBA" if has_alpha else "RGB")
+        notices.append(f"palette image converted to {img.mode}")
+    elif mode == "1":
+        img = img.convert("L")
+        notices.append("1-bit image converted to 8-bit greyscale")
+    elif mode in ("I;16", "I;16B", "I;16L", "I", "F", "I;16N"):
+        a = np.asarray(img).astype(np.float64)
+        hi = 65535.0 if mode.startswith("I;16") else max(float(a.max(initial=0)), 1.0)
+        if mode in ("I", "F") and a.max(initial=0) <= 255 and a.min(initial=0) >= 0:
+            hi = 255.0
+        a = np.clip(np.round(a / hi * 255.0), 0, 255).astype(np.uint8)
+        img = Image.fromarray(a, "L")
+        notices.append(f"{mode} greyscale converted to 8-bit (codec works in 8 bits)")
+    elif mode in ("RGBa", "La"):
+        img = img.convert(mode.upper())
+    else:  # CMYK, YCbCr, LAB, HSV, 16-bit RGB...
+        img = img.convert("RGB")
+        notices.append(f"{mode} image converted to RGB")
+    mode = img.mode
+    a = np.asarray(img, dtype=np.uint8)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.shape[0] < 1 or a.shape[1] < 1:
+        raise ImageError(f"image has no pixels ({a.shape[1]}x{a.shape[0]})")
+    return LoadedImage(np.ascontiguousarray(a), mode, notices)
+
+
+def from_array(a: np.ndarray) -> LoadedImage:
+    """uint8 (H, W), (H, W, 1|2|3|4) or float in [0, 1] -> LoadedImage."""
+    a = np.asarray(a)
+    if a.dtype != np.uint8:
+        if np.issubdtype(a.dtype, np.floating):
+            if not np.isfinite(a).all():
+                raise ImageError("image array holds non-finite values")
+            a = np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)
+        else:
+            raise ImageError(f"image arrays must be uint8 or float in [0, 1], not {a.dtype}")
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
+        raise ImageError(f"image array must be (H, W) or (H, W, 1..4), got {a.shape}")
+    if a.shape[0] < 1 or a.shape[1] < 1:
+        raise ImageError(f"image has no pixels ({a.shape[1]}x{a.shape[0]})")
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[2]]
+    return LoadedImage(np.ascontiguousarray(a), mode)
+
+
+def as_loaded(image) -> LoadedImage:
+    if isinstance(image, LoadedImage):
+        return image
+    if isinstance(image, Image.Image):
+        return from_pil(image)
+    if isinstance(image, (str, Path)):
+        return load_image(image)
+    return from_array(image)
+
+
+def load_image(path: str | Path) -> LoadedImage:
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path} is a directory, not an image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                w, h = img.size
+                if w * h > MAX_INPUT_PIXELS:
+                    raise ImageError(f"{path}: {w}x{h} exceeds the {MAX_INPUT_PIXELS}-pixel limit")
+                img.load()
+                return from_pil(img)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file Pillow can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{path}: refused as too large ({e})") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: cannot decode image ({e})") from None
+
+
+def to_pil(pixels: np.ndarray, mode: str) -> Image.Image:
+    a = pixels[:, :, 0] if mode == "L" else pixels
+    return Image.fromarray(np.ascontiguousarray(a), mode)
+
+
+def output_format(path: str | Path) -> str:
+    ext = Path(path).suffix.lower()
+    if ext not in _EXT_FORMATS:
+        raise ImageError(f"cannot tell the image format from {str(path)!r}: use one of "
+                         + ", ".join(sorted(_EXT_FORMATS)))
+    return _EXT_FORMATS[ext]
+
+
+def save_image(img: Image.Image, path: str | Path, *, force: bool = False) -> None:
+    """Write atomically; the format comes from the extension."""
+    fmt = output_format(path)
+    if fmt == "JPEG" and img.mode in ("LA", "RGBA"):
+        raise ImageError(f"JPEG cannot store the alpha channel of this {img.mode} image; "
+                         "write PNG, WebP or TIFF instead")
+    kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    with atomic_output(Path(path), force) as tmp:
+        img.save(tmp, format=fmt, **kwargs)

@@ -1,0 +1,131 @@
+"""Masked, batched, functional INRs (SIREN and Fourier-feature networks).
+
+A network's trainable state is a flat vector `theta` holding only the *surviving* entries:
+for each linear layer in order, the weights the mask keeps (row-major positions), then all
+of the layer's biases. B independent weight sets that share one mask are a (B, P) tensor,
+and one forward pass evaluates all of them (`torch.bmm`). Pruned weights are not variables
+at all, so they are exactly zero and can never receive an update; the flat vector is also
+exactly what the bitstream stores, in the same canonical order.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .config import Arch
+
+
+def init_dense(arch: Arch, generator: torch.Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Dense (W, b) per layer, initialised as in SIREN / the paper (or He init for FFN)."""
+    layers = []
+    shapes = arch.layer_shapes()
+    for i, (fan_out, fan_in) in enumerate(shapes):
+        if arch.family == "siren":
+            bound = 1.0 / fan_in if i == 0 else math.sqrt(6.0 / fan_in) / arch.w0
+        else:
+            last = i == len(shapes) - 1
+            bound = math.sqrt(1.0 / fan_in) if last else math.sqrt(6.0 / fan_in)
+        w = (torch.rand(fan_out, fan_in, generator=generator) * 2 - 1) * bound
+        # nn.Linear's default bias init, as in the SIREN reference code
+        bb = 1.0 / math.sqrt(fan_in)
+        b = (torch.rand(fan_out, generator=generator) * 2 - 1) * bb
+        layers.append((w, b))
+    return layers
+
+
+def fourier_matrix(arch: Arch) -> torch.Tensor:
+    """The FFN's fixed random frequencies (ffn_features, in_features), ~ N(0, sigma^2)."""
+    g = torch.Generator().manual_seed(arch.ffn_seed)
+    return torch.randn(arch.ffn_features, arch.in_features, generator=g) * arch.ffn_sigma
+
+
+class INR:
+    """One architecture plus one mask per layer: maps flat parameter vectors to outputs."""
+
+    def __init__(self, arch: Arch, masks: list[torch.Tensor] | None = None,
+                 fourier: torch.Tensor | None = None):
+        self.arch = arch
+        shapes = arch.layer_shapes()
+        if masks is None:
+            masks = [torch.ones(s, dtype=torch.bool) for s in shapes]
+        if len(masks) != len(shapes):
+            raise ValueError(f"expected {len(shapes)} masks, got {len(masks)}")
+        self.masks = []
+        self.layout = []  # per layer: (shape, weight index or None if dense, w_off, n_w, b_off)
+        off = 0
+        for shape, m in zip(shapes, masks):
+            m = m.to(torch.bool)
+            if tuple(m.shape) != shape:
+                raise ValueError(f"mask shape {tuple(m.shape)} does not match layer {shape}")
+            self.masks.append(m)
+            n_w = int(m.sum())
+            idx = None if n_w == m.numel() else torch.nonzero(m.reshape(-1)).squeeze(1)
+            self.layout.append((shape, idx, off, n_w, off + n_w))
+            off += n_w + shape[0]
+        self.n_params = off
+        self.n_weights = sum(n for _, _, _, n, _ in self.layout)
+        if arch.family == "ffn":
+            self.fourier = fourier if fourier is not None else fourier_matrix(arch)
+        else:
+            self.fourier = None
+
+    @property
+    def density(self) -> float:
+        return self.n_weights / self.arch.n_weights()
+
+    # -- conversions between the flat vector and dense layers -----------------
+    def flatten(self, dense: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """Dense (W, b) layers -> flat vector of this mask's surviving entries (P,)."""
+        parts = []
+        for (w, b), (_, idx, _, _, _) in zip(dense, self.layout):
+            wf = w.reshape(-1)
+            parts.append(wf if idx is None else wf[idx])
+            parts.append(b.reshape(-1))
+        return torch.cat(parts)
+
+    def unflatten(self, theta: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(B, P) -> per layer (W (B, out, in), b (B, out)); differentiable."""
+        if theta.dim() != 2 or theta.shape[1] != self.n_params:
+            raise ValueError(f"theta must be (B, {self.n_params}), got {tuple(theta.shape)}")
+        B = theta.shape[0]
+        layers = []
+        for (o, i), idx, w_off, n_w, b_off in self.layout:
+            vals = theta[:, w_off:w_off + n_w]
+            if idx is None:
+                w = vals.reshape(B, o, i)
+            else:
+                w = theta.new_zeros(B, o * i).index_copy(1, idx.to(theta.device), vals).reshape(B, o, i)
+            layers.append((w, theta[:, b_off:b_off + o]))
+        return layers
+
+    def dense(self, theta: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """A single flat vector (P,) -> dense (W, b) layers with zeros where pruned."""
+        return [(w[0], b[0]) for w, b in self.unflatten(theta.reshape(1, -1))]
+
+    # -- evaluation ------------------------------------------------------------
+    def forward(self, theta: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        """Evaluate B networks. theta (B, P); coords (N, in) shared or (B, N, in) per network.
+
+        Returns (B, N, out_features).
+        """
+        B = theta.shape[0]
+        h = coords if coords.dim() == 3 else coords.unsqueeze(0).expand(B, -1, -1)
+        if self.fourier is not None:
+            proj = 2 * math.pi * h @ self.fourier.to(h).t()
+            h = torch.cat([torch.cos(proj), torch.sin(proj)], dim=-1)
+        layers = self.unflatten(theta)
+        last = len(layers) - 1
+        w0 = self.arch.w0
+        for k, (w, b) in enumerate(layers):
+            if k == last:
+                return torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+            if self.fourier is None:
+                # sin(w0 (Wx + b)): scaling the (small) weights instead of the activations
+                # saves one elementwise pass over the largest tensors.
+                h = torch.sin(torch.baddbmm((w0 * b).unsqueeze(1), h, (w0 * w).transpose(1, 2)))
+            else:
+                h = torch.relu(torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2)))
+        raise AssertionError("unreachable")
+
+    __call__ = forward

@@ -1,0 +1,195 @@
+"""MAML and Meta-SparseINR (Algorithm 1 of Lee et al., NeurIPS 2021).
+
+theta0 is the flat vector of one mask's surviving parameters (see inr.py), so inner and
+outer updates can only ever touch surviving weights: pruned ones stay exactly zero.
+The meta-batch is adapted as a batch of B networks in one pass.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from safetensors.torch import load_file as st_load_file
+from safetensors.torch import save_file as st_save_file
+
+from .config import Arch, FitConfig, MetaConfig
+from .fit import fit, tile_losses
+from .inr import INR, init_dense
+from .prune import magnitude_prune, random_prune
+from .shared_model import Level, SharedModel
+from .tiling import tile_coords
+
+
+def maml_loss(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Tensor,
+              cfg: MetaConfig) -> torch.Tensor:
+    """Mean post-adaptation loss over the tasks in `targets` (M, N, C); differentiable in theta0."""
+    m = targets.shape[0]
+    weights = torch.ones(targets.shape[:2], device=targets.device)
+    theta = theta0.unsqueeze(0).expand(m, -1)
+    for _ in range(cfg.inner_steps):
+        inner = tile_losses(net, theta, coords, targets, weights).sum()
+        (g,) = torch.autograd.grad(inner, theta, create_graph=not cfg.first_order)
+        theta = theta - cfg.inner_lr * (g.detach() if cfg.first_order else g)
+    return tile_losses(net, theta, coords, targets, weights).mean()
+
+
+@dataclass
+class TrainState:
+    """Everything needed to resume: the ladder so far and the phase in progress."""
+
+    levels: list[Level]
+    masks: list[torch.Tensor]
+    theta: torch.Tensor
+    opt_state: dict | None
+    phase: int  # 0 = pretraining, r >= 1 = retraining after the r-th pruning
+    step: int  # steps done within the phase
+
+
+def to_targets(batch_u8: np.ndarray) -> torch.Tensor:
+    """(M, T, T, 3) uint8 crops -> (M, T*T, 3) in [-1, 1]."""
+    t = torch.from_numpy(batch_u8.astype(np.float32) / 127.5 - 1.0)
+    return t.reshape(t.shape[0], -1, t.shape[-1])
+
+
+def validation_psnr(net: INR, theta0: torch.Tensor, coords: torch.Tensor, val_u8: np.ndarray,
+                    steps: int = 100, lr: float = 1e-4) -> float:
+    """Mean PSNR on 8-bit output after the real encoder's fit, over held-out signals."""
+    tgt = to_targets(val_u8)
+    theta = fit(net, theta0, coords, tgt, torch.ones(tgt.shape[:2]), FitConfig(steps=steps, lr=lr))
+    with torch.no_grad():
+        out = net(theta, coords)
+    rec = torch.clamp(torch.round((out + 1) * 127.5), 0, 255)
+    ref = torch.from_numpy(val_u8.reshape(val_u8.shape[0], -1, 3).astype(np.float32))
+    mse = (rec - ref).square().mean(dim=(1, 2)).clamp_min(1e-10)
+    return float((10 * torch.log10(255.0 ** 2 / mse)).mean())
+
+
+def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.ndarray,
+                      cfg: MetaConfig, out: Path, *, checkpoint: Path | None = None,
+                      resume: bool = False, info: dict | None = None,
+                      log: Callable[[dict], None] | None = None,
+                      progress: Callable[[int, int, float], None] | None = None,
+                      checkpoint_every: int = 500, device: str = "cpu") -> SharedModel:
+    """Algorithm 1: MAML pretraining, then rounds of {global magnitude prune 20%, MAML retrain}.
+
+    Every finished phase adds a level to the ladder and rewrites `out` (a valid shared model
+    at all times); `checkpoint` holds the phase in progress so `resume` continues it.
+    """
+    if train_u8.shape[1:] != (tile, tile, 3):
+        raise ValueError(f"training signals must be (n, {tile}, {tile}, 3)")
+    dev = torch.device(device)
+    coords = tile_coords(tile).to(dev)
+    checkpoint = checkpoint or out.with_suffix(".ckpt.safetensors")
+    info = dict(info or {})
+    info.update(kind="meta-sparse-inr", meta_config=json.dumps(asdict(cfg), sort_keys=True))
+    if resume and checkpoint.exists():
+        state = load_checkpoint(checkpoint, arch)
+    else:
+        dense = init_dense(arch, torch.Generator().manual_seed(cfg.seed))
+        masks = [torch.ones(w.shape, dtype=torch.bool) for w, _ in dense]
+        state = TrainState([], masks, INR(arch, masks).flatten(dense), None, 0, 0)
+    total_steps = cfg.pretrain_steps + cfg.rounds * cfg.retrain_steps
+    prune_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    for _ in range(state.phase):  # keep the random-pruning stream aligned on resume
+        torch.randperm(8, generator=prune_gen)
+    while state.phase <= cfg.rounds:
+        net = INR(arch, state.masks)
+        n_steps = cfg.pretrain_steps if state.phase == 0 else cfg.retrain_steps
+        theta = state.theta.clone().to(dev).requires_grad_(True)
+        opt = torch.optim.Adam([theta], lr=cfg.outer_lr)
+        if state.opt_state is not None:
+            opt.load_state_dict(state.opt_state)
+        t0 = time.perf_counter()
+        while state.step < n_steps:
+            # A stream per step, so a resumed run samples exactly what an unbroken one would.
+            rng = np.random.default_rng([cfg.seed, state.phase, state.step])
+            idx = rng.integers(0, train_u8.shape[0], size=cfg.meta_batch)
+            tgt = to_targets(train_u8[idx]).to(dev)
+            opt.zero_grad(set_to_none=True)
+            loss = maml_loss(net, theta, coords, tgt, cfg)
+            loss.backward()
+            opt.step()
+            state.step += 1
+            done = (0 if state.phase == 0 else cfg.pretrain_steps
+                    + (state.phase - 1) * cfg.retrain_steps) + state.step
+            if progress is not None:
+                progress(done, total_steps, float(loss))
+            if state.step % checkpoint_every == 0 and state.step < n_steps:
+                state.theta, state.opt_state = theta.detach().cpu(), opt.state_dict()
+                save_checkpoint(checkpoint, arch, state)
+        theta_done = theta.detach().cpu()
+        val = validation_psnr(net, theta_done, coords.cpu(), val_u8) if len(val_u8) else math.nan
+        state.levels.append(Level(masks=state.masks, theta0=theta_done))
+        entry = {"phase": state.phase, "density": net.density, "params": net.n_params,
+                 "steps": n_steps, "val_psnr": val, "seconds": time.perf_counter() - t0}
+        if log is not None:
+            log(entry)
+        info.setdefault("val_psnr", [])
+        info["val_psnr"] = list(info["val_psnr"])[:state.phase] + [round(val, 3)]
+        model = SharedModel(arch=arch, tile=tile, levels=list(state.levels),
+                            default_level=len(state.levels) // 2, info=info)
+        model.save(out)
+        # Next phase: prune 20% of surviving weights (one global threshold), keep values.
+        if state.phase < cfg.rounds:
+            dense = net.dense(theta_done)
+            weights = [w for w, _ in dense]
+            if cfg.pruning == "magnitude":
+                new_masks = magnitude_prune(weights, state.masks, cfg.prune_rate)
+            else:
+                new_masks = random_prune(state.masks, cfg.prune_rate, prune_gen)
+            state.theta = INR(arch, new_masks).flatten(dense)
+            state.masks = new_masks
+        state.phase += 1
+        state.step, state.opt_state = 0, None
+        save_checkpoint(checkpoint, arch, state)
+    return SharedModel.load(out)
+
+
+# -- checkpoints (safetensors + JSON metadata: no pickle) ------------------------------------
+def save_checkpoint(path: Path, arch: Arch, s: TrainState) -> None:
+    t = {"theta": s.theta.detach().cpu().contiguous()}
+    for li, m in enumerate(s.masks):
+        t[f"mask.{li}"] = m.to(torch.uint8).contiguous()
+    for k, lv in enumerate(s.levels):
+        t[f"level.{k:02d}.theta"] = lv.theta0.contiguous()
+        for li, m in enumerate(lv.masks):
+            t[f"level.{k:02d}.mask.{li}"] = m.to(torch.uint8).contiguous()
+    meta = {"arch": json.dumps(arch.to_dict()), "phase": str(s.phase), "step": str(s.step),
+            "n_levels": str(len(s.levels)), "has_opt": "0"}
+    if s.opt_state is not None:
+        st = s.opt_state["state"].get(0)
+        if st:
+            t["adam.exp_avg"] = st["exp_avg"].cpu().contiguous()
+            t["adam.exp_avg_sq"] = st["exp_avg_sq"].cpu().contiguous()
+            meta["adam_step"] = str(float(st["step"]))
+            meta["adam_groups"] = json.dumps(s.opt_state["param_groups"])
+            meta["has_opt"] = "1"
+    tmp = path.with_name(path.name + ".part")
+    st_save_file(t, str(tmp), metadata=meta)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path, arch: Arch) -> TrainState:
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    if Arch.from_dict(json.loads(meta["arch"])) != arch:
+        raise ValueError(f"checkpoint {path} was made for a different architecture")
+    t = st_load_file(str(path))
+    n_layers = len(arch.layer_shapes())
+    levels = [Level(masks=[t[f"level.{k:02d}.mask.{li}"].bool() for li in range(n_layers)],
+                    theta0=t[f"level.{k:02d}.theta"]) for k in range(int(meta["n_levels"]))]
+    opt_state = None
+    if meta.get("has_opt") == "1":
+        opt_state = {"state": {0: {"step": torch.tensor(float(meta["adam_step"])),
+                                   "exp_avg": t["adam.exp_avg"], "exp_avg_sq": t["adam.exp_avg_sq"]}},
+                     "param_groups": json.loads(meta["adam_groups"])}
+    return TrainState(levels=levels, masks=[t[f"mask.{li}"].bool() for li in range(n_layers)],
+                      theta=t["theta"], opt_state=opt_state, phase=int(meta["phase"]),
+                      step=int(meta["step"]))

@@ -1,0 +1,56 @@
+"""Pruning masks: global magnitude (Meta-SparseINR) and random (the Random Pruning baseline).
+
+Only weights are pruned, never biases. Each call removes a fraction of the weights that
+still survive, so repeated calls give nested masks with density (1 - rate)^k.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def _n_remove(n_alive: int, rate: float) -> int:
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"prune rate must be in [0, 1), got {rate}")
+    return int(round(rate * n_alive))
+
+
+def magnitude_prune(weights: list[torch.Tensor], masks: list[torch.Tensor],
+                    rate: float) -> list[torch.Tensor]:
+    """Remove the `rate` fraction of surviving weights with the smallest |w|.
+
+    One threshold across all layers (first and last included). Ties are broken by
+    position so exactly round(rate * alive) weights go.
+    """
+    alive_vals = torch.cat([w.detach().abs().reshape(-1)[m.reshape(-1)].float()
+                            for w, m in zip(weights, masks)])
+    k = _n_remove(alive_vals.numel(), rate)
+    order = torch.argsort(alive_vals, stable=True)
+    drop = torch.zeros(alive_vals.numel(), dtype=torch.bool)
+    drop[order[:k]] = True
+    return _apply_drop(masks, drop)
+
+
+def random_prune(masks: list[torch.Tensor], rate: float,
+                 generator: torch.Generator) -> list[torch.Tensor]:
+    """Remove a uniformly random `rate` fraction of surviving weights (same schedule)."""
+    n_alive = int(sum(int(m.sum()) for m in masks))
+    k = _n_remove(n_alive, rate)
+    drop = torch.zeros(n_alive, dtype=torch.bool)
+    drop[torch.randperm(n_alive, generator=generator)[:k]] = True
+    return _apply_drop(masks, drop)
+
+
+def _apply_drop(masks: list[torch.Tensor], drop: torch.Tensor) -> list[torch.Tensor]:
+    out, off = [], 0
+    for m in masks:
+        flat = m.reshape(-1).clone()
+        pos = torch.nonzero(flat).squeeze(1)
+        flat[pos[drop[off:off + pos.numel()]]] = False
+        off += pos.numel()
+        out.append(flat.reshape(m.shape))
+    return out
+
+
+def is_nested(inner: list[torch.Tensor], outer: list[torch.Tensor]) -> bool:
+    """True if every weight kept by `inner` is also kept by `outer`."""
+    return all(bool((a & ~b).sum() == 0) for a, b in zip(inner, outer))

@@ -1,0 +1,245 @@
+"""The shared-model file: architecture, tile size and a ladder of sparse initialisations.
+
+Stored as a safetensors file (a tensor container whose loader parses a bounded JSON header
+and raw little-endian arrays, and never executes code, unlike pickle). The content hash
+that compressed files name is the SHA-256 of the whole file; a digest of the tensor data
+kept in the metadata detects a tampered or truncated file on load. Layout:
+bitstream_spec/shared_model.md.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from .config import Arch
+from .errors import ModelError
+from .inr import INR, fourier_matrix, init_dense
+from .prune import magnitude_prune
+
+FORMAT_NAME = "inrcodec-shared-model"
+FORMAT_VERSION = 1
+MAX_MODEL_BYTES = 256 << 20
+MAX_LEVELS = 64
+
+
+@dataclass
+class Level:
+    """One rung of the ladder: a mask per layer and the initial surviving values."""
+
+    masks: list[torch.Tensor]
+    theta0: torch.Tensor  # (P,) float32, canonical order of inr.INR
+
+    @property
+    def n_weights(self) -> int:
+        return int(sum(int(m.sum()) for m in self.masks))
+
+    @property
+    def n_params(self) -> int:
+        return int(self.theta0.numel())
+
+
+@dataclass
+class SharedModel:
+    arch: Arch
+    tile: int
+    levels: list[Level]
+    default_level: int = 0
+    info: dict = field(default_factory=dict)
+    fourier: torch.Tensor | None = None
+    _hash: str | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.tile < 2:
+            raise ModelError(f"tile size must be at least 2, got {self.tile}")
+        if not self.levels:
+            raise ModelError("a shared model needs at least one level")
+        if not 0 <= self.default_level < len(self.levels):
+            raise ModelError(f"default level {self.default_level} outside 0..{len(self.levels) - 1}")
+        if self.arch.family == "ffn" and self.fourier is None:
+            self.fourier = fourier_matrix(self.arch)
+        self._nets: dict[int, INR] = {}
+
+    def net(self, level: int) -> INR:
+        self.check_level(level)
+        if level not in self._nets:
+            net = INR(self.arch, self.levels[level].masks, self.fourier)
+            if net.n_params != self.levels[level].n_params:
+                raise ModelError(f"level {level}: {self.levels[level].n_params} values stored, "
+                                 f"mask implies {net.n_params}")
+            self._nets[level] = net
+        return self._nets[level]
+
+    def check_level(self, level: int) -> None:
+        if not 0 <= level < len(self.levels):
+            raise ModelError(f"level {level} does not exist: this model has levels "
+                             f"0..{len(self.levels) - 1}")
+
+    def ladder(self) -> list[dict]:
+        total = self.arch.n_weights()
+        return [{"level": k, "density": lv.n_weights / total, "weights": lv.n_weights,
+                 "params": lv.n_params} for k, lv in enumerate(self.levels)]
+
+    # -- bytes -------------------------------------------------------------------
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        t = {}
+        for k, lv in enumerate(self.levels):
+            t[f"level.{k:02d}.theta"] = lv.theta0.detach().to(torch.float32).contiguous()
+            for li, m in enumerate(lv.masks):
+                bits = np.packbits(m.reshape(-1).numpy().astype(np.uint8), bitorder="little")
+                t[f"level.{k:02d}.mask.{li}"] = torch.from_numpy(bits)
+        if self.fourier is not None:
+            t["fourier"] = self.fourier.detach().to(torch.float32).contiguous()
+        return t
+
+    def to_bytes(self) -> bytes:
+        tensors = self._tensors()
+        meta = {
+            "format": FORMAT_NAME,
+            "format_version": str(FORMAT_VERSION),
+            "arch": _dumps(self.arch.to_dict()),
+            "tile": str(self.tile),
+            "n_levels": str(len(self.levels)),
+            "default_level": str(self.default_level),
+            "info": _dumps(self.info),
+            "data_sha256": _data_digest(tensors),
+        }
+        return st_save(tensors, metadata=meta)
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 (hex) of the file this model saves to: what .inr files name."""
+        if self._hash is None:
+            self._hash = hashlib.sha256(self.to_bytes()).hexdigest()
+        return self._hash
+
+    def save(self, path: str | Path) -> str:
+        from .fileio import atomic_write_bytes
+        data = self.to_bytes()
+        atomic_write_bytes(Path(path), data, force=True)
+        self._hash = hashlib.sha256(data).hexdigest()
+        return self._hash
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "SharedModel":
+        if len(data) > MAX_MODEL_BYTES:
+            raise ModelError(f"shared model is {len(data)} bytes, over the {MAX_MODEL_BYTES} limit")
+        meta = _read_metadata(data)
+        if meta.get("format") != FORMAT_NAME:
+            raise ModelError("not an inrcodec shared model (format tag missing)")
+        if meta.get("format_version") != str(FORMAT_VERSION):
+            raise ModelError(f"shared model format version {meta.get('format_version')!r} is not "
+                             f"supported (this inrcodec reads version {FORMAT_VERSION})")
+        try:
+            tensors = st_load(data)
+        except Exception as e:  # safetensors raises its own error types
+            raise ModelError(f"shared model tensors are unreadable: {e}") from None
+        if _data_digest(tensors) != meta.get("data_sha256"):
+            raise ModelError("shared model is damaged: its tensor data do not match the digest "
+                             "recorded in it (tampered or truncated file)")
+        try:
+            arch = Arch.from_dict(json.loads(meta["arch"]))
+            tile = int(meta["tile"])
+            n_levels = int(meta["n_levels"])
+            default_level = int(meta["default_level"])
+            info = json.loads(meta["info"])
+        except (KeyError, ValueError, TypeError) as e:
+            raise ModelError(f"shared model metadata is invalid: {e}") from None
+        if not 1 <= n_levels <= MAX_LEVELS:
+            raise ModelError(f"shared model claims {n_levels} levels (limit {MAX_LEVELS})")
+        shapes = arch.layer_shapes()
+        levels = []
+        for k in range(n_levels):
+            try:
+                theta = tensors[f"level.{k:02d}.theta"]
+                packed = [tensors[f"level.{k:02d}.mask.{li}"] for li in range(len(shapes))]
+            except KeyError as e:
+                raise ModelError(f"shared model lacks tensor {e}") from None
+            masks = []
+            for (o, i), p in zip(shapes, packed):
+                bits = np.unpackbits(p.numpy(), bitorder="little", count=o * i)
+                if bits.size != o * i:
+                    raise ModelError(f"level {k}: mask too short for a {o}x{i} layer")
+                masks.append(torch.from_numpy(bits.astype(bool)).reshape(o, i))
+            if theta.dtype != torch.float32 or theta.dim() != 1 or not torch.isfinite(theta).all():
+                raise ModelError(f"level {k}: initial values must be finite float32")
+            levels.append(Level(masks=masks, theta0=theta))
+        model = cls(arch=arch, tile=tile, levels=levels, default_level=default_level,
+                    info=info, fourier=tensors.get("fourier"))
+        for k in range(n_levels):
+            model.net(k)  # checks that each mask and value count agree
+        model._hash = hashlib.sha256(data).hexdigest()
+        return model
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SharedModel":
+        path = Path(path)
+        try:
+            size = path.stat().st_size
+            if size > MAX_MODEL_BYTES:
+                raise ModelError(f"{path}: {size} bytes is too large for a shared model")
+            data = path.read_bytes()
+        except OSError as e:
+            raise ModelError(f"cannot read shared model {path}: {e.strerror or e}") from None
+        try:
+            return cls.from_bytes(data)
+        except ModelError as e:
+            raise ModelError(f"{path}: {e}") from None
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def _data_digest(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        h.update(name.encode() + b"\0" + str(t.dtype).encode() + b"\0"
+                 + str(tuple(t.shape)).encode() + b"\0")
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _read_metadata(data: bytes) -> dict:
+    if len(data) < 8:
+        raise ModelError("shared model file is truncated")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > len(data) - 8 or n > (16 << 20):
+        raise ModelError("shared model header length is invalid (truncated or not a model)")
+    try:
+        header = json.loads(data[8:8 + n])
+        meta = header.get("__metadata__", {})
+    except (ValueError, AttributeError):
+        raise ModelError("shared model header is not valid JSON") from None
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ModelError("shared model metadata is malformed")
+    return meta
+
+
+def scratch_model(arch: Arch, tile: int, *, n_levels: int = 5, prune_rate: float = 0.2,
+                  seed: int = 0, default_level: int | None = None) -> SharedModel:
+    """An untrained ladder: one random initialisation, magnitude-pruned per level.
+
+    For tests and as the Scratch baseline; the meta-learned default comes from training.
+    """
+    g = torch.Generator().manual_seed(seed)
+    dense = init_dense(arch, g)
+    masks = [torch.ones(w.shape, dtype=torch.bool) for w, _ in dense]
+    fourier = fourier_matrix(arch) if arch.family == "ffn" else None
+    levels = []
+    for k in range(n_levels):
+        if k:
+            masks = magnitude_prune([w for w, _ in dense], masks, prune_rate)
+        net = INR(arch, masks, fourier)
+        levels.append(Level(masks=masks, theta0=net.flatten(dense).clone()))
+    dl = n_levels // 2 if default_level is None else default_level
+    return SharedModel(arch=arch, tile=tile, levels=levels, default_level=dl,
+                       info={"kind": "scratch", "seed": seed}, fourier=fourier)

@@ -1,0 +1,79 @@
+"""Training entry point: real photos -> training/validation signals -> Algorithm 1."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .config import Arch, MetaConfig
+from .datasets import cache_dir, centre_crops, image_paths, random_crops
+from .meta import train_meta_sparse
+from .shared_model import SharedModel
+
+PRESETS = {
+    # The paper's configuration (GPU work): whole 178x178 images, width 256, w0 = 200.
+    "paper": dict(arch=Arch(width=256, depth=4, w0=200.0), tile=178, whole_image=True,
+                  meta=MetaConfig(pretrain_steps=150_000, retrain_steps=30_000, rounds=20)),
+    # What a 2-core CPU trains in about an hour (see README: shipped default model).
+    "cpu": dict(arch=Arch(width=64, depth=4, w0=30.0), tile=64, whole_image=False,
+                meta=MetaConfig(first_order=True, outer_lr=1e-4, pretrain_steps=6000,
+                                retrain_steps=1500, rounds=15)),
+}
+
+
+def split_photos(paths: list[Path], val_fraction: float = 0.1) -> tuple[list[Path], list[Path]]:
+    """Deterministic photo-level split, so validation signals come from unseen photos."""
+    keyed = sorted(paths, key=lambda p: hashlib.sha256(p.name.encode()).hexdigest())
+    n_val = max(1, round(len(keyed) * val_fraction)) if len(keyed) > 1 else 0
+    return sorted(keyed[n_val:]), sorted(keyed[:n_val])
+
+
+def signals(source: str | Path, tile: int, n_train: int, n_val: int, *, whole_image: bool,
+            seed: int = 0, cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 training and validation signals (n, T, T, 3) from a builder name or folder."""
+    paths = image_paths(source)
+    train_paths, val_paths = split_photos(paths)
+    key = hashlib.sha256(json.dumps([str(source), [p.name for p in paths], tile, n_train, n_val,
+                                     whole_image, seed]).encode()).hexdigest()[:16]
+    f = cache_dir() / "signals" / f"{key}.npz"
+    if cache and f.exists():
+        with np.load(f, allow_pickle=False) as z:
+            return z["train"], z["val"]
+
+    def u8(a):
+        return np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)
+    if whole_image:
+        train, val = u8(centre_crops(train_paths, tile)), u8(centre_crops(val_paths, tile))
+    else:
+        train = u8(random_crops(train_paths, tile, n_train, seed=seed))
+        val = u8(random_crops(val_paths, tile, n_val, seed=seed + 1)) if val_paths else \
+            np.zeros((0, tile, tile, 3), np.uint8)
+    if cache:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_name(f.name + ".part.npz")
+        np.savez(tmp, train=train, val=val)
+        tmp.replace(f)
+    return train, val
+
+
+def train(source: str | Path, out: Path, *, arch: Arch, tile: int, meta: MetaConfig,
+          whole_image: bool = False, n_train: int = 20000, n_val: int = 32,
+          resume: bool = False, log_path: Path | None = None, command: str = "",
+          progress: Callable[[int, int, float], None] | None = None,
+          device: str = "cpu") -> SharedModel:
+    train_u8, val_u8 = signals(source, tile, n_train, n_val, whole_image=whole_image,
+                               seed=meta.seed)
+    log_path = log_path or out.with_suffix(".log.jsonl")
+
+    def log(entry: dict):
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **entry}
+        with open(log_path, "a") as fh:
+            fh.write(json.dumps(entry) + "\n")
+    info = {"data": str(source), "n_train_signals": int(len(train_u8)),
+            "n_val_signals": int(len(val_u8)), "command": command}
+    return train_meta_sparse(arch, tile, train_u8, val_u8, meta, out, resume=resume, info=info,
+                             log=log, progress=progress, device=device)
