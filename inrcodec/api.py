@@ -125,7 +125,10 @@ def encode_report(image, *, model: ModelLike = None, level: int | None = None,
     dev = resolve_device(device)
     net = m.net(level)
     targets, weights = image_to_tiles(_colour_target(img), m.tile)
-    cfg = FitConfig(steps=steps, lr=lr, seed=seed, max_batch_pixels=max_batch_pixels)
+    # On a GPU one pass over the whole batch fills the device; on a CPU small passes win.
+    chunk = max_batch_pixels if dev.type == "cuda" else FitConfig.chunk_pixels
+    cfg = FitConfig(steps=steps, lr=lr, seed=seed, max_batch_pixels=max_batch_pixels,
+                    chunk_pixels=chunk)
     theta = fit(net, m.levels[level].theta0, tile_coords(m.tile), targets, weights, cfg,
                 device=dev, progress=progress)
     payload = bitstream.zstd(quantize(theta, FP16))

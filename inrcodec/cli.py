@@ -183,5 +183,88 @@ def info(file, as_json):
         click.echo(f"  {lv['level']:>5} {lv['density']:>8.4f} {lv['weights']:>8} {lv['params']:>8}")
 
 
+@main.command()
+@click.argument("source")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
+              help="Starting configuration: 'cpu' (tiles of 64, width 64, first-order MAML, "
+              "about an hour on 2 cores) or 'paper' (178x178 whole images, width 256, "
+              "150k + 20 x 30k second-order steps: GPU work). Options below override it.")
+@click.option("--family", type=click.Choice(["siren", "ffn"]))
+@click.option("--width", type=int)
+@click.option("--depth", type=int, help="Number of hidden layers.")
+@click.option("--w0", type=float, help="SIREN frequency factor.")
+@click.option("--tile", type=int, help="Tile side in pixels.")
+@click.option("--whole-image/--crops", default=None,
+              help="Train on centre crops of whole photos (paper) or random tiles.")
+@click.option("--first-order/--second-order", default=None, help="MAML gradient.")
+@click.option("--meta-batch", type=int)
+@click.option("--inner-steps", type=int)
+@click.option("--inner-lr", type=float)
+@click.option("--outer-lr", type=float)
+@click.option("--pretrain-steps", type=int, help="MAML steps before the first pruning (tau).")
+@click.option("--retrain-steps", type=int, help="MAML steps after each pruning.")
+@click.option("--rounds", type=int, help="Pruning rounds: the ladder has rounds + 1 levels.")
+@click.option("--pruning", type=click.Choice(["magnitude", "random"]))
+@click.option("--seed", type=int)
+@click.option("--n-train", type=int, default=20000, show_default=True,
+              help="Random training crops to draw.")
+@click.option("--n-val", type=int, default=32, show_default=True,
+              help="Held-out validation crops (from photos kept out of training).")
+@click.option("--resume", is_flag=True, help="Continue from OUT's checkpoint.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--threads", type=int, help="CPU threads for torch.")
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists (and not resuming).")
+@click.option("-q", "--quiet", is_flag=True)
+@user_errors
+def train(source, out, preset, family, width, depth, w0, tile, whole_image, first_order,
+          meta_batch, inner_steps, inner_lr, outer_lr, pretrain_steps, retrain_steps, rounds,
+          pruning, seed, n_train, n_val, resume, device, threads, force, quiet):
+    """Meta-learn a sparse shared model (Meta-SparseINR, Algorithm 1) from photos.
+
+    SOURCE is a folder of images or a dataset name (endless-sky: the training photos,
+    fetched from Debian). Writes OUT (a shared model with one level per pruning round,
+    rewritten after every round), OUT's checkpoint and a JSON-lines log with the
+    validation PSNR of every level after a real 100-step encode.
+    """
+    import dataclasses
+    import shlex
+    from pathlib import Path
+
+    import torch
+
+    from .datasets import DatasetError
+    from .train import PRESETS
+    from .train import train as run_train
+    if threads:
+        torch.set_num_threads(threads)
+    p = PRESETS[preset]
+    arch_over = {k: v for k, v in dict(family=family, width=width, depth=depth, w0=w0).items()
+                 if v is not None}
+    meta_over = {k: v for k, v in dict(
+        first_order=first_order, meta_batch=meta_batch, inner_steps=inner_steps,
+        inner_lr=inner_lr, outer_lr=outer_lr, pretrain_steps=pretrain_steps,
+        retrain_steps=retrain_steps, rounds=rounds, pruning=pruning, seed=seed).items()
+        if v is not None}
+    arch = dataclasses.replace(p["arch"], **arch_over)
+    meta = dataclasses.replace(p["meta"], **meta_over)
+    out = Path(out)
+    if out.exists() and not (force or resume):
+        raise InrcodecError(f"{out} already exists (use --resume to continue, --force to restart)")
+    progress = _Progress("meta-training", not quiet)
+    command = "inrcodec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        m = run_train(source, out, arch=arch, tile=tile or p["tile"], meta=meta,
+                      whole_image=p["whole_image"] if whole_image is None else whole_image,
+                      n_train=n_train, n_val=n_val, resume=resume, command=command,
+                      progress=progress, device=str(api.resolve_device(device)))
+    except DatasetError as e:
+        raise InrcodecError(str(e)) from None
+    finally:
+        progress.close()
+    click.echo(f"{out}: {len(m.levels)} levels, model {m.hash}")
+
+
 if __name__ == "__main__":
     main()

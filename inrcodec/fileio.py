@@ -33,6 +33,10 @@ def atomic_output(path: Path, force: bool = False):
         yield Path(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        # mkstemp makes 0600 files; give the output the mode a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         if not force and path.exists():  # appeared while we worked
             raise OutputExistsError(f"{path} already exists (use --force to overwrite)")
         os.replace(tmp, path)

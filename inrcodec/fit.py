@@ -51,18 +51,18 @@ def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Ten
         opt = torch.optim.Adam([theta], lr=cfg.lr)
         for step in range(cfg.steps):
             opt.zero_grad(set_to_none=True)
-            loss = 0.0
+            loss = torch.zeros((), device=device)
             # Backward per sub-batch of ~chunk_pixels: the same gradient, but activations
             # stay small enough to be reused from the allocator (2x faster on CPU).
             for a in range(0, tgt.shape[0], per_pass):
                 part = tile_losses(net, theta[a:a + per_pass], coords, tgt[a:a + per_pass],
                                    wts[a:a + per_pass]).sum()
                 part.backward()
-                loss += float(part)
+                loss += part.detach()
             opt.step()
             done += 1
             if progress is not None:
-                progress(done, total, loss / tgt.shape[0])
+                progress(done, total, float(loss) / tgt.shape[0])
             if on_step is not None:
                 on_step(s, step + 1, theta.detach())
         out.append(theta.detach().cpu())

@@ -119,7 +119,7 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
             done = (0 if state.phase == 0 else cfg.pretrain_steps
                     + (state.phase - 1) * cfg.retrain_steps) + state.step
             if progress is not None:
-                progress(done, total_steps, float(loss))
+                progress(done, total_steps, float(loss.detach()))
             if state.step % checkpoint_every == 0 and state.step < n_steps:
                 state.theta, state.opt_state = theta.detach().cpu(), opt.state_dict()
                 save_checkpoint(checkpoint, arch, state)

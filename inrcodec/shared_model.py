@@ -28,6 +28,7 @@ FORMAT_NAME = "inrcodec-shared-model"
 FORMAT_VERSION = 1
 MAX_MODEL_BYTES = 256 << 20
 MAX_LEVELS = 64
+META_KEY = "inrcodec"
 
 
 @dataclass
@@ -111,7 +112,9 @@ class SharedModel:
             "info": _dumps(self.info),
             "data_sha256": _data_digest(tensors),
         }
-        return st_save(tensors, metadata=meta)
+        # One metadata key: safetensors keeps metadata in a hash map whose order varies
+        # between processes, and the file's bytes must not (they are its identity).
+        return st_save(tensors, metadata={META_KEY: _dumps(meta)})
 
     @property
     def hash(self) -> str:
@@ -217,8 +220,9 @@ def _read_metadata(data: bytes) -> dict:
     try:
         header = json.loads(data[8:8 + n])
         meta = header.get("__metadata__", {})
-    except (ValueError, AttributeError):
-        raise ModelError("shared model header is not valid JSON") from None
+        meta = json.loads(meta[META_KEY])
+    except (ValueError, AttributeError, KeyError, TypeError):
+        raise ModelError("shared model metadata is missing or malformed") from None
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         raise ModelError("shared model metadata is malformed")
     return meta

@@ -1,0 +1,124 @@
+import json
+
+import numpy as np
+from click.testing import CliRunner
+from PIL import Image
+
+from inrcodec.cli import main
+
+
+def _run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _png(tmp_path, rgb_image, name="in.png", mode=None):
+    p = tmp_path / name
+    img = Image.fromarray(rgb_image)
+    (img.convert(mode) if mode else img).save(p)
+    return p
+
+
+def test_encode_decode_info(tmp_path, rgb_image, tiny_model_path):
+    src = _png(tmp_path, rgb_image)
+    inr = tmp_path / "x.inr"
+    r = _run("encode", src, inr, "--model", tiny_model_path, "--steps", 3, "--json")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout.strip().splitlines()[-1])
+    assert s["bytes"] == inr.stat().st_size
+    assert s["bpp"] == 8 * s["bytes"] / (40 * 28)
+    assert {"psnr", "seconds", "level", "steps"} <= set(s)
+    out = tmp_path / "y.png"
+    r = _run("decode", inr, out, "--model", tiny_model_path, "--scale", 2)
+    assert r.exit_code == 0, r.output
+    assert Image.open(out).size == (80, 56)
+    r = _run("decode", inr, tmp_path / "z.png", "--model", tiny_model_path, "--size", "33x21",
+             "--json")
+    assert json.loads(r.stdout)["width"] == 33
+    r = _run("info", inr)
+    assert r.exit_code == 0 and "model_hash" in r.output and "40" in r.output
+    r = _run("info", tiny_model_path)
+    assert r.exit_code == 0 and "density" in r.output
+
+
+def test_refuses_to_overwrite_without_force(tmp_path, rgb_image, tiny_model_path):
+    src = _png(tmp_path, rgb_image)
+    inr = tmp_path / "x.inr"
+    inr.write_bytes(b"precious")
+    r = _run("encode", src, inr, "--model", tiny_model_path, "--steps", 1)
+    assert r.exit_code == 1 and "--force" in r.output
+    assert inr.read_bytes() == b"precious"
+    r = _run("encode", src, inr, "--model", tiny_model_path, "--steps", 1, "--force")
+    assert r.exit_code == 0 and inr.read_bytes()[:4] == b"INRC"
+    out = tmp_path / "o.png"
+    out.write_bytes(b"mine")
+    r = _run("decode", inr, out, "--model", tiny_model_path)
+    assert r.exit_code == 1 and out.read_bytes() == b"mine"
+
+
+def test_user_errors_are_one_line_no_traceback(tmp_path, rgb_image, tiny_model_path):
+    src = _png(tmp_path, rgb_image)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image at all")
+    cases = [
+        (("encode", tmp_path / "missing.png", tmp_path / "a.inr", "--model", tiny_model_path),
+         "no such file"),
+        (("encode", bad, tmp_path / "a.inr", "--model", tiny_model_path), "not an image"),
+        (("encode", src, tmp_path / "a.inr", "--model", tmp_path / "nomodel.safetensors"),
+         "not found"),
+        (("encode", src, tmp_path / "a.inr", "--model", tiny_model_path, "--level", 9),
+         "level 9"),
+        (("decode", bad, tmp_path / "b.png", "--model", tiny_model_path), "magic"),
+        (("info", bad), "neither"),
+    ]
+    for args, msg in cases:
+        r = _run(*args)
+        assert r.exit_code == 1, (args, r.output)
+        assert msg in r.output, (args, r.output)
+        assert "Traceback" not in r.output
+        assert isinstance(r.exception, SystemExit)
+    assert not (tmp_path / "a.inr").exists()
+
+
+def test_decode_errors(tmp_path, rgb_image, tiny_model_path):
+    from inrcodec import scratch_model, Arch
+    src = _png(tmp_path, rgb_image)
+    inr = tmp_path / "x.inr"
+    assert _run("encode", src, inr, "--model", tiny_model_path, "--steps", 1).exit_code == 0
+    other = tmp_path / "other.safetensors"
+    scratch_model(Arch(width=16, depth=3), tile=16, n_levels=4, seed=5).save(other)
+    r = _run("decode", inr, tmp_path / "o.png", "--model", other)
+    assert r.exit_code == 1 and "needs shared model" in r.output
+    r = _run("decode", inr, tmp_path / "o.xyz", "--model", tiny_model_path)
+    assert r.exit_code == 1 and "format" in r.output
+    r = _run("decode", inr, tmp_path / "o.png", "--model", tiny_model_path, "--size", "big")
+    assert r.exit_code == 2  # click usage error
+    r = _run("decode", inr, tmp_path / "o.png", "--model", tiny_model_path, "--scale", 2,
+             "--size", "4x4")
+    assert r.exit_code == 1 and "not both" in r.output
+    data = bytearray(inr.read_bytes())
+    data[-1] ^= 1
+    inr.write_bytes(bytes(data))
+    r = _run("decode", inr, tmp_path / "o.png", "--model", tiny_model_path)
+    assert r.exit_code == 1 and "checksum" in r.output
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_greyscale_and_rgba_files(tmp_path, rgb_image, tiny_model_path):
+    for mode, ch in (("L", 1), ("RGBA", 4)):
+        src = _png(tmp_path, rgb_image, f"in-{mode}.png", mode)
+        inr = tmp_path / f"{mode}.inr"
+        assert _run("encode", src, inr, "--model", tiny_model_path, "--steps", 2).exit_code == 0
+        out = tmp_path / f"{mode}.png"
+        assert _run("decode", inr, out, "--model", tiny_model_path).exit_code == 0
+        img = Image.open(out)
+        assert img.mode == mode
+        if mode == "RGBA":
+            np.testing.assert_array_equal(np.asarray(img)[:, :, 3],
+                                          np.asarray(Image.open(src))[:, :, 3])
+
+
+def test_help_explains():
+    r = _run("--help")
+    assert r.exit_code == 0 and "encode" in r.output and "decode" in r.output
+    r = _run("encode", "--help")
+    assert "--steps" in r.output and "--level" in r.output
