@@ -32,13 +32,29 @@ def user_errors(fn):
 
 
 class _Progress:
-    """A progress bar on stderr (stdout stays clean for --json)."""
+    """Progress on stderr (stdout stays clean for --json): a bar on a terminal, else a
+    plain line every `every` seconds so logs of background runs show rate and ETA."""
 
-    def __init__(self, label: str, enabled: bool):
-        self.label, self.enabled, self.bar, self.last = label, enabled, None, 0
+    def __init__(self, label: str, enabled: bool, every: float = 30.0):
+        self.label, self.enabled, self.every = label, enabled, every
+        self.bar, self.last, self.t0, self.t_print = None, 0, None, 0.0
+        self.tty = sys.stderr.isatty()
 
     def __call__(self, done: int, total: int, loss: float):
         if not self.enabled:
+            return
+        import time
+        now = time.monotonic()
+        if self.t0 is None:
+            self.t0 = self.t_print = now
+        if not self.tty:
+            if now - self.t_print >= self.every or done == total:
+                rate = done / max(now - self.t0, 1e-9)
+                eta = (total - done) / rate if rate > 0 else float("inf")
+                click.echo(f"{self.label}: {done}/{total} ({100 * done / total:.1f}%), "
+                           f"{rate:.2f} steps/s, ETA {eta / 60:.1f} min, loss {loss:.5f}",
+                           err=True)
+                self.t_print = now
             return
         if self.bar is None:
             self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr,

@@ -32,6 +32,8 @@ def maml_loss(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: tor
     m = targets.shape[0]
     weights = torch.ones(targets.shape[:2], device=targets.device)
     theta = theta0.unsqueeze(0).expand(m, -1)
+    if not theta.requires_grad:  # evaluation only: the inner loop still needs gradients
+        theta = theta.detach().clone().requires_grad_(True)
     for _ in range(cfg.inner_steps):
         inner = tile_losses(net, theta, coords, targets, weights).sum()
         (g,) = torch.autograd.grad(inner, theta, create_graph=not cfg.first_order)

@@ -19,9 +19,9 @@ PRESETS = {
     "paper": dict(arch=Arch(width=256, depth=4, w0=200.0), tile=178, whole_image=True,
                   meta=MetaConfig(pretrain_steps=150_000, retrain_steps=30_000, rounds=20)),
     # What a 2-core CPU trains in about an hour (see README: shipped default model).
-    "cpu": dict(arch=Arch(width=64, depth=4, w0=30.0), tile=64, whole_image=False,
-                meta=MetaConfig(first_order=True, outer_lr=1e-4, pretrain_steps=6000,
-                                retrain_steps=1500, rounds=15)),
+    "cpu": dict(arch=Arch(width=64, depth=4, w0=60.0), tile=64, whole_image=False,
+                meta=MetaConfig(first_order=True, outer_lr=1e-4, pretrain_steps=8000,
+                                retrain_steps=1200, rounds=15)),
 }
 
 
