@@ -20,8 +20,8 @@ PRESETS = {
                   meta=MetaConfig(pretrain_steps=150_000, retrain_steps=30_000, rounds=20)),
     # What a 2-core CPU trains in about an hour (see README: shipped default model).
     "cpu": dict(arch=Arch(width=64, depth=4, w0=60.0), tile=64, whole_image=False,
-                meta=MetaConfig(first_order=True, outer_lr=1e-4, pretrain_steps=8000,
-                                retrain_steps=1200, rounds=15)),
+                meta=MetaConfig(first_order=True, outer_lr=2e-5, pretrain_steps=6000,
+                                retrain_steps=1000, rounds=15)),
 }
 
 
