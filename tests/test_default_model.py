@@ -1,0 +1,24 @@
+"""The model shipped in the package: present, loadable, a real ladder, usable by default."""
+import numpy as np
+
+import inrcodec
+from inrcodec.prune import is_nested
+
+
+def test_shipped_model_ladder():
+    m = inrcodec.load_model()
+    assert m.hash == inrcodec.SharedModel.load(inrcodec.default_model_path()).hash
+    ladder = m.ladder()
+    assert len(ladder) >= 10
+    assert ladder[0]["density"] == 1.0
+    for k in range(1, len(ladder)):
+        assert abs(ladder[k]["density"] - 0.8 ** k) < 1e-3
+        assert is_nested(m.levels[k].masks, m.levels[k - 1].masks)
+    assert m.info["kind"] == "meta-sparse-inr" and m.info["command"].startswith("inrcodec train")
+
+
+def test_encode_decode_with_default_model(rgb_image):
+    r = inrcodec.encode_report(rgb_image, steps=2)  # no model given: the shipped one
+    img = inrcodec.decode(r.data)
+    assert np.asarray(img).shape == rgb_image.shape
+    assert r.model_hash == inrcodec.load_model().hash
