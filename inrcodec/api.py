@@ -174,12 +174,16 @@ def _target_size(h: bitstream.Header, size, scale) -> tuple[int, int]:
 
 def read(data: bytes, model: ModelLike = None):
     """Parse and verify a file against its shared model -> (header, model, theta)."""
-    h, payload, _ = bitstream.unpack(data)
-    m = load_model(model)
-    if m.hash != h.model_hash.hex():
+    h = bitstream.verify(data)
+    needed = h.model_hash.hex()
+    try:
+        m = load_model(model)
+    except ModelError as e:
+        raise ModelError(f"{e}; this file needs shared model {needed}") from None
+    if m.hash != needed:
         where = f" ({model})" if isinstance(model, (str, Path)) else ""
         raise ModelMismatchError(
-            f"this file needs shared model {h.model_hash.hex()}, but the model supplied{where} "
+            f"this file needs shared model {needed}, but the model supplied{where} "
             f"is {m.hash}; pass the right one with --model")
     if h.tile != m.tile:
         raise FormatError(f"file tile size {h.tile} differs from the model's {m.tile}")
@@ -189,6 +193,8 @@ def read(data: bytes, model: ModelLike = None):
     if h.n_params != net.n_params:
         raise FormatError(f"file stores {h.n_params} values per tile, level {h.level} has "
                           f"{net.n_params}")
+    # Only now, with the sizes checked against the model, is the payload decompressed.
+    payload = bitstream.payload_section(data, h)
     theta = dequantize(payload, (h.tiles_y * h.tiles_x, h.n_params), h.quantizer)
     return h, m, theta
 
@@ -198,6 +204,7 @@ def decode_array(data: bytes, size: tuple[int, int] | None = None, *, scale: flo
     """Decode to a uint8 array (H, W, C) with C = 1, 2, 3 or 4 per the stored mode."""
     h, m, theta = read(data, model)
     ow, oh = _target_size(h, size, scale)
+    alpha = bitstream.alpha_section(data, h)  # a bad alpha plane fails before the render
     dev = resolve_device(device)
     out = render(m.net(h.level), theta.to(dev), h.height, h.width, m.tile, oh, ow)
     rgb = np.clip(np.round((out + 1.0) * 127.5), 0, 255).astype(np.uint8)
@@ -206,7 +213,7 @@ def decode_array(data: bytes, size: tuple[int, int] | None = None, *, scale: flo
         if mode in ("L", "LA") else rgb
     if not h.has_alpha:
         return colour
-    alpha = np.frombuffer(bitstream.unpack(data)[2], dtype=np.uint8).reshape(h.height, h.width)
+    alpha = np.frombuffer(alpha, dtype=np.uint8).reshape(h.height, h.width)
     if (ow, oh) != (h.width, h.height):
         alpha = np.asarray(Image.fromarray(alpha, "L").resize((ow, oh), Image.LANCZOS))
     return np.concatenate([colour, alpha[:, :, None]], axis=2)

@@ -156,8 +156,8 @@ def unpack_header(data: bytes) -> Header:
     return h
 
 
-def unpack(data: bytes) -> tuple[Header, bytes, bytes]:
-    """Parse and verify a whole file -> (header, raw payload, raw alpha), decompressed."""
+def verify(data: bytes) -> Header:
+    """Check the header, the file length and the CRC; decompress nothing."""
     h = unpack_header(data)
     expected = HEADER_SIZE + h.payload_len + h.alpha_len + CRC_SIZE
     if len(data) < expected:
@@ -167,14 +167,28 @@ def unpack(data: bytes) -> tuple[Header, bytes, bytes]:
     (crc,) = struct.unpack("<I", data[-CRC_SIZE:])
     if zlib.crc32(data[:-CRC_SIZE]) != crc:
         raise ChecksumError("checksum mismatch: the file is corrupted")
+    return h
+
+
+def payload_section(data: bytes, h: Header) -> bytes:
+    """The decompressed parameter payload of a file `verify` accepted as `h`."""
     p0 = HEADER_SIZE
     n_values = h.tiles_y * h.tiles_x * h.n_params
-    payload = _unzstd(data[p0:p0 + h.payload_len], payload_bytes(n_values, h.quantizer), "payload")
-    alpha = b""
-    if h.has_alpha:
-        a0 = p0 + h.payload_len
-        alpha = _unzstd(data[a0:a0 + h.alpha_len], h.width * h.height, "alpha plane")
-    return h, payload, alpha
+    return _unzstd(data[p0:p0 + h.payload_len], payload_bytes(n_values, h.quantizer), "payload")
+
+
+def alpha_section(data: bytes, h: Header) -> bytes:
+    """The decompressed alpha plane (b"" when there is none) of a file `verify` accepted."""
+    if not h.has_alpha:
+        return b""
+    a0 = HEADER_SIZE + h.payload_len
+    return _unzstd(data[a0:a0 + h.alpha_len], h.width * h.height, "alpha plane")
+
+
+def unpack(data: bytes) -> tuple[Header, bytes, bytes]:
+    """Parse and verify a whole file -> (header, raw payload, raw alpha), decompressed."""
+    h = verify(data)
+    return h, payload_section(data, h), alpha_section(data, h)
 
 
 def zstd(data: bytes) -> bytes:
@@ -190,7 +204,9 @@ def _unzstd(blob: bytes, size: int, what: str) -> bytes:
     if declared not in (-1, size):
         raise FormatError(f"{what} declares {declared} bytes, expected {size}")
     try:
-        out = zstandard.ZstdDecompressor().decompress(blob, max_output_size=size)
+        # One frame filling the section exactly: trailing bytes or frames are malformed.
+        out = zstandard.ZstdDecompressor().decompress(blob, max_output_size=size,
+                                                      allow_extra_data=False)
     except zstandard.ZstdError as e:
         raise FormatError(f"{what} does not decompress: {e}") from None
     if len(out) != size:
