@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import stat
 import time
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -161,6 +162,9 @@ def _target_size(h: bitstream.Header, size, scale) -> tuple[int, int]:
     if scale is not None:
         if not (scale > 0 and math.isfinite(scale)):
             raise InrcodecError("scale must be a positive number")
+        if max(h.width, h.height) * scale > bitstream.MAX_SIDE:
+            raise InrcodecError(f"scale {scale:g} makes the output larger than "
+                                f"{bitstream.MAX_SIDE} pixels a side")
         size = (max(1, round(h.width * scale)), max(1, round(h.height * scale)))
     if size is None:
         return h.width, h.height
@@ -231,10 +235,14 @@ def decode(data: bytes, size: tuple[int, int] | None = None, *, scale: float | N
 def read_inr(path: str | Path) -> bytes:
     path = Path(path)
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise InrcodecError(f"{path} is a directory")
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or /dev/zero would be read forever
+            raise InrcodecError(f"{path} is not a regular file")
         max_size = bitstream.HEADER_SIZE + 2 * bitstream.MAX_VALUES + bitstream.MAX_PIXELS + 1024
-        if size > max_size:
-            raise FormatError(f"{path}: {size} bytes is larger than any valid .inr file")
+        if st.st_size > max_size:
+            raise FormatError(f"{path}: {st.st_size} bytes is larger than any valid .inr file")
         return path.read_bytes()
     except FileNotFoundError:
         raise InrcodecError(f"{path}: no such file") from None
