@@ -58,7 +58,7 @@ def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Ten
                 part = tile_losses(net, theta[a:a + per_pass], coords, tgt[a:a + per_pass],
                                    wts[a:a + per_pass]).sum()
                 part.backward()
-                loss += float(part)
+                loss += float(part.detach())
             opt.step()
             done += 1
             if progress is not None:
