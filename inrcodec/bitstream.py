@@ -127,8 +127,10 @@ def validate(h: Header) -> None:
         raise FormatError(f"tile size {h.tile} is invalid")
     if h.tiles_y != -(-h.height // h.tile) or h.tiles_x != -(-h.width // h.tile):
         raise FormatError("tile grid does not match the image size")
+    if h.n_params < 1:
+        raise FormatError("a file must store at least one value per tile")
     n_tiles = h.tiles_y * h.tiles_x
-    if n_tiles > MAX_TILES or n_tiles * h.n_params > MAX_VALUES or h.n_params < 1:
+    if n_tiles > MAX_TILES or n_tiles * h.n_params > MAX_VALUES:
         raise FormatError(f"{n_tiles} tiles x {h.n_params} values exceeds the limits")
     if (h.alpha_len == 0) == h.has_alpha:
         raise FormatError("alpha length disagrees with the alpha flag")
@@ -197,6 +199,11 @@ def zstd(data: bytes) -> bytes:
 
 def _unzstd(blob: bytes, size: int, what: str) -> bytes:
     """Decompress to exactly `size` bytes; never allocates more than that."""
+    # A zstd block holds at most 128 KiB and takes at least 4 bytes (3 of header, 1 of RLE
+    # content), so a section too short to hold `size` bytes is refused before allocating.
+    if len(blob) < 4 * (size >> 17):
+        raise FormatError(f"{what} of {len(blob)} bytes cannot hold the {size} bytes the "
+                          f"header declares")
     try:
         declared = zstandard.frame_content_size(blob)
     except zstandard.ZstdError:
