@@ -129,6 +129,7 @@ def encode_report(image, *, model: ModelLike = None, level: int | None = None,
     cfg = FitConfig(steps=steps, lr=lr, seed=seed, max_batch_pixels=max_batch_pixels)
     theta = fit(net, m.levels[level].theta0, tile_coords(m.tile), targets, weights, cfg,
                 device=dev, progress=progress)
+    del targets, weights  # float copies of the whole image, not needed by the check decode
     payload = bitstream.zstd(quantize(theta, FP16))
     alpha = b""
     if img.mode in ("LA", "RGBA"):
@@ -211,7 +212,13 @@ def decode_array(data: bytes, size: tuple[int, int] | None = None, *, scale: flo
     alpha = bitstream.alpha_section(data, h)  # a bad alpha plane fails before the render
     dev = resolve_device(device)
     out = render(m.net(h.level), theta.to(dev), h.height, h.width, m.tile, oh, ow)
-    rgb = np.clip(np.round((out + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    # In place, the same arithmetic as np.clip(np.round((out + 1) * 127.5), 0, 255): no
+    # full-size float temporaries.
+    out += 1.0
+    out *= 127.5
+    np.round(out, out=out)
+    rgb = np.clip(out, 0, 255, out=out).astype(np.uint8)
+    del out
     mode = h.mode_name
     colour = np.round(rgb.astype(np.float32).mean(2, keepdims=True)).astype(np.uint8) \
         if mode in ("L", "LA") else rgb
