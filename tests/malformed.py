@@ -72,8 +72,8 @@ def bit_flips(data: bytes, rng: random.Random, n: int, *, valid_crc: bool):
 
 def random_files(rng: random.Random, n: int):
     """Pure noise, noise behind the magic, and noise behind a plausible header with a CRC."""
-    for i in range(n):
-        k = i % 3
+    for _ in range(n):
+        k = rng.randrange(3)
         body = rng.randbytes(rng.randrange(0, 200))
         if k == 0:
             yield "random", body
@@ -183,7 +183,7 @@ def all_kinds(data: bytes, rng: random.Random, n: int):
         lambda: random_files(rng, 1),
         lambda: header_fields(data, rng, 1),
     ]
-    section_every = 50
+    section_every = 400
     for i in range(n):
         if i % section_every == 0:
             for item in section_variants(data, rng):
