@@ -131,6 +131,7 @@ def encode_report(image, *, model: ModelLike = None, level: int | None = None,
                 device=dev, progress=progress)
     del targets, weights  # float copies of the whole image, not needed by the check decode
     payload = bitstream.zstd(quantize(theta, FP16))
+    del theta
     alpha = b""
     if img.mode in ("LA", "RGBA"):
         alpha = bitstream.zstd(np.ascontiguousarray(img.pixels[:, :, -1]).tobytes())
