@@ -3,8 +3,8 @@
     header (fixed 67 bytes, fields below) | payload | alpha | CRC-32 (u32, little-endian)
 
 The payload is the zstd-compressed quantised parameter values of every tile; alpha, when
-the image has one, is the zstd-compressed 8-bit alpha plane (lossless). The CRC covers
-every byte before it. Field by field: bitstream_spec/README.md.
+the image has one, is the zstd-compressed 8-bit alpha plane (lossless). Each section is
+exactly one zstd frame, nothing after it. The CRC covers every byte before it. Field by field: bitstream_spec/README.md.
 """
 from __future__ import annotations
 
