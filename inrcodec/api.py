@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import stat
 import time
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -131,7 +132,9 @@ def encode_report(image, *, model: ModelLike = None, level: int | None = None,
                     chunk_pixels=chunk)
     theta = fit(net, m.levels[level].theta0, tile_coords(m.tile), targets, weights, cfg,
                 device=dev, progress=progress)
+    del targets, weights  # float copies of the whole image, not needed by the check decode
     payload = bitstream.zstd(quantize(theta, FP16))
+    del theta
     alpha = b""
     if img.mode in ("LA", "RGBA"):
         alpha = bitstream.zstd(np.ascontiguousarray(img.pixels[:, :, -1]).tobytes())
@@ -164,6 +167,9 @@ def _target_size(h: bitstream.Header, size, scale) -> tuple[int, int]:
     if scale is not None:
         if not (scale > 0 and math.isfinite(scale)):
             raise InrcodecError("scale must be a positive number")
+        if max(h.width, h.height) * scale > bitstream.MAX_SIDE:
+            raise InrcodecError(f"scale {scale:g} makes the output larger than "
+                                f"{bitstream.MAX_SIDE} pixels a side")
         size = (max(1, round(h.width * scale)), max(1, round(h.height * scale)))
     if size is None:
         return h.width, h.height
@@ -177,12 +183,16 @@ def _target_size(h: bitstream.Header, size, scale) -> tuple[int, int]:
 
 def read(data: bytes, model: ModelLike = None):
     """Parse and verify a file against its shared model -> (header, model, theta)."""
-    h, payload, _ = bitstream.unpack(data)
-    m = load_model(model)
-    if m.hash != h.model_hash.hex():
+    h = bitstream.verify(data)
+    needed = h.model_hash.hex()
+    try:
+        m = load_model(model)
+    except ModelError as e:
+        raise ModelError(f"{e}; this file needs shared model {needed}") from None
+    if m.hash != needed:
         where = f" ({model})" if isinstance(model, (str, Path)) else ""
         raise ModelMismatchError(
-            f"this file needs shared model {h.model_hash.hex()}, but the model supplied{where} "
+            f"this file needs shared model {needed}, but the model supplied{where} "
             f"is {m.hash}; pass the right one with --model")
     if h.tile != m.tile:
         raise FormatError(f"file tile size {h.tile} differs from the model's {m.tile}")
@@ -192,6 +202,8 @@ def read(data: bytes, model: ModelLike = None):
     if h.n_params != net.n_params:
         raise FormatError(f"file stores {h.n_params} values per tile, level {h.level} has "
                           f"{net.n_params}")
+    # Only now, with the sizes checked against the model, is the payload decompressed.
+    payload = bitstream.payload_section(data, h)
     theta = dequantize(payload, (h.tiles_y * h.tiles_x, h.n_params), h.quantizer)
     return h, m, theta
 
@@ -201,15 +213,22 @@ def decode_array(data: bytes, size: tuple[int, int] | None = None, *, scale: flo
     """Decode to a uint8 array (H, W, C) with C = 1, 2, 3 or 4 per the stored mode."""
     h, m, theta = read(data, model)
     ow, oh = _target_size(h, size, scale)
+    alpha = bitstream.alpha_section(data, h)  # a bad alpha plane fails before the render
     dev = resolve_device(device)
     out = render(m.net(h.level), theta.to(dev), h.height, h.width, m.tile, oh, ow)
-    rgb = np.clip(np.round((out + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    # In place, the same arithmetic as np.clip(np.round((out + 1) * 127.5), 0, 255): no
+    # full-size float temporaries.
+    out += 1.0
+    out *= 127.5
+    np.round(out, out=out)
+    rgb = np.clip(out, 0, 255, out=out).astype(np.uint8)
+    del out
     mode = h.mode_name
     colour = np.round(rgb.astype(np.float32).mean(2, keepdims=True)).astype(np.uint8) \
         if mode in ("L", "LA") else rgb
     if not h.has_alpha:
         return colour
-    alpha = np.frombuffer(bitstream.unpack(data)[2], dtype=np.uint8).reshape(h.height, h.width)
+    alpha = np.frombuffer(alpha, dtype=np.uint8).reshape(h.height, h.width)
     if (ow, oh) != (h.width, h.height):
         alpha = np.asarray(Image.fromarray(alpha, "L").resize((ow, oh), Image.LANCZOS))
     return np.concatenate([colour, alpha[:, :, None]], axis=2)
@@ -227,10 +246,14 @@ def decode(data: bytes, size: tuple[int, int] | None = None, *, scale: float | N
 def read_inr(path: str | Path) -> bytes:
     path = Path(path)
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise InrcodecError(f"{path} is a directory")
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or /dev/zero would be read forever
+            raise InrcodecError(f"{path} is not a regular file")
         max_size = bitstream.HEADER_SIZE + 2 * bitstream.MAX_VALUES + bitstream.MAX_PIXELS + 1024
-        if size > max_size:
-            raise FormatError(f"{path}: {size} bytes is larger than any valid .inr file")
+        if st.st_size > max_size:
+            raise FormatError(f"{path}: {st.st_size} bytes is larger than any valid .inr file")
         return path.read_bytes()
     except FileNotFoundError:
         raise InrcodecError(f"{path}: no such file") from None

@@ -3,8 +3,8 @@
     header (fixed 67 bytes, fields below) | payload | alpha | CRC-32 (u32, little-endian)
 
 The payload is the zstd-compressed quantised parameter values of every tile; alpha, when
-the image has one, is the zstd-compressed 8-bit alpha plane (lossless). The CRC covers
-every byte before it. Field by field: bitstream_spec/README.md.
+the image has one, is the zstd-compressed 8-bit alpha plane (lossless). Each section is
+exactly one zstd frame, nothing after it. The CRC covers every byte before it. Field by field: bitstream_spec/README.md.
 """
 from __future__ import annotations
 
@@ -127,8 +127,10 @@ def validate(h: Header) -> None:
         raise FormatError(f"tile size {h.tile} is invalid")
     if h.tiles_y != -(-h.height // h.tile) or h.tiles_x != -(-h.width // h.tile):
         raise FormatError("tile grid does not match the image size")
+    if h.n_params < 1:
+        raise FormatError("a file must store at least one value per tile")
     n_tiles = h.tiles_y * h.tiles_x
-    if n_tiles > MAX_TILES or n_tiles * h.n_params > MAX_VALUES or h.n_params < 1:
+    if n_tiles > MAX_TILES or n_tiles * h.n_params > MAX_VALUES:
         raise FormatError(f"{n_tiles} tiles x {h.n_params} values exceeds the limits")
     if (h.alpha_len == 0) == h.has_alpha:
         raise FormatError("alpha length disagrees with the alpha flag")
@@ -156,8 +158,8 @@ def unpack_header(data: bytes) -> Header:
     return h
 
 
-def unpack(data: bytes) -> tuple[Header, bytes, bytes]:
-    """Parse and verify a whole file -> (header, raw payload, raw alpha), decompressed."""
+def verify(data: bytes) -> Header:
+    """Check the header, the file length and the CRC; decompress nothing."""
     h = unpack_header(data)
     expected = HEADER_SIZE + h.payload_len + h.alpha_len + CRC_SIZE
     if len(data) < expected:
@@ -167,14 +169,28 @@ def unpack(data: bytes) -> tuple[Header, bytes, bytes]:
     (crc,) = struct.unpack("<I", data[-CRC_SIZE:])
     if zlib.crc32(data[:-CRC_SIZE]) != crc:
         raise ChecksumError("checksum mismatch: the file is corrupted")
+    return h
+
+
+def payload_section(data: bytes, h: Header) -> bytes:
+    """The decompressed parameter payload of a file `verify` accepted as `h`."""
     p0 = HEADER_SIZE
     n_values = h.tiles_y * h.tiles_x * h.n_params
-    payload = _unzstd(data[p0:p0 + h.payload_len], payload_bytes(n_values, h.quantizer), "payload")
-    alpha = b""
-    if h.has_alpha:
-        a0 = p0 + h.payload_len
-        alpha = _unzstd(data[a0:a0 + h.alpha_len], h.width * h.height, "alpha plane")
-    return h, payload, alpha
+    return _unzstd(data[p0:p0 + h.payload_len], payload_bytes(n_values, h.quantizer), "payload")
+
+
+def alpha_section(data: bytes, h: Header) -> bytes:
+    """The decompressed alpha plane (b"" when there is none) of a file `verify` accepted."""
+    if not h.has_alpha:
+        return b""
+    a0 = HEADER_SIZE + h.payload_len
+    return _unzstd(data[a0:a0 + h.alpha_len], h.width * h.height, "alpha plane")
+
+
+def unpack(data: bytes) -> tuple[Header, bytes, bytes]:
+    """Parse and verify a whole file -> (header, raw payload, raw alpha), decompressed."""
+    h = verify(data)
+    return h, payload_section(data, h), alpha_section(data, h)
 
 
 def zstd(data: bytes) -> bytes:
@@ -183,6 +199,11 @@ def zstd(data: bytes) -> bytes:
 
 def _unzstd(blob: bytes, size: int, what: str) -> bytes:
     """Decompress to exactly `size` bytes; never allocates more than that."""
+    # A zstd block holds at most 128 KiB and takes at least 4 bytes (3 of header, 1 of RLE
+    # content), so a section too short to hold `size` bytes is refused before allocating.
+    if len(blob) < 4 * (size >> 17):
+        raise FormatError(f"{what} of {len(blob)} bytes cannot hold the {size} bytes the "
+                          f"header declares")
     try:
         declared = zstandard.frame_content_size(blob)
     except zstandard.ZstdError:
@@ -190,7 +211,9 @@ def _unzstd(blob: bytes, size: int, what: str) -> bytes:
     if declared not in (-1, size):
         raise FormatError(f"{what} declares {declared} bytes, expected {size}")
     try:
-        out = zstandard.ZstdDecompressor().decompress(blob, max_output_size=size)
+        # One frame filling the section exactly: trailing bytes or frames are malformed.
+        out = zstandard.ZstdDecompressor().decompress(blob, max_output_size=size,
+                                                      allow_extra_data=False)
     except zstandard.ZstdError as e:
         raise FormatError(f"{what} does not decompress: {e}") from None
     if len(out) != size:

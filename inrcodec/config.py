@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 FAMILIES = ("siren", "ffn")
@@ -30,8 +31,8 @@ class Arch:
     def __post_init__(self):
         if self.family not in FAMILIES:
             raise ValueError(f"unknown INR family {self.family!r}; expected one of {FAMILIES}")
-        if self.width < 1 or self.depth < 1:
-            raise ValueError("width and depth must be positive")
+        if self.width < 1 or self.depth < 1 or self.ffn_features < 1:
+            raise ValueError("width, depth and ffn_features must be positive")
 
     def layer_shapes(self) -> list[tuple[int, int]]:
         """(out, in) of every linear layer, in order."""
@@ -50,10 +51,19 @@ class Arch:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Arch":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
+        if not isinstance(d, dict):
+            raise ValueError("an architecture must be a mapping")
+        kinds = {f.name: type(f.default) for f in dataclasses.fields(cls)}
+        unknown = set(d) - set(kinds)
         if unknown:
             raise ValueError(f"unknown architecture fields {sorted(unknown)}")
+        for k, v in d.items():
+            want = kinds[k]
+            ok = (isinstance(v, str) if want is str else
+                  isinstance(v, int) and not isinstance(v, bool) if want is int else
+                  isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+            if not ok:
+                raise ValueError(f"architecture field {k}={v!r} is not a valid {want.__name__}")
         return cls(**d)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -19,6 +20,15 @@ def check_writable(path: Path, force: bool) -> None:
         raise InrcodecError(f"output folder {parent} does not exist")
 
 
+def _new_file_mode(path: Path) -> int:
+    """What a plain open() would give: the mode of the file replaced, else 0o666 less umask."""
+    with contextlib.suppress(OSError):
+        return stat.S_IMODE(path.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path, force: bool = False):
     """Yield a temporary path; on success it replaces `path`, on any failure it is removed.
@@ -27,22 +37,24 @@ def atomic_output(path: Path, force: bool = False):
     """
     path = Path(path)
     check_writable(path, force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    except OSError as e:
+        raise InrcodecError(f"cannot write {path}: {e.strerror or e}") from None
     os.close(fd)
     try:
         yield Path(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        # mkstemp makes 0600 files; give the output the mode a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, _new_file_mode(path))  # mkstemp makes it 0600
         if not force and path.exists():  # appeared while we worked
             raise OutputExistsError(f"{path} already exists (use --force to overwrite)")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError):  # disk full, permissions...
+            raise InrcodecError(f"cannot write {path}: {e.strerror or e}") from None
         raise
 
 

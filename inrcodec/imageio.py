@@ -17,6 +17,7 @@ from .errors import ImageError
 from .fileio import atomic_output
 
 MAX_INPUT_PIXELS = 1 << 28
+_ALPHA_FORMATS = ("PNG", "WEBP", "TIFF")  # the output formats that keep an alpha plane exactly
 _EXT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF",
                 ".tiff": "TIFF", ".webp": "WEBP", ".ppm": "PPM", ".pgm": "PPM", ".gif": "GIF"}
 
@@ -49,6 +50,8 @@ def from_pil(img: Image.Image) -> LoadedImage:
         notices.append("1-bit image converted to 8-bit greyscale")
     elif mode in ("I;16", "I;16B", "I;16L", "I", "F", "I;16N"):
         a = np.asarray(img).astype(np.float64)
+        if not np.isfinite(a).all():
+            raise ImageError(f"{mode} image holds non-finite values")
         hi = 65535.0 if mode.startswith("I;16") else max(float(a.max(initial=0)), 1.0)
         if mode in ("I", "F") and a.max(initial=0) <= 255 and a.min(initial=0) >= 0:
             hi = 255.0
@@ -58,7 +61,10 @@ def from_pil(img: Image.Image) -> LoadedImage:
     elif mode in ("RGBa", "La"):
         img = img.convert(mode.upper())
     else:  # CMYK, YCbCr, LAB, HSV, 16-bit RGB...
-        img = img.convert("RGB")
+        try:
+            img = img.convert("RGB")
+        except ValueError as e:
+            raise ImageError(f"{mode} images are not supported ({e})") from None
         notices.append(f"{mode} image converted to RGB")
     mode = img.mode
     a = np.asarray(img, dtype=np.uint8)
@@ -120,8 +126,10 @@ def load_image(path: str | Path) -> LoadedImage:
         raise ImageError(f"{path}: not an image file Pillow can read") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageError(f"{path}: refused as too large ({e})") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: cannot decode image ({e})") from None
+    except MemoryError:
+        raise ImageError(f"{path}: not enough memory to decode this image") from None
+    except Exception as e:  # Pillow's decoders raise many types on damaged files
+        raise ImageError(f"{path}: cannot decode image ({type(e).__name__}: {e})") from None
 
 
 def to_pil(pixels: np.ndarray, mode: str) -> Image.Image:
@@ -140,9 +148,13 @@ def output_format(path: str | Path) -> str:
 def save_image(img: Image.Image, path: str | Path, *, force: bool = False) -> None:
     """Write atomically; the format comes from the extension."""
     fmt = output_format(path)
-    if fmt == "JPEG" and img.mode in ("LA", "RGBA"):
-        raise ImageError(f"JPEG cannot store the alpha channel of this {img.mode} image; "
+    if fmt not in _ALPHA_FORMATS and img.mode in ("LA", "RGBA"):
+        raise ImageError(f"{fmt} cannot store the alpha channel of this {img.mode} image; "
                          "write PNG, WebP or TIFF instead")
     kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     with atomic_output(Path(path), force) as tmp:
-        img.save(tmp, format=fmt, **kwargs)
+        try:
+            img.save(tmp, format=fmt, **kwargs)
+        except (ValueError, KeyError) as e:  # Pillow's way of refusing a mode or size
+            raise ImageError(f"cannot write {img.mode} {img.width}x{img.height} as {fmt}: "
+                             f"{e}") from None

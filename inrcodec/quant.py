@@ -27,10 +27,10 @@ def dequantize(data: bytes, shape: tuple[int, int], qid: int = FP16) -> torch.Te
         raise FormatError(f"unknown quantiser id {qid}")
     if len(data) != 2 * shape[0] * shape[1]:
         raise FormatError(f"payload holds {len(data)} bytes, expected {2 * shape[0] * shape[1]}")
-    a = np.frombuffer(data, dtype="<f2").astype(np.float32).reshape(shape)
+    a = np.frombuffer(data, dtype="<f2").astype(np.float32).reshape(shape)  # a fresh array
     if not np.isfinite(a).all():
         raise FormatError("payload holds non-finite values")
-    return torch.from_numpy(a.copy())
+    return torch.from_numpy(a)
 
 
 def payload_bytes(n_values: int, qid: int) -> int:

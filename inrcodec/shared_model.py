@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,9 @@ FORMAT_VERSION = 1
 MAX_MODEL_BYTES = 256 << 20
 MAX_LEVELS = 64
 META_KEY = "inrcodec"
+# A tile is fitted as one batch entry, so its T^2 pixels must fit in FitConfig.max_batch_pixels.
+MAX_TILE = 1024
+_TENSOR_DTYPES = (torch.float32, torch.uint8)  # all this format writes
 
 
 @dataclass
@@ -58,8 +62,8 @@ class SharedModel:
     _hash: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
-        if self.tile < 2:
-            raise ModelError(f"tile size must be at least 2, got {self.tile}")
+        if not 2 <= self.tile <= MAX_TILE:
+            raise ModelError(f"tile size must be in 2..{MAX_TILE}, got {self.tile}")
         if not self.levels:
             raise ModelError("a shared model needs at least one level")
         if not 0 <= self.default_level < len(self.levels):
@@ -144,6 +148,9 @@ class SharedModel:
             tensors = st_load(data)
         except Exception as e:  # safetensors raises its own error types
             raise ModelError(f"shared model tensors are unreadable: {e}") from None
+        for name, t in tensors.items():
+            if t.dtype not in _TENSOR_DTYPES:
+                raise ModelError(f"shared model tensor {name} has unsupported type {t.dtype}")
         if _data_digest(tensors) != meta.get("data_sha256"):
             raise ModelError("shared model is damaged: its tensor data do not match the digest "
                              "recorded in it (tampered or truncated file)")
@@ -153,8 +160,13 @@ class SharedModel:
             n_levels = int(meta["n_levels"])
             default_level = int(meta["default_level"])
             info = json.loads(meta["info"])
-        except (KeyError, ValueError, TypeError) as e:
+        except (KeyError, ValueError, TypeError, RecursionError) as e:
             raise ModelError(f"shared model metadata is invalid: {e}") from None
+        if not isinstance(info, dict):
+            raise ModelError("shared model metadata is invalid: info is not a mapping")
+        if arch.in_features != 2 or arch.out_features != 3:
+            raise ModelError("shared model must map 2 coordinates to 3 colour channels, not "
+                             f"{arch.in_features} to {arch.out_features}")
         if not 1 <= n_levels <= MAX_LEVELS:
             raise ModelError(f"shared model claims {n_levels} levels (limit {MAX_LEVELS})")
         shapes = arch.layer_shapes()
@@ -167,15 +179,25 @@ class SharedModel:
                 raise ModelError(f"shared model lacks tensor {e}") from None
             masks = []
             for (o, i), p in zip(shapes, packed):
+                # Exact size first: unpackbits would zero-pad a short mask up to `count`.
+                nb = -(-o * i // 8)
+                if p.dtype != torch.uint8 or p.dim() != 1 or p.numel() != nb:
+                    raise ModelError(f"level {k}: the mask of a {o}x{i} layer must be {nb} "
+                                     "uint8 bytes")
                 bits = np.unpackbits(p.numpy(), bitorder="little", count=o * i)
-                if bits.size != o * i:
-                    raise ModelError(f"level {k}: mask too short for a {o}x{i} layer")
                 masks.append(torch.from_numpy(bits.astype(bool)).reshape(o, i))
             if theta.dtype != torch.float32 or theta.dim() != 1 or not torch.isfinite(theta).all():
                 raise ModelError(f"level {k}: initial values must be finite float32")
             levels.append(Level(masks=masks, theta0=theta))
+        fourier = tensors.get("fourier")
+        if arch.family == "ffn" and fourier is not None and (
+                fourier.dtype != torch.float32
+                or tuple(fourier.shape) != (arch.ffn_features, arch.in_features)
+                or not torch.isfinite(fourier).all()):
+            raise ModelError("Fourier matrix must be finite float32 of shape "
+                             f"({arch.ffn_features}, {arch.in_features})")
         model = cls(arch=arch, tile=tile, levels=levels, default_level=default_level,
-                    info=info, fourier=tensors.get("fourier"))
+                    info=info, fourier=fourier)
         for k in range(n_levels):
             model.net(k)  # checks that each mask and value count agree
         model._hash = hashlib.sha256(data).hexdigest()
@@ -185,7 +207,10 @@ class SharedModel:
     def load(cls, path: str | Path) -> "SharedModel":
         path = Path(path)
         try:
-            size = path.stat().st_size
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode):
+                raise ModelError(f"shared model {path} is not a regular file")
+            size = st.st_size
             if size > MAX_MODEL_BYTES:
                 raise ModelError(f"{path}: {size} bytes is too large for a shared model")
             data = path.read_bytes()
@@ -219,9 +244,11 @@ def _read_metadata(data: bytes) -> dict:
         raise ModelError("shared model header length is invalid (truncated or not a model)")
     try:
         header = json.loads(data[8:8 + n])
-        meta = header.get("__metadata__", {})
-        meta = json.loads(meta[META_KEY])
-    except (ValueError, AttributeError, KeyError, TypeError):
+    except (ValueError, RecursionError):
+        raise ModelError("shared model header is not valid JSON") from None
+    try:
+        meta = json.loads(header["__metadata__"][META_KEY])
+    except (ValueError, AttributeError, KeyError, TypeError, RecursionError):
         raise ModelError("shared model metadata is missing or malformed") from None
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         raise ModelError("shared model metadata is malformed")

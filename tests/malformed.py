@@ -1,0 +1,192 @@
+"""Generators of malformed .inr files, shared by tests/test_hostile.py and
+benchmarks/fuzz_decoder.py. Each yields (kind, bytes) from one valid file.
+
+Random corruption almost always breaks the CRC-32, so most generators here re-pack
+their output with a correct CRC: those files reach the deeper checks (zstd frames,
+section sizes, mode and alpha flags, non-finite values, level and n_params vs model).
+"""
+from __future__ import annotations
+
+import random
+import struct
+import zlib
+from dataclasses import asdict
+
+import numpy as np
+import zstandard
+
+from inrcodec import bitstream
+
+H = bitstream.HEADER_SIZE
+NAMES = [f.name for f in bitstream.FIELDS]
+FMTS = {f.name: f.fmt for f in bitstream.FIELDS}
+
+
+def with_crc(body: bytes) -> bytes:
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def fix_crc(data: bytes) -> bytes:
+    return with_crc(data[:-4]) if len(data) >= 4 else data
+
+
+def build(fields: dict, payload: bytes, alpha: bytes = b"", *, fix_lengths: bool = True) -> bytes:
+    """Header + sections + a valid CRC, with no validation of the header."""
+    f = dict(fields)
+    if fix_lengths:
+        f.update(payload_len=len(payload), alpha_len=len(alpha))
+    head = struct.pack(bitstream.HEADER_FMT, *(f[n] for n in NAMES))
+    return with_crc(head + payload + alpha)
+
+
+def parts(data: bytes) -> tuple[dict, bytes, bytes]:
+    """(header fields, compressed payload, compressed alpha) of a valid file."""
+    h = bitstream.unpack_header(data)
+    p = data[H:H + h.payload_len]
+    a = data[H + h.payload_len:H + h.payload_len + h.alpha_len]
+    return asdict(h), p, a
+
+
+def field_max(name: str) -> int:
+    return (1 << (8 * struct.calcsize("<" + FMTS[name]))) - 1
+
+
+# -- generators ------------------------------------------------------------------------
+def truncations(data: bytes):
+    for i in range(len(data)):
+        yield "truncated", data[:i]
+    yield "extended", data + b"\0"
+    yield "extended", fix_crc(data[:-4] + b"\0" + data[-4:])
+
+
+def bit_flips(data: bytes, rng: random.Random, n: int, *, valid_crc: bool):
+    """n copies with 1..8 flipped bits (in the whole file, or before the CRC when valid_crc)."""
+    span = len(data) - 4 if valid_crc else len(data)
+    for _ in range(n):
+        x = bytearray(data)
+        for _ in range(rng.choice((1, 1, 1, 2, 3, 8))):
+            p = rng.randrange(span)
+            x[p] ^= 1 << rng.randrange(8)
+        yield ("flip+crc" if valid_crc else "flip"), fix_crc(bytes(x)) if valid_crc else bytes(x)
+
+
+def random_files(rng: random.Random, n: int):
+    """Pure noise, noise behind the magic, and noise behind a plausible header with a CRC."""
+    for _ in range(n):
+        k = rng.randrange(3)
+        body = rng.randbytes(rng.randrange(0, 200))
+        if k == 0:
+            yield "random", body
+        elif k == 1:
+            yield "random+magic", bitstream.MAGIC + bytes([1]) + body
+        else:
+            yield "random+crc", with_crc(bitstream.MAGIC + bytes([1]) + rng.randbytes(H - 5) + body)
+
+
+def _field_value(rng: random.Random, name: str, old: int) -> int:
+    top = field_max(name)
+    return rng.choice((0, 1, 2, 3, top, top - 1, rng.randint(0, top), rng.randint(0, 255),
+                       max(0, old - 1), min(top, old + 1), min(top, old * 2), old // 2))
+
+
+def header_fields(data: bytes, rng: random.Random, n: int):
+    """Random values of 1-3 header fields, sections unchanged, CRC valid.
+
+    Half of them keep the tile grid consistent with the new width, height and tile, so
+    they get past that check to the size limits and the model checks.
+    """
+    base, p, a = parts(data)
+    ints = [k for k in NAMES if FMTS[k] not in ("4s", "32s")]
+    for _ in range(n):
+        f = dict(base)
+        for name in rng.sample(ints, rng.choice((1, 1, 2, 3))):
+            f[name] = _field_value(rng, name, f[name])
+        if rng.random() < 0.5 and f["tile"] >= 1:
+            ty, tx = -(-f["height"] // f["tile"]), -(-f["width"] // f["tile"])
+            if ty <= 0xFFFF and tx <= 0xFFFF:
+                f.update(tiles_y=ty, tiles_x=tx)
+        yield "header+crc", build(f, p, a, fix_lengths=rng.random() < 0.8)
+
+
+def _raw(data: bytes) -> tuple[dict, bytes, bytes]:
+    f, p, a = parts(data)
+    return f, zstandard.ZstdDecompressor().decompress(p), (
+        zstandard.ZstdDecompressor().decompress(a) if a else b"")
+
+
+def _z(raw: bytes, *, content_size: bool = True) -> bytes:
+    return zstandard.ZstdCompressor(level=1, write_content_size=content_size).compress(raw)
+
+
+def _bomb(n_bytes: int) -> bytes:
+    """A zstd frame of n_bytes zeros that does not declare its size (built in small pieces)."""
+    c = zstandard.ZstdCompressor(level=1, write_content_size=False).compressobj()
+    chunk = bytes(1 << 20)
+    out = [c.compress(chunk) for _ in range(n_bytes >> 20)]
+    return b"".join(out) + c.flush()
+
+
+_BOMB = None
+
+
+def bomb() -> bytes:
+    global _BOMB
+    if _BOMB is None:
+        _BOMB = _bomb(256 << 20)
+    return _BOMB
+
+
+def section_variants(data: bytes, rng: random.Random):
+    """Valid header and CRC, damaged sections: one of each kind, with random details."""
+    f, raw_p, raw_a = _raw(data)
+    p = zstandard.ZstdCompressor(level=1).compress(raw_p)
+    a = _z(raw_a) if raw_a else b""
+    cut = rng.randrange(1, len(raw_p))
+    yield "zstd:not-a-frame", build(f, rng.randbytes(len(p)), a)
+    yield "zstd:empty", build(f, b"", a)
+    yield "zstd:skippable", build(f, struct.pack("<II", 0x184D2A50, 4) + b"\0" * 4, a)
+    yield "zstd:short", build(f, _z(raw_p[:cut]), a)
+    yield "zstd:short-no-size", build(f, _z(raw_p[:cut], content_size=False), a)
+    yield "zstd:long", build(f, _z(raw_p + raw_p[:cut]), a)
+    yield "zstd:long-no-size", build(f, _z(raw_p + raw_p[:cut], content_size=False), a)
+    yield "zstd:trailing-bytes", build(f, p + rng.randbytes(rng.randrange(1, 9)), a)
+    yield "zstd:two-frames", build(f, p + p, a)
+    yield "zstd:truncated-frame", build(f, p[:rng.randrange(1, len(p))], a)
+    yield "zstd:bomb", build(f, bomb(), a)
+    vals = np.frombuffer(raw_p, "<f2").copy()
+    vals[rng.randrange(vals.size)] = rng.choice((np.inf, -np.inf, np.nan))
+    yield "payload:non-finite", build(f, _z(vals.tobytes()), a)
+    if a:
+        yield "alpha:short", build(f, p, _z(raw_a[:-1]))
+        yield "alpha:long", build(f, p, _z(raw_a + b"\0"))
+        yield "alpha:bomb", build(f, p, bomb())
+        yield "alpha:not-a-frame", build(f, p, rng.randbytes(len(a)))
+        yield "alpha:missing", build(f, p, b"")
+        yield "alpha:flag-cleared", build(dict(f, flags=0), p, a)
+    else:
+        yield "alpha:unexpected", build(dict(f, flags=1), p, _z(bytes(f["width"] * f["height"])))
+    for mode in bitstream.MODES:
+        yield "mode", build(dict(f, mode=mode), p, a)
+        yield "mode+flag", build(dict(f, mode=mode, flags=f["flags"] ^ 1), p, a)
+    yield "quantizer", build(dict(f, quantizer=rng.randrange(1, 256)), p, a)
+    yield "version", build(dict(f, version=rng.choice((0, 2, 255))), p, a)
+    yield "level", build(dict(f, level=rng.randrange(256)), p, a)
+    yield "n_params", build(dict(f, n_params=f["n_params"] + rng.choice((-1, 1, 7))), p, a)
+
+
+def all_kinds(data: bytes, rng: random.Random, n: int):
+    """n malformed files mixing every generator (truncations are sampled, not exhaustive)."""
+    gens = [
+        lambda: [("truncated", data[:rng.randrange(len(data))])],
+        lambda: bit_flips(data, rng, 1, valid_crc=False),
+        lambda: bit_flips(data, rng, 1, valid_crc=True),
+        lambda: random_files(rng, 1),
+        lambda: header_fields(data, rng, 1),
+    ]
+    section_every = 400
+    for i in range(n):
+        if i % section_every == 0:
+            for item in section_variants(data, rng):
+                yield item
+        else:
+            yield from gens[i % len(gens)]()
