@@ -126,7 +126,8 @@ def encode(src, dst, model, level, steps, lr, seed, device, force, as_json, quie
     progress = _Progress("fitting", not quiet and not as_json)
     try:
         r = api.encode_file(src, dst, force=force, model=model, level=level, steps=steps, lr=lr,
-                            seed=seed, device=device, progress=progress)
+                            seed=seed, device=device,
+                            progress=progress if progress.enabled else None)
     finally:
         progress.close()
     for n in r.notices:
@@ -274,7 +275,8 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, firs
         m = run_train(source, out, arch=arch, tile=tile or p["tile"], meta=meta,
                       whole_image=p["whole_image"] if whole_image is None else whole_image,
                       n_train=n_train, n_val=n_val, resume=resume, command=command,
-                      progress=progress, device=str(api.resolve_device(device)))
+                      progress=progress if progress.enabled else None,
+                      device=str(api.resolve_device(device)))
     except DatasetError as e:
         raise InrcodecError(str(e)) from None
     finally:

@@ -203,32 +203,29 @@ def test_bad_header_fields(files, tiny_model, fields, message):
         inrcodec.decode(_variant(files, **fields), model=tiny_model)
 
 
+def _refused_within_16mb(data, model, match):
+    """Decoding `data` raises FormatError(match) with a peak allocation under 16 MB."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(FormatError, match=match):
+            inrcodec.decode(data, model=model)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
+
+
 def test_absurd_size_fails_before_allocating(files, tiny_model):
     """8192x8192 is within the format's limits; a tiny payload cannot hold its 225 MB."""
     f, p, a = malformed.parts(files["rgb"])
     f.update(width=8192, height=8192, tiles_x=512, tiles_y=512)
-    data = malformed.build(f, p)
-    tracemalloc.start()
-    try:
-        with pytest.raises(FormatError, match="cannot hold"):
-            inrcodec.decode(data, model=tiny_model)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 16 << 20
+    _refused_within_16mb(malformed.build(f, p), tiny_model, "cannot hold")
 
 
 def test_bomb_payload_stops_at_the_declared_size(files, tiny_model):
     """A frame of 256 MB of zeros in place of a 5 kB payload: refused, with little memory."""
-    data = _variant(files, payload=malformed.bomb())
-    tracemalloc.start()
-    try:
-        with pytest.raises(FormatError, match="payload does not decompress"):
-            inrcodec.decode(data, model=tiny_model)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 16 << 20
+    _refused_within_16mb(_variant(files, payload=malformed.bomb()), tiny_model,
+                         "payload does not decompress")
 
 
 def test_alpha_bomb(files, tiny_model):
