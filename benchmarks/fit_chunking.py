@@ -6,7 +6,7 @@ Measured once on the 2-core CPU: 262144 px/pass 0.95 s/step; 32768 px/pass 0.42 
 import torch, time, inrcodec as ic
 from inrcodec.fit import tile_losses
 from inrcodec.tiling import tile_coords
-m = ic.ic.scratch_model(ic.Arch(width=64, depth=4, w0=30.0), tile=64, n_levels=11)
+m = ic.scratch_model(ic.Arch(width=64, depth=4, w0=30.0), tile=64, n_levels=11)
 net = m.net(5)
 B, T = 64, 64
 coords = tile_coords(T); tgt = torch.rand(B, T*T, 3); w = torch.ones(B, T*T)
