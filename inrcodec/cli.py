@@ -224,6 +224,15 @@ def info(file, as_json):
 @click.option("--rounds", type=int, help="Pruning rounds: the ladder has rounds + 1 levels.")
 @click.option("--pruning", type=click.Choice(["magnitude", "random"]))
 @click.option("--seed", type=int)
+@click.option("--sparse-delta", is_flag=True, default=None,
+              help="Sparse-delta model: the shared base stays dense and each level's mask marks "
+              "which weights an image adapts (pruned weights keep the base value, not zero).")
+@click.option("--bias-only-steps", type=int,
+              help="With --sparse-delta: add a last level where only biases adapt, retrained "
+              "this many steps.")
+@click.option("--init", "init_model", type=click.Path(dir_okay=False),
+              help="Start from this shared model's dense level 0 instead of a random "
+              "initialisation (use with --pretrain-steps 0 to skip pretraining).")
 @click.option("--n-train", type=int, default=20000, show_default=True,
               help="Random training crops to draw.")
 @click.option("--n-val", type=int, default=32, show_default=True,
@@ -237,7 +246,8 @@ def info(file, as_json):
 @user_errors
 def train(source, out, preset, family, width, depth, w0, tile, whole_image, first_order,
           meta_batch, inner_steps, inner_lr, outer_lr, pretrain_steps, retrain_steps, rounds,
-          pruning, seed, n_train, n_val, resume, device, threads, force, quiet):
+          pruning, seed, sparse_delta, bias_only_steps, init_model, n_train, n_val, resume, device,
+          threads, force, quiet):
     """Meta-learn a sparse shared model (Meta-SparseINR, Algorithm 1) from photos.
 
     SOURCE is a folder of images or a dataset name (endless-sky: the training photos,
@@ -262,7 +272,8 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, firs
     meta_over = {k: v for k, v in dict(
         first_order=first_order, meta_batch=meta_batch, inner_steps=inner_steps,
         inner_lr=inner_lr, outer_lr=outer_lr, pretrain_steps=pretrain_steps,
-        retrain_steps=retrain_steps, rounds=rounds, pruning=pruning, seed=seed).items()
+        retrain_steps=retrain_steps, rounds=rounds, pruning=pruning, seed=seed,
+        sparse_delta=sparse_delta, bias_only_steps=bias_only_steps).items()
         if v is not None}
     arch = dataclasses.replace(p["arch"], **arch_over)
     meta = dataclasses.replace(p["meta"], **meta_over)
@@ -271,12 +282,13 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, firs
         raise InrcodecError(f"{out} already exists (use --resume to continue, --force to restart)")
     progress = _Progress("meta-training", not quiet)
     command = "inrcodec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    init = api.load_model(init_model) if init_model else None
     try:
         m = run_train(source, out, arch=arch, tile=tile or p["tile"], meta=meta,
                       whole_image=p["whole_image"] if whole_image is None else whole_image,
                       n_train=n_train, n_val=n_val, resume=resume, command=command,
                       progress=progress if progress.enabled else None,
-                      device=str(api.resolve_device(device)))
+                      device=str(api.resolve_device(device)), init=init)
     except DatasetError as e:
         raise InrcodecError(str(e)) from None
     finally:

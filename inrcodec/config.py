@@ -95,4 +95,9 @@ class MetaConfig:
     prune_rate: float = 0.2
     pruning: str = "magnitude"  # or "random"
     seed: int = 0
+    # Sparse-delta (issue 5): the shared base stays dense and the mask marks which weights
+    # each image adapts; the outer loop learns every base weight. bias_only_steps > 0 adds a
+    # last level where only biases adapt (retrained that many steps).
+    sparse_delta: bool = False
+    bias_only_steps: int = 0
     tags: tuple = field(default_factory=tuple)

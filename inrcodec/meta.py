@@ -72,16 +72,29 @@ def validation_psnr(net: INR, theta0: torch.Tensor, coords: torch.Tensor, val_u8
     return float((10 * torch.log10(255.0 ** 2 / mse)).mean())
 
 
+def _sparse_delta_start(dense_net: INR, net: INR, phi: torch.Tensor) -> torch.Tensor:
+    """Point `net` (one mask) at the dense base `phi`: pruned weights take phi's values, and
+    the adapted start is phi's surviving entries. Differentiable in phi."""
+    dense = dense_net.dense(phi)
+    net.set_fill([w for w, _ in dense])
+    return net.flatten(dense)
+
+
 def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.ndarray,
                       cfg: MetaConfig, out: Path, *, checkpoint: Path | None = None,
                       resume: bool = False, info: dict | None = None,
                       log: Callable[[dict], None] | None = None,
                       progress: Callable[[int, int, float], None] | None = None,
-                      checkpoint_every: int = 500, device: str = "cpu") -> SharedModel:
+                      checkpoint_every: int = 500, device: str = "cpu",
+                      init: torch.Tensor | None = None) -> SharedModel:
     """Algorithm 1: MAML pretraining, then rounds of {global magnitude prune 20%, MAML retrain}.
 
     Every finished phase adds a level to the ladder and rewrites `out` (a valid shared model
     at all times); `checkpoint` holds the phase in progress so `resume` continues it.
+    `init` (a dense flat vector) replaces the random initialisation, e.g. an already
+    pretrained level 0. With cfg.sparse_delta the trained vector is the dense base, pruning
+    freezes weights at their base values instead of zeroing them, and
+    cfg.bias_only_steps > 0 appends a level where only biases adapt.
     """
     if train_u8.shape[1:] != (tile, tile, 3):
         raise ValueError(f"training signals must be (n, {tile}, {tile}, 3)")
@@ -95,14 +108,22 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
     else:
         dense = init_dense(arch, torch.Generator().manual_seed(cfg.seed))
         masks = [torch.ones(w.shape, dtype=torch.bool) for w, _ in dense]
-        state = TrainState([], masks, INR(arch, masks).flatten(dense), None, 0, 0)
-    total_steps = cfg.pretrain_steps + cfg.rounds * cfg.retrain_steps
+        theta = INR(arch, masks).flatten(dense) if init is None else init.detach().clone()
+        if theta.shape != (arch.n_weights() + arch.n_biases(),):
+            raise ValueError("the initial vector does not fit the architecture")
+        state = TrainState([], masks, theta, None, 0, 0)
+    bias_phase = cfg.rounds + 1 if cfg.sparse_delta and cfg.bias_only_steps > 0 else None
+    last_phase = cfg.rounds if bias_phase is None else bias_phase
+    total_steps = cfg.pretrain_steps + cfg.rounds * cfg.retrain_steps + (
+        cfg.bias_only_steps if bias_phase else 0)
+    dense_net = INR(arch)
     prune_gen = torch.Generator().manual_seed(cfg.seed + 1)
     for _ in range(state.phase):  # keep the random-pruning stream aligned on resume
         torch.randperm(8, generator=prune_gen)
-    while state.phase <= cfg.rounds:
+    while state.phase <= last_phase:
         net = INR(arch, state.masks)
-        n_steps = cfg.pretrain_steps if state.phase == 0 else cfg.retrain_steps
+        n_steps = (cfg.pretrain_steps if state.phase == 0 else
+                   cfg.bias_only_steps if state.phase == bias_phase else cfg.retrain_steps)
         theta = state.theta.clone().to(dev).requires_grad_(True)
         opt = torch.optim.Adam([theta], lr=cfg.outer_lr)
         if state.opt_state is not None:
@@ -114,20 +135,26 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
             idx = rng.integers(0, train_u8.shape[0], size=cfg.meta_batch)
             tgt = to_targets(train_u8[idx]).to(dev)
             opt.zero_grad(set_to_none=True)
-            loss = maml_loss(net, theta, coords, tgt, cfg)
+            start = _sparse_delta_start(dense_net, net, theta) if cfg.sparse_delta else theta
+            loss = maml_loss(net, start, coords, tgt, cfg)
             loss.backward()
             opt.step()
             state.step += 1
             done = (0 if state.phase == 0 else cfg.pretrain_steps
-                    + (state.phase - 1) * cfg.retrain_steps) + state.step
+                    + (min(state.phase, cfg.rounds + 1) - 1) * cfg.retrain_steps) + state.step
             if progress is not None:
                 progress(done, total_steps, float(loss.detach()))
             if state.step % checkpoint_every == 0 and state.step < n_steps:
                 state.theta, state.opt_state = theta.detach().cpu(), opt.state_dict()
                 save_checkpoint(checkpoint, arch, state)
         theta_done = theta.detach().cpu()
-        val = validation_psnr(net, theta_done, coords.cpu(), val_u8) if len(val_u8) else math.nan
-        state.levels.append(Level(masks=state.masks, theta0=theta_done))
+        if cfg.sparse_delta:
+            level = Level(masks=state.masks, theta0=_sparse_delta_start(dense_net, net, theta_done),
+                          base=torch.cat([w.reshape(-1) for w, _ in dense_net.dense(theta_done)]))
+        else:
+            level = Level(masks=state.masks, theta0=theta_done)
+        val = validation_psnr(net, level.theta0, coords.cpu(), val_u8) if len(val_u8) else math.nan
+        state.levels.append(level)
         entry = {"phase": state.phase, "density": net.density, "params": net.n_params,
                  "steps": n_steps, "val_psnr": val, "seconds": time.perf_counter() - t0}
         if log is not None:
@@ -138,7 +165,17 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
                             default_level=len(state.levels) // 2, info=info)
         model.save(out)
         # Next phase: prune 20% of surviving weights (one global threshold), keep values.
-        if state.phase < cfg.rounds:
+        if cfg.sparse_delta and state.phase < last_phase:
+            # The base stays dense; only the mask of adapted weights shrinks (or empties,
+            # for the bias-only level).
+            weights = [w for w, _ in dense_net.dense(theta_done)]
+            if state.phase + 1 == bias_phase:
+                state.masks = [torch.zeros_like(m) for m in state.masks]
+            elif cfg.pruning == "magnitude":
+                state.masks = magnitude_prune(weights, state.masks, cfg.prune_rate)
+            else:
+                state.masks = random_prune(state.masks, cfg.prune_rate, prune_gen)
+        elif not cfg.sparse_delta and state.phase < cfg.rounds:
             dense = net.dense(theta_done)
             weights = [w for w, _ in dense]
             if cfg.pruning == "magnitude":
@@ -162,6 +199,8 @@ def save_checkpoint(path: Path, arch: Arch, s: TrainState) -> None:
         t[f"level.{k:02d}.theta"] = lv.theta0.contiguous()
         for li, m in enumerate(lv.masks):
             t[f"level.{k:02d}.mask.{li}"] = m.to(torch.uint8).contiguous()
+        if lv.base is not None:
+            t[f"level.{k:02d}.base"] = lv.base.contiguous()
     meta = {"arch": json.dumps(arch.to_dict()), "phase": str(s.phase), "step": str(s.step),
             "n_levels": str(len(s.levels)), "has_opt": "0"}
     if s.opt_state is not None:
@@ -186,7 +225,8 @@ def load_checkpoint(path: Path, arch: Arch) -> TrainState:
     t = st_load_file(str(path))
     n_layers = len(arch.layer_shapes())
     levels = [Level(masks=[t[f"level.{k:02d}.mask.{li}"].bool() for li in range(n_layers)],
-                    theta0=t[f"level.{k:02d}.theta"]) for k in range(int(meta["n_levels"]))]
+                    theta0=t[f"level.{k:02d}.theta"], base=t.get(f"level.{k:02d}.base"))
+              for k in range(int(meta["n_levels"]))]
     opt_state = None
     if meta.get("has_opt") == "1":
         opt_state = {"state": {0: {"step": torch.tensor(float(meta["adam_step"])),
