@@ -103,32 +103,68 @@ class EncodeReport:
 
 
 # -- encoding ---------------------------------------------------------------------------
+DEFAULT_LR = 1e-4
+
+
 def encode_report(image, *, model: ModelLike = None, level: int | None = None,
-                  steps: int = 100, lr: float = 1e-4, seed: int = 0,
+                  steps: int = 100, lr: float | None = None, seed: int = 0,
                   device: str | torch.device | None = None,
                   progress: ProgressFn | None = None,
                   max_batch_pixels: int = FitConfig.max_batch_pixels,
-                  quantizer: str = "delta", step_scale: float = QuantConfig.step_scale,
+                  quantizer: str = "delta", step_scale: float | None = None,
                   coder: str = "auto", qat_fraction: float = QuantConfig.qat_fraction,
-                  format_version: int = bitstream.VERSION) -> EncodeReport:
+                  format_version: int = bitstream.VERSION, quality: int | None = None,
+                  bpp: float | None = None, psnr: float | None = None) -> EncodeReport:
     """Fit `image` (path, PIL image or array) and return the .inr bytes with a report.
 
     quantizer "delta" stores integer changes from the shared initialisation with per-tensor
-    steps of `step_scale` x their RMS (smaller: finer, larger file), the last `qat_fraction`
-    of the steps quantiser-aware, coded by "zstd", "range" or "auto" (the smaller); "fp16"
-    stores every value as a half float (the version-1 format when format_version=1).
+    steps of `step_scale` x their RMS (0.5 by default; smaller: finer, larger file), the
+    last `qat_fraction` of the steps quantiser-aware, coded by "zstd", "range" or "auto"
+    (the smaller); "fp16" stores every value as a half float (the version-1 format when
+    format_version=1). Rate control: `quality` (1..100) chooses level, step scale and
+    learning rate; `bpp` / `psnr` search for the smallest file meeting the target.
     """
     t0 = time.perf_counter()
+    targets = [k for k, v in (("quality", quality), ("bpp", bpp), ("psnr", psnr))
+               if v is not None]
+    if len(targets) > 1:
+        raise InrcodecError(f"give one of quality, bpp and psnr, not {' and '.join(targets)}")
+    if targets:
+        fixed = [k for k, v in (("level", level), ("lr", lr), ("step_scale", step_scale))
+                 if v is not None]
+        if fixed or quantizer != "delta" or format_version != bitstream.VERSION:
+            raise InrcodecError(f"{targets[0]} chooses the level, learning rate and quantiser "
+                                f"itself; it cannot be combined with "
+                                f"{', '.join(fixed) or 'another quantiser or format version'}")
     img = as_loaded(image)
     m = load_model(model)
-    s = Settings(level=m.default_level if level is None else level, steps=steps, lr=lr,
-                 quant=QuantConfig(quantizer=quantizer, step_scale=step_scale, coder=coder,
-                                   qat_fraction=qat_fraction), version=format_version)
+    if steps < 0:
+        raise InrcodecError("steps must be zero or more")
+    session_args = dict(seed=seed, max_batch_pixels=max_batch_pixels, progress=progress)
+    if targets:
+        from . import rate
+        if quality is not None:
+            rate.quality_settings(m, quality)  # refuse a bad quality before any work
+        session = Session(img, m, resolve_device(device), **session_args)
+        search = None
+        if quality is not None:
+            r = rate.encode_quality(session, quality, steps, coder)
+        else:
+            r, quality, search = rate.encode_target(session, bpp=bpp, psnr=psnr, steps=steps,
+                                                    coder=coder)
+        rep = _report(r, img, m, t0)
+        rep.quality, rep.search = quality, search.summary() if search else None
+        return rep
+    s = Settings(level=m.default_level if level is None else level, steps=steps,
+                 lr=DEFAULT_LR if lr is None else lr,
+                 quant=QuantConfig(quantizer=quantizer,
+                                   step_scale=QuantConfig.step_scale if step_scale is None
+                                   else step_scale,
+                                   coder=coder, qat_fraction=qat_fraction),
+                 version=format_version)
     s.check(m)
-    session = Session(img, m, resolve_device(device), seed=seed,
-                      max_batch_pixels=max_batch_pixels, progress=progress)
-    r = session.encode(s)
-    return _report(r, img, m, t0)
+    session = Session(img, m, resolve_device(device), **session_args)
+    return _report(session.encode(s), img, m, t0)
 
 
 def _report(r, img: LoadedImage, m: SharedModel, t0: float) -> EncodeReport:

@@ -108,7 +108,24 @@ def main():
               "smaller and lower quality (default: the model's default level; see `inrcodec info`).")
 @click.option("--steps", type=click.IntRange(0), default=100, show_default=True,
               help="Optimisation steps per tile: more takes longer and gives higher quality.")
-@click.option("--lr", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
+@click.option("--lr", type=float, help="Adam learning rate (default 1e-4; 1e-3 under "
+              "--quality, --bpp and --psnr).")
+@click.option("--quality", type=click.IntRange(1, 100),
+              help="1..100: chooses level, quantiser step and learning rate together "
+              "(higher: larger file, higher PSNR).")
+@click.option("--bpp", type=float, help="The highest quality whose file is at most this many "
+              "bits per pixel (searches --quality; fits each level it tries once).")
+@click.option("--psnr", type=float, help="Smallest file whose decoded PSNR is at least this "
+              "many dB (searches --quality).")
+@click.option("--quantizer", type=click.Choice(["delta", "fp16"]), default="delta",
+              show_default=True, help="delta: integer changes from the shared initialisation; "
+              "fp16: every value as a half float (the version-1 storage).")
+@click.option("--step-scale", type=float, help="Delta quantiser step, as a multiple of each "
+              "tensor's RMS change (default 0.5): larger is coarser and smaller.")
+@click.option("--coder", type=click.Choice(["auto", "zstd", "range"]), default="auto",
+              show_default=True, help="Entropy coder of the delta integers (auto: the smaller).")
+@click.option("--format-version", type=click.Choice(["1", "2"]), default="2",
+              show_default=True, help="1 writes fp16 files that inrcodec 0.1 can read.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="Where to fit: auto uses a GPU when there is one.")
@@ -116,7 +133,8 @@ def main():
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary line on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @user_errors
-def encode(src, dst, model, level, steps, lr, seed, device, force, as_json, quiet):
+def encode(src, dst, model, level, steps, lr, quality, bpp, psnr, quantizer, step_scale, coder,
+           format_version, seed, device, force, as_json, quiet):
     """Compress the image SRC into the .inr file DST.
 
     Reads PNG, JPEG, WebP, TIFF, BMP, GIF... Greyscale stays greyscale; an alpha channel is
@@ -126,7 +144,9 @@ def encode(src, dst, model, level, steps, lr, seed, device, force, as_json, quie
     progress = _Progress("fitting", not quiet and not as_json)
     try:
         r = api.encode_file(src, dst, force=force, model=model, level=level, steps=steps, lr=lr,
-                            seed=seed, device=device,
+                            seed=seed, device=device, quality=quality, bpp=bpp, psnr=psnr,
+                            quantizer=quantizer, step_scale=step_scale, coder=coder,
+                            format_version=int(format_version),
                             progress=progress if progress.enabled else None)
     finally:
         progress.close()
@@ -137,8 +157,10 @@ def encode(src, dst, model, level, steps, lr, seed, device, force, as_json, quie
         s.update(src=src, dst=dst)
         click.echo(json.dumps(s))
     else:
+        how = (f"{r.quantizer}" + (f" x{r.step_scale:g}" if r.step_scale is not None else "")
+               + f", {r.coder}" + (f", quality {r.quality}" if r.quality is not None else ""))
         click.echo(f"{dst}: {r.bytes} bytes, {r.bpp:.3f} bpp, PSNR {_fmt_psnr(r.psnr)} dB, "
-                   f"level {r.level}, {r.steps} steps, {r.seconds:.1f} s")
+                   f"level {r.level}, {r.steps} steps, {how}, {r.seconds:.1f} s")
 
 
 @main.command()

@@ -275,3 +275,89 @@ def test_meta_training_sparse_delta_learns_the_dense_base(tmp_path):
     net = m.net(2)
     for (w, _), base in zip(net.dense(m.levels[2].theta0), m.levels[2].fill(arch.layer_shapes())):
         assert torch.equal(w, base)
+
+
+# -- rate control ---------------------------------------------------------------------------------
+def test_quality_maps_to_settings(tiny_model):
+    from inrcodec import rate
+    lo, hi = rate.quality_settings(tiny_model, 1), rate.quality_settings(tiny_model, 100)
+    assert lo.quant.step_scale > hi.quant.step_scale
+    assert tiny_model.ladder()[lo.level]["density"] <= tiny_model.ladder()[hi.level]["density"]
+    assert lo.lr == hi.lr == rate.QUALITY_LR
+    m = inrcodec.load_model()  # the shipped model: low quality is its sparsest level
+    assert rate.quality_settings(m, 1).level == len(m.levels) - 1
+    assert rate.quality_settings(m, 100).level < rate.quality_settings(m, 50).level
+    for bad in (0, 101, 2.5):
+        with pytest.raises(InrcodecError, match="quality"):
+            rate.quality_settings(m, bad)
+
+
+def test_quality_trades_size_for_psnr(tiny_model, rgb_image):
+    a = inrcodec.encode_report(rgb_image, model=tiny_model, quality=5, steps=40)
+    b = inrcodec.encode_report(rgb_image, model=tiny_model, quality=95, steps=40)
+    assert a.bytes < b.bytes and a.psnr < b.psnr
+    assert (a.quality, b.quality) == (5, 95)
+
+
+@pytest.mark.parametrize("target", [3.0, 6.0])
+def test_bpp_target_lands_at_or_under(tiny_model, rgb_image, target):
+    r = inrcodec.encode_report(rgb_image, model=tiny_model, bpp=target, steps=40)
+    assert r.bpp <= target
+    assert r.search["target"] == "bpp" and r.search["probes"]
+    assert inrcodec.decode_array(r.data, model=tiny_model).shape == rgb_image.shape
+    # and it is not needlessly small: the next quality up (if any) was over the target
+    if r.quality < 100 and not r.search["coarsened"]:
+        up = inrcodec.encode_report(rgb_image, model=tiny_model, quality=r.quality + 1,
+                                    steps=40)
+        assert up.bpp > target * 0.9
+
+
+def test_psnr_target_is_met_or_refused(tiny_model, rgb_image):
+    r = inrcodec.encode_report(rgb_image, model=tiny_model, psnr=12.0, steps=40)
+    assert r.psnr >= 12.0 and r.search["target"] == "psnr"
+    with pytest.raises(InrcodecError, match="out of reach"):
+        inrcodec.encode_report(rgb_image, model=tiny_model, psnr=60.0, steps=5)
+
+
+def test_rate_control_refuses_fixed_choices(tiny_model, rgb_image):
+    for kw in (dict(quality=50, level=1), dict(bpp=1.0, lr=1e-3), dict(psnr=20, step_scale=1),
+               dict(quality=50, bpp=1.0), dict(bpp=1.0, quantizer="fp16")):
+        with pytest.raises(InrcodecError):
+            inrcodec.encode(rgb_image, model=tiny_model, steps=1, **kw)
+
+
+# -- the command line ---------------------------------------------------------------------------
+def _cli(*args):
+    from click.testing import CliRunner
+    from inrcodec.cli import main
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_cli_rate_control_and_quantiser_flags(tmp_path, rgb_image, tiny_model_path):
+    import json
+    from PIL import Image
+    src = tmp_path / "in.png"
+    Image.fromarray(rgb_image).save(src)
+    r = _cli("encode", src, tmp_path / "a.inr", "--model", tiny_model_path, "--steps", 20,
+             "--bpp", 4, "--json")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout.strip().splitlines()[-1])
+    assert s["bpp"] <= 4 and s["quality"] is not None and s["search"]["target"] == "bpp"
+    assert (tmp_path / "a.inr").stat().st_size == s["bytes"]
+    r = _cli("encode", src, tmp_path / "b.inr", "--model", tiny_model_path, "--steps", 3,
+             "--quantizer", "fp16", "--format-version", "1")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "b.inr").read_bytes()[4] == 1
+    r = _cli("encode", src, tmp_path / "c.inr", "--model", tiny_model_path, "--steps", 3,
+             "--coder", "range", "--step-scale", "0.25")
+    assert r.exit_code == 0 and "delta x0.25, range" in r.output
+    r = _cli("info", tmp_path / "c.inr")
+    assert r.exit_code == 0 and "1 (range)" in r.output and "qparams_len" in r.output
+    for bad, msg in ((("--quality", 50, "--level", 1), "cannot be combined"),
+                     (("--bpp", 1, "--psnr", 20), "not bpp and psnr"),
+                     (("--format-version", 1), "version 1 stores fp16"),
+                     (("--quality", 0), "0 is not in the range")):
+        r = _cli("encode", src, tmp_path / "d.inr", "--model", tiny_model_path, "--steps", 1,
+                 *bad)
+        assert r.exit_code != 0 and msg in r.output, (bad, r.output)
+        assert "Traceback" not in r.output and not (tmp_path / "d.inr").exists()
