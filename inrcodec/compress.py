@@ -30,7 +30,8 @@ class QuantConfig:
       smaller is finer: larger file, closer to the float fit.
     coder: "auto" (write both, keep the smaller), "zstd" or "range".
     qat_fraction: share of the fitting steps that are quantiser-aware (the last ones).
-    qat_lr_factor: the quantiser-aware steps run a fresh Adam at lr x this factor.
+    qat_lr_factor: the quantiser-aware steps run Adam at lr x this factor ...
+    qat_adam: ... "fresh" (new moments) or "continued" (the plain steps' moments).
     """
 
     quantizer: str = "delta"
@@ -38,6 +39,7 @@ class QuantConfig:
     coder: str = "auto"
     qat_fraction: float = 0.2
     qat_lr_factor: float = 0.1
+    qat_adam: str = "fresh"
 
     def __post_init__(self):
         if self.quantizer not in QUANTIZER_NAMES:
@@ -54,6 +56,8 @@ class QuantConfig:
             raise InrcodecError("qat_fraction must be in [0, 1)")
         if not (self.qat_lr_factor > 0 and math.isfinite(self.qat_lr_factor)):
             raise InrcodecError("qat_lr_factor must be a positive number")
+        if self.qat_adam not in ("fresh", "continued"):
+            raise InrcodecError("qat_adam must be 'fresh' or 'continued'")
 
     def qat_steps(self, steps: int) -> int:
         if self.quantizer != "delta":

@@ -6,6 +6,7 @@ each level once.
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -80,7 +81,7 @@ class Session:
             raise InrcodecError(f"{w}x{h} is larger than the format allows")
         self.targets, self.weights = image_to_tiles(colour_target(img), m.tile)
         self.coords = tile_coords(m.tile)
-        self._fits: dict[tuple, torch.Tensor] = {}
+        self._fits: dict[tuple, tuple[torch.Tensor, list]] = {}
         self.fitted_steps = 0  # Adam steps run so far (rate control reports its cost)
 
     def _cfg(self, steps: int, lr: float) -> FitConfig:
@@ -96,17 +97,21 @@ class Session:
             return None
         return lambda done, n, loss: self.progress(offset + done * stage // max(1, n), total, loss)
 
-    def plain_fit(self, level: int, steps: int, lr: float, *, total_steps: int | None = None):
-        """The fit without the quantiser: `steps` Adam steps from the level's init (cached)."""
+    def plain_fit(self, level: int, steps: int, lr: float, *, total_steps: int | None = None,
+                  with_adam: bool = False):
+        """The fit without the quantiser: `steps` Adam steps from the level's init (cached),
+        and with_adam: a copy of its optimiser states, to continue from."""
         key = (level, steps, lr)
         if key not in self._fits:
             m = self.m
-            self._fits[key] = fit(
-                m.net(level), m.levels[level].theta0, self.coords, self.targets, self.weights,
-                self._cfg(steps, lr), device=self.dev,
-                progress=self._progress(0, steps, total_steps or steps))
+            states: list = []
+            theta = fit(m.net(level), m.levels[level].theta0, self.coords, self.targets,
+                        self.weights, self._cfg(steps, lr), device=self.dev,
+                        progress=self._progress(0, steps, total_steps or steps), adam=states)
+            self._fits[key] = (theta, states)
             self.fitted_steps += steps
-        return self._fits[key]
+        theta, states = self._fits[key]
+        return (theta, copy.deepcopy(states)) if with_adam else theta
 
     def fitted(self, s: Settings) -> tuple[torch.Tensor, DeltaQuantiser | None]:
         """The final float parameters of `s` (quantiser-aware steps included) and the
@@ -114,7 +119,8 @@ class Session:
         m = self.m
         net, theta0 = m.net(s.level), m.levels[s.level].theta0
         n_qat = s.quant.qat_steps(s.steps)
-        theta = self.plain_fit(s.level, s.steps - n_qat, s.lr, total_steps=s.steps)
+        theta, adam = self.plain_fit(s.level, s.steps - n_qat, s.lr, total_steps=s.steps,
+                                     with_adam=True)
         if s.quant.quantizer != "delta":
             return theta, None
         dq = DeltaQuantiser.from_fit(net, theta0, theta, s.quant.step_scale)
@@ -122,7 +128,8 @@ class Session:
             theta = fit(net, theta0, self.coords, self.targets, self.weights,
                         self._cfg(n_qat, s.lr * s.quant.qat_lr_factor), device=self.dev,
                         progress=self._progress(s.steps - n_qat, n_qat, s.steps),
-                        start=theta, transform=dq.straight_through(self.dev))
+                        start=theta, transform=dq.straight_through(self.dev),
+                        adam=adam if s.quant.qat_adam == "continued" else None)
             self.fitted_steps += n_qat
         return theta, dq
 

@@ -29,14 +29,17 @@ def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Ten
         progress: Callable[[int, int, float], None] | None = None,
         on_step: Callable[[int, int, torch.Tensor], None] | None = None,
         start: torch.Tensor | None = None,
-        transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        adam: list | None = None) -> torch.Tensor:
     """Fit one network per tile. targets (n, N, C), weights (n, N), coords (N, 2).
 
     Returns the fitted flat parameters (n, P) on the CPU. `progress(done, total, loss)` is
     called after every step of every chunk; `on_step(chunk_start, step, theta)` lets a
     benchmark trace quality along the way. `start` (n, P) continues from per-tile values
     instead of theta0; `transform` maps the parameters before every forward pass (the
-    encoder's quantiser-aware steps: a straight-through quantiser).
+    encoder's quantiser-aware steps: a straight-through quantiser). `adam`, a list, receives
+    each chunk's optimiser state; if it already holds states (from an earlier call on the
+    same tiles), each chunk continues from its own, at this call's lr.
     """
     n = targets.shape[0]
     n_pix = targets.shape[1]
@@ -57,6 +60,11 @@ def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Ten
             theta = start[s:s + per_chunk].to(device).clone()
         theta.requires_grad_(True)
         opt = torch.optim.Adam([theta], lr=cfg.lr)
+        k = len(out)
+        if adam is not None and k < len(adam):
+            opt.load_state_dict(adam[k])
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr
         for step in range(cfg.steps):
             opt.zero_grad(set_to_none=True)
             loss = torch.zeros((), device=device)
@@ -74,5 +82,11 @@ def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Ten
                 progress(done, total, float(loss) / tgt.shape[0])
             if on_step is not None:
                 on_step(s, step + 1, theta.detach())
+        if adam is not None:
+            state = opt.state_dict()
+            if k < len(adam):
+                adam[k] = state
+            else:
+                adam.append(state)
         out.append(theta.detach().cpu())
     return torch.cat(out)
