@@ -217,9 +217,11 @@ def info(file, as_json):
                + f", tile {d['tile']}x{d['tile']}, default level {d['default_level']}")
     for k, v in sorted(d["info"].items()):
         click.echo(f"  {k}: {v}")
-    click.echo(f"  {'level':>5} {'density':>8} {'weights':>8} {'params':>8}")
+    click.echo(f"  {'level':>5} {'density':>8} {'weights':>8} {'params':>8} {'live':>8}"
+               + ("  base" if any("base" in lv for lv in d["levels"]) else ""))
     for lv in d["levels"]:
-        click.echo(f"  {lv['level']:>5} {lv['density']:>8.4f} {lv['weights']:>8} {lv['params']:>8}")
+        click.echo(f"  {lv['level']:>5} {lv['density']:>8.4f} {lv['weights']:>8} {lv['params']:>8}"
+                   f" {lv['live']:>8}" + (f"  {lv['base']}" if "base" in lv else ""))
 
 
 @main.command()

@@ -91,11 +91,16 @@ class Session:
                          max_batch_pixels=self.max_batch_pixels, chunk_pixels=chunk)
 
     def _progress(self, offset: int, stage: int, total: int):
-        """Progress of one fit() call (`stage` steps, possibly over several chunks of tiles)
-        reported as steps of the whole encode (`total`)."""
+        """Progress of one fit() call (`stage` steps over some chunks of tiles, reported as
+        done / chunks x stage) as part of an encode of `total` steps starting at `offset`:
+        in chunk-steps, like a single fit."""
         if self.progress is None:
             return None
-        return lambda done, n, loss: self.progress(offset + done * stage // max(1, n), total, loss)
+
+        def report(done, n, loss):
+            chunks = max(1, n // max(1, stage))
+            self.progress(offset * chunks + done, total * chunks, loss)
+        return report
 
     def plain_fit(self, level: int, steps: int, lr: float, *, total_steps: int | None = None,
                   with_adam: bool = False):

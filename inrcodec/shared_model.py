@@ -109,9 +109,11 @@ class SharedModel:
         return any(lv.base is not None for lv in self.levels)
 
     def ladder(self) -> list[dict]:
+        from .quant import live_mask
         total = self.arch.n_weights()
         return [{"level": k, "density": lv.n_weights / total, "weights": lv.n_weights,
-                 "params": lv.n_params, **({"base": "dense"} if lv.base is not None else {})}
+                 "params": lv.n_params, "live": int(live_mask(self.net(k)).sum()),
+                 **({"base": "dense"} if lv.base is not None else {})}
                 for k, lv in enumerate(self.levels)]
 
     # -- bytes -------------------------------------------------------------------
