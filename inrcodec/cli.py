@@ -205,7 +205,7 @@ def info(file, as_json):
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
               help="Starting configuration: 'cpu' (tiles of 64, width 64, first-order MAML, "
-              "about an hour on 2 cores) or 'paper' (178x178 whole images, width 256, "
+              "about half an hour on 2 cores) or 'paper' (178x178 whole images, width 256, "
               "150k + 20 x 30k second-order steps: GPU work). Options below override it.")
 @click.option("--family", type=click.Choice(["siren", "ffn"]))
 @click.option("--width", type=int)
@@ -223,6 +223,8 @@ def info(file, as_json):
 @click.option("--retrain-steps", type=int, help="MAML steps after each pruning.")
 @click.option("--rounds", type=int, help="Pruning rounds: the ladder has rounds + 1 levels.")
 @click.option("--pruning", type=click.Choice(["magnitude", "random"]))
+@click.option("--val-every", type=int, help="Validate every N steps of a phase and keep the "
+              "best weights (early stopping); 0 validates once at the end of each phase.")
 @click.option("--seed", type=int)
 @click.option("--n-train", type=int, default=20000, show_default=True,
               help="Random training crops to draw.")
@@ -237,7 +239,7 @@ def info(file, as_json):
 @user_errors
 def train(source, out, preset, family, width, depth, w0, tile, whole_image, first_order,
           meta_batch, inner_steps, inner_lr, outer_lr, pretrain_steps, retrain_steps, rounds,
-          pruning, seed, n_train, n_val, resume, device, threads, force, quiet):
+          pruning, val_every, seed, n_train, n_val, resume, device, threads, force, quiet):
     """Meta-learn a sparse shared model (Meta-SparseINR, Algorithm 1) from photos.
 
     SOURCE is a folder of images or a dataset name (endless-sky: the training photos,
@@ -262,7 +264,8 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, firs
     meta_over = {k: v for k, v in dict(
         first_order=first_order, meta_batch=meta_batch, inner_steps=inner_steps,
         inner_lr=inner_lr, outer_lr=outer_lr, pretrain_steps=pretrain_steps,
-        retrain_steps=retrain_steps, rounds=rounds, pruning=pruning, seed=seed).items()
+        retrain_steps=retrain_steps, rounds=rounds, pruning=pruning, val_every=val_every,
+        seed=seed).items()
         if v is not None}
     arch = dataclasses.replace(p["arch"], **arch_over)
     meta = dataclasses.replace(p["meta"], **meta_over)

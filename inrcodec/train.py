@@ -18,10 +18,12 @@ PRESETS = {
     # The paper's configuration (GPU work): whole 178x178 images, width 256, w0 = 200.
     "paper": dict(arch=Arch(width=256, depth=4, w0=200.0), tile=178, whole_image=True,
                   meta=MetaConfig(pretrain_steps=150_000, retrain_steps=30_000, rounds=20)),
-    # What a 2-core CPU trains in about an hour (see README: shipped default model).
+    # What a 2-core CPU trains in well under an hour (see inrcodec/models/README.md).
+    # First-order MAML at this lr peaks after ~1500-3000 steps and then degrades
+    # (benchmarks/results/meta-trajectory.txt), so validation picks each phase's weights.
     "cpu": dict(arch=Arch(width=64, depth=4, w0=60.0), tile=64, whole_image=False,
-                meta=MetaConfig(first_order=True, outer_lr=2e-5, pretrain_steps=6000,
-                                retrain_steps=1000, rounds=15)),
+                meta=MetaConfig(first_order=True, outer_lr=2e-5, pretrain_steps=3000,
+                                retrain_steps=500, rounds=15, val_every=500)),
 }
 
 
