@@ -214,6 +214,9 @@ def info(file, as_json):
 @click.option("--tile", type=int, help="Tile side in pixels.")
 @click.option("--whole-image/--crops", default=None,
               help="Train on centre crops of whole photos (paper) or random tiles.")
+@click.option("--crop-scale", type=(float, float), metavar="LOW HIGH",
+              help="Random crops span LOW..HIGH of each photo's shorter side before being "
+              "resized to the tile (cpu preset: 0.18 0.25, near native resolution).")
 @click.option("--first-order/--second-order", default=None, help="MAML gradient.")
 @click.option("--meta-batch", type=int)
 @click.option("--inner-steps", type=int)
@@ -237,7 +240,8 @@ def info(file, as_json):
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists (and not resuming).")
 @click.option("-q", "--quiet", is_flag=True)
 @user_errors
-def train(source, out, preset, family, width, depth, w0, tile, whole_image, first_order,
+def train(source, out, preset, family, width, depth, w0, tile, whole_image, crop_scale,
+          first_order,
           meta_batch, inner_steps, inner_lr, outer_lr, pretrain_steps, retrain_steps, rounds,
           pruning, val_every, seed, n_train, n_val, resume, device, threads, force, quiet):
     """Meta-learn a sparse shared model (Meta-SparseINR, Algorithm 1) from photos.
@@ -277,6 +281,7 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, firs
     try:
         m = run_train(source, out, arch=arch, tile=tile or p["tile"], meta=meta,
                       whole_image=p["whole_image"] if whole_image is None else whole_image,
+                      crop_scale=crop_scale or p["crop_scale"],
                       n_train=n_train, n_val=n_val, resume=resume, command=command,
                       progress=progress if progress.enabled else None,
                       device=str(api.resolve_device(device)))
