@@ -173,7 +173,9 @@ def evaluate(method: str, signals_u8: np.ndarray, *, model: SharedModel | None =
     on_step = (lambda s, step, th: trace(step, th)) if trace is not None else None
     if method in ("maml-oneshot", "maml-imp"):
         net = model.net(0)
-        density = 0.8 ** imp_rounds
+        # The density Algorithm 1 reaches after imp_rounds rounds, to the exact weight count.
+        n0 = net.n_params - model.arch.n_biases()
+        density = (ladder_params(model.arch, imp_rounds)[-1] - model.arch.n_biases()) / n0
         sched = (oneshot_schedule(cfg.steps, density) if method == "maml-oneshot"
                  else imp_schedule(cfg.steps, imp_rounds))
         theta, alive = fit_with_pruning(net, model.levels[0].theta0, coords, tgt, wts, cfg,
