@@ -225,6 +225,11 @@ def info(file, as_json):
 @click.option("--pretrain-steps", type=int, help="MAML steps before the first pruning (tau).")
 @click.option("--retrain-steps", type=int, help="MAML steps after each pruning.")
 @click.option("--rounds", type=int, help="Pruning rounds: the ladder has rounds + 1 levels.")
+@click.option("--target-density", type=float,
+              help="Prune until the density is at or below this (sets --rounds).")
+@click.option("--dense-params", type=int,
+              help="Dense-Narrow baseline: no pruning, and the narrowest width with at least "
+              "this many parameters (overrides --width and --rounds).")
 @click.option("--pruning", type=click.Choice(["magnitude", "random"]))
 @click.option("--val-every", type=int, help="Validate every N steps of a phase and keep the "
               "best weights (early stopping); 0 validates once at the end of each phase.")
@@ -241,9 +246,9 @@ def info(file, as_json):
 @click.option("-q", "--quiet", is_flag=True)
 @user_errors
 def train(source, out, preset, family, width, depth, w0, tile, whole_image, crop_scale,
-          first_order,
-          meta_batch, inner_steps, inner_lr, outer_lr, pretrain_steps, retrain_steps, rounds,
-          pruning, val_every, seed, n_train, n_val, resume, device, threads, force, quiet):
+          first_order, meta_batch, inner_steps, inner_lr, outer_lr, pretrain_steps,
+          retrain_steps, rounds, target_density, dense_params, pruning, val_every, seed,
+          n_train, n_val, resume, device, threads, force, quiet):
     """Meta-learn a sparse shared model (Meta-SparseINR, Algorithm 1) from photos.
 
     SOURCE is a folder of images or a dataset name (endless-sky: the training photos,
@@ -273,6 +278,21 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, crop
         if v is not None}
     arch = dataclasses.replace(p["arch"], **arch_over)
     meta = dataclasses.replace(p["meta"], **meta_over)
+    if target_density is not None:
+        if not 0 < target_density <= 1:
+            raise InrcodecError("--target-density must be in (0, 1]")
+        n = arch.n_weights()
+        r = 0
+        while n / arch.n_weights() > target_density:
+            n -= int(round(meta.prune_rate * n))
+            r += 1
+        meta = dataclasses.replace(meta, rounds=r)
+    if dense_params is not None:
+        from .baselines import narrow_width
+        if dense_params < 1:
+            raise InrcodecError("--dense-params must be positive")
+        arch = dataclasses.replace(arch, width=narrow_width(arch, dense_params))
+        meta = dataclasses.replace(meta, rounds=0)
     out = Path(out)
     if out.exists() and not (force or resume):
         raise InrcodecError(f"{out} already exists (use --resume to continue, --force to restart)")
