@@ -27,7 +27,7 @@ PRESETS = {
     "cpu": dict(arch=Arch(width=64, depth=4, w0=60.0), tile=64, whole_image=False,
                 crop_scale=(0.18, 0.25),
                 meta=MetaConfig(first_order=True, outer_lr=2e-5, pretrain_steps=3000,
-                                retrain_steps=500, rounds=15, val_every=500)),
+                                retrain_steps=300, rounds=15, val_every=500)),
 }
 
 
