@@ -94,6 +94,9 @@ class MetaConfig:
     rounds: int = 10
     prune_rate: float = 0.2
     pruning: str = "magnitude"  # or "random"
+    # Validate every val_every steps within a phase and keep the best weights (early
+    # stopping); 0 = validate once at the end of each phase and keep the last weights.
+    val_every: int = 0
     seed: int = 0
     # Sparse-delta (issue 5): the shared base stays dense and the mask marks which weights
     # each image adapts; the outer loop learns every base weight. bias_only_steps > 0 adds a

@@ -51,6 +51,10 @@ class TrainState:
     opt_state: dict | None
     phase: int  # 0 = pretraining, r >= 1 = retraining after the r-th pruning
     step: int  # steps done within the phase
+    # Early stopping within the phase (cfg.val_every > 0): the best weights validated so far.
+    best_theta: torch.Tensor | None = None
+    best_val: float = -math.inf
+    best_step: int = 0
 
 
 def to_targets(batch_u8: np.ndarray) -> torch.Tensor:
@@ -144,19 +148,37 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
                     + (min(state.phase, cfg.rounds + 1) - 1) * cfg.retrain_steps) + state.step
             if progress is not None:
                 progress(done, total_steps, float(loss.detach()))
+            if cfg.val_every and len(val_u8) and (state.step % cfg.val_every == 0
+                                                  or state.step == n_steps):
+                current = theta.detach().cpu()
+                if cfg.sparse_delta:  # validate the level's start, not the dense base
+                    current = _sparse_delta_start(dense_net, net, current)
+                val = validation_psnr(net, current, coords.cpu(), val_u8)
+                if log is not None:
+                    log({"event": "val", "phase": state.phase, "step": state.step,
+                         "val_psnr": val})
+                if val > state.best_val:
+                    state.best_theta = theta.detach().cpu().clone()
+                    state.best_val, state.best_step = val, state.step
             if state.step % checkpoint_every == 0 and state.step < n_steps:
                 state.theta, state.opt_state = theta.detach().cpu(), opt.state_dict()
                 save_checkpoint(checkpoint, arch, state)
-        theta_done = theta.detach().cpu()
+        if state.best_theta is not None:
+            theta_done, val, kept = state.best_theta, state.best_val, state.best_step
+        else:
+            theta_done, kept, val = theta.detach().cpu(), n_steps, None
         if cfg.sparse_delta:
             level = Level(masks=state.masks, theta0=_sparse_delta_start(dense_net, net, theta_done),
                           base=torch.cat([w.reshape(-1) for w, _ in dense_net.dense(theta_done)]))
         else:
             level = Level(masks=state.masks, theta0=theta_done)
-        val = validation_psnr(net, level.theta0, coords.cpu(), val_u8) if len(val_u8) else math.nan
+        if val is None:
+            val = validation_psnr(net, level.theta0, coords.cpu(), val_u8) if len(val_u8) \
+                else math.nan
         state.levels.append(level)
         entry = {"phase": state.phase, "density": net.density, "params": net.n_params,
-                 "steps": n_steps, "val_psnr": val, "seconds": time.perf_counter() - t0}
+                 "steps": n_steps, "kept_step": kept, "val_psnr": val,
+                 "seconds": time.perf_counter() - t0}
         if log is not None:
             log(entry)
         info.setdefault("val_psnr", [])
@@ -166,8 +188,9 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
         model.save(out)
         # Next phase: prune 20% of surviving weights (one global threshold), keep values.
         if cfg.sparse_delta and state.phase < last_phase:
-            # The base stays dense; only the mask of adapted weights shrinks (or empties,
-            # for the bias-only level).
+            # The base stays dense and carries on; only the mask of adapted weights shrinks
+            # (or empties, for the bias-only level).
+            state.theta = theta_done
             weights = [w for w, _ in dense_net.dense(theta_done)]
             if state.phase + 1 == bias_phase:
                 state.masks = [torch.zeros_like(m) for m in state.masks]
@@ -186,6 +209,7 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
             state.masks = new_masks
         state.phase += 1
         state.step, state.opt_state = 0, None
+        state.best_theta, state.best_val, state.best_step = None, -math.inf, 0
         save_checkpoint(checkpoint, arch, state)
     return SharedModel.load(out)
 
@@ -203,6 +227,9 @@ def save_checkpoint(path: Path, arch: Arch, s: TrainState) -> None:
             t[f"level.{k:02d}.base"] = lv.base.contiguous()
     meta = {"arch": json.dumps(arch.to_dict()), "phase": str(s.phase), "step": str(s.step),
             "n_levels": str(len(s.levels)), "has_opt": "0"}
+    if s.best_theta is not None:
+        t["best.theta"] = s.best_theta.contiguous()
+        meta["best_val"], meta["best_step"] = repr(s.best_val), str(s.best_step)
     if s.opt_state is not None:
         st = s.opt_state["state"].get(0)
         if st:
@@ -234,4 +261,6 @@ def load_checkpoint(path: Path, arch: Arch) -> TrainState:
                      "param_groups": json.loads(meta["adam_groups"])}
     return TrainState(levels=levels, masks=[t[f"mask.{li}"].bool() for li in range(n_layers)],
                       theta=t["theta"], opt_state=opt_state, phase=int(meta["phase"]),
-                      step=int(meta["step"]))
+                      step=int(meta["step"]), best_theta=t.get("best.theta"),
+                      best_val=float(meta.get("best_val", "-inf")),
+                      best_step=int(meta.get("best_step", "0")))

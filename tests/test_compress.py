@@ -398,3 +398,16 @@ def test_fit_continues_exactly(tiny_model, rgb_image):
     rest = fit(net, theta0, c, tg, w, FitConfig(steps=5, lr=1e-2, max_batch_pixels=512),
                start=half, adam=copy.deepcopy(states))
     torch.testing.assert_close(rest, whole, rtol=0, atol=0)
+
+
+def test_sparse_delta_base_carries_over_between_phases(tmp_path):
+    """Each retraining phase starts from the base the previous phase ended with."""
+    from inrcodec import MetaConfig
+    from inrcodec.meta import train_meta_sparse
+    arch = Arch(width=8, depth=2, w0=30.0)
+    tr = np.random.default_rng(1).integers(0, 255, (12, 8, 8, 3), dtype=np.uint8)
+    cfg = MetaConfig(first_order=True, pretrain_steps=3, retrain_steps=0, rounds=2,
+                     sparse_delta=True, outer_lr=1e-3)
+    m = train_meta_sparse(arch, 8, tr, tr[:0], cfg, tmp_path / "m.safetensors")
+    assert torch.equal(m.levels[1].base, m.levels[0].base)
+    assert torch.equal(m.levels[2].base, m.levels[0].base)
