@@ -265,7 +265,7 @@ def test_meta_training_sparse_delta_learns_the_dense_base(tmp_path):
     tr = rng.integers(0, 255, (12, 8, 8, 3), dtype=np.uint8)
     cfg = MetaConfig(first_order=True, pretrain_steps=2, retrain_steps=2, rounds=2,
                      sparse_delta=True, bias_only_steps=2, outer_lr=1e-3)
-    m = train_meta_sparse(arch, 8, tr, tr[:2], cfg, tmp_path / "m.safetensors")
+    m = train_meta_sparse(arch, 8, tr, tr[:0], cfg, tmp_path / "m.safetensors")
     assert m.sparse_delta and len(m.levels) == 4
     assert [lv.n_weights for lv in m.levels][-1] == 0  # bias-only
     # the outer loop moved base weights that no image adapts at level 2
@@ -293,8 +293,8 @@ def test_quality_maps_to_settings(tiny_model):
 
 
 def test_quality_trades_size_for_psnr(tiny_model, rgb_image):
-    a = inrcodec.encode_report(rgb_image, model=tiny_model, quality=5, steps=40)
-    b = inrcodec.encode_report(rgb_image, model=tiny_model, quality=95, steps=40)
+    a = inrcodec.encode_report(rgb_image, model=tiny_model, quality=5, steps=25)
+    b = inrcodec.encode_report(rgb_image, model=tiny_model, quality=95, steps=25)
     assert a.bytes < b.bytes and a.psnr < b.psnr
     assert (a.quality, b.quality) == (5, 95)
 
