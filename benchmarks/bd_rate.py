@@ -112,6 +112,25 @@ def table(results: dict[str, dict], anchor: str, jpeg: str,
     return "\n".join(lines), summary
 
 
+def plot(summary: dict, path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for c, s in summary.items():
+        e = s["envelope"]
+        line, = ax.plot([b for b, _ in e], [p for _, p in e], marker="o", ms=3, label=c)
+        ax.plot([b for b, _ in s["points"]], [p for _, p in s["points"]], ".", ms=2,
+                color=line.get_color(), alpha=0.4)
+    ax.set_xscale("log")
+    ax.set_xlabel("bits per pixel (log)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("directory")
@@ -119,10 +138,17 @@ def main(argv=None):
     ap.add_argument("--jpeg", default="jpeg")
     ap.add_argument("--md", default=None, help="also write the table here")
     ap.add_argument("--json", default=None, help="also write curves and numbers here")
+    ap.add_argument("--plot", default=None, help="also draw the curves into this PNG")
+    ap.add_argument("--only", default=None, help="comma list of codecs to include")
     args = ap.parse_args(argv)
     results = load(args.directory)
+    if args.only:
+        keep = set(args.only.split(",")) | {args.anchor, args.jpeg}
+        results = {c: d for c, d in results.items() if c in keep}
     md, summary = table(results, args.anchor, args.jpeg)
     print(md)
+    if args.plot:
+        plot(summary, args.plot)
     if args.md:
         Path(args.md).write_text(md + "\n")
     if args.json:

@@ -5,12 +5,13 @@
         --sd-levels 15,11,7 --bias-only-level 16 --out benchmarks/results/compress-rd
 
 Per image and level, one plain fit of --steps Adam steps at --lr gives the fp16 + zstd
-baseline (format version 1's way of storing values, here in a version-2 file), and its
-snapshot at 80% of the steps is the start of the quantiser-aware last 20% for every
---scales value, exactly as the encoder runs them; each such fit is then stored with zstd
-and with the range coder. The same fit quantised without the quantiser-aware steps is
-kept as an ablation ("delta-noqat"). Sparse-delta and bias-only levels of a sparse-delta
-model run the same way. JPEG: Pillow (libjpeg) at --jpeg-qualities, 4:2:0.
+baseline (format version 1's way of storing values, here in a version-2 file). For every
+--scales value the encoder's own fit (inrcodec.encoder.Session: the last 20% of the steps
+quantiser-aware when that pays, else plain) is stored with zstd (delta-zstd), with the
+range coder (delta-range), and the smaller of the two (delta-auto, the default). Two
+ablations: the plain fit quantised as it is (delta-noqat) and always 20% quantiser-aware
+steps (delta-qat), both with the auto coder. Sparse-delta and bias-only levels of a
+sparse-delta model run the same way. JPEG: Pillow (libjpeg) at --jpeg-qualities, 4:2:0.
 
 Writes one JSON per codec into --out (the schema of benchmarks/ladder.py: codec,
 description, settings, command, model, rows[image, level, bytes, bpp, psnr, encode_s,
@@ -38,7 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import inrcodec  # noqa: E402
 from inrcodec.compress import DeltaQuantiser, QuantConfig, fp16_payload  # noqa: E402
 from inrcodec.encoder import Session, Settings  # noqa: E402
-from inrcodec.fit import fit  # noqa: E402
 from inrcodec.imageio import as_loaded  # noqa: E402
 from inrcodec.metrics import psnr  # noqa: E402
 from ladder import dev_images  # noqa: E402
@@ -50,60 +50,92 @@ def _decode_time(data, model) -> float:
     return time.perf_counter() - t
 
 
-def inr_rows(name, img, model, levels, scales, steps, lr, tag, qat_fraction=0.2):
-    """Rows for every storage mode of one model on one image."""
+def inr_rows(name, img, model, levels, scales, steps, lr, tag):
+    """Rows for every storage mode of one model on one image.
+
+    One session per image: the plain fit of a level is run once (to 60%, 80% and 100% of
+    the steps, each continuing the last) and shared by the settings that need it.
+    encode_s is the time of the fits a setting needs (the shared plain fit counted in
+    full, which is what a lone encode of it costs) plus its coding."""
     sess = Session(as_loaded(img), model, torch.device("cpu"))
     out = {}
-    n_qat = int(round(steps * qat_fraction))
     for level in levels:
-        net, theta0 = model.net(level), model.levels[level].theta0
-        snap, t_snap = {}, {}
-        t0 = time.perf_counter()
-
-        def grab(_chunk, step, theta):
-            if step == steps - n_qat:
-                snap["theta"] = theta.detach().cpu().clone()
-                t_snap["t"] = time.perf_counter() - t0
-        full = fit(net, theta0, sess.coords, sess.targets, sess.weights,
-                   sess._cfg(steps, lr), on_step=grab)
-        t_full = time.perf_counter() - t0
+        net = model.net(level)
+        t = time.perf_counter()
+        full = sess.plain_fit(level, steps, lr)  # the baseline's fit
+        t_plain = time.perf_counter() - t
         base = dict(image=name, level=level, params=net.n_params * sess.targets.shape[0],
                     lr=lr, steps=steps)
 
-        def add(codec, result_data, enc_s, **extra):
+        def add(codec, data, enc_s, **extra):
             out.setdefault(codec, []).append(dict(
-                base, bytes=len(result_data), bpp=8 * len(result_data) / img.shape[0] / img.shape[1],
-                psnr=sess.measure(result_data), encode_s=enc_s,
-                decode_s=_decode_time(result_data, model), **extra))
+                base, bytes=len(data), bpp=8 * len(data) / img.shape[0] / img.shape[1],
+                psnr=sess.measure(data), encode_s=enc_s, decode_s=_decode_time(data, model),
+                **extra))
             r = out[codec][-1]
             print(json.dumps({"codec": codec, **{k: (round(v, 4) if isinstance(v, float) else v)
                                                  for k, v in r.items()}}), flush=True)
 
         s16 = Settings(level=level, steps=steps, lr=lr, quant=QuantConfig(quantizer="fp16"))
         t = time.perf_counter()
-        data = sess.pack(s16, fp16_payload(full))
-        add(f"{tag}fp16-zstd", data, t_full + time.perf_counter() - t)
+        add(f"{tag}fp16-zstd", sess.pack(s16, fp16_payload(full)), t_plain + time.perf_counter() - t)
         for scale in scales:
-            # ablation: the plain fit quantised as it is
+            # ablation 1: the plain fit quantised as it is (auto coder)
             t = time.perf_counter()
-            dq = DeltaQuantiser.from_fit(net, theta0, full, scale)
             s = Settings(level=level, steps=steps, lr=lr, quant=QuantConfig(step_scale=scale))
-            data = sess.pack(s, dq.payload(full, "auto"))
-            add(f"{tag}delta-noqat", data, t_full + time.perf_counter() - t, step_scale=scale)
-            # the encoder's way: quantiser-aware last steps from the snapshot
+            dq = DeltaQuantiser.from_fit(net, model.levels[level].theta0, full, scale)
+            add(f"{tag}delta-noqat", sess.pack(s, dq.payload(full, "auto")),
+                t_plain + time.perf_counter() - t, step_scale=scale)
+            # ablation 2: always 20% quantiser-aware steps (auto coder)
             t = time.perf_counter()
-            dq = DeltaQuantiser.from_fit(net, theta0, snap["theta"], scale)
-            qcfg = QuantConfig(step_scale=scale)
-            theta = fit(net, theta0, sess.coords, sess.targets, sess.weights,
-                        sess._cfg(n_qat, lr * qcfg.qat_lr_factor), start=snap["theta"],
-                        transform=dq.straight_through("cpu"))
-            t_qat = t_snap["t"] + time.perf_counter() - t
+            forced = Settings(level=level, steps=steps, lr=lr,
+                              quant=QuantConfig(step_scale=scale, qat_fraction=0.2))
+            theta, dq = sess.fitted(forced)
+            t_forced = time.perf_counter() - t
+            add(f"{tag}delta-qat", sess.pack(forced, dq.payload(theta, "auto")),
+                t_plain + t_forced, step_scale=scale)
+            # the encoder's default: quantiser-aware steps when they pay (Session.use_qat),
+            # stored with each coder
+            t = time.perf_counter()
+            theta, dq = sess.fitted(s)
+            qat = sess.last_qat
+            t_fit = t_plain + (t_forced if qat else 0.0) + time.perf_counter() - t
             for coder in ("zstd", "range"):
                 t = time.perf_counter()
                 data = sess.pack(s, dq.payload(theta, coder))
-                add(f"{tag}delta-{coder}", data, t_qat + time.perf_counter() - t,
-                    step_scale=scale)
+                add(f"{tag}delta-{coder}", data, t_fit + time.perf_counter() - t,
+                    step_scale=scale, qat=qat)
     return out
+
+
+def auto_rows(zstd_rows: list[dict], range_rows: list[dict]) -> list[dict]:
+    """What the encoder's default coder choice ("auto": the smaller file) gives: the same
+    integers, so the same PSNR, at the smaller of the two sizes."""
+    out = []
+    for z, r in zip(zstd_rows, range_rows):
+        assert (z["image"], z["level"], z["step_scale"]) == (r["image"], r["level"],
+                                                             r["step_scale"])
+        assert abs(z["psnr"] - r["psnr"]) < 1e-9
+        best = dict(z if z["bytes"] <= r["bytes"] else r)
+        best["coder"] = "zstd" if z["bytes"] <= r["bytes"] else "range"
+        best["encode_s"] = max(z["encode_s"], r["encode_s"])  # both were coded
+        out.append(best)
+    return out
+
+
+def derive_auto(directory: Path) -> None:
+    """Add the delta-auto codec files to an existing results directory."""
+    for tag in ("", "sparse-", "biasonly-"):
+        fz = directory / f"inrcodec-{tag}delta-zstd.json"
+        fr = directory / f"inrcodec-{tag}delta-range.json"
+        if fz.exists() and fr.exists():
+            dz, dr = json.loads(fz.read_text()), json.loads(fr.read_text())
+            doc = dict(dr, codec=f"inrcodec-{tag}delta-auto",
+                       description=(PREFIX.get(tag.rstrip("-"), "") + DESCRIPTIONS["delta-auto"]),
+                       rows=auto_rows(dz["rows"], dr["rows"]),
+                       derived_by="python " + " ".join(shlex.quote(a) for a in sys.argv))
+            (directory / f"{doc['codec']}.json").write_text(json.dumps(doc, indent=1) + "\n")
+            print(f"{doc['codec']}: {len(doc['rows'])} rows")
 
 
 def jpeg_rows(name, img, qualities):
@@ -138,7 +170,12 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", default=None, help="comma list: default,sparse,jpeg")
     ap.add_argument("--out", required=True, help="directory for the JSON files")
+    ap.add_argument("--derive-auto", action="store_true",
+                    help="only add delta-auto files derived from existing zstd and range ones")
     args = ap.parse_args(argv)
+    if args.derive_auto:
+        derive_auto(Path(args.out))
+        return
     torch.set_num_threads(args.threads)
     only = set(args.only.split(",")) if args.only else {"default", "sparse", "jpeg"}
     out = Path(args.out)
@@ -169,6 +206,10 @@ def main(argv=None):
     if "jpeg" in only:
         q = [int(x) for x in args.jpeg_qualities.split(",")]
         results["jpeg"] = [r for name, img in images for r in jpeg_rows(name, img, q)]
+    for tag in ("", "sparse-", "biasonly-"):
+        if f"{tag}delta-zstd" in results and f"{tag}delta-range" in results:
+            results[f"{tag}delta-auto"] = auto_rows(results[f"{tag}delta-zstd"],
+                                                    results[f"{tag}delta-range"])
     for codec, rows in results.items():
         kind = codec.split("-", 1)[0]
         desc = (PREFIX[kind] + DESCRIPTIONS[codec.split("-", 1)[1]]) if kind in PREFIX \
@@ -183,9 +224,13 @@ def main(argv=None):
 
 DESCRIPTIONS = {
     "fp16-zstd": "fp16 values + zstd (the baseline: format version 1's storage)",
-    "delta-noqat": "integer deltas of a plain fit (no quantiser-aware steps), smaller coder",
-    "delta-zstd": "integer deltas, quantiser-aware last 20% of steps, zstd",
-    "delta-range": "integer deltas, quantiser-aware last 20% of steps, adaptive range coder",
+    "delta-noqat": "ablation: integer deltas of the plain fit (no quantiser-aware steps), "
+                   "the smaller coder",
+    "delta-qat": "ablation: integer deltas, always 20% quantiser-aware steps, the smaller coder",
+    "delta-zstd": "integer deltas (the encoder's fit), zstd",
+    "delta-range": "integer deltas (the encoder's fit), adaptive range coder",
+    "delta-auto": "integer deltas (the encoder's fit), the smaller of zstd and the range coder "
+                  "(the encoder's default)",
     "jpeg": "JPEG (Pillow / libjpeg-turbo), 4:2:0",
 }
 

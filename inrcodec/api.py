@@ -83,6 +83,7 @@ class EncodeReport:
     coder: str = "zstd"
     step_scale: float | None = None
     version: int = 1
+    qat_steps: int = 0  # how many of the steps were quantiser-aware
     quality: int | None = None  # when rate control chose the settings
     search: dict | None = None  # rate control: target and candidates tried
 
@@ -112,14 +113,15 @@ def encode_report(image, *, model: ModelLike = None, level: int | None = None,
                   progress: ProgressFn | None = None,
                   max_batch_pixels: int = FitConfig.max_batch_pixels,
                   quantizer: str = "delta", step_scale: float | None = None,
-                  coder: str = "auto", qat_fraction: float = QuantConfig.qat_fraction,
+                  coder: str = "auto", qat_fraction: float | None = None,
                   format_version: int = bitstream.VERSION, quality: int | None = None,
                   bpp: float | None = None, psnr: float | None = None) -> EncodeReport:
     """Fit `image` (path, PIL image or array) and return the .inr bytes with a report.
 
     quantizer "delta" stores integer changes from the shared initialisation with per-tensor
     steps of `step_scale` x their RMS (0.5 by default; smaller: finer, larger file), the
-    last `qat_fraction` of the steps quantiser-aware, coded by "zstd", "range" or "auto"
+    last `qat_fraction` of the steps quantiser-aware (default: 20% at step scales of 0.4
+    and above, none below), coded by "zstd", "range" or "auto"
     (the smaller); "fp16" stores every value as a half float (the version-1 format when
     format_version=1). Rate control: `quality` (1..100) chooses level, step scale and
     learning rate; `bpp` / `psnr` search for the smallest file meeting the target.
@@ -177,7 +179,8 @@ def _report(r, img: LoadedImage, m: SharedModel, t0: float) -> EncodeReport:
                         notices=list(img.notices), lr=s.lr, quantizer=s.quant.quantizer,
                         coder=CODERS[r.payload.coder], step_scale=(
                             s.quant.step_scale if s.quant.quantizer == "delta" else None),
-                        version=s.version)
+                        version=s.version,
+                        qat_steps=s.quant.qat_steps(s.steps) if r.qat else 0)
 
 
 def encode(image, **options) -> bytes:

@@ -18,6 +18,8 @@ from . import entropy, quant
 from .errors import FormatError, InrcodecError
 
 QUANTIZER_NAMES = {"fp16": quant.FP16, "delta": quant.DELTA}
+QAT_FRACTION = 0.2
+QAT_MIN_SCALE = 0.4
 CODER_NAMES = {"zstd": entropy.ZSTD, "range": entropy.RANGE, "auto": None}
 
 
@@ -29,7 +31,10 @@ class QuantConfig:
     step_scale: delta step of each tensor = step_scale x RMS of its deltas (quant.delta_steps);
       smaller is finer: larger file, closer to the float fit.
     coder: "auto" (write both, keep the smaller), "zstd" or "range".
-    qat_fraction: share of the fitting steps that are quantiser-aware (the last ones).
+    qat_fraction: share of the fitting steps that are quantiser-aware (the last ones); None:
+      0.2 at step scales of QAT_MIN_SCALE and above, else 0 (measured on development photos:
+      the quantiser-aware steps gain up to 3 dB at coarse steps and nothing below 0.4,
+      where the plain steps they replace are worth more: README, "Compression").
     qat_lr_factor: the quantiser-aware steps run Adam at lr x this factor ...
     qat_adam: ... "fresh" (new moments) or "continued" (the plain steps' moments).
     """
@@ -37,7 +42,7 @@ class QuantConfig:
     quantizer: str = "delta"
     step_scale: float = 0.5
     coder: str = "auto"
-    qat_fraction: float = 0.2
+    qat_fraction: float | None = None
     qat_lr_factor: float = 0.1
     qat_adam: str = "fresh"
 
@@ -52,17 +57,23 @@ class QuantConfig:
             raise InrcodecError("the range coder codes delta integers only; fp16 uses zstd")
         if not (self.step_scale > 0 and math.isfinite(self.step_scale)):
             raise InrcodecError("the quantiser step scale must be a positive number")
-        if not 0.0 <= self.qat_fraction < 1.0:
+        if self.qat_fraction is not None and not 0.0 <= self.qat_fraction < 1.0:
             raise InrcodecError("qat_fraction must be in [0, 1)")
         if not (self.qat_lr_factor > 0 and math.isfinite(self.qat_lr_factor)):
             raise InrcodecError("qat_lr_factor must be a positive number")
         if self.qat_adam not in ("fresh", "continued"):
             raise InrcodecError("qat_adam must be 'fresh' or 'continued'")
 
-    def qat_steps(self, steps: int) -> int:
+    @property
+    def qat_share(self) -> float:
         if self.quantizer != "delta":
-            return 0
-        return int(round(steps * self.qat_fraction))
+            return 0.0
+        if self.qat_fraction is not None:
+            return self.qat_fraction
+        return QAT_FRACTION if self.step_scale >= QAT_MIN_SCALE else 0.0
+
+    def qat_steps(self, steps: int) -> int:
+        return int(round(steps * self.qat_share))
 
 
 @dataclass

@@ -69,8 +69,7 @@ class Search:
 
 def _estimate(session: Session, s: Settings) -> tuple[float, float]:
     """bpp and PSNR of `s` without its quantiser-aware steps (the plain part quantised)."""
-    n_qat = s.quant.qat_steps(s.steps)
-    theta = session.plain_fit(s.level, s.steps - n_qat, s.lr, total_steps=s.steps)
+    theta = session.plain_part(s)[1]
     r = session.encode(s, theta=theta)
     h, w = session.img.pixels.shape[:2]
     return 8 * len(r.data) / (h * w), r.psnr
@@ -129,6 +128,7 @@ def encode_target(session: Session, *, bpp: float | None = None, psnr: float | N
         s = quality_settings(m, q, steps, coder)
         theta, dq = session.fitted(s)
         r = session.encode(s, theta=theta, dq=dq)
+        r.qat = session.last_qat
         if psnr is None or r.psnr >= psnr or q == 100:
             break
         q += 1  # the estimate was optimistic: one quality up
@@ -149,5 +149,7 @@ def encode_target(session: Session, *, bpp: float | None = None, psnr: float | N
                          quant=QuantConfig(step_scale=round(scale, 6), coder=coder))
             coarse = DeltaQuantiser.from_fit(m.net(s.level), m.levels[s.level].theta0, theta,
                                              s.quant.step_scale)
+            qat = r.qat
             r = session.encode(s, theta=theta, dq=coarse)
+            r.qat = qat
     return r, q, search

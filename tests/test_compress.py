@@ -411,3 +411,22 @@ def test_sparse_delta_base_carries_over_between_phases(tmp_path):
     m = train_meta_sparse(arch, 8, tr, tr[:0], cfg, tmp_path / "m.safetensors")
     assert torch.equal(m.levels[1].base, m.levels[0].base)
     assert torch.equal(m.levels[2].base, m.levels[0].base)
+
+
+def test_quantiser_aware_steps_are_chosen_when_they_pay(tiny_model, rgb_image):
+    kw = dict(model=tiny_model, level=0, steps=40, lr=3e-3)
+    coarse = inrcodec.encode_report(rgb_image, step_scale=3.0, **kw)
+    assert coarse.qat_steps == 8  # rounding this coarsely costs more than 8 steps gain
+    fine = inrcodec.encode_report(rgb_image, step_scale=0.3, **kw)
+    assert fine.qat_steps == 0  # below step scale 0.4: all steps plain
+    forced = inrcodec.encode_report(rgb_image, step_scale=0.3, qat_fraction=0.25, **kw)
+    assert forced.qat_steps == 10
+    fp16 = inrcodec.encode_report(rgb_image, quantizer="fp16", **kw)
+    assert fp16.qat_steps == 0
+    # a plain encode is the plain 40-step fit, quantised: the same as fp16's fit
+    from inrcodec.api import read
+    _, _, t16 = read(fp16.data, tiny_model)
+    _, _, tq = read(fine.data, tiny_model)
+    step = float(np.frombuffer(bitstream.qparams_section(
+        fine.data, bitstream.unpack_header(fine.data)), "<f4").max())
+    assert float((t16 - tq).abs().max()) <= step / 2 + 1e-3
