@@ -426,19 +426,23 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, firs
     out = Path(out)
     if out.exists() and not (force or resume):
         raise InrcodecError(f"{out} already exists (use --resume to continue, --force to restart)")
-    progress = _Progress("meta-training", not quiet)
+    dist = _distributed()  # under torchrun: the meta-batch is split across the processes
+    writer = dist is None or dist.is_writer
+    progress = _Progress("meta-training", not quiet and writer)
     command = "inrcodec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         m = run_train(source, out, arch=arch, tile=tile or p["tile"], meta=meta,
                       whole_image=p["whole_image"] if whole_image is None else whole_image,
                       n_train=n_train, n_val=n_val, resume=resume, command=command,
                       progress=progress if progress.enabled else None,
-                      device=str(api.resolve_device(device)))
+                      device=str(dist.device(device) if dist else api.resolve_device(device)),
+                      dist=dist)
     except DatasetError as e:
         raise InrcodecError(str(e)) from None
     finally:
         progress.close()
-    click.echo(f"{out}: {len(m.levels)} levels, model {m.hash}")
+    if writer:
+        click.echo(f"{out}: {len(m.levels)} levels, model {m.hash}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -54,7 +55,7 @@ def signals(source: str | Path, tile: int, n_train: int, n_val: int, *, whole_im
             np.zeros((0, tile, tile, 3), np.uint8)
     if cache:
         f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_name(f.name + ".part.npz")
+        tmp = f.with_name(f"{f.name}.{os.getpid()}.part.npz")  # ranks may race to write
         np.savez(tmp, train=train, val=val)
         tmp.replace(f)
     return train, val
@@ -64,7 +65,7 @@ def train(source: str | Path, out: Path, *, arch: Arch, tile: int, meta: MetaCon
           whole_image: bool = False, n_train: int = 20000, n_val: int = 32,
           resume: bool = False, log_path: Path | None = None, command: str = "",
           progress: Callable[[int, int, float], None] | None = None,
-          device: str = "cpu") -> SharedModel:
+          device: str = "cpu", dist=None) -> SharedModel:
     train_u8, val_u8 = signals(source, tile, n_train, n_val, whole_image=whole_image,
                                seed=meta.seed)
     log_path = log_path or out.with_suffix(".log.jsonl")
@@ -76,4 +77,4 @@ def train(source: str | Path, out: Path, *, arch: Arch, tile: int, meta: MetaCon
     info = {"data": str(source), "n_train_signals": int(len(train_u8)),
             "n_val_signals": int(len(val_u8)), "command": command}
     return train_meta_sparse(arch, tile, train_u8, val_u8, meta, out, resume=resume, info=info,
-                             log=log, progress=progress, device=device)
+                             log=log, progress=progress, device=device, dist=dist)
