@@ -266,7 +266,8 @@ def batch_pixels_for(arch, device: torch.device, memory_fraction: float = 0.5) -
     free, _ = torch.cuda.mem_get_info(device)
     per_pixel = 4 * (3 * arch.depth * arch.width + 32)
     tiles_px = int(free * memory_fraction) // per_pixel
-    return int(min(max(tiles_px, FitConfig.max_batch_pixels), 1 << 26))
+    # at least one 128x128 tile's worth, whatever the estimate says
+    return int(min(max(tiles_px, 1 << 14), 1 << 26))
 
 
 def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int | None = None,

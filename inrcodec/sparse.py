@@ -28,14 +28,15 @@ import torch
 
 PATHS = ("auto", "dense", "compact")
 
-# The cost of one hidden unit's activation (sin forward, cos and a multiply backward)
-# relative to one multiply-add, per pixel. At width 64 on a CPU the elementwise passes
-# dominate a fit step (DESIGN.md); this weight makes the estimate track the measured
-# step times of benchmarks/speed.py (see the README's speed table).
+# A rough weight for one hidden unit's activation (sin forward; cos and a multiply
+# backward) against one multiply-add, per pixel: at width 64 on a CPU the elementwise passes
+# dominate a fit step (DESIGN.md). Calibrated for width 64; for other shapes, check the
+# choice with benchmarks/speed.py (and force a path with accel.options if it is wrong).
 ACT_COST = 48.0
-# Use the compact path on a CPU when its estimated cost is below this fraction of the
-# dense one. Chosen from benchmarks/speed.py's per-level measurement on the 2-core CPU:
-# below it the compact step was faster at every level measured, above it no faster.
+# Use the compact path on a CPU when its estimated cost is below this fraction of the dense
+# one. From benchmarks/speed.py on the default model (results/speed-cpu-levels.json, 2-core
+# CPU, 1 thread): at estimates 0.94-0.99 (levels 5-7) the compact step was 0.88-0.90x the
+# dense one's speed, at 0.87 (level 8) 1.05x, and from 0.76 down 1.2x to 6.3x.
 CPU_THRESHOLD = 0.9
 
 

@@ -201,8 +201,21 @@ def test_decode_dataset_and_torch_dataset(photo_dir, tmp_path, tiny_model):
     assert torch.equal((x * 255).round().to(torch.uint8), torch.from_numpy(want).permute(2, 0, 1))
     assert ds.decode(0, size=(64, 48)).shape == (3, 48, 64)
     fixed = inrcodec.InrDataset(out, model=tiny_model, size=(24, 24), dtype=torch.uint8)
-    batch = next(iter(torch.utils.data.DataLoader(fixed, batch_size=4)))
+    batch = next(iter(torch.utils.data.DataLoader(fixed, batch_size=4, num_workers=1)))
     assert batch.shape == (4, 3, 24, 24) and batch.dtype == torch.uint8
+
+
+def test_gpu_batch_size_follows_free_memory(monkeypatch, tiny_model):
+    arch = tiny_model.arch
+    cpu = bulk.batch_pixels_for(arch, torch.device("cpu"))
+    assert cpu == inrcodec.FitConfig.max_batch_pixels
+    free = 8 << 30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda dev=None: (free, 16 << 30))
+    gpu = bulk.batch_pixels_for(arch, torch.device("cuda"))
+    per_pixel = 4 * (3 * arch.depth * arch.width + 32)
+    assert gpu == free // 2 // per_pixel > cpu
+    free = 1 << 20  # almost nothing free: a small batch rather than the CPU's default
+    assert bulk.batch_pixels_for(arch, torch.device("cuda")) == 1 << 14
 
 
 def test_encode_dir_and_decode_dir_cli(photo_dir, tmp_path, tiny_model_path):
