@@ -88,6 +88,14 @@ class DataParallel:
         theta.grad.copy_(buf[:-1].reshape(theta.grad.shape))
         return buf[-1]
 
+    def writer_value(self, fn) -> float:
+        """fn() computed on the writer rank alone; every rank returns its value."""
+        v = torch.tensor([fn() if self.is_writer else 0.0], dtype=torch.float64,
+                         device=self.device())
+        if self.world_size > 1:
+            tdist.broadcast(v, src=0)
+        return float(v.item())
+
     def sum_counts(self, counts: list[int]) -> list[int]:
         """Element-wise sum over ranks (run-wide totals for a report)."""
         t = torch.tensor(counts, dtype=torch.float64, device=self.device())

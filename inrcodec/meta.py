@@ -51,6 +51,10 @@ class TrainState:
     opt_state: dict | None
     phase: int  # 0 = pretraining, r >= 1 = retraining after the r-th pruning
     step: int  # steps done within the phase
+    # Early stopping within the phase (cfg.val_every > 0): the best weights validated so far.
+    best_theta: torch.Tensor | None = None
+    best_val: float = -math.inf
+    best_step: int = 0
 
 
 def to_targets(batch_u8: np.ndarray) -> torch.Tensor:
@@ -84,13 +88,22 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
     Every finished phase adds a level to the ladder and rewrites `out` (a valid shared model
     at all times); `checkpoint` holds the phase in progress so `resume` continues it.
     `dist` (distributed.DataParallel) splits each meta-batch across processes and averages
-    their gradients; only its writer rank validates and writes files.
+    their gradients; its writer rank alone validates (every rank gets the number) and
+    writes files.
     """
     writer = dist is None or dist.is_writer
     if train_u8.shape[1:] != (tile, tile, 3):
         raise ValueError(f"training signals must be (n, {tile}, {tile}, 3)")
     dev = torch.device(device)
     coords = tile_coords(tile).to(dev)
+
+    def validate(net: INR, theta: torch.Tensor) -> float:
+        # Under `dist` the writer validates and every rank gets its number, so all ranks
+        # keep the same weights.
+        def run():
+            return validation_psnr(net, theta, coords.cpu(), val_u8)
+        return run() if dist is None else dist.writer_value(run)
+
     checkpoint = checkpoint or out.with_suffix(".ckpt.safetensors")
     info = dict(info or {})
     info.update(kind="meta-sparse-inr", meta_config=json.dumps(asdict(cfg), sort_keys=True))
@@ -128,15 +141,27 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
                     + (state.phase - 1) * cfg.retrain_steps) + state.step
             if progress is not None:
                 progress(done, total_steps, float(loss.detach()))
+            if cfg.val_every and len(val_u8) and (state.step % cfg.val_every == 0
+                                                  or state.step == n_steps):
+                val = validate(net, theta.detach().cpu())
+                if log is not None and writer:
+                    log({"event": "val", "phase": state.phase, "step": state.step,
+                         "val_psnr": val})
+                if val > state.best_val:
+                    state.best_theta = theta.detach().cpu().clone()
+                    state.best_val, state.best_step = val, state.step
             if writer and state.step % checkpoint_every == 0 and state.step < n_steps:
                 state.theta, state.opt_state = theta.detach().cpu(), opt.state_dict()
                 save_checkpoint(checkpoint, arch, state)
-        theta_done = theta.detach().cpu()
-        val = validation_psnr(net, theta_done, coords.cpu(), val_u8) \
-            if len(val_u8) and writer else math.nan
+        if state.best_theta is not None:
+            theta_done, val, kept = state.best_theta, state.best_val, state.best_step
+        else:
+            theta_done, kept = theta.detach().cpu(), n_steps
+            val = validate(net, theta_done) if len(val_u8) else math.nan
         state.levels.append(Level(masks=state.masks, theta0=theta_done))
         entry = {"phase": state.phase, "density": net.density, "params": net.n_params,
-                 "steps": n_steps, "val_psnr": val, "seconds": time.perf_counter() - t0}
+                 "steps": n_steps, "kept_step": kept, "val_psnr": val,
+                 "seconds": time.perf_counter() - t0}
         if log is not None and writer:
             log(entry)
         info.setdefault("val_psnr", [])
@@ -157,6 +182,7 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
             state.masks = new_masks
         state.phase += 1
         state.step, state.opt_state = 0, None
+        state.best_theta, state.best_val, state.best_step = None, -math.inf, 0
         if writer:
             save_checkpoint(checkpoint, arch, state)
     if dist is not None:
@@ -175,6 +201,9 @@ def save_checkpoint(path: Path, arch: Arch, s: TrainState) -> None:
             t[f"level.{k:02d}.mask.{li}"] = m.to(torch.uint8).contiguous()
     meta = {"arch": json.dumps(arch.to_dict()), "phase": str(s.phase), "step": str(s.step),
             "n_levels": str(len(s.levels)), "has_opt": "0"}
+    if s.best_theta is not None:
+        t["best.theta"] = s.best_theta.contiguous()
+        meta["best_val"], meta["best_step"] = repr(s.best_val), str(s.best_step)
     if s.opt_state is not None:
         st = s.opt_state["state"].get(0)
         if st:
@@ -205,4 +234,6 @@ def load_checkpoint(path: Path, arch: Arch) -> TrainState:
                      "param_groups": json.loads(meta["adam_groups"])}
     return TrainState(levels=levels, masks=[t[f"mask.{li}"].bool() for li in range(n_layers)],
                       theta=t["theta"], opt_state=opt_state, phase=int(meta["phase"]),
-                      step=int(meta["step"]))
+                      step=int(meta["step"]), best_theta=t.get("best.theta"),
+                      best_val=float(meta.get("best_val", "-inf")),
+                      best_step=int(meta.get("best_step", "0")))

@@ -22,8 +22,9 @@ from inrcodec.shared_model import SharedModel
 ARCH = Arch(width=12, depth=2, w0=30.0)
 T = 8
 # meta-batch 3 over 2 ranks: an uneven split (2 tasks and 1), to test the weighting
+# val_every: early stopping inside phases, decided on rank 0's validation by every rank
 CFG = MetaConfig(meta_batch=3, inner_steps=2, pretrain_steps=5, retrain_steps=3, rounds=2,
-                 first_order=False, outer_lr=1e-3)
+                 first_order=False, outer_lr=1e-3, val_every=2)
 
 
 def _signals(n, seed):
