@@ -78,5 +78,7 @@ def loss_function(net, device: torch.device):
 
         def losses(theta, coords, targets, weights):
             return tile_losses(fwd, theta, coords, targets, weights)
-        _compiled[key] = (net, torch.compile(losses, dynamic=False))
+        # Default dynamic-shape handling: a second batch size (a batch's last pass)
+        # recompiles once with a dynamic batch dimension instead of once per size.
+        _compiled[key] = (net, torch.compile(losses))
     return _compiled[key][1]

@@ -103,11 +103,16 @@ class _DatasetProgress:
 
 def _distributed():
     """The torch.distributed group when launched by torchrun (WORLD_SIZE > 1), else None."""
-    from .distributed import from_env
+    import atexit
+
+    from .distributed import from_env, shutdown
     try:
-        return from_env()
+        dist = from_env()
     except (RuntimeError, ValueError, KeyError) as e:
         raise InrcodecError(f"cannot join the torchrun process group: {e}") from None
+    if dist is not None:
+        atexit.register(shutdown)  # leave the group cleanly when the command ends
+    return dist
 
 
 def _size(ctx, param, value):

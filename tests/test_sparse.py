@@ -141,3 +141,18 @@ def test_default_model_levels_pick_the_path_the_rule_says():
     assert ratios[0] == 1.0 and plan_for(m.net(0), "cpu") is None
     assert np.all(np.diff(ratios) <= 1e-9)  # nested masks: never more work when sparser
     assert plan_for(m.net(m.default_level), "cpu") is not None
+
+
+@pytest.mark.slow
+def test_compiled_fit_matches_eager():
+    """torch.compile (accel.options(compile=True)) changes the speed, not the result;
+    two batch sizes (a batch's last pass) both run."""
+    net, theta0 = _net(Arch(width=32, depth=3, w0=30.0), 10)
+    coords = tile_coords(8)
+    tgt = torch.rand(5, 64, 3, generator=torch.Generator().manual_seed(4)) * 2 - 1
+    w = torch.ones(5, 64)
+    cfg = FitConfig(steps=4, lr=1e-3, chunk_pixels=3 * 64)  # passes of 3 tiles, then 2
+    eager = fit(net, theta0, coords, tgt, w, cfg)
+    with accel.options(compile=True):
+        compiled = fit(net, theta0, coords, tgt, w, cfg)
+    torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
