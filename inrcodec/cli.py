@@ -99,6 +99,7 @@ class _DatasetProgress:
     def close(self):
         if self.enabled and self.tty and self.last is not None:
             click.echo("", err=True)
+        self.last = None  # closing twice prints nothing more
 
 
 def _distributed():
@@ -272,6 +273,10 @@ def encode_dir(src, dst, model, level, steps, lr, seed, device, batch_pixels, co
                                     seed=seed, device=device, batch_pixels=batch_pixels,
                                     force=force, progress=progress if progress.enabled else None,
                                     dist=dist)
+    except KeyboardInterrupt:
+        progress.close()
+        _fail("interrupted; the images finished so far are kept: run the same command again "
+              "to resume", 130)
     finally:
         progress.close()
     for f in r.failed:

@@ -158,7 +158,7 @@ def test_iterable_sources(tmp_path, tiny_model, rgb_image):
     assert r.encoded == 2
     assert (out / "a.inr").read_bytes() == inrcodec.encode(rgb_image, model=tiny_model,
                                                            steps=STEPS)
-    assert inrcodec.decode(( out / "deep" / "b.inr").read_bytes(), model=tiny_model).mode == "L"
+    assert inrcodec.decode((out / "deep" / "b.inr").read_bytes(), model=tiny_model).mode == "L"
     r = inrcodec.encode_dataset(iter(pairs), out, model=tiny_model, steps=STEPS)
     assert (r.encoded, r.skipped) == (0, 2)
     for bad in ([("../up", rgb_image)], [("/abs", rgb_image)], [42]):
