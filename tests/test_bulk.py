@@ -241,3 +241,12 @@ def test_encode_dir_and_decode_dir_cli(photo_dir, tmp_path, tiny_model_path):
     (photo_dir / "bad.png").write_bytes(b"junk")
     r = _cli("encode-dir", photo_dir, out, "--model", tiny_model_path, "--steps", STEPS)
     assert r.exit_code == 1 and "bad.png" in r.output
+
+
+def test_encode_dir_interrupted_says_how_to_resume(monkeypatch, photo_dir, tmp_path,
+                                                   tiny_model_path):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(bulk, "encode_dataset", interrupted)
+    r = _cli("encode-dir", photo_dir, tmp_path / "out", "--model", tiny_model_path)
+    assert r.exit_code == 130 and "resume" in r.output and "Traceback" not in r.output
