@@ -7,8 +7,8 @@ Launch any `inrcodec` command that supports it under `torchrun`, e.g.
         -m inrcodec.cli encode-dir photos/ encoded/
 
 `torchrun` sets RANK / WORLD_SIZE / LOCAL_RANK (and the rendezvous address); `from_env`
-joins the process group (NCCL when every rank has a GPU, else gloo) and gives each rank
-its own GPU (cuda:LOCAL_RANK) when there are any.
+joins the process group (NCCL for GPU tensors when there are GPUs, gloo otherwise) and
+gives each rank its own GPU (cuda:LOCAL_RANK) when there are any.
 
 Meta-training: every rank draws the same global meta-batch (the sampling stream is
 seeded per step), adapts its share of the tasks, and the gradients are summed with one
@@ -117,8 +117,10 @@ def from_env(backend: str | None = None, timeout_s: float = 3600.0) -> DataParal
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if not tdist.is_initialized():
         if backend is None:
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":  # NCCL collectives run on the rank's current GPU
+            # With GPUs: NCCL for CUDA tensors and gloo for CPU ones (a run asked to stay on
+            # the CPU, small bookkeeping tensors), chosen per tensor by torch.distributed.
+            backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
+        if "nccl" in backend:  # NCCL collectives run on the rank's current GPU
             torch.cuda.set_device(local_rank % torch.cuda.device_count())
         tdist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
     return DataParallel(rank=rank, world_size=world, local_rank=local_rank)
