@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import inrcodec  # noqa: E402
 from inrcodec import rate  # noqa: E402
 from inrcodec.compress import DeltaQuantiser  # noqa: E402
-from inrcodec.encoder import Session, Settings  # noqa: E402
+from inrcodec.encoder import Session  # noqa: E402
 from inrcodec.fit import fit  # noqa: E402
 from inrcodec.imageio import as_loaded  # noqa: E402
 from ladder import dev_images  # noqa: E402

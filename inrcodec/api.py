@@ -115,7 +115,8 @@ def encode_report(image, *, model: ModelLike = None, level: int | None = None,
                   quantizer: str = "delta", step_scale: float | None = None,
                   coder: str = "auto", qat_fraction: float | None = None,
                   format_version: int = bitstream.VERSION, quality: int | None = None,
-                  bpp: float | None = None, psnr: float | None = None) -> EncodeReport:
+                  bpp: float | None = None, psnr: float | None = None,
+                  _fitted: torch.Tensor | None = None) -> EncodeReport:
     """Fit `image` (path, PIL image or array) and return the .inr bytes with a report.
 
     quantizer "delta" stores integer changes from the shared initialisation with per-tensor
@@ -125,12 +126,17 @@ def encode_report(image, *, model: ModelLike = None, level: int | None = None,
     (the smaller); "fp16" stores every value as a half float (the version-1 format when
     format_version=1). Rate control: `quality` (1..100) chooses level, step scale and
     learning rate; `bpp` / `psnr` search for the smallest file meeting the target.
+
+    `_fitted` (internal, for encode_dataset): this image's tiles already fitted together
+    with other images' in one batch (plain steps only); everything after the fit is the same.
     """
     t0 = time.perf_counter()
     targets = [k for k, v in (("quality", quality), ("bpp", bpp), ("psnr", psnr))
                if v is not None]
     if len(targets) > 1:
         raise InrcodecError(f"give one of quality, bpp and psnr, not {' and '.join(targets)}")
+    if targets and _fitted is not None:
+        raise InrcodecError("rate control fits by itself; it cannot take fitted parameters")
     if targets:
         fixed = [k for k, v in (("level", level), ("lr", lr), ("step_scale", step_scale))
                  if v is not None]
@@ -166,7 +172,7 @@ def encode_report(image, *, model: ModelLike = None, level: int | None = None,
                  version=format_version)
     s.check(m)
     session = Session(img, m, resolve_device(device), **session_args)
-    return _report(session.encode(s), img, m, t0)
+    return _report(session.encode(s, theta=_fitted), img, m, t0)
 
 
 def _report(r, img: LoadedImage, m: SharedModel, t0: float) -> EncodeReport:

@@ -90,20 +90,34 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
                       log: Callable[[dict], None] | None = None,
                       progress: Callable[[int, int, float], None] | None = None,
                       checkpoint_every: int = 500, device: str = "cpu",
-                      init: torch.Tensor | None = None) -> SharedModel:
+                      dist=None, init: torch.Tensor | None = None) -> SharedModel:
     """Algorithm 1: MAML pretraining, then rounds of {global magnitude prune 20%, MAML retrain}.
 
     Every finished phase adds a level to the ladder and rewrites `out` (a valid shared model
     at all times); `checkpoint` holds the phase in progress so `resume` continues it.
+    `dist` (distributed.DataParallel) splits each meta-batch across processes and averages
+    their gradients; its writer rank alone validates (every rank gets the number) and
+    writes files.
     `init` (a dense flat vector) replaces the random initialisation, e.g. an already
     pretrained level 0. With cfg.sparse_delta the trained vector is the dense base, pruning
     freezes weights at their base values instead of zeroing them, and
     cfg.bias_only_steps > 0 appends a level where only biases adapt.
     """
+    writer = dist is None or dist.is_writer
+    if dist is not None and cfg.sparse_delta:
+        raise ValueError("sparse-delta training does not run under torch.distributed (yet)")
     if train_u8.shape[1:] != (tile, tile, 3):
         raise ValueError(f"training signals must be (n, {tile}, {tile}, 3)")
     dev = torch.device(device)
     coords = tile_coords(tile).to(dev)
+
+    def validate(net: INR, theta: torch.Tensor) -> float:
+        # Under `dist` the writer validates and every rank gets its number, so all ranks
+        # keep the same weights.
+        def run():
+            return validation_psnr(net, theta, coords.cpu(), val_u8)
+        return run() if dist is None else dist.writer_value(run)
+
     checkpoint = checkpoint or out.with_suffix(".ckpt.safetensors")
     info = dict(info or {})
     info.update(kind="meta-sparse-inr", meta_config=json.dumps(asdict(cfg), sort_keys=True))
@@ -137,11 +151,14 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
             # A stream per step, so a resumed run samples exactly what an unbroken one would.
             rng = np.random.default_rng([cfg.seed, state.phase, state.step])
             idx = rng.integers(0, train_u8.shape[0], size=cfg.meta_batch)
-            tgt = to_targets(train_u8[idx]).to(dev)
             opt.zero_grad(set_to_none=True)
-            start = _sparse_delta_start(dense_net, net, theta) if cfg.sparse_delta else theta
-            loss = maml_loss(net, start, coords, tgt, cfg)
-            loss.backward()
+            if dist is None:
+                start = _sparse_delta_start(dense_net, net, theta) if cfg.sparse_delta \
+                    else theta
+                loss = maml_loss(net, start, coords, to_targets(train_u8[idx]).to(dev), cfg)
+                loss.backward()
+            else:
+                loss = dist.maml_backward(net, theta, coords, train_u8, idx, cfg, dev)
             opt.step()
             state.step += 1
             done = (0 if state.phase == 0 else cfg.pretrain_steps
@@ -153,14 +170,14 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
                 current = theta.detach().cpu()
                 if cfg.sparse_delta:  # validate the level's start, not the dense base
                     current = _sparse_delta_start(dense_net, net, current)
-                val = validation_psnr(net, current, coords.cpu(), val_u8)
-                if log is not None:
+                val = validate(net, current)
+                if log is not None and writer:
                     log({"event": "val", "phase": state.phase, "step": state.step,
                          "val_psnr": val})
                 if val > state.best_val:
                     state.best_theta = theta.detach().cpu().clone()
                     state.best_val, state.best_step = val, state.step
-            if state.step % checkpoint_every == 0 and state.step < n_steps:
+            if writer and state.step % checkpoint_every == 0 and state.step < n_steps:
                 state.theta, state.opt_state = theta.detach().cpu(), opt.state_dict()
                 save_checkpoint(checkpoint, arch, state)
         if state.best_theta is not None:
@@ -173,19 +190,19 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
         else:
             level = Level(masks=state.masks, theta0=theta_done)
         if val is None:
-            val = validation_psnr(net, level.theta0, coords.cpu(), val_u8) if len(val_u8) \
-                else math.nan
+            val = validate(net, level.theta0) if len(val_u8) else math.nan
         state.levels.append(level)
         entry = {"phase": state.phase, "density": net.density, "params": net.n_params,
                  "steps": n_steps, "kept_step": kept, "val_psnr": val,
                  "seconds": time.perf_counter() - t0}
-        if log is not None:
+        if log is not None and writer:
             log(entry)
         info.setdefault("val_psnr", [])
         info["val_psnr"] = list(info["val_psnr"])[:state.phase] + [round(val, 3)]
         model = SharedModel(arch=arch, tile=tile, levels=list(state.levels),
                             default_level=len(state.levels) // 2, info=info)
-        model.save(out)
+        if writer:
+            model.save(out)
         # Next phase: prune 20% of surviving weights (one global threshold), keep values.
         if cfg.sparse_delta and state.phase < last_phase:
             # The base stays dense and carries on; only the mask of adapted weights shrinks
@@ -210,7 +227,10 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
         state.phase += 1
         state.step, state.opt_state = 0, None
         state.best_theta, state.best_val, state.best_step = None, -math.inf, 0
-        save_checkpoint(checkpoint, arch, state)
+        if writer:
+            save_checkpoint(checkpoint, arch, state)
+    if dist is not None:
+        dist.barrier()  # the writer's files are complete before any rank reads them
     return SharedModel.load(out)
 
 

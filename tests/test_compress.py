@@ -10,7 +10,6 @@ import inrcodec
 from inrcodec import Arch, bitstream, entropy, quant, scratch_model
 from inrcodec.compress import DeltaQuantiser
 from inrcodec.errors import FormatError, InrcodecError
-from inrcodec.fit import tile_losses
 from inrcodec.inr import INR
 from inrcodec.shared_model import SharedModel, sparse_delta_from
 from inrcodec.tiling import tile_coords
