@@ -20,6 +20,7 @@ from .errors import FormatError, InrcodecError, ModelError, ModelMismatchError
 from .fileio import atomic_write_bytes, check_writable
 from .compress import QuantConfig, decode_delta
 from .encoder import Session, Settings
+from .encoder import colour_target as _colour_target  # noqa: F401 - bulk.py fits with it
 from .entropy import CODERS
 from .imageio import LoadedImage, as_loaded, save_image
 from .metrics import bpp as bits_per_pixel
