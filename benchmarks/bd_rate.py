@@ -5,9 +5,8 @@
 
 Each file is one codec in the schema of benchmarks/ladder.py (codec, rows[image, bpp,
 psnr, level, ...]). A codec's rate-distortion curve: its rows averaged over images per
-setting (level and step scale; JPEG quality), then the upper envelope (the settings no
-other setting beats on both bpp and PSNR), as an encoder that picks its best setting
-would. BD-rate (Bjontegaard delta rate): the mean difference of log rate between two
+setting (level and step scale; JPEG quality), then its upper convex hull in (log bpp,
+PSNR): the operational curve of an encoder that picks its best settings. BD-rate (Bjontegaard delta rate): the mean difference of log rate between two
 curves over the PSNR range both cover, with each curve's log rate a monotone piecewise
 cubic (PCHIP) function of PSNR, as a percentage (negative: fewer bits for the same PSNR).
 """
@@ -43,9 +42,24 @@ def mean_curve(rows: list[dict]) -> list[tuple[float, float]]:
 
 
 def envelope(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The points not beaten on both axes (lower bpp and higher PSNR), by bpp."""
+    """The operational rate-distortion curve: the upper convex hull of the points in
+    (log bpp, PSNR), rising part only. A point under the chord of two others is dropped,
+    even if nothing beats it on both axes (a barely better PSNR at a much higher rate would
+    otherwise bend the interpolated curve)."""
+    pts = sorted(set(points))
+    hull: list[tuple[float, float]] = []
+    for b, p in pts:
+        while len(hull) >= 2:
+            (b1, p1), (b2, p2) = hull[-2], hull[-1]
+            x1, x2, x3 = math.log(b1), math.log(b2), math.log(b)
+            # drop the middle point if it lies under the chord
+            if (p2 - p1) * (x3 - x1) < (p - p1) * (x2 - x1):
+                hull.pop()
+            else:
+                break
+        hull.append((b, p))
     out: list[tuple[float, float]] = []
-    for b, p in sorted(points):
+    for b, p in hull:
         if not out or p > out[-1][1]:
             out.append((b, p))
     return out

@@ -21,12 +21,11 @@ from .encoder import Result, Session, Settings
 from .errors import InrcodecError
 
 QUALITY_LR = 1e-3  # 100 steps at lr 1e-4 barely move the weights (README, measured)
-# (quality, density, step scale) anchors, log-linear in between: the upper envelope of the
-# shipped model's measured points (benchmarks/results/compress-rd, levels 15/11/7 x step
-# scales 2/1/0.5 at lr 1e-3) runs through the sparsest level with steps 2 -> 0.5, then
-# denser levels with steps near 0.5-1; the top end extends it (finer steps, denser).
-QUALITY_PATH = ((1, 0.035, 2.0), (35, 0.035, 0.5), (70, 0.086, 0.7), (90, 0.134, 0.45),
-                (100, 0.21, 0.35))
+# (quality, density, step scale) anchors, log-linear in between. From the operational
+# curve (upper convex hull) of the shipped model a078708559e7 on development photos
+# (benchmarks/results/compress-rd: levels 15/11/7 x step scales 2/1/0.5/0.25, lr 1e-3):
+# it runs level 15 at steps 2 -> 1, then level 11 at 0.25, then level 7 at 0.25.
+QUALITY_PATH = ((1, 0.035, 2.0), (25, 0.035, 1.0), (75, 0.086, 0.25), (100, 0.21, 0.25))
 MAX_COARSEN = 40  # x1.15 steps each: up to ~270x coarser than the quality's own
 
 

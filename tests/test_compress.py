@@ -375,6 +375,7 @@ def test_bd_rate_function():
     assert bd_rate(anchor, [(1.0, 40.0), (2.0, 45.0)]) is None  # no PSNR overlap
     # a dominated point does not enter the curve
     assert envelope(anchor + [(0.5, 21.0)]) == anchor
+    assert envelope(anchor + [(0.5, 26.5)]) == anchor  # not beaten, but under the hull
     assert psnr_at(anchor, 0.4) == pytest.approx(26.0)
     assert psnr_at(anchor, 0.05) is None
 
