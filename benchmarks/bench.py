@@ -138,17 +138,10 @@ def cmd_bd(a, command: str) -> int:
             print(f"{method}: BD-rate not defined: {d['bd_rate_error']}")
         if d["bd_psnr"] is not None:
             lo, hi = d["bd_psnr_interval"]
-            print(f"{method}: BD-PSNR {d['bd_psnr']:+.3f} dB (over {a.x} "
-                  f"{np_exp(lo):.3g}-{np_exp(hi):.3g})")
+            print(f"{method}: BD-PSNR {d['bd_psnr']:+.3f} dB (over {a.x} {lo:.3g}-{hi:.3g})")
         else:
             print(f"{method}: BD-PSNR not defined: {d['bd_psnr_error']}")
     return 0
-
-
-def np_exp(v: float) -> float:
-    import math
-
-    return math.exp(v)
 
 
 def cmd_plot(a, command: str) -> int:

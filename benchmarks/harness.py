@@ -489,19 +489,20 @@ def curve(res: dict, x: str = "bpp", y: str = "psnr", images: Iterable[str] | No
           ) -> Curve:
     """Per-point means over the rows (optionally only some images), sorted by x.
 
-    Points where some image lacks x or y are left out; with `images`, a point must have a
-    row for every one of them.
+    Points where some image lacks x or y are left out, and so are points without a row for
+    every image (of `images`, or of the run): a half-finished point is not a mean.
     """
     rows = res["rows"]
-    want = None
     if images is not None:
         want = set(images)
         rows = [r for r in rows if r["image"] in want]
+    else:
+        want = {r["image"] for r in rows}
     pts = []
     for s in summarize(rows, res["sweep"]):
         if s.get(x) is None or s.get(y) is None:
             continue
-        if want is not None and s["n"] != len(want):
+        if s["n"] != len(want):
             continue
         pts.append(s)
     pts.sort(key=lambda s: s[x])

@@ -42,6 +42,10 @@ def spans(res: dict, images=None, lo: float = 0.1, hi: float = 2.0) -> str:
     return f"{sum(min(v) <= lo and max(v) >= hi for v in by.values())}/{len(by)}"
 
 
+def _why(err: str) -> str:
+    return "no overlap" if "overlap" in err else "too few points" if "at least" in err else "n/a"
+
+
 def _fmt(v, spec=".2f", none="-"):
     return none if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
@@ -65,8 +69,10 @@ def table(results: list[dict], anchor: dict | None, bpps=(0.25, 0.5, 1.0), metho
                 cells += ["(anchor)", "", ""]
             else:
                 d = bd_compare(ca, c, method)
-                rate = f"{d['bd_rate']:+.1f}%" if d["bd_rate"] is not None else "no overlap"
-                dp = f"{d['bd_psnr']:+.2f} dB" if d["bd_psnr"] is not None else "no overlap"
+                rate = f"{d['bd_rate']:+.1f}%" if d["bd_rate"] is not None else \
+                    _why(d["bd_rate_error"])
+                dp = f"{d['bd_psnr']:+.2f} dB" if d["bd_psnr"] is not None else \
+                    _why(d["bd_psnr_error"])
                 iv = d.get("bd_rate_interval")
                 cells += [rate, dp, f"{iv[0]:.1f}-{iv[1]:.1f} dB" if iv else "-"]
         lines.append("| " + " | ".join(cells) + " |")

@@ -112,6 +112,8 @@ def test_run_resumes_and_refuses_other_settings(images, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         harness.run(Fake(fail_at=5), images, out, command="a", log=lambda m: None)
     assert len(json.loads(out.read_text())["rows"]) == 4  # every finished row was saved
+    # point k=2 has one image of three: no mean is taken over a half-finished point
+    assert [p["k"] for p in harness.curve(harness.load_result(out)).points] == [1]
     m = Fake()
     lines = []
     res = harness.run(m, images, out, command="b", log=lines.append)
