@@ -205,7 +205,7 @@ def info(file, as_json):
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
               help="Starting configuration: 'cpu' (tiles of 64, width 64, first-order MAML, "
-              "about an hour on 2 cores) or 'paper' (178x178 whole images, width 256, "
+              "about half an hour on 2 cores) or 'paper' (178x178 whole images, width 256, "
               "150k + 20 x 30k second-order steps: GPU work). Options below override it.")
 @click.option("--family", type=click.Choice(["siren", "ffn"]))
 @click.option("--width", type=int)
@@ -214,6 +214,9 @@ def info(file, as_json):
 @click.option("--tile", type=int, help="Tile side in pixels.")
 @click.option("--whole-image/--crops", default=None,
               help="Train on centre crops of whole photos (paper) or random tiles.")
+@click.option("--crop-scale", type=(float, float), metavar="LOW HIGH",
+              help="Random crops span LOW..HIGH of each photo's shorter side before being "
+              "resized to the tile (cpu preset: 0.18 0.25, near native resolution).")
 @click.option("--first-order/--second-order", default=None, help="MAML gradient.")
 @click.option("--meta-batch", type=int)
 @click.option("--inner-steps", type=int)
@@ -222,7 +225,14 @@ def info(file, as_json):
 @click.option("--pretrain-steps", type=int, help="MAML steps before the first pruning (tau).")
 @click.option("--retrain-steps", type=int, help="MAML steps after each pruning.")
 @click.option("--rounds", type=int, help="Pruning rounds: the ladder has rounds + 1 levels.")
+@click.option("--target-density", type=float,
+              help="Prune until the density is at or below this (sets --rounds).")
+@click.option("--dense-params", type=int,
+              help="Dense-Narrow baseline: no pruning, and the narrowest width with at least "
+              "this many parameters (overrides --width and --rounds).")
 @click.option("--pruning", type=click.Choice(["magnitude", "random"]))
+@click.option("--val-every", type=int, help="Validate every N steps of a phase and keep the "
+              "best weights (early stopping); 0 validates once at the end of each phase.")
 @click.option("--seed", type=int)
 @click.option("--n-train", type=int, default=20000, show_default=True,
               help="Random training crops to draw.")
@@ -235,9 +245,10 @@ def info(file, as_json):
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists (and not resuming).")
 @click.option("-q", "--quiet", is_flag=True)
 @user_errors
-def train(source, out, preset, family, width, depth, w0, tile, whole_image, first_order,
-          meta_batch, inner_steps, inner_lr, outer_lr, pretrain_steps, retrain_steps, rounds,
-          pruning, seed, n_train, n_val, resume, device, threads, force, quiet):
+def train(source, out, preset, family, width, depth, w0, tile, whole_image, crop_scale,
+          first_order, meta_batch, inner_steps, inner_lr, outer_lr, pretrain_steps,
+          retrain_steps, rounds, target_density, dense_params, pruning, val_every, seed,
+          n_train, n_val, resume, device, threads, force, quiet):
     """Meta-learn a sparse shared model (Meta-SparseINR, Algorithm 1) from photos.
 
     SOURCE is a folder of images or a dataset name (endless-sky: the training photos,
@@ -262,10 +273,26 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, firs
     meta_over = {k: v for k, v in dict(
         first_order=first_order, meta_batch=meta_batch, inner_steps=inner_steps,
         inner_lr=inner_lr, outer_lr=outer_lr, pretrain_steps=pretrain_steps,
-        retrain_steps=retrain_steps, rounds=rounds, pruning=pruning, seed=seed).items()
+        retrain_steps=retrain_steps, rounds=rounds, pruning=pruning, val_every=val_every,
+        seed=seed).items()
         if v is not None}
     arch = dataclasses.replace(p["arch"], **arch_over)
     meta = dataclasses.replace(p["meta"], **meta_over)
+    if target_density is not None:
+        if not 0 < target_density <= 1:
+            raise InrcodecError("--target-density must be in (0, 1]")
+        n = arch.n_weights()
+        r = 0
+        while n / arch.n_weights() > target_density:
+            n -= int(round(meta.prune_rate * n))
+            r += 1
+        meta = dataclasses.replace(meta, rounds=r)
+    if dense_params is not None:
+        from .baselines import narrow_width
+        if dense_params < 1:
+            raise InrcodecError("--dense-params must be positive")
+        arch = dataclasses.replace(arch, width=narrow_width(arch, dense_params))
+        meta = dataclasses.replace(meta, rounds=0)
     out = Path(out)
     if out.exists() and not (force or resume):
         raise InrcodecError(f"{out} already exists (use --resume to continue, --force to restart)")
@@ -274,6 +301,7 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, firs
     try:
         m = run_train(source, out, arch=arch, tile=tile or p["tile"], meta=meta,
                       whole_image=p["whole_image"] if whole_image is None else whole_image,
+                      crop_scale=crop_scale or p["crop_scale"],
                       n_train=n_train, n_val=n_val, resume=resume, command=command,
                       progress=progress if progress.enabled else None,
                       device=str(api.resolve_device(device)))

@@ -94,5 +94,8 @@ class MetaConfig:
     rounds: int = 10
     prune_rate: float = 0.2
     pruning: str = "magnitude"  # or "random"
+    # Validate every val_every steps within a phase and keep the best weights (early
+    # stopping); 0 = validate once at the end of each phase and keep the last weights.
+    val_every: int = 0
     seed: int = 0
     tags: tuple = field(default_factory=tuple)

@@ -51,6 +51,10 @@ class TrainState:
     opt_state: dict | None
     phase: int  # 0 = pretraining, r >= 1 = retraining after the r-th pruning
     step: int  # steps done within the phase
+    # Early stopping within the phase (cfg.val_every > 0): the best weights validated so far.
+    best_theta: torch.Tensor | None = None
+    best_val: float = -math.inf
+    best_step: int = 0
 
 
 def to_targets(batch_u8: np.ndarray) -> torch.Tensor:
@@ -122,14 +126,28 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
                     + (state.phase - 1) * cfg.retrain_steps) + state.step
             if progress is not None:
                 progress(done, total_steps, float(loss.detach()))
+            if cfg.val_every and len(val_u8) and (state.step % cfg.val_every == 0
+                                                  or state.step == n_steps):
+                val = validation_psnr(net, theta.detach().cpu(), coords.cpu(), val_u8)
+                if log is not None:
+                    log({"event": "val", "phase": state.phase, "step": state.step,
+                         "val_psnr": val})
+                if val > state.best_val:
+                    state.best_theta = theta.detach().cpu().clone()
+                    state.best_val, state.best_step = val, state.step
             if state.step % checkpoint_every == 0 and state.step < n_steps:
                 state.theta, state.opt_state = theta.detach().cpu(), opt.state_dict()
                 save_checkpoint(checkpoint, arch, state)
-        theta_done = theta.detach().cpu()
-        val = validation_psnr(net, theta_done, coords.cpu(), val_u8) if len(val_u8) else math.nan
+        if state.best_theta is not None:
+            theta_done, val, kept = state.best_theta, state.best_val, state.best_step
+        else:
+            theta_done, kept = theta.detach().cpu(), n_steps
+            val = validation_psnr(net, theta_done, coords.cpu(), val_u8) if len(val_u8) \
+                else math.nan
         state.levels.append(Level(masks=state.masks, theta0=theta_done))
         entry = {"phase": state.phase, "density": net.density, "params": net.n_params,
-                 "steps": n_steps, "val_psnr": val, "seconds": time.perf_counter() - t0}
+                 "steps": n_steps, "kept_step": kept, "val_psnr": val,
+                 "seconds": time.perf_counter() - t0}
         if log is not None:
             log(entry)
         info.setdefault("val_psnr", [])
@@ -149,6 +167,7 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
             state.masks = new_masks
         state.phase += 1
         state.step, state.opt_state = 0, None
+        state.best_theta, state.best_val, state.best_step = None, -math.inf, 0
         save_checkpoint(checkpoint, arch, state)
     return SharedModel.load(out)
 
@@ -164,6 +183,9 @@ def save_checkpoint(path: Path, arch: Arch, s: TrainState) -> None:
             t[f"level.{k:02d}.mask.{li}"] = m.to(torch.uint8).contiguous()
     meta = {"arch": json.dumps(arch.to_dict()), "phase": str(s.phase), "step": str(s.step),
             "n_levels": str(len(s.levels)), "has_opt": "0"}
+    if s.best_theta is not None:
+        t["best.theta"] = s.best_theta.contiguous()
+        meta["best_val"], meta["best_step"] = repr(s.best_val), str(s.best_step)
     if s.opt_state is not None:
         st = s.opt_state["state"].get(0)
         if st:
@@ -194,4 +216,6 @@ def load_checkpoint(path: Path, arch: Arch) -> TrainState:
                      "param_groups": json.loads(meta["adam_groups"])}
     return TrainState(levels=levels, masks=[t[f"mask.{li}"].bool() for li in range(n_layers)],
                       theta=t["theta"], opt_state=opt_state, phase=int(meta["phase"]),
-                      step=int(meta["step"]))
+                      step=int(meta["step"]), best_theta=t.get("best.theta"),
+                      best_val=float(meta.get("best_val", "-inf")),
+                      best_step=int(meta.get("best_step", "0")))

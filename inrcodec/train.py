@@ -17,11 +17,17 @@ from .shared_model import SharedModel
 PRESETS = {
     # The paper's configuration (GPU work): whole 178x178 images, width 256, w0 = 200.
     "paper": dict(arch=Arch(width=256, depth=4, w0=200.0), tile=178, whole_image=True,
+                  crop_scale=(0.5, 1.0),
                   meta=MetaConfig(pretrain_steps=150_000, retrain_steps=30_000, rounds=20)),
-    # What a 2-core CPU trains in about an hour (see README: shipped default model).
+    # What a 2-core CPU trains in well under an hour (see inrcodec/models/README.md).
+    # First-order MAML at this lr peaks after ~1500-3000 steps and then degrades
+    # (benchmarks/results/meta-trajectory.txt), so validation picks each phase's weights.
+    # Crops of 18-25% of the photos' short side (64-90 px of endless-sky's 360) resized to
+    # 64: close to the native resolution of the tiles the codec fits in a 768x512 photo.
     "cpu": dict(arch=Arch(width=64, depth=4, w0=60.0), tile=64, whole_image=False,
-                meta=MetaConfig(first_order=True, outer_lr=2e-5, pretrain_steps=6000,
-                                retrain_steps=1000, rounds=15)),
+                crop_scale=(0.18, 0.25),
+                meta=MetaConfig(first_order=True, outer_lr=2e-5, pretrain_steps=3000,
+                                retrain_steps=300, rounds=15, val_every=500)),
 }
 
 
@@ -33,12 +39,19 @@ def split_photos(paths: list[Path], val_fraction: float = 0.1) -> tuple[list[Pat
 
 
 def signals(source: str | Path, tile: int, n_train: int, n_val: int, *, whole_image: bool,
-            seed: int = 0, cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 training and validation signals (n, T, T, 3) from a builder name or folder."""
+            seed: int = 0, cache: bool = True, crop_scale: tuple[float, float] = (0.5, 1.0)
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 training and validation signals (n, T, T, 3) from a builder name or folder.
+
+    Random crops take a square window of a `crop_scale` fraction of each photo's shorter
+    side, resized to T x T.
+    """
     paths = image_paths(source)
     train_paths, val_paths = split_photos(paths)
     key = hashlib.sha256(json.dumps([str(source), [p.name for p in paths], tile, n_train, n_val,
-                                     whole_image, seed]).encode()).hexdigest()[:16]
+                                     whole_image, seed]
+                                    + ([list(crop_scale)] if tuple(crop_scale) != (0.5, 1.0)
+                                       else [])).encode()).hexdigest()[:16]
     f = cache_dir() / "signals" / f"{key}.npz"
     if cache and f.exists():
         with np.load(f, allow_pickle=False) as z:
@@ -49,8 +62,10 @@ def signals(source: str | Path, tile: int, n_train: int, n_val: int, *, whole_im
     if whole_image:
         train, val = u8(centre_crops(train_paths, tile)), u8(centre_crops(val_paths, tile))
     else:
-        train = u8(random_crops(train_paths, tile, n_train, seed=seed))
-        val = u8(random_crops(val_paths, tile, n_val, seed=seed + 1)) if val_paths else \
+        sr = tuple(crop_scale)
+        train = u8(random_crops(train_paths, tile, n_train, seed=seed, scale_range=sr))
+        val = u8(random_crops(val_paths, tile, n_val, seed=seed + 1, scale_range=sr)) \
+            if val_paths else \
             np.zeros((0, tile, tile, 3), np.uint8)
     if cache:
         f.parent.mkdir(parents=True, exist_ok=True)
@@ -61,12 +76,13 @@ def signals(source: str | Path, tile: int, n_train: int, n_val: int, *, whole_im
 
 
 def train(source: str | Path, out: Path, *, arch: Arch, tile: int, meta: MetaConfig,
-          whole_image: bool = False, n_train: int = 20000, n_val: int = 32,
+          whole_image: bool = False, crop_scale: tuple[float, float] = (0.5, 1.0),
+          n_train: int = 20000, n_val: int = 32,
           resume: bool = False, log_path: Path | None = None, command: str = "",
           progress: Callable[[int, int, float], None] | None = None,
           device: str = "cpu") -> SharedModel:
     train_u8, val_u8 = signals(source, tile, n_train, n_val, whole_image=whole_image,
-                               seed=meta.seed)
+                               seed=meta.seed, crop_scale=crop_scale)
     log_path = log_path or out.with_suffix(".log.jsonl")
 
     def log(entry: dict):
@@ -75,5 +91,7 @@ def train(source: str | Path, out: Path, *, arch: Arch, tile: int, meta: MetaCon
             fh.write(json.dumps(entry) + "\n")
     info = {"data": str(source), "n_train_signals": int(len(train_u8)),
             "n_val_signals": int(len(val_u8)), "command": command}
+    if not whole_image:
+        info["crop_scale"] = list(crop_scale)
     return train_meta_sparse(arch, tile, train_u8, val_u8, meta, out, resume=resume, info=info,
                              log=log, progress=progress, device=device)

@@ -122,3 +122,37 @@ def test_help_explains():
     assert r.exit_code == 0 and "encode" in r.output and "decode" in r.output
     r = _run("encode", "--help")
     assert "--steps" in r.output and "--level" in r.output
+
+
+def _photo_dir(d, n=6):
+    import numpy as np
+    from PIL import Image
+    d.mkdir()
+    y, x = np.mgrid[0:24, 0:30] / 24
+    for i in range(n):
+        img = np.stack([np.sin((i + 1) * (x + y) + c) for c in range(3)], -1)
+        Image.fromarray(np.uint8((img + 1) * 127.5)).save(d / f"p{i}.png")
+    return d
+
+
+def test_train_target_density_and_dense_narrow(tmp_path, monkeypatch):
+    from inrcodec.shared_model import SharedModel
+    monkeypatch.setenv("INRCODEC_CACHE", str(tmp_path / "cache"))
+    src = _photo_dir(tmp_path / "photos")
+    common = ["train", str(src), "--tile", "8", "--width", "8", "--depth", "2",
+              "--pretrain-steps", "2", "--retrain-steps", "1", "--val-every", "0",
+              "--n-train", "20", "--n-val", "2", "--threads", "1", "-q"]
+    r = CliRunner().invoke(main, common[:2] + [str(tmp_path / "s.st")] + common[2:]
+                           + ["--target-density", "0.6"])
+    assert r.exit_code == 0, r.output
+    m = SharedModel.load(tmp_path / "s.st")
+    assert [round(x["density"], 3) for x in m.ladder()][-1] <= 0.6 and len(m.levels) == 4
+    r = CliRunner().invoke(main, common[:2] + [str(tmp_path / "n.st")] + common[2:]
+                           + ["--dense-params", "150"])
+    assert r.exit_code == 0, r.output
+    n = SharedModel.load(tmp_path / "n.st")
+    assert len(n.levels) == 1 and n.levels[0].n_params >= 150
+    assert n.arch.width == 10  # 2-w-w-3 with biases: width 9 has 147 parameters, 10 has 173
+    r = CliRunner().invoke(main, common[:2] + [str(tmp_path / "x.st")] + common[2:]
+                           + ["--target-density", "0"])
+    assert r.exit_code == 1 and "target-density" in r.output

@@ -110,3 +110,40 @@ def test_random_pruning_schedule(tmp_path):
                      pruning="random")
     m, _, _ = _train(tmp_path, "r", cfg)
     assert is_nested(m.levels[2].masks, m.levels[1].masks)
+
+
+def test_early_stopping_keeps_the_best_validated_weights(tmp_path):
+    # A large outer lr makes validation PSNR move a lot between checks.
+    cfg = MetaConfig(pretrain_steps=8, retrain_steps=4, rounds=1, first_order=True,
+                     outer_lr=3e-2, val_every=2)
+    m, _, logs = _train(tmp_path, "es", cfg)
+    for phase, n in ((0, 8), (1, 4)):
+        checks = [e for e in logs if e.get("event") == "val" and e["phase"] == phase]
+        assert [e["step"] for e in checks] == list(range(2, n + 1, 2))
+        level = next(e for e in logs if "event" not in e and e["phase"] == phase)
+        best = max(checks, key=lambda e: e["val_psnr"])
+        assert level["kept_step"] == best["step"] and level["val_psnr"] == best["val_psnr"]
+
+
+def test_resume_with_early_stopping_matches_an_unbroken_run(tmp_path):
+    cfg = MetaConfig(pretrain_steps=8, retrain_steps=6, rounds=1, first_order=True,
+                     outer_lr=3e-2, val_every=3)
+    full, _, _ = _train(tmp_path, "full", cfg)
+
+    class Stop(Exception):
+        pass
+
+    def stop(done, total, loss):
+        if done == 7:  # after the step-6 checkpoint, with a best kept from steps 3 and 6
+            raise Stop
+    out = tmp_path / "part.safetensors"
+    try:
+        train_meta_sparse(ARCH, T, _signals(40, 2), _signals(4, 3), cfg, out, progress=stop,
+                          checkpoint_every=2)
+    except Stop:
+        pass
+    assert load_checkpoint(out.with_suffix(".ckpt.safetensors"), ARCH).best_theta is not None
+    resumed = train_meta_sparse(ARCH, T, _signals(40, 2), _signals(4, 3), cfg, out, resume=True)
+    for a, b in zip(resumed.levels, full.levels):
+        torch.testing.assert_close(a.theta0, b.theta0)
+    assert resumed.info["val_psnr"] == full.info["val_psnr"]

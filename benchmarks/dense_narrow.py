@@ -1,0 +1,61 @@
+"""Train the Dense-Narrow baseline for the levels of a Meta-SparseINR shared model.
+
+For each level, the narrowest dense SIREN with at least that level's parameter count is
+meta-learned (MAML, one dense level) with the `cpu` preset's schedule for pretraining,
+on the same training signals. Finished models are skipped; an interrupted one resumes.
+
+    python benchmarks/dense_narrow.py --model inrcodec/models/default.safetensors \
+        --levels 1-15 --out-dir benchmarks/models/dense-narrow --threads 1
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from inrcodec.baselines import narrow_width
+from inrcodec.shared_model import SharedModel
+from inrcodec.train import PRESETS, train
+
+
+def parse_levels(text: str) -> list[int]:
+    out = []
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        out += list(range(int(a), int(b or a) + 1))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True, help="the Meta-SparseINR shared model")
+    ap.add_argument("--levels", default="1-15")
+    ap.add_argument("--out-dir", type=Path, required=True)
+    ap.add_argument("--source", default="endless-sky")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    m = SharedModel.load(args.model)
+    preset = PRESETS["cpu"]
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/dense_narrow.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    for level in parse_levels(args.levels):
+        width = narrow_width(m.arch, m.levels[level].n_params)
+        out = args.out_dir / f"w{width}.safetensors"
+        ckpt = out.with_suffix(".ckpt.safetensors")
+        if out.exists() and not ckpt.exists():
+            print(f"level {level}: width {width} done", flush=True)
+            continue
+        print(f"level {level}: training width {width} -> {out}", flush=True)
+        train(args.source, out, arch=dataclasses.replace(m.arch, width=width), tile=m.tile,
+              meta=dataclasses.replace(preset["meta"], rounds=0),
+              crop_scale=preset["crop_scale"], resume=ckpt.exists(), command=command)
+        ckpt.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
