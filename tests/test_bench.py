@@ -238,3 +238,24 @@ def test_cli_user_errors(tmp_path, capsys):
     bad.write_text("{")
     assert bench_main(["bd", str(bad), str(bad)]) == 1
     assert "not a readable results file" in capsys.readouterr().err
+
+
+def test_a_method_without_files_plugs_in(tmp_path):
+    """Paper experiments fit networks without writing files: psnr and params are enough."""
+    class Widths(harness.Method):
+        name, sweep = "toy-fit", ("width",)
+
+        def points(self):
+            return [{"width": w} for w in (4, 8, 16)]
+
+        def measure(self, image, point):
+            return {"psnr": 10 + point["width"] + image.mean() / 255,
+                    "params": 3 * point["width"] ** 2}
+
+    imgs = [("a", np.zeros((8, 8, 3), np.uint8)), ("b", np.full((8, 8, 3), 255, np.uint8))]
+    harness.run(Widths(), imgs, tmp_path / "toy.json", command="t", log=lambda m: None)
+    res = harness.load_result(tmp_path / "toy.json")
+    c = harness.curve(res, x="params")
+    assert list(c.x) == [48, 192, 768] and list(c.y) == [14.5, 18.5, 26.5]
+    assert len(harness.curve(res).x) == 0  # no bpp: no rate curve, and the table says so
+    assert "| toy-fit | 2 | - |" in report.table([res], None)
