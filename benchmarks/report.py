@@ -103,8 +103,9 @@ def plot(results: list[dict], out: Path, *, x: str = "bpp", y: str = "psnr",
         c = curve(res, x=x, y=y, images=images)
         if not len(c.x):
             continue
-        style = "o-" if res["codec"] != "inrcodec" else "s--"
-        ax.plot(c.x, c.y, style, ms=3.5, lw=1.4, label=f"{c.label} ({c.n_images} images)")
+        ours = res["codec"] == "inrcodec"
+        ax.plot(c.x, c.y, "s--" if ours else "o-", ms=6 if ours else 3.5, lw=1.8 if ours else 1.4,
+                label=f"{c.label} ({c.n_images} images)")
         drawn += 1
     if not drawn:
         plt.close(fig)
