@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 
 from .api import (EncodeReport, decode, decode_array, decode_file, default_model_path, encode,
                   encode_file, encode_report, info, load_model)
+from .bulk import InrDataset, decode_dataset, encode_dataset
 from .config import Arch, FitConfig, MetaConfig
 from .errors import (ChecksumError, FormatError, ImageError, InrcodecError, ModelError,
                      ModelMismatchError, OutputExistsError)
@@ -14,7 +15,7 @@ from .shared_model import SharedModel, scratch_model
 
 __all__ = [
     "__version__", "encode", "encode_report", "encode_file", "decode", "decode_array",
-    "decode_file", "info", "load_model", "default_model_path", "EncodeReport", "Arch",
+    "decode_file", "encode_dataset", "decode_dataset", "InrDataset", "info", "load_model", "default_model_path", "EncodeReport", "Arch",
     "FitConfig", "MetaConfig", "SharedModel", "scratch_model", "InrcodecError", "FormatError",
     "ChecksumError", "ModelError", "ModelMismatchError", "ImageError", "OutputExistsError",
 ]

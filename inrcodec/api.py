@@ -109,8 +109,13 @@ def encode_report(image, *, model: ModelLike = None, level: int | None = None,
                   steps: int = 100, lr: float = 1e-4, seed: int = 0,
                   device: str | torch.device | None = None,
                   progress: ProgressFn | None = None,
-                  max_batch_pixels: int = FitConfig.max_batch_pixels) -> EncodeReport:
-    """Fit `image` (path, PIL image or array) and return the .inr bytes with a report."""
+                  max_batch_pixels: int = FitConfig.max_batch_pixels,
+                  _fitted: torch.Tensor | None = None) -> EncodeReport:
+    """Fit `image` (path, PIL image or array) and return the .inr bytes with a report.
+
+    `_fitted` (internal, for encode_dataset): this image's tiles already fitted together
+    with other images' in one batch; everything after the fit is the same.
+    """
     t0 = time.perf_counter()
     img = as_loaded(image)
     m = load_model(model)
@@ -130,8 +135,9 @@ def encode_report(image, *, model: ModelLike = None, level: int | None = None,
     chunk = max_batch_pixels if dev.type == "cuda" else FitConfig.chunk_pixels
     cfg = FitConfig(steps=steps, lr=lr, seed=seed, max_batch_pixels=max_batch_pixels,
                     chunk_pixels=chunk)
-    theta = fit(net, m.levels[level].theta0, tile_coords(m.tile), targets, weights, cfg,
-                device=dev, progress=progress)
+    theta = _fitted if _fitted is not None else \
+        fit(net, m.levels[level].theta0, tile_coords(m.tile), targets, weights, cfg,
+            device=dev, progress=progress)
     del targets, weights  # float copies of the whole image, not needed by the check decode
     payload = bitstream.zstd(quantize(theta, FP16))
     del theta

@@ -68,6 +68,54 @@ class _Progress:
             self.bar.__exit__(None, None, None)
 
 
+class _DatasetProgress:
+    """Images done, rate and ETA on stderr: one updating line on a terminal, else a line
+    every `every` seconds (and at the end) for logs."""
+
+    def __init__(self, label: str, enabled: bool, every: float = 30.0):
+        self.label, self.enabled, self.every = label, enabled, every
+        self.tty = sys.stderr.isatty()
+        self.t_print = None
+        self.last = None
+
+    def __call__(self, p):
+        if not self.enabled:
+            return
+        import time
+        now = time.monotonic()
+        total = "?" if p.total is None else str(p.total)
+        eta = "?" if p.eta is None else f"{p.eta / 60:.1f} min"
+        line = (f"{self.label}: {p.done:.1f}/{total} images, {p.rate:.3f} images/s, ETA {eta}"
+                + (f", {p.skipped} already done" if p.skipped else "")
+                + (f", {p.failed} failed" if p.failed else ""))
+        self.last = line
+        if self.tty:
+            click.echo("\r" + line + " " * 8, err=True, nl=False)
+        elif self.t_print is None or now - self.t_print >= self.every \
+                or (p.total is not None and p.done >= p.total):
+            click.echo(line, err=True)
+            self.t_print = now
+
+    def close(self):
+        if self.enabled and self.tty and self.last is not None:
+            click.echo("", err=True)
+        self.last = None  # closing twice prints nothing more
+
+
+def _distributed():
+    """The torch.distributed group when launched by torchrun (WORLD_SIZE > 1), else None."""
+    import atexit
+
+    from .distributed import from_env, shutdown
+    try:
+        dist = from_env()
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise InrcodecError(f"cannot join the torchrun process group: {e}") from None
+    if dist is not None:
+        atexit.register(shutdown)  # leave the group cleanly when the command ends
+    return dist
+
+
 def _size(ctx, param, value):
     if value is None:
         return None
@@ -167,6 +215,125 @@ def decode(src, dst, scale, size, model, device, force, as_json):
                                "mode": img.mode, "seconds": secs}))
     else:
         click.echo(f"{dst}: {img.width}x{img.height} {img.mode}, {secs:.2f} s")
+
+
+def _compute_options(fn):
+    """--compute / --amp / --compile: how the networks run (not what they compute)."""
+    fn = click.option("--compile", "compile_", is_flag=True,
+                      help="torch.compile the fitting pass (experimental; off by default: "
+                      "no measured gain yet, see benchmarks/speed.py).")(fn)
+    fn = click.option("--amp", type=click.Choice(["bf16"]), default=None,
+                      help="Fit in bfloat16 autocast (experimental; lower PSNR, see "
+                      "benchmarks/speed.py). Default: float32.")(fn)
+    fn = click.option("--compute", type=click.Choice(["auto", "dense", "compact"]),
+                      default="auto", show_default=True,
+                      help="Masked dense layers, or only the weights the mask keeps "
+                      "(compact); auto picks the faster per level and device.")(fn)
+    return fn
+
+
+@main.command("encode-dir")
+@click.argument("src", type=click.Path(file_okay=False))
+@click.argument("dst", type=click.Path(file_okay=False))
+@click.option("--model", type=click.Path(dir_okay=False),
+              help="Shared model file (default: the model shipped with inrcodec).")
+@click.option("--level", type=int, help="Ladder level (default: the model's default level).")
+@click.option("--steps", type=click.IntRange(0), default=100, show_default=True,
+              help="Optimisation steps per tile.")
+@click.option("--lr", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="Where to fit: auto uses a GPU when there is one.")
+@click.option("--batch-pixels", type=click.IntRange(1),
+              help="Pixels (tiles of several images) fitted in one batch; default: what "
+              "fills the GPU's free memory, or 2^20 on a CPU.")
+@_compute_options
+@click.option("--force", is_flag=True,
+              help="Re-encode every image, overwriting DST's files and manifest.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary line on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress line.")
+@user_errors
+def encode_dir(src, dst, model, level, steps, lr, seed, device, batch_pixels, compute, amp,
+               compile_, force, as_json, quiet):
+    """Compress every image under the folder SRC into DST (one .inr each + manifest.json).
+
+    Sub-folders are kept (SRC/a/b.png -> DST/a/b.inr). Tiles of several images are fitted
+    in one batch. The manifest lists bytes, bpp, PSNR and seconds per image; images it
+    already lists are skipped, so running the command again resumes an interrupted run.
+    Under torchrun (e.g. `torchrun --nproc_per_node 2 -m inrcodec.cli encode-dir SRC DST`)
+    the images are shared out across the processes.
+    """
+    from . import accel, bulk
+    dist = _distributed()
+    writer = dist is None or dist.is_writer
+    progress = _DatasetProgress("encode-dir", not quiet and not as_json and writer)
+    try:
+        with accel.options(compute=compute, amp=amp, compile=compile_):
+            r = bulk.encode_dataset(src, dst, model=model, level=level, steps=steps, lr=lr,
+                                    seed=seed, device=device, batch_pixels=batch_pixels,
+                                    force=force, progress=progress if progress.enabled else None,
+                                    dist=dist)
+    except KeyboardInterrupt:
+        progress.close()
+        _fail("interrupted; the images finished so far are kept: run the same command again "
+              "to resume", 130)
+    finally:
+        progress.close()
+    for f in r.failed:
+        click.echo(f"inrcodec: warning: {f['source']}: {f['error']}", err=True)
+    if writer:
+        if as_json:
+            click.echo(json.dumps(r.summary()))
+        else:
+            click.echo(f"{dst}: {r.encoded} encoded, {r.skipped} already done, "
+                       f"{len(r.failed)} failed, {r.seconds:.1f} s; manifest {r.manifest}")
+    if r.failed:
+        sys.exit(1)
+
+
+@main.command("decode-dir")
+@click.argument("src", type=click.Path(file_okay=False))
+@click.argument("dst", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", default="png", show_default=True,
+              help="Output image format (file extension): png, webp, tiff, jpg, bmp...")
+@click.option("--scale", type=float, help="Render at this multiple of the stored size.")
+@click.option("--size", callback=_size, help="Render every image at WIDTHxHEIGHT pixels.")
+@click.option("--model", type=click.Path(dir_okay=False),
+              help="Shared model file (default: the model shipped with inrcodec).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite images that already exist in DST.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary line on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress line.")
+@user_errors
+def decode_dir(src, dst, fmt, scale, size, model, device, force, as_json, quiet):
+    """Decode every .inr file under the folder SRC into images under DST.
+
+    Images that already exist in DST are skipped (a rerun resumes) unless --force.
+    """
+    from . import bulk
+    dist = _distributed()
+    writer = dist is None or dist.is_writer
+    progress = _DatasetProgress("decode-dir", not quiet and not as_json and writer)
+    try:
+        r = bulk.decode_dataset(src, dst, format=fmt, size=size, scale=scale, model=model,
+                                device=device, force=force,
+                                progress=progress if progress.enabled else None, dist=dist)
+    finally:
+        progress.close()
+    for f in r.failed:
+        click.echo(f"inrcodec: warning: {f['source']}: {f['error']}", err=True)
+    if writer:
+        if as_json:
+            s = r.summary()
+            s["decoded"] = s.pop("encoded")
+            s.pop("manifest")
+            click.echo(json.dumps(s))
+        else:
+            click.echo(f"{dst}: {r.encoded} decoded, {r.skipped} already there, "
+                       f"{len(r.failed)} failed, {r.seconds:.1f} s")
+    if r.failed:
+        sys.exit(1)
 
 
 @main.command()
@@ -296,7 +463,9 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, crop
     out = Path(out)
     if out.exists() and not (force or resume):
         raise InrcodecError(f"{out} already exists (use --resume to continue, --force to restart)")
-    progress = _Progress("meta-training", not quiet)
+    dist = _distributed()  # under torchrun: the meta-batch is split across the processes
+    writer = dist is None or dist.is_writer
+    progress = _Progress("meta-training", not quiet and writer)
     command = "inrcodec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         m = run_train(source, out, arch=arch, tile=tile or p["tile"], meta=meta,
@@ -304,12 +473,14 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, crop
                       crop_scale=crop_scale or p["crop_scale"],
                       n_train=n_train, n_val=n_val, resume=resume, command=command,
                       progress=progress if progress.enabled else None,
-                      device=str(api.resolve_device(device)))
+                      device=str(dist.device(device) if dist else api.resolve_device(device)),
+                      dist=dist)
     except DatasetError as e:
         raise InrcodecError(str(e)) from None
     finally:
         progress.close()
-    click.echo(f"{out}: {len(m.levels)} levels, model {m.hash}")
+    if writer:
+        click.echo(f"{out}: {len(m.levels)} levels, model {m.hash}")
 
 
 if __name__ == "__main__":

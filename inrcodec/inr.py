@@ -69,6 +69,14 @@ class INR:
             self.fourier = fourier if fourier is not None else fourier_matrix(arch)
         else:
             self.fourier = None
+        self._compact = None
+
+    def compact_plan(self):
+        """The mask's compact structure (sparse.CompactPlan), worked out once."""
+        if self._compact is None:
+            from .sparse import CompactPlan
+            self._compact = CompactPlan(self)
+        return self._compact
 
     @property
     def density(self) -> float:
@@ -107,8 +115,17 @@ class INR:
     def forward(self, theta: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         """Evaluate B networks. theta (B, P); coords (N, in) shared or (B, N, in) per network.
 
-        Returns (B, N, out_features).
+        Returns (B, N, out_features). Runs the compact path (sparse.py) where it is faster
+        for this mask and device, else the masked dense one; both compute the same function.
         """
+        from .sparse import plan_for
+        plan = plan_for(self, theta.device)
+        if plan is not None:
+            return plan.forward(theta, coords)
+        return self.forward_dense(theta, coords)
+
+    def forward_dense(self, theta: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        """The masked dense pass: every layer at full size, pruned weights as zeros."""
         B = theta.shape[0]
         h = coords if coords.dim() == 3 else coords.unsqueeze(0).expand(B, -1, -1)
         if self.fourier is not None:

@@ -81,16 +81,29 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
                       resume: bool = False, info: dict | None = None,
                       log: Callable[[dict], None] | None = None,
                       progress: Callable[[int, int, float], None] | None = None,
-                      checkpoint_every: int = 500, device: str = "cpu") -> SharedModel:
+                      checkpoint_every: int = 500, device: str = "cpu",
+                      dist=None) -> SharedModel:
     """Algorithm 1: MAML pretraining, then rounds of {global magnitude prune 20%, MAML retrain}.
 
     Every finished phase adds a level to the ladder and rewrites `out` (a valid shared model
     at all times); `checkpoint` holds the phase in progress so `resume` continues it.
+    `dist` (distributed.DataParallel) splits each meta-batch across processes and averages
+    their gradients; its writer rank alone validates (every rank gets the number) and
+    writes files.
     """
+    writer = dist is None or dist.is_writer
     if train_u8.shape[1:] != (tile, tile, 3):
         raise ValueError(f"training signals must be (n, {tile}, {tile}, 3)")
     dev = torch.device(device)
     coords = tile_coords(tile).to(dev)
+
+    def validate(net: INR, theta: torch.Tensor) -> float:
+        # Under `dist` the writer validates and every rank gets its number, so all ranks
+        # keep the same weights.
+        def run():
+            return validation_psnr(net, theta, coords.cpu(), val_u8)
+        return run() if dist is None else dist.writer_value(run)
+
     checkpoint = checkpoint or out.with_suffix(".ckpt.safetensors")
     info = dict(info or {})
     info.update(kind="meta-sparse-inr", meta_config=json.dumps(asdict(cfg), sort_keys=True))
@@ -116,10 +129,12 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
             # A stream per step, so a resumed run samples exactly what an unbroken one would.
             rng = np.random.default_rng([cfg.seed, state.phase, state.step])
             idx = rng.integers(0, train_u8.shape[0], size=cfg.meta_batch)
-            tgt = to_targets(train_u8[idx]).to(dev)
             opt.zero_grad(set_to_none=True)
-            loss = maml_loss(net, theta, coords, tgt, cfg)
-            loss.backward()
+            if dist is None:
+                loss = maml_loss(net, theta, coords, to_targets(train_u8[idx]).to(dev), cfg)
+                loss.backward()
+            else:
+                loss = dist.maml_backward(net, theta, coords, train_u8, idx, cfg, dev)
             opt.step()
             state.step += 1
             done = (0 if state.phase == 0 else cfg.pretrain_steps
@@ -128,33 +143,33 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
                 progress(done, total_steps, float(loss.detach()))
             if cfg.val_every and len(val_u8) and (state.step % cfg.val_every == 0
                                                   or state.step == n_steps):
-                val = validation_psnr(net, theta.detach().cpu(), coords.cpu(), val_u8)
-                if log is not None:
+                val = validate(net, theta.detach().cpu())
+                if log is not None and writer:
                     log({"event": "val", "phase": state.phase, "step": state.step,
                          "val_psnr": val})
                 if val > state.best_val:
                     state.best_theta = theta.detach().cpu().clone()
                     state.best_val, state.best_step = val, state.step
-            if state.step % checkpoint_every == 0 and state.step < n_steps:
+            if writer and state.step % checkpoint_every == 0 and state.step < n_steps:
                 state.theta, state.opt_state = theta.detach().cpu(), opt.state_dict()
                 save_checkpoint(checkpoint, arch, state)
         if state.best_theta is not None:
             theta_done, val, kept = state.best_theta, state.best_val, state.best_step
         else:
             theta_done, kept = theta.detach().cpu(), n_steps
-            val = validation_psnr(net, theta_done, coords.cpu(), val_u8) if len(val_u8) \
-                else math.nan
+            val = validate(net, theta_done) if len(val_u8) else math.nan
         state.levels.append(Level(masks=state.masks, theta0=theta_done))
         entry = {"phase": state.phase, "density": net.density, "params": net.n_params,
                  "steps": n_steps, "kept_step": kept, "val_psnr": val,
                  "seconds": time.perf_counter() - t0}
-        if log is not None:
+        if log is not None and writer:
             log(entry)
         info.setdefault("val_psnr", [])
         info["val_psnr"] = list(info["val_psnr"])[:state.phase] + [round(val, 3)]
         model = SharedModel(arch=arch, tile=tile, levels=list(state.levels),
                             default_level=len(state.levels) // 2, info=info)
-        model.save(out)
+        if writer:
+            model.save(out)
         # Next phase: prune 20% of surviving weights (one global threshold), keep values.
         if state.phase < cfg.rounds:
             dense = net.dense(theta_done)
@@ -168,7 +183,10 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
         state.phase += 1
         state.step, state.opt_state = 0, None
         state.best_theta, state.best_val, state.best_step = None, -math.inf, 0
-        save_checkpoint(checkpoint, arch, state)
+        if writer:
+            save_checkpoint(checkpoint, arch, state)
+    if dist is not None:
+        dist.barrier()  # the writer's files are complete before any rank reads them
     return SharedModel.load(out)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -69,7 +70,7 @@ def signals(source: str | Path, tile: int, n_train: int, n_val: int, *, whole_im
             np.zeros((0, tile, tile, 3), np.uint8)
     if cache:
         f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_name(f.name + ".part.npz")
+        tmp = f.with_name(f"{f.name}.{os.getpid()}.part.npz")  # ranks may race to write
         np.savez(tmp, train=train, val=val)
         tmp.replace(f)
     return train, val
@@ -80,7 +81,7 @@ def train(source: str | Path, out: Path, *, arch: Arch, tile: int, meta: MetaCon
           n_train: int = 20000, n_val: int = 32,
           resume: bool = False, log_path: Path | None = None, command: str = "",
           progress: Callable[[int, int, float], None] | None = None,
-          device: str = "cpu") -> SharedModel:
+          device: str = "cpu", dist=None) -> SharedModel:
     train_u8, val_u8 = signals(source, tile, n_train, n_val, whole_image=whole_image,
                                seed=meta.seed, crop_scale=crop_scale)
     log_path = log_path or out.with_suffix(".log.jsonl")
@@ -94,4 +95,4 @@ def train(source: str | Path, out: Path, *, arch: Arch, tile: int, meta: MetaCon
     if not whole_image:
         info["crop_scale"] = list(crop_scale)
     return train_meta_sparse(arch, tile, train_u8, val_u8, meta, out, resume=resume, info=info,
-                             log=log, progress=progress, device=device)
+                             log=log, progress=progress, device=device, dist=dist)

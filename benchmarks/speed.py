@@ -1,0 +1,360 @@
+"""Speed: fit-step time and GFLOP/s per ladder level (masked dense vs compact), encode and
+decode time, dataset throughput, peak memory; bf16 autocast and torch.compile.
+
+    python benchmarks/speed.py --out benchmarks/results/speed-cpu.json
+
+Everything is measured in one run, as ratios where the machine is shared: the matmul
+ceiling (a 2048x2048 float32 matmul, the same thread count) is measured at the start, the
+middle and the end; dense and compact steps are interleaved, repetition by repetition;
+the before/after encodes alternate. Each full encode runs in a fresh child process so its
+peak resident memory (ru_maxrss, minus the child's resident size just before encoding) is
+its own. On a GPU (--device cuda, or auto with one present) times are taken after
+torch.cuda.synchronize and peak memory is torch.cuda.max_memory_allocated.
+
+Sections (--sections): ceiling is always measured; steps (every level in --levels),
+encode (--encode-levels, before = dense, after = the automatic choice, and compact where
+auto keeps dense), decode, dataset (--dataset-images crops of --crop pixels through
+encode_dataset), amp (bf16 autocast: step time and the decoded PSNR of a full encode),
+compile (torch.compile: first-call time and step time).
+FLOPs counted: matmul multiply-adds only, 2 per MAC forward and 4 backward (6 x MACs x
+pixels per step), executed by the path measured (the compact path executes fewer).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import platform
+import resource
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+import inrcodec
+from inrcodec import accel
+from inrcodec.config import FitConfig
+from inrcodec.datasets import build_dev_set, cache_dir
+from inrcodec.sparse import compute_path, plan_for
+from inrcodec.tiling import image_to_tiles, tile_coords
+
+
+def sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def ceiling(dev, n=2048, reps=5) -> float:
+    """Best GFLOP/s of an n x n float32 matmul."""
+    a = torch.randn(n, n, device=dev)
+    b = torch.randn(n, n, device=dev)
+    (a @ b).sum().item()
+    best = float("inf")
+    for _ in range(reps):
+        sync(dev)
+        t = time.perf_counter()
+        c = a @ b
+        sync(dev)
+        best = min(best, time.perf_counter() - t)
+        del c
+    return 2 * n ** 3 / best / 1e9
+
+
+def photos(n: int) -> list[Path]:
+    paths = sorted(build_dev_set(cache_dir() / "devset"))
+    land = [p for p in paths if Image.open(p).size == (768, 512)]
+    return land[:n]
+
+
+def rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+# -- fit steps ---------------------------------------------------------------------------------
+class Stepper:
+    """One Adam step exactly as fit() takes it (passes of chunk_pixels, accumulated)."""
+
+    def __init__(self, net, theta0, targets, weights, dev, path, chunk_pixels):
+        self.net, self.dev, self.path = net, dev, path
+        self.coords = tile_coords(int(round(targets.shape[1] ** 0.5))).to(dev)
+        self.tgt, self.wts = targets.to(dev), weights.to(dev)
+        self.theta = theta0.to(dev).reshape(1, -1).repeat(targets.shape[0], 1).requires_grad_(True)
+        self.opt = torch.optim.Adam([self.theta], lr=1e-4)
+        self.per_pass = max(1, chunk_pixels // targets.shape[1])
+        with compute_path(path):
+            self.losses = accel.loss_function(net, dev)
+
+    def step(self) -> float:
+        with compute_path(self.path):
+            sync(self.dev)
+            t = time.perf_counter()
+            self.opt.zero_grad(set_to_none=True)
+            for a in range(0, self.tgt.shape[0], self.per_pass):
+                with accel.autocast(self.dev):
+                    part = self.losses(self.theta[a:a + self.per_pass], self.coords,
+                                       self.tgt[a:a + self.per_pass],
+                                       self.wts[a:a + self.per_pass]).sum()
+                part.backward()
+            self.opt.step()
+            sync(self.dev)
+            return time.perf_counter() - t
+
+
+def step_section(model, levels, targets, weights, dev, reps, log):
+    pixels = targets.shape[0] * targets.shape[1]
+    # as encode_report: one pass per step on a GPU, passes of chunk_pixels on a CPU
+    chunk = pixels if dev.type == "cuda" else FitConfig.chunk_pixels
+    rows = []
+    for level in levels:
+        net = model.net(level)
+        plan = net.compact_plan()
+        auto = "compact" if plan_for(net, dev) is not None else "dense"
+        st = {p: Stepper(net, model.levels[level].theta0, targets, weights, dev, p, chunk)
+              for p in ("dense", "compact")}
+        for s in st.values():
+            s.step()  # warm-up
+        times = {"dense": [], "compact": []}
+        for _ in range(reps):
+            for p in ("dense", "compact"):
+                times[p].append(st[p].step())
+        row = {"level": level, "density": net.density, "cost_ratio": plan.cost_ratio(),
+               "widths": plan.widths, "constants": plan.n_constants, "auto": auto}
+        for p, macs in (("dense", plan.dense_macs), ("compact", plan.macs)):
+            t = statistics.median(times[p])
+            flops = 6 * macs * pixels
+            row[p] = {"step_s": t, "step_s_all": times[p], "gflops": flops / t / 1e9}
+        row["speedup"] = row["dense"]["step_s"] / row["compact"]["step_s"]
+        rows.append(row)
+        log(f"level {level:2d} density {net.density:.3f} cost {plan.cost_ratio():.3f} "
+            f"dense {row['dense']['step_s'] * 1e3:7.1f} ms ({row['dense']['gflops']:.1f} GFLOP/s) "
+            f"compact {row['compact']['step_s'] * 1e3:7.1f} ms "
+            f"({row['compact']['gflops']:.1f} GFLOP/s) speedup {row['speedup']:.2f} auto {auto}")
+    return rows
+
+
+# -- full encodes, each in its own process ------------------------------------------------------
+def _encode_child(q, photo, model_path, level, path, amp, compile_, steps, device, threads):
+    torch.set_num_threads(threads)
+    m = inrcodec.load_model(model_path)
+    dev = inrcodec.api.resolve_device(device)
+    img = np.asarray(Image.open(photo).convert("RGB"))
+    base = rss_kb()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    with accel.options(compute=path, amp=amp, compile=compile_):
+        r = inrcodec.encode_report(img, model=m, level=level, steps=steps, device=dev)
+    peak = (torch.cuda.max_memory_allocated(dev) / 2 ** 20 if dev.type == "cuda"
+            else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+    q.put({"seconds": r.seconds, "psnr": r.psnr, "bytes": r.bytes, "bpp": r.bpp,
+           "peak_mib": peak, "data": r.data.hex()})
+
+
+def encode_once(photo, model_path, level, path, steps, device, threads, amp=None,
+                compile_=False) -> dict:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_encode_child, args=(q, str(photo), model_path, level, path, amp,
+                                                compile_, steps, device, threads))
+    p.start()
+    res = q.get()
+    p.join()
+    return res
+
+
+def decode_ms(data: bytes, model, dev, path, reps=5) -> float:
+    ts = []
+    with compute_path(path):
+        inrcodec.decode_array(data, model=model, device=dev)
+        for _ in range(reps):
+            sync(dev)
+            t = time.perf_counter()
+            inrcodec.decode_array(data, model=model, device=dev)
+            sync(dev)
+            ts.append(time.perf_counter() - t)
+    return 1e3 * statistics.median(ts)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None, help="shared model (default: the shipped one)")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (1: the machine is shared)")
+    ap.add_argument("--levels", default=None, help="levels for the step section (default: all)")
+    ap.add_argument("--encode-levels", default="8,12,15")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=100, help="fit steps of a full encode")
+    ap.add_argument("--dataset-images", type=int, default=8)
+    ap.add_argument("--crop", type=int, default=256)
+    ap.add_argument("--sections", default="steps,encode,decode,dataset,amp,compile")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    sections = set(args.sections.split(","))
+    model = inrcodec.load_model(args.model)
+    model_path = str(args.model or inrcodec.default_model_path())
+    dev = inrcodec.api.resolve_device(args.device)
+    levels = [int(x) for x in args.levels.split(",")] if args.levels else \
+        list(range(len(model.levels)))
+    enc_levels = [int(x) for x in args.encode_levels.split(",")]
+    photo = photos(1)[0]
+    img = np.asarray(Image.open(photo).convert("RGB"))
+    targets, weights = image_to_tiles(img.astype(np.float32) / 127.5 - 1.0, model.tile)
+    t_start = time.perf_counter()
+
+    def log(msg):
+        print(f"[{time.perf_counter() - t_start:7.1f} s] {msg}", file=sys.stderr, flush=True)
+
+    res = {"benchmark": "speed", "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+           "model": model.hash, "device": str(dev),
+           "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda"
+           else (platform.processor() or platform.machine()),
+           "threads": args.threads, "torch": torch.__version__, "photo": photo.name,
+           "photo_size": [img.shape[1], img.shape[0]], "tiles": int(targets.shape[0]),
+           "default_level": model.default_level, "ceiling_gflops": []}
+    res["ceiling_gflops"].append(ceiling(dev))
+    log(f"matmul ceiling {res['ceiling_gflops'][-1]:.1f} GFLOP/s ({dev}, {args.threads} threads)")
+
+    if "steps" in sections:
+        res["steps"] = step_section(model, levels, targets, weights, dev, args.reps, log)
+        res["ceiling_gflops"].append(ceiling(dev))
+        log(f"matmul ceiling {res['ceiling_gflops'][-1]:.1f} GFLOP/s")
+
+    encodes = {}
+    if "encode" in sections:
+        rows = []
+        for level in enc_levels:
+            auto = "compact" if plan_for(model.net(level), dev) is not None else "dense"
+            paths = ["dense", "compact"]
+            row = {"level": level, "density": model.net(level).density, "auto": auto}
+            for p in paths:  # before (dense), after (compact), alternating per level
+                r = encode_once(photo, model_path, level, p, args.steps, args.device,
+                                args.threads)
+                encodes[(level, p)] = bytes.fromhex(r.pop("data"))
+                row[p] = r
+                log(f"encode level {level} {p}: {r['seconds']:.1f} s, PSNR {r['psnr']:.2f} dB, "
+                    f"{r['bytes']} bytes, peak {r['peak_mib']:.0f} MiB")
+            row["speedup"] = row["dense"]["seconds"] / row["compact"]["seconds"]
+            row["psnr_diff"] = row["compact"]["psnr"] - row["dense"]["psnr"]
+            rows.append(row)
+        res["encode"] = rows
+
+    if "decode" in sections:
+        rows = []
+        for level in enc_levels:
+            data = encodes.get((level, "dense")) or inrcodec.encode(
+                img, model=model, level=level, steps=1)
+            row = {"level": level}
+            for p in ("dense", "compact"):
+                row[f"{p}_ms"] = decode_ms(data, model, dev, p)
+            row["speedup"] = row["dense_ms"] / row["compact_ms"]
+            rows.append(row)
+            log(f"decode level {level}: dense {row['dense_ms']:.1f} ms, "
+                f"compact {row['compact_ms']:.1f} ms")
+        res["decode"] = rows
+
+    if "dataset" in sections:
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "src"
+            src.mkdir()
+            for p in photos(args.dataset_images):
+                a = np.asarray(Image.open(p).convert("RGB"))
+                h, w = a.shape[:2]
+                c = args.crop
+                Image.fromarray(a[(h - c) // 2:(h - c) // 2 + c,
+                                  (w - c) // 2:(w - c) // 2 + c]).save(src / p.name)
+            if dev.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(dev)
+            r = inrcodec.encode_dataset(src, Path(tmp) / "out", model=model, steps=args.steps,
+                                        device=dev)
+            man = json.loads((Path(tmp) / "out" / "manifest.json").read_text())
+            res["dataset"] = {"images": r.encoded, "crop": args.crop, "seconds": r.seconds,
+                              "images_per_s": r.images_per_second,
+                              "level": model.default_level,
+                              "mean_psnr": man["totals"]["mean_psnr"],
+                              "mean_bpp": man["totals"]["mean_bpp"],
+                              "batch_pixels": FitConfig.max_batch_pixels if dev.type != "cuda"
+                              else inrcodec.bulk.batch_pixels_for(model.arch, dev)}
+            if dev.type == "cuda":
+                res["dataset"]["peak_mib"] = torch.cuda.max_memory_allocated(dev) / 2 ** 20
+        log(f"dataset: {r.encoded} images of {args.crop}x{args.crop} in {r.seconds:.1f} s, "
+            f"{r.images_per_second:.3f} images/s")
+
+    level = model.default_level
+    if "amp" in sections:
+        net = model.net(level)
+        path = "compact" if plan_for(net, dev) is not None else "dense"
+        out = {"level": level, "path": path}
+        st = {}
+        for amp in (None, "bf16"):
+            with accel.options(amp=amp):
+                st[amp] = Stepper(net, model.levels[level].theta0, targets, weights, dev, path,
+                                  FitConfig.chunk_pixels)
+                st[amp].step()
+        times = {None: [], "bf16": []}
+        for _ in range(args.reps):
+            for amp in (None, "bf16"):
+                with accel.options(amp=amp):
+                    times[amp].append(st[amp].step())
+        out["fp32_step_s"] = statistics.median(times[None])
+        out["bf16_step_s"] = statistics.median(times["bf16"])
+        ref = encodes.get((level, path))
+        r = encode_once(photo, model_path, level, path, args.steps, args.device, args.threads,
+                        amp="bf16")
+        out["bf16_encode"] = {k: v for k, v in r.items() if k != "data"}
+        if ref is None:
+            ref_r = encode_once(photo, model_path, level, path, args.steps, args.device,
+                                args.threads)
+            out["fp32_encode"] = {k: v for k, v in ref_r.items() if k != "data"}
+        else:
+            out["fp32_encode"] = next(row[path] for row in res["encode"] if row["level"] == level)
+        out["psnr_diff"] = out["bf16_encode"]["psnr"] - out["fp32_encode"]["psnr"]
+        res["amp"] = out
+        log(f"bf16: step {out['bf16_step_s'] * 1e3:.1f} ms vs fp32 {out['fp32_step_s'] * 1e3:.1f} ms;"
+            f" encode PSNR {out['bf16_encode']['psnr']:.2f} vs {out['fp32_encode']['psnr']:.2f} dB")
+
+    if "compile" in sections:
+        net = model.net(level)
+        path = "compact" if plan_for(net, dev) is not None else "dense"
+        plain = Stepper(net, model.levels[level].theta0, targets, weights, dev, path,
+                        FitConfig.chunk_pixels)
+        plain.step()
+        with accel.options(compile=True):
+            comp = Stepper(net, model.levels[level].theta0, targets, weights, dev, path,
+                           FitConfig.chunk_pixels)
+            first = comp.step()
+        times = {"eager": [], "compiled": []}
+        for _ in range(args.reps):
+            times["eager"].append(plain.step())
+            with accel.options(compile=True):
+                times["compiled"].append(comp.step())
+        res["compile"] = {"level": level, "path": path, "first_step_s": first,
+                          "eager_step_s": statistics.median(times["eager"]),
+                          "compiled_step_s": statistics.median(times["compiled"])}
+        c = res["compile"]
+        log(f"compile: first step {first:.1f} s; step {c['compiled_step_s'] * 1e3:.1f} ms vs "
+            f"eager {c['eager_step_s'] * 1e3:.1f} ms")
+
+    res["ceiling_gflops"].append(ceiling(dev))
+    log(f"matmul ceiling {res['ceiling_gflops'][-1]:.1f} GFLOP/s")
+    ceil = res["ceiling_gflops_median"] = statistics.median(res["ceiling_gflops"])
+    for row in res.get("steps", []):
+        for p in ("dense", "compact"):
+            row[p]["ceiling_fraction"] = row[p]["gflops"] / ceil
+    res["seconds"] = time.perf_counter() - t_start
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
+    log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
