@@ -3,9 +3,10 @@
     python benchmarks/fuzz_decoder.py --count 200000 [--seed 0] [--render-every 25]
 
 Uses the generators of tests/malformed.py (truncations, bit flips with and without a
-valid CRC, random bytes, random header fields and damaged zstd sections with a valid
-CRC) on two small valid files (RGB, and RGBA with an alpha section) made with a tiny
-scratch model. Every file goes through api.read, bitstream.unpack and api.info; every
+valid CRC, random bytes, random header fields, damaged zstd and range-coded sections and
+quantiser parameters with a valid CRC) on small valid files made with a tiny scratch
+model: format version 1 (fp16; RGB, and RGBA with an alpha section) and version 2
+(integer deltas coded by zstd and by the range coder; RGB and RGBA). Every file goes through api.read, bitstream.unpack and api.info; every
 --render-every'th also through inrcodec.decode (rendering is the slow part). Any
 exception that is not an InrcodecError is printed and makes the exit status 1.
 """
@@ -35,7 +36,12 @@ def base_files(model) -> list[bytes]:
     rgb = np.stack([0.5 + 0.5 * np.sin(x / 6.0), 0.5 + 0.5 * np.cos(y / 5.0), (x + y) / 66.0], -1)
     rgb = np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
     rgba = np.concatenate([rgb, (np.arange(28 * 40) % 251).reshape(28, 40, 1).astype(np.uint8)], 2)
-    return [api.encode(rgb, model=model, steps=2), api.encode(rgba, model=model, steps=2)]
+    v1 = dict(quantizer="fp16", format_version=1)
+    v2 = dict(steps=4, lr=1e-2)
+    return [api.encode(rgb, model=model, steps=2, **v1), api.encode(rgba, model=model, steps=2, **v1),
+            api.encode(rgb, model=model, coder="zstd", **v2),
+            api.encode(rgb, model=model, coder="range", **v2),
+            api.encode(rgba, model=model, coder="range", **v2)]
 
 
 def main() -> int:
@@ -58,7 +64,7 @@ def main() -> int:
     gens = [malformed.all_kinds(b, rng, args.count) for b in bases]
     n = 0
     while n < args.count:
-        kind, data = next(gens[n % 2])
+        kind, data = next(gens[n % len(gens)])
         full = args.render_every and n % args.render_every == 0
         result = "ok"
         for step in ("decode" if full else "read", "info"):

@@ -18,13 +18,15 @@ from . import bitstream
 from .config import FitConfig
 from .errors import FormatError, InrcodecError, ModelError, ModelMismatchError
 from .fileio import atomic_write_bytes, check_writable
-from .fit import fit
+from .compress import QuantConfig, decode_delta
+from .encoder import Session, Settings
+from .encoder import colour_target as _colour_target  # noqa: F401 - bulk.py fits with it
+from .entropy import CODERS
 from .imageio import LoadedImage, as_loaded, save_image
 from .metrics import bpp as bits_per_pixel
-from .metrics import psnr as psnr_u8
-from .quant import FP16, dequantize, quantize
+from .quant import DELTA, dequantize
 from .shared_model import SharedModel
-from .tiling import image_to_tiles, render, tile_coords
+from .tiling import render
 
 ModelLike = SharedModel | str | Path | None
 ProgressFn = Callable[[int, int, float], None]
@@ -77,6 +79,14 @@ class EncodeReport:
     seconds: float
     model_hash: str
     notices: list[str] = field(default_factory=list)
+    lr: float | None = None
+    quantizer: str = "fp16"
+    coder: str = "zstd"
+    step_scale: float | None = None
+    version: int = 1
+    qat_steps: int = 0  # how many of the steps were quantiser-aware
+    quality: int | None = None  # when rate control chose the settings
+    search: dict | None = None  # rate control: target and candidates tried
 
     @property
     def bytes(self) -> int:
@@ -95,70 +105,89 @@ class EncodeReport:
 
 
 # -- encoding ---------------------------------------------------------------------------
-def _colour_target(img: LoadedImage) -> np.ndarray:
-    """The 3 channels the network fits, in [-1, 1]; greyscale is replicated."""
-    c = img.pixels[:, :, :1].repeat(3, axis=2) if img.mode in ("L", "LA") else img.pixels[:, :, :3]
-    return c.astype(np.float32) / 127.5 - 1.0
-
-
-def _colour_of(img: LoadedImage) -> np.ndarray:
-    return img.pixels[:, :, :1] if img.mode in ("L", "LA") else img.pixels[:, :, :3]
+DEFAULT_LR = 1e-4
 
 
 def encode_report(image, *, model: ModelLike = None, level: int | None = None,
-                  steps: int = 100, lr: float = 1e-4, seed: int = 0,
+                  steps: int = 100, lr: float | None = None, seed: int = 0,
                   device: str | torch.device | None = None,
                   progress: ProgressFn | None = None,
                   max_batch_pixels: int = FitConfig.max_batch_pixels,
+                  quantizer: str = "delta", step_scale: float | None = None,
+                  coder: str = "auto", qat_fraction: float | None = None,
+                  format_version: int = bitstream.VERSION, quality: int | None = None,
+                  bpp: float | None = None, psnr: float | None = None,
                   _fitted: torch.Tensor | None = None) -> EncodeReport:
     """Fit `image` (path, PIL image or array) and return the .inr bytes with a report.
 
+    quantizer "delta" stores integer changes from the shared initialisation with per-tensor
+    steps of `step_scale` x their RMS (0.5 by default; smaller: finer, larger file), the
+    last `qat_fraction` of the steps quantiser-aware (default: 20% at step scales of 0.4
+    and above, none below), coded by "zstd", "range" or "auto"
+    (the smaller); "fp16" stores every value as a half float (the version-1 format when
+    format_version=1). Rate control: `quality` (1..100) chooses level, step scale and
+    learning rate; `bpp` / `psnr` search for the smallest file meeting the target.
+
     `_fitted` (internal, for encode_dataset): this image's tiles already fitted together
-    with other images' in one batch; everything after the fit is the same.
+    with other images' in one batch (plain steps only); everything after the fit is the same.
     """
     t0 = time.perf_counter()
+    targets = [k for k, v in (("quality", quality), ("bpp", bpp), ("psnr", psnr))
+               if v is not None]
+    if len(targets) > 1:
+        raise InrcodecError(f"give one of quality, bpp and psnr, not {' and '.join(targets)}")
+    if targets and _fitted is not None:
+        raise InrcodecError("rate control fits by itself; it cannot take fitted parameters")
+    if targets:
+        fixed = [k for k, v in (("level", level), ("lr", lr), ("step_scale", step_scale))
+                 if v is not None]
+        if fixed or quantizer != "delta" or format_version != bitstream.VERSION:
+            raise InrcodecError(f"{targets[0]} chooses the level, learning rate and quantiser "
+                                f"itself; it cannot be combined with "
+                                f"{', '.join(fixed) or 'another quantiser or format version'}")
     img = as_loaded(image)
     m = load_model(model)
-    level = m.default_level if level is None else level
-    m.check_level(level)
     if steps < 0:
         raise InrcodecError("steps must be zero or more")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise InrcodecError("the learning rate must be a positive number")
+    session_args = dict(seed=seed, max_batch_pixels=max_batch_pixels, progress=progress)
+    if targets:
+        from . import rate
+        if quality is not None:
+            rate.quality_settings(m, quality)  # refuse a bad quality before any work
+        session = Session(img, m, resolve_device(device), **session_args)
+        search = None
+        if quality is not None:
+            r = rate.encode_quality(session, quality, steps, coder)
+        else:
+            r, quality, search = rate.encode_target(session, bpp=bpp, psnr=psnr, steps=steps,
+                                                    coder=coder)
+        rep = _report(r, img, m, t0)
+        rep.quality, rep.search = quality, search.summary() if search else None
+        return rep
+    s = Settings(level=m.default_level if level is None else level, steps=steps,
+                 lr=DEFAULT_LR if lr is None else lr,
+                 quant=QuantConfig(quantizer=quantizer,
+                                   step_scale=QuantConfig.step_scale if step_scale is None
+                                   else step_scale,
+                                   coder=coder, qat_fraction=qat_fraction),
+                 version=format_version)
+    s.check(m)
+    session = Session(img, m, resolve_device(device), **session_args)
+    return _report(session.encode(s, theta=_fitted), img, m, t0)
+
+
+def _report(r, img: LoadedImage, m: SharedModel, t0: float) -> EncodeReport:
     h, w = img.pixels.shape[:2]
-    if h > bitstream.MAX_SIDE or w > bitstream.MAX_SIDE or h * w > bitstream.MAX_PIXELS:
-        raise InrcodecError(f"{w}x{h} is larger than the format allows")
-    dev = resolve_device(device)
-    net = m.net(level)
-    targets, weights = image_to_tiles(_colour_target(img), m.tile)
-    # On a GPU one pass over the whole batch fills the device; on a CPU small passes win.
-    chunk = max_batch_pixels if dev.type == "cuda" else FitConfig.chunk_pixels
-    cfg = FitConfig(steps=steps, lr=lr, seed=seed, max_batch_pixels=max_batch_pixels,
-                    chunk_pixels=chunk)
-    theta = _fitted if _fitted is not None else \
-        fit(net, m.levels[level].theta0, tile_coords(m.tile), targets, weights, cfg,
-            device=dev, progress=progress)
-    del targets, weights  # float copies of the whole image, not needed by the check decode
-    payload = bitstream.zstd(quantize(theta, FP16))
-    del theta
-    alpha = b""
-    if img.mode in ("LA", "RGBA"):
-        alpha = bitstream.zstd(np.ascontiguousarray(img.pixels[:, :, -1]).tobytes())
-    ny, nx = -(-h // m.tile), -(-w // m.tile)
-    header = bitstream.Header(
-        version=bitstream.VERSION, flags=bitstream.FLAG_ALPHA if alpha else 0,
-        model_hash=bytes.fromhex(m.hash), width=w, height=h,
-        mode=bitstream.MODE_IDS[img.mode], level=level, quantizer=FP16, tile=m.tile,
-        tiles_y=ny, tiles_x=nx, n_params=net.n_params, payload_len=len(payload),
-        alpha_len=len(alpha))
-    data = bitstream.pack(header, payload, alpha)
-    # Decode our own output: the PSNR reported is the one the receiver will get.
-    decoded = decode_array(data, model=m, device=dev)
-    quality = psnr_u8(decoded[:, :, :_colour_of(img).shape[2]], _colour_of(img))
-    return EncodeReport(data=data, width=w, height=h, mode=img.mode, level=level, steps=steps,
-                        params=net.n_params, tiles=ny * nx, psnr=quality,
+    s = r.settings
+    return EncodeReport(data=r.data, width=w, height=h, mode=img.mode, level=s.level,
+                        steps=s.steps, params=m.net(s.level).n_params,
+                        tiles=-(-h // m.tile) * -(-w // m.tile), psnr=r.psnr,
                         seconds=time.perf_counter() - t0, model_hash=m.hash,
-                        notices=list(img.notices))
+                        notices=list(img.notices), lr=s.lr, quantizer=s.quant.quantizer,
+                        coder=CODERS[r.payload.coder], step_scale=(
+                            s.quant.step_scale if s.quant.quantizer == "delta" else None),
+                        version=s.version,
+                        qat_steps=s.quant.qat_steps(s.steps) if r.qat else 0)
 
 
 def encode(image, **options) -> bytes:
@@ -209,8 +238,12 @@ def read(data: bytes, model: ModelLike = None):
         raise FormatError(f"file stores {h.n_params} values per tile, level {h.level} has "
                           f"{net.n_params}")
     # Only now, with the sizes checked against the model, is the payload decompressed.
-    payload = bitstream.payload_section(data, h)
-    theta = dequantize(payload, (h.tiles_y * h.tiles_x, h.n_params), h.quantizer)
+    if h.quantizer == DELTA:
+        theta = decode_delta(h, net, m.levels[h.level].theta0, bitstream.qparams_section(data, h),
+                             bitstream.coded_payload(data, h))
+    else:
+        payload = bitstream.payload_section(data, h)
+        theta = dequantize(payload, (h.tiles_y * h.tiles_x, h.n_params), h.quantizer)
     return h, m, theta
 
 
@@ -257,7 +290,8 @@ def read_inr(path: str | Path) -> bytes:
             raise InrcodecError(f"{path} is a directory")
         if not stat.S_ISREG(st.st_mode):  # a FIFO or /dev/zero would be read forever
             raise InrcodecError(f"{path} is not a regular file")
-        max_size = bitstream.HEADER_SIZE + 2 * bitstream.MAX_VALUES + bitstream.MAX_PIXELS + 1024
+        max_size = (bitstream.HEADER_SIZE + bitstream.MAX_QPARAMS + 2 * bitstream.MAX_VALUES
+                    + bitstream.MAX_PIXELS + 1024)
         if st.st_size > max_size:
             raise FormatError(f"{path}: {st.st_size} bytes is larger than any valid .inr file")
         return path.read_bytes()

@@ -1,10 +1,14 @@
 """The .inr file: the only module that lays out bytes of a compressed image.
 
-    header (fixed 67 bytes, fields below) | payload | alpha | CRC-32 (u32, little-endian)
+    version 1: header (67 bytes) | payload | alpha | CRC-32 (u32, little-endian)
+    version 2: header (73 bytes) | qparams | payload | alpha | CRC-32
 
-The payload is the zstd-compressed quantised parameter values of every tile; alpha, when
-the image has one, is the zstd-compressed 8-bit alpha plane (lossless). Each section is
-exactly one zstd frame, nothing after it. The CRC covers every byte before it. Field by field: bitstream_spec/README.md.
+The payload holds the quantised parameter values of every tile: zstd-compressed fp16
+(quantiser 0, both versions), or, in version 2, integer deltas from the shared
+initialisation (quantiser 1) whose step sizes are the qparams section, entropy-coded by
+zstd or an adaptive range coder (`coder`). Alpha, when the image has one, is the
+zstd-compressed 8-bit alpha plane (lossless). Each zstd section is exactly one zstd frame,
+nothing after it. The CRC covers every byte before it. Field by field: bitstream_spec/README.md.
 """
 from __future__ import annotations
 
@@ -14,12 +18,13 @@ from dataclasses import asdict, dataclass
 
 import zstandard
 
+from .entropy import CODERS, RANGE, ZSTD
 from .errors import ChecksumError, FormatError
-from .quant import QUANTIZERS, payload_bytes
+from .quant import DELTA, DELTA_BITS, FP16, QUANTIZERS, payload_bytes
 
 MAGIC = b"INRC"
-VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+VERSION = 2  # what the encoder writes by default
+SUPPORTED_VERSIONS = (1, 2)
 MODES = {0: "L", 1: "LA", 2: "RGB", 3: "RGBA"}
 MODE_IDS = {v: k for k, v in MODES.items()}
 MAX_SIDE = 1 << 16
@@ -28,6 +33,7 @@ MAX_TILES = 1 << 20
 MAX_VALUES = 1 << 28  # tiles x parameters per tile
 ZSTD_LEVEL = 19
 FLAG_ALPHA = 1
+MAX_QPARAMS = 4096  # bytes; a model has 2 step sizes (4 bytes each) per layer
 
 
 @dataclass(frozen=True)
@@ -37,8 +43,8 @@ class Field:
     meaning: str
 
 
-# The header, declared once: packing, parsing, the spec table and `inrcodec info` read this.
-FIELDS = (
+# The headers, declared once: packing, parsing, the spec tables and `inrcodec info` read these.
+FIELDS_V1 = (
     Field("magic", "4s", "b'INRC'"),
     Field("version", "B", "format version (this is 1)"),
     Field("flags", "B", "bit 0: alpha plane present; other bits 0"),
@@ -55,8 +61,33 @@ FIELDS = (
     Field("payload_len", "I", "bytes of the zstd-compressed parameter payload"),
     Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
 )
-HEADER_FMT = "<" + "".join(f.fmt for f in FIELDS)
-HEADER_SIZE = struct.calcsize(HEADER_FMT)
+FIELDS_V2 = (
+    Field("magic", "4s", "b'INRC'"),
+    Field("version", "B", "format version (this is 2)"),
+    Field("flags", "B", "bit 0: alpha plane present; other bits 0"),
+    Field("model_hash", "32s", "SHA-256 of the shared-model file needed to decode"),
+    Field("width", "I", "image width in pixels, 1..65536"),
+    Field("height", "I", "image height in pixels, 1..65536"),
+    Field("mode", "B", "0 L, 1 LA, 2 RGB, 3 RGBA"),
+    Field("level", "B", "ladder level of the shared model"),
+    Field("quantizer", "B", "0: fp16 values; 1: integer deltas from the level's initialisation"),
+    Field("qbits", "B", "quantiser 1: integer width, 8 or 16 (magnitudes below 2^(qbits-1)); else 0"),
+    Field("coder", "B", "0: zstd; 1: adaptive range coder (quantiser 1 only)"),
+    Field("tile", "H", "tile side T in pixels (must equal the model's)"),
+    Field("tiles_y", "H", "tiles down = ceil(height / T)"),
+    Field("tiles_x", "H", "tiles across = ceil(width / T)"),
+    Field("n_params", "I", "values per tile (the level's surviving weights + biases)"),
+    Field("qparams_len", "I", "bytes of the quantiser parameters (quantiser 1: 4 x tensors; else 0)"),
+    Field("payload_len", "I", "bytes of the coded parameter payload"),
+    Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
+)
+LAYOUTS = {1: FIELDS_V1, 2: FIELDS_V2}
+FIELDS = FIELDS_V2  # the current version
+FORMATS = {v: "<" + "".join(f.fmt for f in fs) for v, fs in LAYOUTS.items()}
+HEADER_SIZES = {v: struct.calcsize(fmt) for v, fmt in FORMATS.items()}
+HEADER_FMT = FORMATS[VERSION]
+HEADER_SIZE = HEADER_SIZES[VERSION]
+MIN_HEADER_SIZE = min(HEADER_SIZES.values())
 CRC_SIZE = 4
 
 
@@ -77,6 +108,19 @@ class Header:
     payload_len: int
     alpha_len: int
     magic: bytes = MAGIC
+    # version 2 only (version 1 files read as fp16, zstd, no quantiser parameters)
+    qbits: int = 0
+    coder: int = ZSTD
+    qparams_len: int = 0
+
+    @property
+    def size(self) -> int:
+        """Bytes of the header in this file's version."""
+        return HEADER_SIZES[self.version]
+
+    @property
+    def n_tiles(self) -> int:
+        return self.tiles_y * self.tiles_x
 
     @property
     def mode_name(self) -> str:
@@ -90,7 +134,7 @@ class Header:
         """(field, value, meaning) rows for `inrcodec info`."""
         d = asdict(self)
         rows = []
-        for f in FIELDS:
+        for f in LAYOUTS[self.version]:
             v = d[f.name]
             if f.name == "model_hash":
                 v = v.hex()
@@ -100,6 +144,8 @@ class Header:
                 v = f"{v} ({MODES[v]})"
             elif f.name == "quantizer":
                 v = f"{v} ({QUANTIZERS[v]})"
+            elif f.name == "coder":
+                v = f"{v} ({CODERS[v]})"
             rows.append((f.name, str(v), f.meaning))
         return rows
 
@@ -121,8 +167,19 @@ def validate(h: Header) -> None:
         raise FormatError(f"unknown image mode id {h.mode}")
     if h.has_alpha != MODES[h.mode].endswith("A"):
         raise FormatError("alpha flag disagrees with the image mode")
-    if h.quantizer not in QUANTIZERS:
+    if h.quantizer not in QUANTIZERS or (h.version == 1 and h.quantizer != FP16):
         raise FormatError(f"unknown quantiser id {h.quantizer}")
+    if h.coder not in CODERS:
+        raise FormatError(f"unknown coder id {h.coder}")
+    if h.quantizer == FP16 and (h.coder != ZSTD or h.qbits != 0 or h.qparams_len != 0):
+        raise FormatError("fp16 values are zstd-coded, with no qbits and no quantiser parameters")
+    if h.quantizer == DELTA:
+        if h.qbits not in DELTA_BITS:
+            raise FormatError(f"qbits {h.qbits} is not one of {DELTA_BITS}")
+        if not (0 < h.qparams_len <= MAX_QPARAMS) or h.qparams_len % 4:
+            raise FormatError(f"quantiser parameters of {h.qparams_len} bytes are invalid")
+    if h.coder == RANGE and h.payload_len % 4:
+        raise FormatError("a range-coded payload is a whole number of 32-bit words")
     if h.tile < 2:
         raise FormatError(f"tile size {h.tile} is invalid")
     if h.tiles_y != -(-h.height // h.tile) or h.tiles_x != -(-h.width // h.tile):
@@ -136,24 +193,37 @@ def validate(h: Header) -> None:
         raise FormatError("alpha length disagrees with the alpha flag")
 
 
-def pack(h: Header, payload: bytes, alpha: bytes = b"") -> bytes:
-    """Header + sections + CRC. `payload` and `alpha` are already zstd-compressed."""
-    if len(payload) != h.payload_len or len(alpha) != h.alpha_len:
+def pack(h: Header, payload: bytes, alpha: bytes = b"", qparams: bytes = b"") -> bytes:
+    """Header + sections + CRC. `payload` is coded and `alpha` zstd-compressed already."""
+    if len(payload) != h.payload_len or len(alpha) != h.alpha_len \
+            or len(qparams) != h.qparams_len:
         raise ValueError("section lengths disagree with the header")
     validate(h)
+    if h.version == 1 and (h.qbits, h.coder, h.qparams_len) != (0, ZSTD, 0):
+        raise ValueError("version 1 has no qbits, coder or quantiser parameters")
     d = asdict(h)
-    head = struct.pack(HEADER_FMT, *(d[f.name] for f in FIELDS))
-    body = head + payload + alpha
+    head = struct.pack(FORMATS[h.version], *(d[f.name] for f in LAYOUTS[h.version]))
+    body = head + qparams + payload + alpha
     return body + struct.pack("<I", zlib.crc32(body))
 
 
 def unpack_header(data: bytes) -> Header:
-    if len(data) < HEADER_SIZE:
+    if len(data) < 5:
         if not data.startswith(MAGIC[:len(data)]):
             raise FormatError("not an inrcodec file (bad magic bytes)")
-        raise FormatError(f"file is truncated: {len(data)} bytes, the header alone is {HEADER_SIZE}")
-    vals = struct.unpack(HEADER_FMT, data[:HEADER_SIZE])
-    h = Header(**{f.name: v for f, v in zip(FIELDS, vals)})
+        raise FormatError(f"file is truncated: {len(data)} bytes, the header alone is "
+                          f"at least {MIN_HEADER_SIZE}")
+    if data[:4] != MAGIC:
+        raise FormatError("not an inrcodec file (bad magic bytes)")
+    version = data[4]
+    if version not in SUPPORTED_VERSIONS:
+        raise FormatError(f"format version {version} is not supported (this inrcodec reads "
+                          f"{', '.join(map(str, SUPPORTED_VERSIONS))})")
+    size = HEADER_SIZES[version]
+    if len(data) < size:
+        raise FormatError(f"file is truncated: {len(data)} bytes, the header alone is {size}")
+    vals = struct.unpack(FORMATS[version], data[:size])
+    h = Header(**{f.name: v for f, v in zip(LAYOUTS[version], vals)})
     validate(h)
     return h
 
@@ -161,7 +231,7 @@ def unpack_header(data: bytes) -> Header:
 def verify(data: bytes) -> Header:
     """Check the header, the file length and the CRC; decompress nothing."""
     h = unpack_header(data)
-    expected = HEADER_SIZE + h.payload_len + h.alpha_len + CRC_SIZE
+    expected = h.size + h.qparams_len + h.payload_len + h.alpha_len + CRC_SIZE
     if len(data) < expected:
         raise FormatError(f"file is truncated: {len(data)} bytes, header declares {expected}")
     if len(data) > expected:
@@ -172,32 +242,46 @@ def verify(data: bytes) -> Header:
     return h
 
 
+def qparams_section(data: bytes, h: Header) -> bytes:
+    """The quantiser parameters (raw) of a file `verify` accepted as `h`."""
+    return data[h.size:h.size + h.qparams_len]
+
+
+def coded_payload(data: bytes, h: Header) -> bytes:
+    """The payload section as stored (still entropy-coded)."""
+    p0 = h.size + h.qparams_len
+    return data[p0:p0 + h.payload_len]
+
+
 def payload_section(data: bytes, h: Header) -> bytes:
-    """The decompressed parameter payload of a file `verify` accepted as `h`."""
-    p0 = HEADER_SIZE
+    """The decompressed fp16 payload of a file `verify` accepted as `h` (quantiser 0)."""
+    if h.quantizer != FP16:
+        raise FormatError("only an fp16 payload decompresses without the shared model")
     n_values = h.tiles_y * h.tiles_x * h.n_params
-    return _unzstd(data[p0:p0 + h.payload_len], payload_bytes(n_values, h.quantizer), "payload")
+    return unzstd(coded_payload(data, h), payload_bytes(n_values, h.quantizer), "payload")
 
 
 def alpha_section(data: bytes, h: Header) -> bytes:
     """The decompressed alpha plane (b"" when there is none) of a file `verify` accepted."""
     if not h.has_alpha:
         return b""
-    a0 = HEADER_SIZE + h.payload_len
-    return _unzstd(data[a0:a0 + h.alpha_len], h.width * h.height, "alpha plane")
+    a0 = h.size + h.qparams_len + h.payload_len
+    return unzstd(data[a0:a0 + h.alpha_len], h.width * h.height, "alpha plane")
 
 
 def unpack(data: bytes) -> tuple[Header, bytes, bytes]:
-    """Parse and verify a whole file -> (header, raw payload, raw alpha), decompressed."""
+    """Parse and verify a whole file -> (header, payload, raw alpha). The payload is
+    decompressed for fp16 files; delta payloads stay coded (decoding them needs the model)."""
     h = verify(data)
-    return h, payload_section(data, h), alpha_section(data, h)
+    payload = payload_section(data, h) if h.quantizer == FP16 else coded_payload(data, h)
+    return h, payload, alpha_section(data, h)
 
 
 def zstd(data: bytes) -> bytes:
     return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=False).compress(data)
 
 
-def _unzstd(blob: bytes, size: int, what: str) -> bytes:
+def unzstd(blob: bytes, size: int, what: str) -> bytes:
     """Decompress to exactly `size` bytes; never allocates more than that."""
     # A zstd block holds at most 128 KiB and takes at least 4 bytes (3 of header, 1 of RLE
     # content), so a section too short to hold `size` bytes is refused before allocating.

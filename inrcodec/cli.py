@@ -156,7 +156,24 @@ def main():
               "smaller and lower quality (default: the model's default level; see `inrcodec info`).")
 @click.option("--steps", type=click.IntRange(0), default=100, show_default=True,
               help="Optimisation steps per tile: more takes longer and gives higher quality.")
-@click.option("--lr", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
+@click.option("--lr", type=float, help="Adam learning rate (default 1e-4; 1e-3 under "
+              "--quality, --bpp and --psnr).")
+@click.option("--quality", type=click.IntRange(1, 100),
+              help="1..100: chooses level, quantiser step and learning rate together "
+              "(higher: larger file, higher PSNR).")
+@click.option("--bpp", type=float, help="The highest quality whose file is at most this many "
+              "bits per pixel (searches --quality; fits each level it tries once).")
+@click.option("--psnr", type=float, help="Smallest file whose decoded PSNR is at least this "
+              "many dB (searches --quality).")
+@click.option("--quantizer", type=click.Choice(["delta", "fp16"]), default="delta",
+              show_default=True, help="delta: integer changes from the shared initialisation; "
+              "fp16: every value as a half float (the version-1 storage).")
+@click.option("--step-scale", type=float, help="Delta quantiser step, as a multiple of each "
+              "tensor's RMS change (default 0.5): larger is coarser and smaller.")
+@click.option("--coder", type=click.Choice(["auto", "zstd", "range"]), default="auto",
+              show_default=True, help="Entropy coder of the delta integers (auto: the smaller).")
+@click.option("--format-version", type=click.Choice(["1", "2"]), default="2",
+              show_default=True, help="1 writes fp16 files that inrcodec 0.1 can read.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="Where to fit: auto uses a GPU when there is one.")
@@ -164,7 +181,8 @@ def main():
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary line on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @user_errors
-def encode(src, dst, model, level, steps, lr, seed, device, force, as_json, quiet):
+def encode(src, dst, model, level, steps, lr, quality, bpp, psnr, quantizer, step_scale, coder,
+           format_version, seed, device, force, as_json, quiet):
     """Compress the image SRC into the .inr file DST.
 
     Reads PNG, JPEG, WebP, TIFF, BMP, GIF... Greyscale stays greyscale; an alpha channel is
@@ -174,7 +192,9 @@ def encode(src, dst, model, level, steps, lr, seed, device, force, as_json, quie
     progress = _Progress("fitting", not quiet and not as_json)
     try:
         r = api.encode_file(src, dst, force=force, model=model, level=level, steps=steps, lr=lr,
-                            seed=seed, device=device,
+                            seed=seed, device=device, quality=quality, bpp=bpp, psnr=psnr,
+                            quantizer=quantizer, step_scale=step_scale, coder=coder,
+                            format_version=int(format_version),
                             progress=progress if progress.enabled else None)
     finally:
         progress.close()
@@ -185,8 +205,10 @@ def encode(src, dst, model, level, steps, lr, seed, device, force, as_json, quie
         s.update(src=src, dst=dst)
         click.echo(json.dumps(s))
     else:
+        how = (f"{r.quantizer}" + (f" x{r.step_scale:g}" if r.step_scale is not None else "")
+               + f", {r.coder}" + (f", quality {r.quality}" if r.quality is not None else ""))
         click.echo(f"{dst}: {r.bytes} bytes, {r.bpp:.3f} bpp, PSNR {_fmt_psnr(r.psnr)} dB, "
-                   f"level {r.level}, {r.steps} steps, {r.seconds:.1f} s")
+                   f"level {r.level}, {r.steps} steps, {how}, {r.seconds:.1f} s")
 
 
 @main.command()
@@ -362,9 +384,11 @@ def info(file, as_json):
                + f", tile {d['tile']}x{d['tile']}, default level {d['default_level']}")
     for k, v in sorted(d["info"].items()):
         click.echo(f"  {k}: {v}")
-    click.echo(f"  {'level':>5} {'density':>8} {'weights':>8} {'params':>8}")
+    click.echo(f"  {'level':>5} {'density':>8} {'weights':>8} {'params':>8} {'live':>8}"
+               + ("  base" if any("base" in lv for lv in d["levels"]) else ""))
     for lv in d["levels"]:
-        click.echo(f"  {lv['level']:>5} {lv['density']:>8.4f} {lv['weights']:>8} {lv['params']:>8}")
+        click.echo(f"  {lv['level']:>5} {lv['density']:>8.4f} {lv['weights']:>8} {lv['params']:>8}"
+                   f" {lv['live']:>8}" + (f"  {lv['base']}" if "base" in lv else ""))
 
 
 @main.command()
@@ -401,6 +425,15 @@ def info(file, as_json):
 @click.option("--val-every", type=int, help="Validate every N steps of a phase and keep the "
               "best weights (early stopping); 0 validates once at the end of each phase.")
 @click.option("--seed", type=int)
+@click.option("--sparse-delta", is_flag=True, default=None,
+              help="Sparse-delta model: the shared base stays dense and each level's mask marks "
+              "which weights an image adapts (pruned weights keep the base value, not zero).")
+@click.option("--bias-only-steps", type=int,
+              help="With --sparse-delta: add a last level where only biases adapt, retrained "
+              "this many steps.")
+@click.option("--init", "init_model", type=click.Path(dir_okay=False),
+              help="Start from this shared model's dense level 0 instead of a random "
+              "initialisation (use with --pretrain-steps 0 to skip pretraining).")
 @click.option("--n-train", type=int, default=20000, show_default=True,
               help="Random training crops to draw.")
 @click.option("--n-val", type=int, default=32, show_default=True,
@@ -415,7 +448,8 @@ def info(file, as_json):
 def train(source, out, preset, family, width, depth, w0, tile, whole_image, crop_scale,
           first_order, meta_batch, inner_steps, inner_lr, outer_lr, pretrain_steps,
           retrain_steps, rounds, target_density, dense_params, pruning, val_every, seed,
-          n_train, n_val, resume, device, threads, force, quiet):
+          sparse_delta, bias_only_steps, init_model, n_train, n_val, resume, device, threads,
+          force, quiet):
     """Meta-learn a sparse shared model (Meta-SparseINR, Algorithm 1) from photos.
 
     SOURCE is a folder of images or a dataset name (endless-sky: the training photos,
@@ -441,7 +475,7 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, crop
         first_order=first_order, meta_batch=meta_batch, inner_steps=inner_steps,
         inner_lr=inner_lr, outer_lr=outer_lr, pretrain_steps=pretrain_steps,
         retrain_steps=retrain_steps, rounds=rounds, pruning=pruning, val_every=val_every,
-        seed=seed).items()
+        seed=seed, sparse_delta=sparse_delta, bias_only_steps=bias_only_steps).items()
         if v is not None}
     arch = dataclasses.replace(p["arch"], **arch_over)
     meta = dataclasses.replace(p["meta"], **meta_over)
@@ -467,6 +501,7 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, crop
     writer = dist is None or dist.is_writer
     progress = _Progress("meta-training", not quiet and writer)
     command = "inrcodec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    init = api.load_model(init_model) if init_model else None
     try:
         m = run_train(source, out, arch=arch, tile=tile or p["tile"], meta=meta,
                       whole_image=p["whole_image"] if whole_image is None else whole_image,
@@ -474,7 +509,7 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, crop
                       n_train=n_train, n_val=n_val, resume=resume, command=command,
                       progress=progress if progress.enabled else None,
                       device=str(dist.device(device) if dist else api.resolve_device(device)),
-                      dist=dist)
+                      dist=dist, init=init)
     except DatasetError as e:
         raise InrcodecError(str(e)) from None
     finally:

@@ -98,4 +98,9 @@ class MetaConfig:
     # stopping); 0 = validate once at the end of each phase and keep the last weights.
     val_every: int = 0
     seed: int = 0
+    # Sparse-delta (issue 5): the shared base stays dense and the mask marks which weights
+    # each image adapts; the outer loop learns every base weight. bias_only_steps > 0 adds a
+    # last level where only biases adapt (retrained that many steps).
+    sparse_delta: bool = False
+    bias_only_steps: int = 0
     tags: tuple = field(default_factory=tuple)

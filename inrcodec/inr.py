@@ -6,6 +6,9 @@ of the layer's biases. B independent weight sets that share one mask are a (B, P
 and one forward pass evaluates all of them (`torch.bmm`). Pruned weights are not variables
 at all, so they are exactly zero and can never receive an update; the flat vector is also
 exactly what the bitstream stores, in the same canonical order.
+
+Sparse-delta networks (`fill`): pruned weights keep a shared dense value instead of zero, so
+the mask marks which weights each image adapts, not which exist.
 """
 from __future__ import annotations
 
@@ -44,7 +47,8 @@ class INR:
     """One architecture plus one mask per layer: maps flat parameter vectors to outputs."""
 
     def __init__(self, arch: Arch, masks: list[torch.Tensor] | None = None,
-                 fourier: torch.Tensor | None = None):
+                 fourier: torch.Tensor | None = None,
+                 fill: list[torch.Tensor] | None = None):
         self.arch = arch
         shapes = arch.layer_shapes()
         if masks is None:
@@ -70,6 +74,19 @@ class INR:
         else:
             self.fourier = None
         self._compact = None
+        self.fill = None
+        if fill is not None:
+            self.set_fill(fill)
+
+    def set_fill(self, fill: list[torch.Tensor] | None) -> None:
+        """Dense (out, in) values that pruned weights take (None: zero). May carry gradients
+        (sparse-delta meta-training learns them). A filled network runs the dense path only
+        (the compact one skips what the mask removes)."""
+        if fill is not None:
+            if len(fill) != len(self.layout) or any(
+                    tuple(f.shape) != shape for f, (shape, *_) in zip(fill, self.layout)):
+                raise ValueError("fill must hold one dense weight matrix per layer")
+        self.fill = fill
 
     def compact_plan(self):
         """The mask's compact structure (sparse.CompactPlan), worked out once."""
@@ -98,17 +115,20 @@ class INR:
             raise ValueError(f"theta must be (B, {self.n_params}), got {tuple(theta.shape)}")
         B = theta.shape[0]
         layers = []
-        for (o, i), idx, w_off, n_w, b_off in self.layout:
+        for li, ((o, i), idx, w_off, n_w, b_off) in enumerate(self.layout):
             vals = theta[:, w_off:w_off + n_w]
             if idx is None:
                 w = vals.reshape(B, o, i)
-            else:
+            elif self.fill is None:
                 w = theta.new_zeros(B, o * i).index_copy(1, idx.to(theta.device), vals).reshape(B, o, i)
+            else:
+                base = self.fill[li].to(theta).reshape(1, o * i).expand(B, -1)
+                w = base.index_copy(1, idx.to(theta.device), vals).reshape(B, o, i)
             layers.append((w, theta[:, b_off:b_off + o]))
         return layers
 
     def dense(self, theta: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """A single flat vector (P,) -> dense (W, b) layers with zeros where pruned."""
+        """A single flat vector (P,) -> dense (W, b) layers (zeros or `fill` where pruned)."""
         return [(w[0], b[0]) for w, b in self.unflatten(theta.reshape(1, -1))]
 
     # -- evaluation ------------------------------------------------------------

@@ -76,13 +76,21 @@ def validation_psnr(net: INR, theta0: torch.Tensor, coords: torch.Tensor, val_u8
     return float((10 * torch.log10(255.0 ** 2 / mse)).mean())
 
 
+def _sparse_delta_start(dense_net: INR, net: INR, phi: torch.Tensor) -> torch.Tensor:
+    """Point `net` (one mask) at the dense base `phi`: pruned weights take phi's values, and
+    the adapted start is phi's surviving entries. Differentiable in phi."""
+    dense = dense_net.dense(phi)
+    net.set_fill([w for w, _ in dense])
+    return net.flatten(dense)
+
+
 def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.ndarray,
                       cfg: MetaConfig, out: Path, *, checkpoint: Path | None = None,
                       resume: bool = False, info: dict | None = None,
                       log: Callable[[dict], None] | None = None,
                       progress: Callable[[int, int, float], None] | None = None,
                       checkpoint_every: int = 500, device: str = "cpu",
-                      dist=None) -> SharedModel:
+                      dist=None, init: torch.Tensor | None = None) -> SharedModel:
     """Algorithm 1: MAML pretraining, then rounds of {global magnitude prune 20%, MAML retrain}.
 
     Every finished phase adds a level to the ladder and rewrites `out` (a valid shared model
@@ -90,8 +98,14 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
     `dist` (distributed.DataParallel) splits each meta-batch across processes and averages
     their gradients; its writer rank alone validates (every rank gets the number) and
     writes files.
+    `init` (a dense flat vector) replaces the random initialisation, e.g. an already
+    pretrained level 0. With cfg.sparse_delta the trained vector is the dense base, pruning
+    freezes weights at their base values instead of zeroing them, and
+    cfg.bias_only_steps > 0 appends a level where only biases adapt.
     """
     writer = dist is None or dist.is_writer
+    if dist is not None and cfg.sparse_delta:
+        raise ValueError("sparse-delta training does not run under torch.distributed (yet)")
     if train_u8.shape[1:] != (tile, tile, 3):
         raise ValueError(f"training signals must be (n, {tile}, {tile}, 3)")
     dev = torch.device(device)
@@ -112,14 +126,22 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
     else:
         dense = init_dense(arch, torch.Generator().manual_seed(cfg.seed))
         masks = [torch.ones(w.shape, dtype=torch.bool) for w, _ in dense]
-        state = TrainState([], masks, INR(arch, masks).flatten(dense), None, 0, 0)
-    total_steps = cfg.pretrain_steps + cfg.rounds * cfg.retrain_steps
+        theta = INR(arch, masks).flatten(dense) if init is None else init.detach().clone()
+        if theta.shape != (arch.n_weights() + arch.n_biases(),):
+            raise ValueError("the initial vector does not fit the architecture")
+        state = TrainState([], masks, theta, None, 0, 0)
+    bias_phase = cfg.rounds + 1 if cfg.sparse_delta and cfg.bias_only_steps > 0 else None
+    last_phase = cfg.rounds if bias_phase is None else bias_phase
+    total_steps = cfg.pretrain_steps + cfg.rounds * cfg.retrain_steps + (
+        cfg.bias_only_steps if bias_phase else 0)
+    dense_net = INR(arch)
     prune_gen = torch.Generator().manual_seed(cfg.seed + 1)
     for _ in range(state.phase):  # keep the random-pruning stream aligned on resume
         torch.randperm(8, generator=prune_gen)
-    while state.phase <= cfg.rounds:
+    while state.phase <= last_phase:
         net = INR(arch, state.masks)
-        n_steps = cfg.pretrain_steps if state.phase == 0 else cfg.retrain_steps
+        n_steps = (cfg.pretrain_steps if state.phase == 0 else
+                   cfg.bias_only_steps if state.phase == bias_phase else cfg.retrain_steps)
         theta = state.theta.clone().to(dev).requires_grad_(True)
         opt = torch.optim.Adam([theta], lr=cfg.outer_lr)
         if state.opt_state is not None:
@@ -131,19 +153,24 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
             idx = rng.integers(0, train_u8.shape[0], size=cfg.meta_batch)
             opt.zero_grad(set_to_none=True)
             if dist is None:
-                loss = maml_loss(net, theta, coords, to_targets(train_u8[idx]).to(dev), cfg)
+                start = _sparse_delta_start(dense_net, net, theta) if cfg.sparse_delta \
+                    else theta
+                loss = maml_loss(net, start, coords, to_targets(train_u8[idx]).to(dev), cfg)
                 loss.backward()
             else:
                 loss = dist.maml_backward(net, theta, coords, train_u8, idx, cfg, dev)
             opt.step()
             state.step += 1
             done = (0 if state.phase == 0 else cfg.pretrain_steps
-                    + (state.phase - 1) * cfg.retrain_steps) + state.step
+                    + (min(state.phase, cfg.rounds + 1) - 1) * cfg.retrain_steps) + state.step
             if progress is not None:
                 progress(done, total_steps, float(loss.detach()))
             if cfg.val_every and len(val_u8) and (state.step % cfg.val_every == 0
                                                   or state.step == n_steps):
-                val = validate(net, theta.detach().cpu())
+                current = theta.detach().cpu()
+                if cfg.sparse_delta:  # validate the level's start, not the dense base
+                    current = _sparse_delta_start(dense_net, net, current)
+                val = validate(net, current)
                 if log is not None and writer:
                     log({"event": "val", "phase": state.phase, "step": state.step,
                          "val_psnr": val})
@@ -156,9 +183,15 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
         if state.best_theta is not None:
             theta_done, val, kept = state.best_theta, state.best_val, state.best_step
         else:
-            theta_done, kept = theta.detach().cpu(), n_steps
-            val = validate(net, theta_done) if len(val_u8) else math.nan
-        state.levels.append(Level(masks=state.masks, theta0=theta_done))
+            theta_done, kept, val = theta.detach().cpu(), n_steps, None
+        if cfg.sparse_delta:
+            level = Level(masks=state.masks, theta0=_sparse_delta_start(dense_net, net, theta_done),
+                          base=torch.cat([w.reshape(-1) for w, _ in dense_net.dense(theta_done)]))
+        else:
+            level = Level(masks=state.masks, theta0=theta_done)
+        if val is None:
+            val = validate(net, level.theta0) if len(val_u8) else math.nan
+        state.levels.append(level)
         entry = {"phase": state.phase, "density": net.density, "params": net.n_params,
                  "steps": n_steps, "kept_step": kept, "val_psnr": val,
                  "seconds": time.perf_counter() - t0}
@@ -171,7 +204,18 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
         if writer:
             model.save(out)
         # Next phase: prune 20% of surviving weights (one global threshold), keep values.
-        if state.phase < cfg.rounds:
+        if cfg.sparse_delta and state.phase < last_phase:
+            # The base stays dense and carries on; only the mask of adapted weights shrinks
+            # (or empties, for the bias-only level).
+            state.theta = theta_done
+            weights = [w for w, _ in dense_net.dense(theta_done)]
+            if state.phase + 1 == bias_phase:
+                state.masks = [torch.zeros_like(m) for m in state.masks]
+            elif cfg.pruning == "magnitude":
+                state.masks = magnitude_prune(weights, state.masks, cfg.prune_rate)
+            else:
+                state.masks = random_prune(state.masks, cfg.prune_rate, prune_gen)
+        elif not cfg.sparse_delta and state.phase < cfg.rounds:
             dense = net.dense(theta_done)
             weights = [w for w, _ in dense]
             if cfg.pruning == "magnitude":
@@ -199,6 +243,8 @@ def save_checkpoint(path: Path, arch: Arch, s: TrainState) -> None:
         t[f"level.{k:02d}.theta"] = lv.theta0.contiguous()
         for li, m in enumerate(lv.masks):
             t[f"level.{k:02d}.mask.{li}"] = m.to(torch.uint8).contiguous()
+        if lv.base is not None:
+            t[f"level.{k:02d}.base"] = lv.base.contiguous()
     meta = {"arch": json.dumps(arch.to_dict()), "phase": str(s.phase), "step": str(s.step),
             "n_levels": str(len(s.levels)), "has_opt": "0"}
     if s.best_theta is not None:
@@ -226,7 +272,8 @@ def load_checkpoint(path: Path, arch: Arch) -> TrainState:
     t = st_load_file(str(path))
     n_layers = len(arch.layer_shapes())
     levels = [Level(masks=[t[f"level.{k:02d}.mask.{li}"].bool() for li in range(n_layers)],
-                    theta0=t[f"level.{k:02d}.theta"]) for k in range(int(meta["n_levels"]))]
+                    theta0=t[f"level.{k:02d}.theta"], base=t.get(f"level.{k:02d}.base"))
+              for k in range(int(meta["n_levels"]))]
     opt_state = None
     if meta.get("has_opt") == "1":
         opt_state = {"state": {0: {"step": torch.tensor(float(meta["adam_step"])),

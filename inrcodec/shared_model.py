@@ -26,7 +26,11 @@ from .inr import INR, fourier_matrix, init_dense
 from .prune import magnitude_prune
 
 FORMAT_NAME = "inrcodec-shared-model"
-FORMAT_VERSION = 1
+# Version 1: pruned weights are zero. Version 2 adds a dense base per level (sparse-delta
+# models: pruned weights keep shared values). A model without bases is still written as
+# version 1, so existing models keep their bytes and their hash.
+FORMAT_VERSION = 2
+READ_VERSIONS = ("1", "2")
 MAX_MODEL_BYTES = 256 << 20
 MAX_LEVELS = 64
 META_KEY = "inrcodec"
@@ -41,6 +45,18 @@ class Level:
 
     masks: list[torch.Tensor]
     theta0: torch.Tensor  # (P,) float32, canonical order of inr.INR
+    # Sparse-delta levels: every layer's dense weights, concatenated row-major (float32);
+    # pruned weights take these values instead of zero. None for plain sparse levels.
+    base: torch.Tensor | None = None
+
+    def fill(self, shapes: list[tuple[int, int]]) -> list[torch.Tensor] | None:
+        if self.base is None:
+            return None
+        out, off = [], 0
+        for o, i in shapes:
+            out.append(self.base[off:off + o * i].reshape(o, i))
+            off += o * i
+        return out
 
     @property
     def n_weights(self) -> int:
@@ -75,7 +91,8 @@ class SharedModel:
     def net(self, level: int) -> INR:
         self.check_level(level)
         if level not in self._nets:
-            net = INR(self.arch, self.levels[level].masks, self.fourier)
+            lv = self.levels[level]
+            net = INR(self.arch, lv.masks, self.fourier, fill=lv.fill(self.arch.layer_shapes()))
             if net.n_params != self.levels[level].n_params:
                 raise ModelError(f"level {level}: {self.levels[level].n_params} values stored, "
                                  f"mask implies {net.n_params}")
@@ -87,10 +104,17 @@ class SharedModel:
             raise ModelError(f"level {level} does not exist: this model has levels "
                              f"0..{len(self.levels) - 1}")
 
+    @property
+    def sparse_delta(self) -> bool:
+        return any(lv.base is not None for lv in self.levels)
+
     def ladder(self) -> list[dict]:
+        from .quant import live_mask
         total = self.arch.n_weights()
         return [{"level": k, "density": lv.n_weights / total, "weights": lv.n_weights,
-                 "params": lv.n_params} for k, lv in enumerate(self.levels)]
+                 "params": lv.n_params, "live": int(live_mask(self.net(k)).sum()),
+                 **({"base": "dense"} if lv.base is not None else {})}
+                for k, lv in enumerate(self.levels)]
 
     # -- bytes -------------------------------------------------------------------
     def _tensors(self) -> dict[str, torch.Tensor]:
@@ -100,6 +124,8 @@ class SharedModel:
             for li, m in enumerate(lv.masks):
                 bits = np.packbits(m.reshape(-1).numpy().astype(np.uint8), bitorder="little")
                 t[f"level.{k:02d}.mask.{li}"] = torch.from_numpy(bits)
+            if lv.base is not None:
+                t[f"level.{k:02d}.base"] = lv.base.detach().to(torch.float32).contiguous()
         if self.fourier is not None:
             t["fourier"] = self.fourier.detach().to(torch.float32).contiguous()
         return t
@@ -108,7 +134,7 @@ class SharedModel:
         tensors = self._tensors()
         meta = {
             "format": FORMAT_NAME,
-            "format_version": str(FORMAT_VERSION),
+            "format_version": "2" if self.sparse_delta else "1",
             "arch": _dumps(self.arch.to_dict()),
             "tile": str(self.tile),
             "n_levels": str(len(self.levels)),
@@ -141,9 +167,10 @@ class SharedModel:
         meta = _read_metadata(data)
         if meta.get("format") != FORMAT_NAME:
             raise ModelError("not an inrcodec shared model (format tag missing)")
-        if meta.get("format_version") != str(FORMAT_VERSION):
-            raise ModelError(f"shared model format version {meta.get('format_version')!r} is not "
-                             f"supported (this inrcodec reads version {FORMAT_VERSION})")
+        version = meta.get("format_version")
+        if version not in READ_VERSIONS:
+            raise ModelError(f"shared model format version {version!r} is not "
+                             f"supported (this inrcodec reads versions {', '.join(READ_VERSIONS)})")
         try:
             tensors = st_load(data)
         except Exception as e:  # safetensors raises its own error types
@@ -188,7 +215,16 @@ class SharedModel:
                 masks.append(torch.from_numpy(bits.astype(bool)).reshape(o, i))
             if theta.dtype != torch.float32 or theta.dim() != 1 or not torch.isfinite(theta).all():
                 raise ModelError(f"level {k}: initial values must be finite float32")
-            levels.append(Level(masks=masks, theta0=theta))
+            base = tensors.get(f"level.{k:02d}.base")
+            if (base is not None) != (version == "2"):
+                raise ModelError(f"level {k}: a dense base is required in version 2 files and "
+                                 "only there")
+            if base is not None and (base.dtype != torch.float32 or base.dim() != 1
+                                     or base.numel() != arch.n_weights()
+                                     or not torch.isfinite(base).all()):
+                raise ModelError(f"level {k}: the dense base must be {arch.n_weights()} finite "
+                                 "float32 values")
+            levels.append(Level(masks=masks, theta0=theta, base=base))
         fourier = tensors.get("fourier")
         if arch.family == "ffn" and fourier is not None and (
                 fourier.dtype != torch.float32
@@ -253,6 +289,27 @@ def _read_metadata(data: bytes) -> dict:
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         raise ModelError("shared model metadata is malformed")
     return meta
+
+
+def sparse_delta_from(model: SharedModel, *, bias_only: bool = True) -> SharedModel:
+    """The same ladder as a sparse-delta model whose dense base is level 0 (untrained as
+    sparse-delta): every level adapts the weights its mask keeps, the others keep their
+    level-0 value instead of zero; `bias_only` appends a level that adapts biases only.
+    For tests and the test vectors; `inrcodec train --sparse-delta` meta-learns the base."""
+    if model.levels[0].n_weights != model.arch.n_weights():
+        raise ModelError("level 0 must be dense to serve as the base")
+    dense = INR(model.arch, fourier=model.fourier).dense(model.levels[0].theta0)
+    fill = [w for w, _ in dense]
+    base = torch.cat([w.reshape(-1) for w in fill])
+    masks = [lv.masks for lv in model.levels]
+    if bias_only:
+        masks.append([torch.zeros_like(m) for m in model.levels[0].masks])
+    levels = [Level(masks=ms, theta0=INR(model.arch, ms, model.fourier, fill=fill).flatten(dense),
+                    base=base.clone()) for ms in masks]
+    return SharedModel(arch=model.arch, tile=model.tile, levels=levels,
+                       default_level=model.default_level,
+                       info={"kind": "sparse-delta-from", "source": model.hash},
+                       fourier=model.fourier)
 
 
 def scratch_model(arch: Arch, tile: int, *, n_levels: int = 5, prune_rate: float = 0.2,

@@ -196,7 +196,8 @@ class CompactPlan:
 def plan_for(net, device: torch.device | str) -> CompactPlan | None:
     """The compact plan to use for this net on this device, or None for the dense path."""
     path = current_path()
-    if path == "dense":
+    if path == "dense" or getattr(net, "fill", None) is not None:
+        # A sparse-delta network (fill) is dense: what the mask removes keeps shared values.
         return None
     plan = net.compact_plan()
     if path == "compact":

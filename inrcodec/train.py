@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from .config import Arch, MetaConfig
+from .errors import InrcodecError
 from .datasets import cache_dir, centre_crops, image_paths, random_crops
 from .meta import train_meta_sparse
 from .shared_model import SharedModel
@@ -81,7 +82,7 @@ def train(source: str | Path, out: Path, *, arch: Arch, tile: int, meta: MetaCon
           n_train: int = 20000, n_val: int = 32,
           resume: bool = False, log_path: Path | None = None, command: str = "",
           progress: Callable[[int, int, float], None] | None = None,
-          device: str = "cpu", dist=None) -> SharedModel:
+          device: str = "cpu", dist=None, init: SharedModel | None = None) -> SharedModel:
     train_u8, val_u8 = signals(source, tile, n_train, n_val, whole_image=whole_image,
                                seed=meta.seed, crop_scale=crop_scale)
     log_path = log_path or out.with_suffix(".log.jsonl")
@@ -94,5 +95,14 @@ def train(source: str | Path, out: Path, *, arch: Arch, tile: int, meta: MetaCon
             "n_val_signals": int(len(val_u8)), "command": command}
     if not whole_image:
         info["crop_scale"] = list(crop_scale)
+    start = None
+    if init is not None:
+        # Continue from another model's dense level 0 (e.g. skip MAML pretraining).
+        if init.arch != arch or init.tile != tile or init.levels[0].n_weights != arch.n_weights():
+            raise InrcodecError("the --init model's level 0 must be dense, with the same "
+                                "architecture and tile size")
+        start = init.levels[0].theta0
+        info["init_model"] = init.hash
     return train_meta_sparse(arch, tile, train_u8, val_u8, meta, out, resume=resume, info=info,
-                             log=log, progress=progress, device=device, dist=dist)
+                             log=log, progress=progress, device=device, dist=dist,
+                             init=start)

@@ -3,7 +3,8 @@ benchmarks/fuzz_decoder.py. Each yields (kind, bytes) from one valid file.
 
 Random corruption almost always breaks the CRC-32, so most generators here re-pack
 their output with a correct CRC: those files reach the deeper checks (zstd frames,
-section sizes, mode and alpha flags, non-finite values, level and n_params vs model).
+section sizes, mode and alpha flags, non-finite values, level and n_params vs model, and in
+version 2 the quantiser parameters, qbits, the coder and range-coded payloads).
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ import zstandard
 
 from inrcodec import bitstream
 
-H = bitstream.HEADER_SIZE
-NAMES = [f.name for f in bitstream.FIELDS]
+H = bitstream.MIN_HEADER_SIZE  # random files: noise behind a version-1-sized header
+NAMES = [f.name for f in bitstream.FIELDS]  # every field of either version (v2 has them all)
 FMTS = {f.name: f.fmt for f in bitstream.FIELDS}
 
 
@@ -30,21 +31,36 @@ def fix_crc(data: bytes) -> bytes:
     return with_crc(data[:-4]) if len(data) >= 4 else data
 
 
-def build(fields: dict, payload: bytes, alpha: bytes = b"", *, fix_lengths: bool = True) -> bytes:
-    """Header + sections + a valid CRC, with no validation of the header."""
+def build(fields: dict, payload: bytes, alpha: bytes = b"", *, fix_lengths: bool = True,
+          qparams: bytes | None = None) -> bytes:
+    """Header + sections + a valid CRC, with no validation of the header.
+
+    The header is laid out as its `version` field says (version 1's layout for versions this
+    inrcodec does not know). Version-2 quantiser parameters come from `qparams`, else from
+    the `qparams_bytes` that `parts` put in the fields."""
     f = dict(fields)
+    qp = f.pop("qparams_bytes", b"") if qparams is None else qparams
+    f.pop("qparams_bytes", None)
+    layout = bitstream.LAYOUTS.get(f["version"], bitstream.FIELDS_V1)
+    if layout is bitstream.FIELDS_V1:
+        qp = b""
     if fix_lengths:
         f.update(payload_len=len(payload), alpha_len=len(alpha))
-    head = struct.pack(bitstream.HEADER_FMT, *(f[n] for n in NAMES))
-    return with_crc(head + payload + alpha)
+        if layout is not bitstream.FIELDS_V1:
+            f.update(qparams_len=len(qp))
+    fmt = "<" + "".join(x.fmt for x in layout)
+    head = struct.pack(fmt, *(f[x.name] for x in layout))
+    return with_crc(head + qp + payload + alpha)
 
 
 def parts(data: bytes) -> tuple[dict, bytes, bytes]:
-    """(header fields, compressed payload, compressed alpha) of a valid file."""
+    """(header fields, coded payload, compressed alpha) of a valid file; the fields carry
+    the version-2 quantiser parameters as `qparams_bytes`."""
     h = bitstream.unpack_header(data)
-    p = data[H:H + h.payload_len]
-    a = data[H + h.payload_len:H + h.payload_len + h.alpha_len]
-    return asdict(h), p, a
+    p0 = h.size + h.qparams_len
+    p = data[p0:p0 + h.payload_len]
+    a = data[p0 + h.payload_len:p0 + h.payload_len + h.alpha_len]
+    return dict(asdict(h), qparams_bytes=bitstream.qparams_section(data, h)), p, a
 
 
 def field_max(name: str) -> int:
@@ -75,12 +91,15 @@ def random_files(rng: random.Random, n: int):
     for _ in range(n):
         k = rng.randrange(3)
         body = rng.randbytes(rng.randrange(0, 200))
+        v = rng.choice(bitstream.SUPPORTED_VERSIONS)
         if k == 0:
             yield "random", body
         elif k == 1:
-            yield "random+magic", bitstream.MAGIC + bytes([1]) + body
+            yield "random+magic", bitstream.MAGIC + bytes([v]) + body
         else:
-            yield "random+crc", with_crc(bitstream.MAGIC + bytes([1]) + rng.randbytes(H - 5) + body)
+            size = bitstream.HEADER_SIZES[v]
+            yield "random+crc", with_crc(bitstream.MAGIC + bytes([v]) + rng.randbytes(size - 5)
+                                         + body)
 
 
 def _field_value(rng: random.Random, name: str, old: int) -> int:
@@ -96,7 +115,8 @@ def header_fields(data: bytes, rng: random.Random, n: int):
     they get past that check to the size limits and the model checks.
     """
     base, p, a = parts(data)
-    ints = [k for k in NAMES if FMTS[k] not in ("4s", "32s")]
+    layout = bitstream.LAYOUTS[base["version"]]
+    ints = [x.name for x in layout if x.fmt not in ("4s", "32s")]
     for _ in range(n):
         f = dict(base)
         for name in rng.sample(ints, rng.choice((1, 1, 2, 3))):
@@ -109,9 +129,11 @@ def header_fields(data: bytes, rng: random.Random, n: int):
 
 
 def _raw(data: bytes) -> tuple[dict, bytes, bytes]:
+    """Fields, payload (decompressed when zstd-coded) and raw alpha."""
     f, p, a = parts(data)
-    return f, zstandard.ZstdDecompressor().decompress(p), (
-        zstandard.ZstdDecompressor().decompress(a) if a else b"")
+    if f["coder"] == 0:
+        p = zstandard.ZstdDecompressor().decompress(p)
+    return f, p, (zstandard.ZstdDecompressor().decompress(a) if a else b"")
 
 
 def _z(raw: bytes, *, content_size: bool = True) -> bytes:
@@ -139,8 +161,18 @@ def bomb() -> bytes:
 def section_variants(data: bytes, rng: random.Random):
     """Valid header and CRC, damaged sections: one of each kind, with random details."""
     f, raw_p, raw_a = _raw(data)
-    p = zstandard.ZstdCompressor(level=1).compress(raw_p)
     a = _z(raw_a) if raw_a else b""
+    if f["coder"] == 1:
+        yield from _range_variants(f, raw_p, a, rng)
+    else:
+        yield from _zstd_variants(f, raw_p, a, rng)
+    if f["quantizer"] == 1:
+        yield from _qparam_variants(f, parts(data)[1], a, rng)
+    yield from _header_variants(f, parts(data)[1], a, raw_a, rng)
+
+
+def _zstd_variants(f: dict, raw_p: bytes, a: bytes, rng: random.Random):
+    p = zstandard.ZstdCompressor(level=1).compress(raw_p)
     cut = rng.randrange(1, len(raw_p))
     yield "zstd:not-a-frame", build(f, rng.randbytes(len(p)), a)
     yield "zstd:empty", build(f, b"", a)
@@ -153,9 +185,52 @@ def section_variants(data: bytes, rng: random.Random):
     yield "zstd:two-frames", build(f, p + p, a)
     yield "zstd:truncated-frame", build(f, p[:rng.randrange(1, len(p))], a)
     yield "zstd:bomb", build(f, bomb(), a)
-    vals = np.frombuffer(raw_p, "<f2").copy()
-    vals[rng.randrange(vals.size)] = rng.choice((np.inf, -np.inf, np.nan))
-    yield "payload:non-finite", build(f, _z(vals.tobytes()), a)
+    if f["quantizer"] == 0:
+        vals = np.frombuffer(raw_p, "<f2").copy()
+        vals[rng.randrange(vals.size)] = rng.choice((np.inf, -np.inf, np.nan))
+        yield "payload:non-finite", build(f, _z(vals.tobytes()), a)
+    else:  # integers beyond the range qbits declares (int8: -128; int16: +-32768 etc.)
+        dt = "<i1" if f["qbits"] == 8 else "<i2"
+        vals = np.frombuffer(raw_p, dt).copy()
+        vals[rng.randrange(vals.size)] = np.iinfo(dt).min
+        yield "payload:out-of-range", build(f, _z(vals.tobytes()), a)
+        if f["qbits"] == 16:
+            yield "payload:qbits", build(dict(f, qbits=8), _z(raw_p), a)
+        else:
+            yield "payload:qbits", build(dict(f, qbits=16), _z(raw_p), a)
+
+
+def _range_variants(f: dict, p: bytes, a: bytes, rng: random.Random):
+    """Damaged range-coded payloads: every one must be refused (canonical bytes only)."""
+    n = len(p) // 4
+    yield "range:empty", build(f, b"", a)
+    yield "range:words-cut", build(f, p[:4 * rng.randrange(0, n)], a)
+    yield "range:word-added", build(f, p + rng.randbytes(4), a)
+    yield "range:zero-word-added", build(f, p + bytes(4), a)
+    yield "range:random-words", build(f, rng.randbytes(len(p)), a)
+    yield "range:odd-length", build(f, p + b"\0", a)
+    x = bytearray(p)
+    x[rng.randrange(len(x))] ^= 1 << rng.randrange(8)
+    yield "range:bit-flip", build(f, bytes(x), a)
+    yield "range:as-zstd", build(dict(f, coder=0), p, a)
+    yield "range:tiny-for-size", build(f, p[:4], a)
+
+
+def _qparam_variants(f: dict, p: bytes, a: bytes, rng: random.Random):
+    qp = np.frombuffer(f["qparams_bytes"], "<f4").copy()
+    for bad in (0.0, -1.0, np.inf, np.nan, 1e30, -0.0):
+        x = qp.copy()
+        x[rng.randrange(x.size)] = bad
+        yield "qparams:value", build(f, p, a, qparams=x.astype("<f4").tobytes())
+    yield "qparams:short", build(f, p, a, qparams=qp[:-1].astype("<f4").tobytes())
+    yield "qparams:long", build(f, p, a, qparams=np.append(qp, 1.0).astype("<f4").tobytes())
+    yield "qparams:odd", build(f, p, a, qparams=qp.astype("<f4").tobytes() + b"\0")
+    yield "qparams:none", build(f, p, a, qparams=b"")
+    yield "qparams:fp16", build(dict(f, quantizer=0), p, a)
+    yield "qparams:qbits", build(dict(f, qbits=rng.choice((0, 1, 7, 9, 15, 17, 255))), p, a)
+
+
+def _header_variants(f: dict, p: bytes, a: bytes, raw_a: bytes, rng: random.Random):
     if a:
         yield "alpha:short", build(f, p, _z(raw_a[:-1]))
         yield "alpha:long", build(f, p, _z(raw_a + b"\0"))
@@ -168,8 +243,14 @@ def section_variants(data: bytes, rng: random.Random):
     for mode in bitstream.MODES:
         yield "mode", build(dict(f, mode=mode), p, a)
         yield "mode+flag", build(dict(f, mode=mode, flags=f["flags"] ^ 1), p, a)
-    yield "quantizer", build(dict(f, quantizer=rng.randrange(1, 256)), p, a)
-    yield "version", build(dict(f, version=rng.choice((0, 2, 255))), p, a)
+    yield "quantizer", build(dict(f, quantizer=rng.randrange(2, 256)), p, a)
+    if f["version"] == 1:
+        yield "quantizer", build(dict(f, quantizer=1), p, a)
+    else:
+        yield "coder", build(dict(f, coder=rng.randrange(2, 256)), p, a)
+        if f["quantizer"] == 0:
+            yield "coder", build(dict(f, coder=1), p, a)
+    yield "version", build(dict(f, version=rng.choice((0, 3, 255))), p, a)
     yield "level", build(dict(f, level=rng.randrange(256)), p, a)
     yield "n_params", build(dict(f, n_params=f["n_params"] + rng.choice((-1, 1, 7))), p, a)
 

@@ -16,7 +16,8 @@ from inrcodec.tiling import image_to_tiles, render
 
 
 def test_round_trip_rgb(tiny_model, rgb_image):
-    r = inrcodec.encode_report(rgb_image, model=tiny_model, level=1, steps=30, lr=1e-2)
+    r = inrcodec.encode_report(rgb_image, model=tiny_model, level=1, steps=30, lr=1e-2,
+                               quantizer="fp16")
     img = inrcodec.decode(r.data, model=tiny_model)
     assert img.size == (40, 28) and img.mode == "RGB"
     a = np.asarray(img)
@@ -28,6 +29,7 @@ def test_round_trip_rgb(tiny_model, rgb_image):
     assert h.n_params == tiny_model.net(1).n_params
     # bytes: header + payload + crc, nothing else
     assert len(r.data) == bitstream.HEADER_SIZE + h.payload_len + 4
+    assert h.qparams_len == 0 and h.version == 2
 
 
 def test_more_steps_better(tiny_model, rgb_image):
@@ -101,11 +103,18 @@ def test_header_pack_unpack():
     data = bitstream.pack(h, b"abc")
     assert bitstream.unpack_header(data) == h
     assert data[:4] == b"INRC" and data[4] == 1
-    assert len(data) == bitstream.HEADER_SIZE + 3 + 4
+    assert len(data) == bitstream.HEADER_SIZES[1] + 3 + 4
     (crc,) = struct.unpack("<I", data[-4:])
     assert crc == zlib.crc32(data[:-4])
     names = [row[0] for row in h.describe()]
-    assert names == [f.name for f in bitstream.FIELDS]
+    assert names == [f.name for f in bitstream.FIELDS_V1]
+    h2 = bitstream.Header(version=2, flags=0, model_hash=bytes(range(32)), width=300, height=17,
+                          mode=2, level=7, quantizer=1, qbits=8, coder=1, tile=64, tiles_y=1,
+                          tiles_x=5, n_params=99, qparams_len=8, payload_len=4, alpha_len=0)
+    data = bitstream.pack(h2, b"abcd", qparams=b"\0" * 8)
+    assert bitstream.unpack_header(data) == h2
+    assert len(data) == bitstream.HEADER_SIZES[2] + 8 + 4 + 4 == 89
+    assert [row[0] for row in h2.describe()] == [f.name for f in bitstream.FIELDS_V2]
 
 
 def test_flipped_byte_is_a_checksum_error(tiny_model, rgb_image):

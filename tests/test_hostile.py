@@ -33,13 +33,30 @@ import malformed
 TALLY: collections.Counter = collections.Counter()
 
 
+V1 = dict(quantizer="fp16", format_version=1)
+V2 = ["rgb2z", "rgb2r", "rgba2r", "rgb2r16"]
+
+
 @pytest.fixture(scope="module")
 def files(tiny_model, rgb_image_module):
-    """Small valid files: RGB (no alpha) and RGBA (with an alpha section)."""
+    """Small valid files: version 1 (fp16) RGB (no alpha) and RGBA (with an alpha section);
+    version 2 delta files coded by zstd (z) and by the range coder (r), one with 16-bit
+    integers."""
     rgba = np.concatenate(
         [rgb_image_module, (np.arange(28 * 40) % 251).reshape(28, 40, 1).astype(np.uint8)], 2)
-    return {"rgb": api.encode(rgb_image_module, model=tiny_model, steps=2),
-            "rgba": api.encode(rgba, model=tiny_model, steps=2)}
+    out = {"rgb": api.encode(rgb_image_module, model=tiny_model, steps=2, **V1),
+           "rgba": api.encode(rgba, model=tiny_model, steps=2, **V1),
+           "rgb2z": api.encode(rgb_image_module, model=tiny_model, steps=4, lr=1e-2, coder="zstd"),
+           "rgb2r": api.encode(rgb_image_module, model=tiny_model, steps=4, lr=1e-2,
+                               coder="range"),
+           "rgba2r": api.encode(rgba, model=tiny_model, steps=4, lr=1e-2, coder="range"),
+           "rgb2r16": api.encode(rgb_image_module, model=tiny_model, steps=4, lr=1e-2,
+                                 coder="range", step_scale=0.003)}
+    for name in V2:
+        h = bitstream.unpack_header(out[name])
+        assert (h.version, h.quantizer, h.coder) == (2, 1, 0 if name.endswith("z") else 1)
+    assert bitstream.unpack_header(out["rgb2r16"]).qbits == 16
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +110,7 @@ def test_valid_files_decode(files, tiny_model):
         assert outcome(data, tiny_model, full=True) == "ok"
 
 
-@pytest.mark.parametrize("name", ["rgb", "rgba"])
+@pytest.mark.parametrize("name", ["rgb", "rgba"] + V2)
 def test_truncated_at_every_offset(files, tiny_model, name):
     c = run_all(malformed.truncations(files[name]), tiny_model)
     assert all(o != "ok" for _, o in c), c
@@ -101,19 +118,21 @@ def test_truncated_at_every_offset(files, tiny_model, name):
     print(f"truncations {name}: {total(c)}")
 
 
-@pytest.mark.parametrize("name", ["rgb", "rgba"])
+@pytest.mark.parametrize("name", ["rgb", "rgba"] + V2)
 def test_bit_flips_hit_the_checksum(files, tiny_model, name):
-    c = run_all(malformed.bit_flips(files[name], random.Random(1), 1500, valid_crc=False),
+    n = 1500 if name in ("rgb", "rgba") else 500
+    c = run_all(malformed.bit_flips(files[name], random.Random(1), n, valid_crc=False),
                 tiny_model)
     # CRC-32 catches every burst of up to 32 bits; a flip in the header may be caught earlier.
     assert all(o in ("ChecksumError", "FormatError") for _, o in c), c
     print(f"bit flips {name}: {total(c)}")
 
 
-@pytest.mark.parametrize("name", ["rgb", "rgba"])
+@pytest.mark.parametrize("name", ["rgb", "rgba"] + V2)
 def test_bit_flips_with_valid_crc(files, tiny_model, name):
     data = files[name]
-    c = run_all(malformed.bit_flips(data, random.Random(2), 1500, valid_crc=True), tiny_model)
+    n = 1500 if name in ("rgb", "rgba") else 500
+    c = run_all(malformed.bit_flips(data, random.Random(2), n, valid_crc=True), tiny_model)
     # and a sample all the way through rendering
     c += run_all(malformed.bit_flips(data, random.Random(3), 60, valid_crc=True), tiny_model,
                  full=True)
@@ -127,23 +146,25 @@ def test_random_bytes(tiny_model):
     print(f"random files: {total(c)}")
 
 
-@pytest.mark.parametrize("name", ["rgb", "rgba"])
+@pytest.mark.parametrize("name", ["rgb", "rgba"] + V2)
 def test_header_fields_with_valid_crc(files, tiny_model, name):
-    c = run_all(malformed.header_fields(files[name], random.Random(5), 1500), tiny_model)
+    n = 1500 if name in ("rgb", "rgba") else 500
+    c = run_all(malformed.header_fields(files[name], random.Random(5), n), tiny_model)
     c += run_all(malformed.header_fields(files[name], random.Random(6), 100), tiny_model,
                  full=True)
     assert not any(o == "ChecksumError" for _, o in c)
     print(f"header fields {name}: {total(c)}")
 
 
-@pytest.mark.parametrize("name", ["rgb", "rgba"])
+@pytest.mark.parametrize("name", ["rgb", "rgba"] + V2)
 def test_damaged_sections_with_valid_crc(files, tiny_model, name):
     c = collections.Counter()
     for seed in range(8):
         c += run_all(malformed.section_variants(files[name], random.Random(seed)), tiny_model,
                      full=True)
     for (kind, o), n in c.items():
-        if kind.startswith(("zstd:", "payload:", "alpha:", "quantizer", "version", "n_params")):
+        if kind.startswith(("zstd:", "payload:", "alpha:", "quantizer", "version", "n_params",
+                            "range:", "qparams:", "coder")):
             assert o == "FormatError", (kind, o)
     print(f"damaged sections {name}: {total(c)}")
 
@@ -155,7 +176,7 @@ INT_FIELDS = [f for f in malformed.NAMES if malformed.FMTS[f] not in ("4s", "32s
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_header_fields_hypothesis(files, tiny_model, data):
-    name = data.draw(st.sampled_from(["rgb", "rgba"]))
+    name = data.draw(st.sampled_from(["rgb", "rgba"] + V2))
     f, p, a = malformed.parts(files[name])
     for field in data.draw(st.sets(st.sampled_from(INT_FIELDS), min_size=1, max_size=4)):
         f[field] = data.draw(st.one_of(
@@ -178,7 +199,7 @@ def _variant(files, name="rgb", payload=None, alpha=None, **fields):
 
 
 @pytest.mark.parametrize("fields, message", [
-    (dict(version=2), "version 2 is not supported"),
+    (dict(version=3), "version 3 is not supported"),
     (dict(version=0), "version 0"),
     (dict(quantizer=1), "unknown quantiser"),
     (dict(flags=2), "unknown flag bits"),
@@ -259,9 +280,52 @@ def test_non_finite_values(files, tiny_model, bad):
 def test_unknown_version_quantiser_via_pack(files):
     """bitstream.pack itself refuses to write what the reader would refuse."""
     h = bitstream.unpack_header(files["rgb"])
-    for change in (dict(version=2), dict(quantizer=7), dict(mode=9)):
+    for change in (dict(version=3), dict(quantizer=7), dict(quantizer=1), dict(mode=9)):
         with pytest.raises(FormatError):
             bitstream.pack(dataclasses.replace(h, **change), b"\0" * h.payload_len)
+    h2 = bitstream.unpack_header(files["rgb2r"])
+    for change in (dict(coder=2), dict(qbits=12), dict(quantizer=0), dict(qparams_len=0),
+                   dict(payload_len=h2.payload_len + 1)):
+        with pytest.raises(FormatError):
+            h3 = dataclasses.replace(h2, **change)
+            bitstream.pack(h3, b"\0" * h3.payload_len, qparams=b"\0" * h3.qparams_len)
+
+
+@pytest.mark.parametrize("name", ["rgb2z", "rgb2r"])
+def test_absurd_size_v2_fails_before_allocating(files, tiny_model, name):
+    """A version-2 header claiming 8192x8192 over a payload made for 40x28."""
+    f, p, a = malformed.parts(files[name])
+    f.update(width=8192, height=8192, tiles_x=512, tiles_y=512)
+    _refused_within_16mb(malformed.build(f, p), tiny_model, "cannot hold")
+
+
+def test_range_payload_must_be_canonical(files, tiny_model):
+    """Words after the coder's own output decode to the same values, and are refused."""
+    f, p, a = malformed.parts(files["rgb2r"])
+    for extra in (bytes(4), b"\xff" * 4, p[-4:]):
+        with pytest.raises(FormatError, match="canonical"):
+            inrcodec.decode(malformed.build(f, p + extra), model=tiny_model)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (0.0, "positive"), (-1.0, "positive"), (np.inf, "finite"), (np.nan, "finite"),
+    (1e6, "at most"),
+])
+def test_bad_step_sizes(files, tiny_model, bad, message):
+    f, p, a = malformed.parts(files["rgb2r"])
+    qp = np.frombuffer(f.pop("qparams_bytes"), "<f4").copy()
+    qp[1] = bad
+    with pytest.raises(FormatError, match=message):
+        inrcodec.decode(malformed.build(f, p, qparams=qp.astype("<f4").tobytes()),
+                        model=tiny_model)
+
+
+def test_step_count_must_match_the_model(files, tiny_model):
+    f, p, a = malformed.parts(files["rgb2z"])
+    qp = f.pop("qparams_bytes")
+    for wrong in (qp[:-4], qp + qp[:4]):
+        with pytest.raises(FormatError, match="step sizes"):
+            inrcodec.decode(malformed.build(f, p, qparams=wrong), model=tiny_model)
 
 
 def test_scale_overflow(files, tiny_model):
