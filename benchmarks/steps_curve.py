@@ -1,13 +1,13 @@
 """Encode time against quality: --steps 100 / 300 / 1000 at one --quality setting.
 
-    python benchmarks/steps_curve.py --quality 50 --steps 100,300,1000 --images 2 --crop 256 \
-        --out benchmarks/results/steps-curve.json
+    python benchmarks/steps_curve.py --quality 50,75 --steps 100,300,1000 --images 2 \
+        --crop 256 --out benchmarks/results/steps-curve.json
 
-For each image, one plain fit runs to 80% of the largest step count, with snapshots at
-80% of every count; each snapshot then gets the remaining 20% as quantiser-aware steps,
-exactly as `inrcodec encode --quality Q --steps N` runs them, and is stored with the
-settings that quality means (level, step scale, lr; auto coder). encode_s is the time of
-the fit up to the snapshot plus the quantiser-aware steps and coding (one thread).
+Each image is encoded as `inrcodec encode --quality Q --steps N` does (the level, step
+scale and lr that quality means; quantiser-aware last steps when they pay; auto coder),
+once per N, from scratch: encode_s is the whole encode, decode check included (one
+thread, after one small warm-up encode). psnr_fp16_plain: the plain N-step fit of the same
+settings stored as fp16, i.e. what the fit reached before quantisation.
 """
 from __future__ import annotations
 
@@ -25,9 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import inrcodec  # noqa: E402
 from inrcodec import rate  # noqa: E402
-from inrcodec.compress import DeltaQuantiser  # noqa: E402
-from inrcodec.encoder import Session  # noqa: E402
-from inrcodec.fit import fit  # noqa: E402
+from inrcodec.compress import QuantConfig  # noqa: E402
+from inrcodec.encoder import Session, Settings  # noqa: E402
 from inrcodec.imageio import as_loaded  # noqa: E402
 from ladder import dev_images  # noqa: E402
 
@@ -35,7 +34,7 @@ from ladder import dev_images  # noqa: E402
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
-    ap.add_argument("--quality", type=int, default=50)
+    ap.add_argument("--quality", default="50", help="comma list of --quality values")
     ap.add_argument("--steps", default="100,300,1000")
     ap.add_argument("--images", type=int, default=2)
     ap.add_argument("--crop", type=int, default=256)
@@ -45,41 +44,37 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     m = inrcodec.load_model(args.model)
     counts = sorted(int(x) for x in args.steps.split(","))
+    qualities = [int(x) for x in args.quality.split(",")]
+    warm = dev_images(1, 64)[0][1]  # one tiny encode first: torch's first-call costs
+    Session(as_loaded(warm), m, torch.device("cpu")).encode(rate.quality_settings(m, 50, 2))
     rows = []
     for name, img in dev_images(args.images, args.crop):
-        sess = Session(as_loaded(img), m, torch.device("cpu"))
-        base_s = rate.quality_settings(m, args.quality, counts[0])
-        net, theta0 = m.net(base_s.level), m.levels[base_s.level].theta0
-        plain = {n - base_s.quant.qat_steps(n): n for n in counts}
-        snaps = {}
-        t0 = time.perf_counter()
-
-        def grab(_chunk, step, theta):
-            if step in plain:
-                snaps[step] = (theta.detach().cpu().clone(), time.perf_counter() - t0)
-        fit(net, theta0, sess.coords, sess.targets, sess.weights,
-            sess._cfg(max(plain), base_s.lr), on_step=grab)
-        for p, n in sorted(plain.items()):
-            s = rate.quality_settings(m, args.quality, n)
-            theta, t_plain = snaps[p]
-            t = time.perf_counter()
-            dq = DeltaQuantiser.from_fit(net, theta0, theta, s.quant.step_scale)
-            if n - p:
-                theta = fit(net, theta0, sess.coords, sess.targets, sess.weights,
-                            sess._cfg(n - p, s.lr * s.quant.qat_lr_factor), start=theta,
-                            transform=dq.straight_through("cpu"))
-            r = sess.encode(s, theta=theta, dq=dq)
-            enc = t_plain + time.perf_counter() - t
-            rows.append({"image": name, "steps": n, "level": s.level,
-                         "step_scale": s.quant.step_scale, "lr": s.lr, "bytes": len(r.data),
-                         "bpp": 8 * len(r.data) / (img.shape[0] * img.shape[1]), "psnr": r.psnr,
-                         "encode_s": enc, "coder": inrcodec.entropy.CODERS[r.payload.coder]})
-            print(json.dumps(rows[-1]), flush=True)
+        for quality in qualities:
+            for n in counts:
+                # A fresh session per encode: encode_s is what a lone encode costs.
+                sess = Session(as_loaded(img), m, torch.device("cpu"))
+                s = rate.quality_settings(m, quality, n)
+                t = time.perf_counter()
+                r = sess.encode(s)
+                enc = time.perf_counter() - t
+                # the same fit's float quality: its plain N-step fit stored as fp16
+                plain = sess.plain_fit(s.level, n, s.lr)
+                f16 = sess.encode(Settings(level=s.level, steps=n, lr=s.lr,
+                                           quant=QuantConfig(quantizer="fp16")), theta=plain)
+                rows.append({"image": name, "quality": quality, "steps": n, "level": s.level,
+                             "step_scale": s.quant.step_scale, "lr": s.lr, "bytes": len(r.data),
+                             "bpp": 8 * len(r.data) / (img.shape[0] * img.shape[1]),
+                             "psnr": r.psnr, "encode_s": enc, "qat": r.qat,
+                             "coder": inrcodec.entropy.CODERS[r.payload.coder],
+                             "psnr_fp16_plain": f16.psnr})
+                print(json.dumps(rows[-1]), flush=True)
     summary = []
-    for n in counts:
-        rs = [r for r in rows if r["steps"] == n]
-        summary.append({"steps": n, **{k: sum(r[k] for r in rs) / len(rs)
-                                       for k in ("bpp", "psnr", "encode_s")}})
+    for quality in qualities:
+        for n in counts:
+            rs = [r for r in rows if r["steps"] == n and r["quality"] == quality]
+            summary.append({"quality": quality, "steps": n, **{
+                k: sum(r[k] for r in rs) / len(rs)
+                for k in ("bpp", "psnr", "encode_s", "psnr_fp16_plain")}})
     doc = {"codec": "inrcodec-delta", "description": f"--quality {args.quality} at several --steps",
            "settings": {"quality": args.quality, "crop": args.crop, "images": args.images,
                         "model": m.hash, "threads": args.threads,
@@ -89,7 +84,8 @@ def main(argv=None):
            "rows": rows, "summary": summary}
     Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
     for s in summary:
-        print(f"steps {s['steps']:>5}  bpp {s['bpp']:.3f}  PSNR {s['psnr']:.2f} dB  "
+        print(f"quality {s['quality']:>3} steps {s['steps']:>5}  bpp {s['bpp']:.3f}  "
+              f"PSNR {s['psnr']:.2f} dB (plain fit as fp16: {s['psnr_fp16_plain']:.2f} dB)  "
               f"encode {s['encode_s']:.1f} s")
 
 

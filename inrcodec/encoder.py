@@ -25,6 +25,9 @@ from .shared_model import SharedModel
 from .tiling import image_to_tiles, tile_coords
 
 ProgressFn = Callable[[int, int, float], None]
+# The delta quantiser's step sizes come from the fit's first REF_STEPS plain steps (the
+# encoder's default step count), whatever the total: see Session.quantiser.
+REF_STEPS = 100
 
 
 def colour_target(img: LoadedImage) -> np.ndarray:
@@ -158,17 +161,34 @@ class Session:
 
     def plain_part(self, s: Settings):
         """(the plain fit n steps before the switch, the plain fit at the switch, a copy of
-        its Adam states), n = the quantiser-aware steps of `s`; fitted once, in order, so
-        the second continues the first."""
+        its Adam states), n = the quantiser-aware steps of `s`. Every plain fit `s` needs
+        (these two, the step-size reference, the whole plain fit) is run once, shortest
+        first, each continuing the last."""
         n_qat = s.quant.qat_steps(s.steps)
         plain = s.steps - n_qat
+        for k in sorted({plain - n_qat, min(plain, REF_STEPS), plain} - {0}):
+            if k > 0:
+                self.plain_fit(s.level, k, s.lr, total_steps=s.steps)
         if n_qat and plain > n_qat:
-            before = self.plain_fit(s.level, plain - n_qat, s.lr, total_steps=s.steps)
+            before = self.plain_fit(s.level, plain - n_qat, s.lr)
         else:
             before = self.m.levels[s.level].theta0.reshape(1, -1).expand(
                 self.targets.shape[0], -1)
         theta, adam = self.plain_fit(s.level, plain, s.lr, total_steps=s.steps, with_adam=True)
         return before, theta, adam
+
+    def quantiser(self, s: Settings, plain: int | None = None) -> DeltaQuantiser:
+        """The delta quantiser of `s` for a fit whose plain steps number `plain` (default:
+        all of them): step sizes from how far each tensor moved in its first
+        min(plain, 100) plain steps (quant.delta_steps). Longer fits therefore keep the
+        precision of a 100-step fit and spend more bits on the larger changes they make,
+        instead of coarsening the steps as their changes grow."""
+        m = self.m
+        k = min(s.steps if plain is None else plain, REF_STEPS)
+        ref = self.plain_fit(s.level, k, s.lr) if k > 0 \
+            else m.levels[s.level].theta0.reshape(1, -1).expand(self.targets.shape[0], -1)
+        return DeltaQuantiser.from_fit(m.net(s.level), m.levels[s.level].theta0, ref,
+                                       s.quant.step_scale)
 
     def fitted(self, s: Settings) -> tuple[torch.Tensor, DeltaQuantiser | None]:
         """The final float parameters of `s` and the delta quantiser they are for.
@@ -182,7 +202,7 @@ class Session:
             return self.plain_fit(s.level, s.steps, s.lr), None
         n_qat = s.quant.qat_steps(s.steps)
         _, theta, adam = self.plain_part(s)
-        dq = DeltaQuantiser.from_fit(net, theta0, theta, s.quant.step_scale)
+        dq = self.quantiser(s, s.steps - n_qat)  # what the quantiser-aware steps would use
         self.last_qat = False
         if n_qat and self.use_qat(s, dq, theta):
             q = s.quant
@@ -199,7 +219,7 @@ class Session:
             self.last_qat = True
             return self._fits[key][0], dq
         theta = self.plain_fit(s.level, s.steps, s.lr, total_steps=s.steps)
-        return theta, DeltaQuantiser.from_fit(net, theta0, theta, s.quant.step_scale)
+        return theta, self.quantiser(s)
 
     def pack(self, s: Settings, payload: Payload) -> bytes:
         img, m = self.img, self.m

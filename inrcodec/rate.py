@@ -2,7 +2,7 @@
 
 `--quality` picks a ladder level (by density), the delta quantiser's step scale and the
 learning rate along one path, low quality = sparse level and coarse steps. The path was
-chosen from measured rate-distortion points (README, "Rate control"). `--bpp X` finds the
+chosen from measured rate-distortion points (README, "Compression"). `--bpp X` finds the
 highest quality whose file is at most X bits per pixel, `--psnr Y` the lowest quality whose
 decoded PSNR is at least Y dB: a bisection over quality, where each probe quantises the
 plain part of the fit (cached per level, so each level is fitted once) and the final
@@ -69,7 +69,8 @@ class Search:
 def _estimate(session: Session, s: Settings) -> tuple[float, float]:
     """bpp and PSNR of `s` without its quantiser-aware steps (the plain part quantised)."""
     theta = session.plain_part(s)[1]
-    r = session.encode(s, theta=theta)
+    plain = s.steps - s.quant.qat_steps(s.steps)
+    r = session.encode(s, theta=theta, dq=session.quantiser(s, plain))
     h, w = session.img.pixels.shape[:2]
     return 8 * len(r.data) / (h * w), r.psnr
 
