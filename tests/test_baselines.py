@@ -12,19 +12,14 @@ from inrcodec.inr import INR, init_dense
 from inrcodec.meta import to_targets, train_meta_sparse
 from inrcodec.shared_model import scratch_model
 from inrcodec.tiling import tile_coords
+from synthetic import sine_signals
 
 ARCH = Arch(width=12, depth=2, w0=30.0)
 T = 8
 
 
 def _signals(n, seed, size=T):
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:size, 0:size] / size
-    out = []
-    for _ in range(n):
-        f, p = rng.uniform(1, 4, 3), rng.uniform(0, 6, 3)
-        out.append(np.stack([np.sin(f[c] * (x + y) * 3 + p[c]) for c in range(3)], -1))
-    return np.clip(np.round((np.stack(out) + 1) * 127.5), 0, 255).astype(np.uint8)
+    return sine_signals(n, seed, size)
 
 
 def test_ladder_params_match_algorithm1(tmp_path):

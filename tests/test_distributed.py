@@ -18,6 +18,7 @@ from inrcodec.config import Arch, MetaConfig
 from inrcodec.distributed import DataParallel
 from inrcodec.meta import train_meta_sparse
 from inrcodec.shared_model import SharedModel
+from synthetic import sine_signals
 
 ARCH = Arch(width=12, depth=2, w0=30.0)
 T = 8
@@ -27,14 +28,8 @@ CFG = MetaConfig(meta_batch=3, inner_steps=2, pretrain_steps=5, retrain_steps=3,
                  first_order=False, outer_lr=1e-3, val_every=2)
 
 
-def _signals(n, seed):
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:T, 0:T] / T
-    out = []
-    for _ in range(n):
-        f, p = rng.uniform(1, 4, 3), rng.uniform(0, 6, 3)
-        out.append(np.stack([np.sin(f[c] * (x + y) * 3 + p[c]) for c in range(3)], -1))
-    return np.clip(np.round((np.stack(out) + 1) * 127.5), 0, 255).astype(np.uint8)
+def _signals(n, seed, size=T):
+    return sine_signals(n, seed, size)
 
 
 def _join(rank, world, store):

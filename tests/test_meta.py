@@ -9,19 +9,14 @@ from inrcodec.meta import load_checkpoint, maml_loss, train_meta_sparse
 from inrcodec.prune import is_nested
 from inrcodec.shared_model import SharedModel
 from inrcodec.tiling import tile_coords
+from synthetic import sine_signals
 
 ARCH = Arch(width=12, depth=2, w0=30.0)
 T = 8
 
 
-def _signals(n, seed):
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:T, 0:T] / T
-    out = []
-    for _ in range(n):
-        f, p = rng.uniform(1, 4, 3), rng.uniform(0, 6, 3)
-        out.append(np.stack([np.sin(f[c] * (x + y) * 3 + p[c]) for c in range(3)], -1))
-    return np.clip(np.round((np.stack(out) + 1) * 127.5), 0, 255).astype(np.uint8)
+def _signals(n, seed, size=T):
+    return sine_signals(n, seed, size)
 
 
 def test_one_maml_step_lowers_post_adaptation_loss():

@@ -1,0 +1,5 @@
+"""Benchmarks of inrcodec: the harness (codecs, runs, results), BD metrics and plots.
+
+A package so that tests can import it from the repository root; the scripts in this
+folder still run as `python benchmarks/NAME.py`.
+"""

@@ -1,0 +1,261 @@
+"""The benchmark harness: BD metrics, the results schema, resumable runs, codecs, --quick."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks import bd, harness, report
+from benchmarks.bench import main as bench_main
+from benchmarks.harness import BenchError
+
+# -- BD-rate / BD-PSNR ------------------------------------------------------------------------
+RATES = np.array([0.12, 0.25, 0.5, 1.0, 2.1])
+PSNRS = np.array([24.0, 27.5, 30.2, 33.9, 37.0])
+
+
+@pytest.mark.parametrize("method", bd.METHODS)
+@pytest.mark.parametrize("factor", [0.5, 0.8, 1.0, 1.37, 3.0])
+def test_bd_rate_of_a_rate_scaled_curve_is_the_scale(method, factor):
+    # the same curve at `factor` times the rate everywhere: exactly (factor - 1) * 100 %
+    assert bd.bd_rate(RATES, PSNRS, RATES * factor, PSNRS, method) == \
+        pytest.approx((factor - 1) * 100, abs=1e-9)
+    # equal PSNR at every rate of the common interval cannot be measured by BD-PSNR as a
+    # constant shift, but the identity must give zero
+    assert bd.bd_psnr(RATES, PSNRS, RATES, PSNRS, method) == pytest.approx(0, abs=1e-12)
+
+
+@pytest.mark.parametrize("method", bd.METHODS)
+def test_bd_psnr_of_a_psnr_shifted_curve_is_the_shift(method):
+    assert bd.bd_psnr(RATES, PSNRS, RATES, PSNRS + 1.25, method) == pytest.approx(1.25, abs=1e-9)
+    assert bd.bd_psnr(RATES, PSNRS, RATES, PSNRS - 0.5, method) == pytest.approx(-0.5, abs=1e-9)
+
+
+@pytest.mark.parametrize("method", bd.METHODS)
+def test_bd_rate_of_lines_with_other_slopes(method):
+    # anchor ln r = p/10, test ln r = p/20 + 1: both interpolators reproduce lines exactly,
+    # so the answer is exp(mean over the common PSNR interval of (p/20 + 1 - p/10)) - 1
+    pa, pt = np.linspace(20, 40, 5), np.linspace(25, 45, 6)
+    ra, rt = np.exp(pa / 10), np.exp(pt / 20 + 1)
+    lo, hi = 25, 40
+    mean = 1 - (lo + hi) / 2 / 20
+    assert bd.bd_rate(ra, pa, rt, pt, method) == pytest.approx((math.exp(mean) - 1) * 100)
+
+
+def test_bd_errors_and_sign():
+    with pytest.raises(bd.BDError, match="overlap"):
+        bd.bd_rate(RATES, PSNRS, RATES, PSNRS + 20)
+    with pytest.raises(bd.BDError, match="at least 4"):
+        bd.bd_rate(RATES[:3], PSNRS[:3], RATES, PSNRS, "cubic")
+    assert bd.bd_rate(RATES[:3], PSNRS[:3], RATES * 0.9, PSNRS, "pchip") < 0
+    with pytest.raises(bd.BDError, match="positive"):
+        bd.bd_rate(RATES - 1, PSNRS, RATES, PSNRS)
+    with pytest.raises(bd.BDError, match="unknown"):
+        bd.bd_rate(RATES, PSNRS, RATES, PSNRS, "linear")
+
+
+def test_pareto_drops_dominated_points():
+    # the inrcodec ladder at lr 1e-4 is not monotone: sparser levels can score higher
+    rate = [46.7, 19.5, 7.8, 2.6, 1.4]
+    q = [23.3, 18.2, 16.2, 16.5, 16.6]
+    assert bd.pareto(rate, q) == [4, 1, 0]
+
+
+# -- a cheap deterministic method through the harness ----------------------------------------
+class Fake(harness.Method):
+    name = "fake"
+    sweep = ("k",)
+
+    def __init__(self, ks=(1, 2, 3), gain=1.0, fail_at=None):
+        self.ks, self.gain, self.calls, self.fail_at = list(ks), gain, 0, fail_at
+
+    def settings(self):
+        return {"gain": self.gain, "k": self.ks}
+
+    def points(self):
+        return [{"k": k} for k in self.ks]
+
+    def measure(self, image, point):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise KeyboardInterrupt
+        b = int(image.sum()) % 97 + 100 * point["k"]
+        return {"bytes": b, "bpp": 8 * b / image[..., 0].size,
+                "psnr": 20 + self.gain * point["k"] + image.mean() / 100, "params": 10 * point["k"]}
+
+
+@pytest.fixture
+def images():
+    rng = np.random.default_rng(3)
+    return [(f"im{i}.png", rng.integers(0, 256, (16, 24, 3), dtype=np.uint8)) for i in range(3)]
+
+
+def test_summary_is_the_mean_of_the_rows(images, tmp_path):
+    out = tmp_path / "r.json"
+    harness.run(Fake(), images, out, command="test", log=lambda m: None)
+    res = json.loads(out.read_text())
+    assert res["schema"] == harness.SCHEMA and res["codec"] == "fake" and res["sweep"] == ["k"]
+    assert len(res["rows"]) == 9 and res["images"] == [n for n, _ in images]
+    for s in res["summary"]:
+        rs = [r for r in res["rows"] if r["k"] == s["k"]]
+        assert s["n"] == 3
+        for key in ("bytes", "bpp", "psnr", "params"):
+            assert s[key] == pytest.approx(np.mean([r[key] for r in rs]))
+    # readers recompute the summary from the rows: an edited summary is not believed
+    res["summary"][0]["psnr"] = 99.0
+    out.write_text(json.dumps(res))
+    assert harness.load_result(out)["summary"][0]["psnr"] != 99.0
+
+
+def test_run_resumes_and_refuses_other_settings(images, tmp_path):
+    out = tmp_path / "r.json"
+    with pytest.raises(KeyboardInterrupt):
+        harness.run(Fake(fail_at=5), images, out, command="a", log=lambda m: None)
+    assert len(json.loads(out.read_text())["rows"]) == 4  # every finished row was saved
+    # point k=2 has one image of three: no mean is taken over a half-finished point
+    assert [p["k"] for p in harness.curve(harness.load_result(out)).points] == [1]
+    m = Fake()
+    lines = []
+    res = harness.run(m, images, out, command="b", log=lines.append)
+    assert m.calls == 5 and len(res["rows"]) == 9 and "4 of 9 rows" in lines[0]
+    assert res["commands"] == ["a", "b"]
+    m = Fake(ks=(1, 2, 3, 4))  # a longer sweep adds rows only for the new point
+    res = harness.run(m, images, out, command="c", log=lambda m: None)
+    assert m.calls == 3 and len(res["rows"]) == 12 and res["settings"]["k"] == [1, 2, 3, 4]
+    with pytest.raises(BenchError, match="other settings"):
+        harness.run(Fake(gain=2.0), images, out, command="d", log=lambda m: None)
+    res = harness.run(Fake(gain=2.0), images, out, command="e", force=True, log=lambda m: None)
+    assert len(res["rows"]) == 9 and res["commands"] == ["e"]
+
+
+def test_curves_and_interpolation(images, tmp_path):
+    out = tmp_path / "r.json"
+    harness.run(Fake(), images, out, command="t", log=lambda m: None)
+    res = harness.load_result(out)
+    c = harness.curve(res)
+    assert list(c.x) == sorted(c.x) and len(c.x) == 3 and c.n_images == 3
+    assert harness.value_at(c, c.x[1]) == pytest.approx(c.y[1])
+    mid = math.sqrt(c.x[0] * c.x[1])  # halfway in log rate
+    assert harness.value_at(c, mid) == pytest.approx((c.y[0] + c.y[1]) / 2)
+    assert harness.value_at(c, c.x[0] / 2) is None and harness.value_at(c, c.x[-1] * 2) is None
+    one = harness.curve(res, images=["im0.png"])
+    assert one.n_images == 1 and one.x[0] == res["rows"][0]["bpp"]
+    # the x axis may be the parameter count, as for the paper's figures
+    assert list(harness.curve(res, x="params").x) == [10, 20, 30]
+
+
+# -- real codecs -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def photo():
+    return harness.quick_images()[0][1]
+
+
+@pytest.mark.parametrize("name", ["jpeg", "webp", "avif", "jpeg2000", "jpegxl"])
+def test_classical_codecs(name, photo):
+    if name == "jpegxl":
+        pytest.importorskip("imagecodecs")
+    c = harness.make_codec(name, harness.QUICK[name])
+    c.check()
+    lo, hi = (c.measure(photo, p) for p in (c.points()[0], c.points()[-1]))
+    for r in (lo, hi):
+        assert r["bpp"] == 8 * r["bytes"] / (photo.shape[0] * photo.shape[1])
+        assert 0 < r["ms_ssim"] < 1 and r["params"] is None
+    assert hi["bytes"] > lo["bytes"] and hi["psnr"] > lo["psnr"] + 5
+
+
+def test_inrcodec_codec(tiny_model, photo):
+    photo = photo[:40, :56]  # too small for MS-SSIM: the row says None rather than failing
+    c = harness.make_codec("inrcodec", model=tiny_model, levels=[0, 3], steps=3)
+    assert c.settings()["model"] == tiny_model.hash
+    dense, sparse = (c.measure(photo, p) for p in c.points())
+    assert sparse["params"] < dense["params"] and sparse["bytes"] < dense["bytes"]
+    n_tiles = math.ceil(photo.shape[0] / tiny_model.tile) * math.ceil(photo.shape[1] / tiny_model.tile)
+    assert dense["params"] == tiny_model.net(0).n_params * n_tiles
+    assert dense["ms_ssim"] is None and dense["psnr"] > 0
+    with pytest.raises(BenchError, match="level 9"):
+        harness.make_codec("inrcodec", model=tiny_model, levels=[9])
+    assert "NON-DEFAULT" in harness.make_codec("inrcodec", model=tiny_model, lr=1e-3).description
+
+
+def test_missing_optional_libraries_say_what_to_install(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "imagecodecs", None)  # import now raises ImportError
+    with pytest.raises(BenchError, match="pip install imagecodecs"):
+        harness.make_codec("jpegxl").check()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(BenchError, match="pip install matplotlib"):
+        report.plot([], tmp_path / "x.png")
+
+
+# -- the command line --------------------------------------------------------------------------
+def test_quick_smoke_run(tiny_model_path, tmp_path, capsys):
+    """`run --quick` end to end (tiny model), then table, bd and plot on its files."""
+    try:
+        import imagecodecs  # noqa: F401
+        codecs = "jpeg,webp,avif,jpeg2000,jpegxl,inrcodec"
+    except ImportError:
+        codecs = "jpeg,webp,avif,jpeg2000,inrcodec"
+    out = tmp_path / "quick"
+    out.mkdir()
+    rc = bench_main(["run", "--quick", "--codecs", codecs, "--model", str(tiny_model_path),
+                     "--steps", "2", "--out-dir", str(out), "--quiet"])
+    assert rc == 0
+    files = sorted(out.glob("rd-*.json"))
+    assert len(files) == len(codecs.split(","))
+    for f in files:
+        res = harness.load_result(f)
+        stored = json.loads(f.read_text())["summary"]
+        assert [{k: v for k, v in s.items() if k != "density"} for s in stored] == res["summary"]
+        assert len(res["rows"]) == 2 * len(res["summary"]) and res["command"].startswith("python")
+        assert all(r["ms_ssim"] is not None for r in res["rows"])
+    table = capsys.readouterr().out
+    assert "| jpeg |" in table and "BD-rate vs jpeg" in table
+    jpeg, webp = out / "rd-jpeg.json", out / "rd-webp.json"
+    assert bench_main(["bd", str(jpeg), str(webp)]) == 0
+    assert "BD-rate" in capsys.readouterr().out
+    # a rerun resumes: nothing left to do, same rows
+    before = jpeg.read_text()
+    assert bench_main(["run", "--quick", "--codecs", "jpeg", "--out-dir", str(out), "--quiet"]) == 0
+    assert json.loads(jpeg.read_text())["rows"] == json.loads(before)["rows"]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    png = tmp_path / "rd.png"
+    assert bench_main(["plot", *map(str, files), "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert bench_main(["plot", str(jpeg), "--out", str(png)]) == 1  # exists: needs --force
+    assert "--force" in capsys.readouterr().err
+
+
+def test_cli_user_errors(tmp_path, capsys):
+    assert bench_main(["run", "--codecs", "gif", "--out-dir", str(tmp_path)]) == 1
+    assert "unknown codec" in capsys.readouterr().err
+    assert bench_main(["table", str(tmp_path / "none.json")]) == 1
+    assert "no such results file" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    assert bench_main(["bd", str(bad), str(bad)]) == 1
+    assert "not a readable results file" in capsys.readouterr().err
+
+
+def test_a_method_without_files_plugs_in(tmp_path):
+    """Paper experiments fit networks without writing files: psnr and params are enough."""
+    class Widths(harness.Method):
+        name, sweep = "toy-fit", ("width",)
+
+        def points(self):
+            return [{"width": w} for w in (4, 8, 16)]
+
+        def measure(self, image, point):
+            return {"psnr": 10 + point["width"] + image.mean() / 255,
+                    "params": 3 * point["width"] ** 2}
+
+    imgs = [("a", np.zeros((8, 8, 3), np.uint8)), ("b", np.full((8, 8, 3), 255, np.uint8))]
+    harness.run(Widths(), imgs, tmp_path / "toy.json", command="t", log=lambda m: None)
+    res = harness.load_result(tmp_path / "toy.json")
+    c = harness.curve(res, x="params")
+    assert list(c.x) == [48, 192, 768] and list(c.y) == [14.5, 18.5, 26.5]
+    assert len(harness.curve(res).x) == 0  # no bpp: no rate curve, and the table says so
+    assert "| toy-fit | 2 | - |" in report.table([res], None)
