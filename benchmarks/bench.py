@@ -62,11 +62,14 @@ def cmd_run(a, command: str) -> int:
         values = _floats(a.values) if a.values else (harness.QUICK.get(name) if a.quick else None)
         if name == "inrcodec":
             model = harness.Inrcodec(a.model)  # to know the ladder's length
+            if a.qualities and a.levels:
+                raise BenchError("--qualities and --levels: choose one sweep for inrcodec")
             levels = _ints(a.levels) if a.levels else (
-                [0, len(model.model.levels) - 1] if a.quick else None)
+                [0, len(model.model.levels) - 1] if a.quick and not a.qualities else None)
             steps = a.steps if a.steps is not None else (10 if a.quick else 100)
             m = harness.make_codec("inrcodec", model=model.model, levels=levels, steps=steps,
-                                   lr=a.lr, label=a.label)
+                                   lr=a.lr, label=a.label,
+                                   qualities=_ints(a.qualities) if a.qualities else None)
         else:
             m = harness.make_codec(name, values)
             if a.label:
@@ -177,6 +180,8 @@ def parser() -> argparse.ArgumentParser:
                    "(JPEG/WebP/AVIF quality, JPEG 2000 target bpp, JPEG XL distance)")
     r.add_argument("--model", help="inrcodec shared model (default: the shipped one)")
     r.add_argument("--levels", help="inrcodec levels, comma-separated (default: all)")
+    r.add_argument("--qualities", help="inrcodec: sweep --quality (1..100, comma-separated) "
+                   "instead of levels; quality sets level, quantiser and lr itself")
     r.add_argument("--steps", type=int, help="inrcodec encoder steps (default 100)")
     r.add_argument("--lr", type=float, default=1e-4, help="inrcodec encoder lr (default 1e-4)")
     r.add_argument("--threads", type=int, help="torch threads (inrcodec)")

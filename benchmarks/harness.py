@@ -257,12 +257,14 @@ class JpegXL(Codec):
 
 
 class Inrcodec(Codec):
-    """inrcodec at levels of one shared model (encode_report, then decode_array)."""
+    """inrcodec at levels of one shared model, or at `--quality` settings (encode_report,
+    then decode_array)."""
     name = "inrcodec"
     sweep = ("level",)
 
     def __init__(self, model=None, levels: Iterable[int] | None = None, steps: int = 100,
-                 lr: float = 1e-4, label: str | None = None):
+                 lr: float = 1e-4, label: str | None = None,
+                 qualities: Iterable[int] | None = None):
         import inrcodec
 
         try:
@@ -270,11 +272,25 @@ class Inrcodec(Codec):
         except inrcodec.InrcodecError as e:
             raise BenchError(str(e)) from None
         n = len(self.model.levels)
+        self.steps, self.lr = steps, lr
+        if qualities is not None:
+            # --quality chooses level, quantiser step and learning rate itself (rate.py)
+            if levels is not None:
+                raise BenchError("inrcodec sweeps either levels or qualities, not both")
+            self.qualities = [int(q) for q in qualities]
+            bad = [q for q in self.qualities if not 1 <= q <= 100]
+            if bad:
+                raise BenchError(f"quality {bad[0]} is not in 1..100")
+            self.sweep, self.levels, self.lr = ("quality",), None, None
+            self.description = (f"Meta-SparseINR, model {self.model.hash[:12]}, "
+                                f"{steps} steps, --quality (level, quantiser and lr by rate.py)")
+            self.label = label or "inrcodec --quality"
+            return
+        self.qualities = None
         self.levels = list(range(n)) if levels is None else list(levels)
         bad = [lv for lv in self.levels if not 0 <= lv < n]
         if bad:
             raise BenchError(f"level {bad[0]} is not in the model's ladder (0..{n - 1})")
-        self.steps, self.lr = steps, lr
         default = "" if lr == 1e-4 else f", NON-DEFAULT encoder lr {lr:g}"
         self.description = (f"Meta-SparseINR, model {self.model.hash[:12]}, "
                             f"{steps} steps, lr {lr:g}{default}")
@@ -282,18 +298,31 @@ class Inrcodec(Codec):
 
     def settings(self):
         m = self.model
-        return {"model": m.hash, "tile": m.tile, "arch": m.arch.to_dict(), "steps": self.steps,
-                "lr": self.lr, "level": self.levels}
+        s = {"model": m.hash, "tile": m.tile, "arch": m.arch.to_dict(), "steps": self.steps}
+        if self.qualities is not None:
+            return {**s, "quality": self.qualities}
+        return {**s, "lr": self.lr, "level": self.levels}
 
     def points(self):
+        if self.qualities is not None:
+            return [{"quality": q} for q in self.qualities]
         return [{"level": lv} for lv in self.levels]
 
     def point_info(self, point):
+        if "quality" in point:
+            from inrcodec.rate import quality_settings
+
+            s = quality_settings(self.model, point["quality"], self.steps)
+            return {"level": s.level, "step_scale": s.quant.step_scale, "lr": s.lr,
+                    "density": self.model.ladder()[s.level]["density"]}
         return {"density": self.model.ladder()[point["level"]]["density"]}
 
     def compress(self, image, point):
         import inrcodec
 
+        if "quality" in point:
+            return inrcodec.encode_report(image, model=self.model, quality=point["quality"],
+                                          steps=self.steps).data
         return inrcodec.encode_report(image, model=self.model, level=point["level"],
                                       steps=self.steps, lr=self.lr).data
 
@@ -421,6 +450,63 @@ class RunLog:
             print(msg, file=self.stream, flush=True)
 
 
+def open_result(out: Path, *, codec: str, label: str, description: str, settings: dict,
+                sweep: Iterable[str], command: str, images: list[str], force: bool = False
+                ) -> dict:
+    """A fresh results dict, or the rows of an existing `out` made with the same codec and
+    settings (to resume; the sweep's values may grow). Other settings: refused unless force."""
+    sweep = list(sweep)
+    settings = json.loads(json.dumps(settings))  # as it will read back from JSON
+    res = {"schema": SCHEMA, "codec": codec, "label": label, "description": description,
+           "settings": settings, "sweep": sweep, "command": command, "commands": [command],
+           "machine": machine(), "images": images, "rows": [], "summary": []}
+    if out.exists() and not force:
+        old = load_result(out)
+        fixed = lambda st: {k: v for k, v in (st or {}).items() if k not in sweep}
+        if old["codec"] != codec or fixed(old.get("settings")) != fixed(settings):
+            raise BenchError(f"{out} holds a run of {old['codec']} with other settings; "
+                             "use --force to start over, or another output")
+        res.update(rows=old["rows"], command=old.get("command", command),
+                   commands=old.get("commands", [old.get("command")]))
+        if command not in res["commands"]:
+            res["commands"].append(command)
+    elif not out.parent.is_dir():
+        raise BenchError(f"output folder {out.parent} does not exist")
+    return res
+
+
+class ResultsFile:
+    """A results file filled a batch of rows at a time, by work that measures many images
+    together (the paper's experiments fit all signals in one batch). Resumable like `run`:
+    `done(point)` says whether the rows of a point are there already."""
+
+    def __init__(self, out: str | Path, *, codec: str, description: str, settings: dict,
+                 sweep: Iterable[str], command: str, label: str | None = None,
+                 force: bool = False):
+        self.out, self.sweep = Path(out), tuple(sweep)
+        self.res = open_result(self.out, codec=codec, label=label or codec,
+                               description=description, settings=settings, sweep=self.sweep,
+                               command=command, images=[], force=force)
+        self._points = {self._pk(r) for r in self.res["rows"]}
+
+    def _pk(self, point: dict) -> tuple:
+        return tuple(json.dumps(point.get(k)) for k in self.sweep)
+
+    def done(self, **point) -> bool:
+        return self._pk(point) in self._points
+
+    def add(self, point: dict, rows: list[dict]) -> None:
+        """All rows of one point ({"image", metrics...}), written at once."""
+        self.res["rows"] += [{"image": r["image"], **point,
+                              **{k: v for k, v in r.items() if k != "image"}} for r in rows]
+        self._points.add(self._pk(point))
+        self.res["images"] = list(dict.fromkeys(r["image"] for r in self.res["rows"]))
+        for k in self.sweep:
+            self.res["settings"][k] = list(dict.fromkeys(r.get(k) for r in self.res["rows"]))
+        self.res["summary"] = summarize(self.res["rows"], self.sweep)
+        write_result(self.out, self.res)
+
+
 def run(method: Method, images: list[tuple[str, np.ndarray]], out: str | Path, *,
         command: str, force: bool = False, log: Callable[[str], None] | None = None) -> dict:
     """Measure `method` on `images` at all its points, writing `out` after every row.
@@ -431,24 +517,10 @@ def run(method: Method, images: list[tuple[str, np.ndarray]], out: str | Path, *
     log = log or RunLog()
     out = Path(out)
     method.check()
-    settings = json.loads(json.dumps(method.settings()))  # as it will read back from JSON
-    res = {"schema": SCHEMA, "codec": method.name, "label": method.label or method.name,
-           "description": method.description, "settings": settings, "sweep": list(method.sweep),
-           "command": command, "commands": [command], "machine": machine(),
-           "images": [n for n, _ in images], "rows": [], "summary": []}
-    if out.exists() and not force:
-        old = load_result(out)
-        fixed = lambda st: {k: v for k, v in (st or {}).items() if k not in method.sweep}
-        # the sweep may grow between runs (rows are keyed by point); the rest must not change
-        if old["codec"] != method.name or fixed(old.get("settings")) != fixed(settings):
-            raise BenchError(f"{out} holds a run of {old['codec']} with other settings; "
-                             "use --force to start over, or another output")
-        res.update(rows=old["rows"], command=old.get("command", command),
-                   commands=old.get("commands", [old.get("command")]))
-        if command not in res["commands"]:
-            res["commands"].append(command)
-    elif not out.parent.is_dir():
-        raise BenchError(f"output folder {out.parent} does not exist")
+    res = open_result(out, codec=method.name, label=method.label or method.name,
+                      description=method.description, settings=method.settings(),
+                      sweep=method.sweep, command=command, images=[n for n, _ in images],
+                      force=force)
     done = {row_key(r, method.sweep) for r in res["rows"]}
     todo = [(p, n, img) for p in method.points() for n, img in images
             if row_key({"image": n, **p}, method.sweep) not in done]

@@ -4,17 +4,19 @@
     python benchmarks/paper.py fig2 --family ffn --seeds 0,1,2        # Appendix B
     python benchmarks/paper.py ticket                                 # Section 5.3
     python benchmarks/paper.py fig2 --scale paper ...                 # the paper's sizes (GPU)
+    python benchmarks/paper.py report --family siren --md out.md      # tables and plots
 
 `fig2` trains, per seed, a Meta-SparseINR ladder, a Random Pruning ladder and Dense-Narrow
 networks matched to every other level, then fits held-out signals for 100 Adam steps
 (lr 1e-4) with each of the six methods (Scratch, MAML+OneShot and MAML+IMP need no training
 of their own) and records per-signal PSNR. It also traces PSNR at every one of the 100
-steps for Meta-SparseINR and Dense-Narrow at the `--trace-level` (Figure 3).
+steps for Meta-SparseINR and Dense-Narrow at the scale's trace level (Figure 3).
 `ticket` runs IMP with weight rewinding on one 512x512 development photo against dense
 networks of matched size (Section 5.3), with far fewer steps than the paper's 50k.
 
-Everything is resumable: trained models are kept under --work and finished result rows are
-skipped, so a rerun picks up where an interrupted one stopped.
+Results are harness files (benchmarks/harness.py, one per method, rows per test signal) under
+benchmarks/results/paper/. Everything is resumable: trained models are kept under --work and
+finished points are skipped, so a rerun picks up where an interrupted one stopped.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import dataclasses
 import json
 import shlex
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,8 +37,13 @@ from inrcodec.baselines import (dense_fit_peak, evaluate, ladder_params, narrow_
 from inrcodec.config import Arch, FitConfig, MetaConfig
 from inrcodec.datasets import centre_crops, dev_photos, image_paths, random_crops
 from inrcodec.meta import train_meta_sparse
+from inrcodec.fileio import atomic_output
 from inrcodec.shared_model import SharedModel
+from inrcodec.tiling import tile_coords
 from inrcodec.train import signals
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.harness import BenchError, ResultsFile, load_result  # noqa: E402
 
 # cpu: 32x32 crops of the photos (an Imagenette-like set of small natural images), a
 # width-32 SIREN, a first-order MAML schedule a 2-core CPU runs in minutes per ladder.
@@ -45,17 +53,17 @@ SCALES = {
     "cpu": dict(tile=32, width=32, n_train=10000, n_test=64, crop_scale=(0.5, 1.0),
                 meta=MetaConfig(first_order=True, outer_lr=5e-5, pretrain_steps=1000,
                                 retrain_steps=200, rounds=12, val_every=250),
-                narrow_every=2, trace_level=8),
+                narrow_every=2, trace_level=8, ffn_sigma=2.0),
     "paper": dict(tile=178, width=256, n_train=0, n_test=500, crop_scale=None,
                   meta=MetaConfig(pretrain_steps=150_000, retrain_steps=30_000, rounds=20),
-                  narrow_every=2, trace_level=14),
+                  narrow_every=2, trace_level=14, ffn_sigma=10.0),
     # A seconds-long run of the whole pipeline, for the test suite.
     "smoke": dict(tile=8, width=8, n_train=40, n_test=4, crop_scale=(0.5, 1.0),
                   meta=MetaConfig(first_order=True, outer_lr=1e-3, pretrain_steps=4,
                                   retrain_steps=2, rounds=4, val_every=2),
-                  narrow_every=2, trace_level=2),
+                  narrow_every=2, trace_level=2, ffn_sigma=2.0),
 }
-W0 = {"siren": 30.0}
+TEST_SEED = 12345
 
 
 def u8(a: np.ndarray) -> np.ndarray:
@@ -67,32 +75,8 @@ def test_signals(sc: dict, source: str | None) -> np.ndarray:
     paths = image_paths(source) if source else dev_photos()
     if sc["crop_scale"] is None:
         return u8(centre_crops(paths, sc["tile"]))[:sc["n_test"]]
-    return u8(random_crops(paths, sc["tile"], sc["n_test"], seed=12345,
+    return u8(random_crops(paths, sc["tile"], sc["n_test"], seed=TEST_SEED,
                            scale_range=sc["crop_scale"]))
-
-
-class Results:
-    """A JSON results file whose rows are keyed, so reruns skip finished work."""
-
-    def __init__(self, path: Path, header: dict):
-        self.path = path
-        self.data = json.loads(path.read_text()) if path.exists() else {**header, "rows": []}
-        self.keys = {self._key(r) for r in self.data["rows"]}
-
-    @staticmethod
-    def _key(r: dict) -> str:
-        return json.dumps({k: r[k] for k in ("kind", "family", "seed", "method", "level")
-                           if k in r}, sort_keys=True)
-
-    def has(self, **key) -> bool:
-        return self._key(key) in self.keys
-
-    def add(self, row: dict) -> None:
-        self.data["rows"].append(row)
-        self.keys.add(self._key(row))
-        tmp = self.path.with_name(self.path.name + ".part")
-        tmp.write_text(json.dumps(self.data, indent=1))
-        tmp.replace(self.path)
 
 
 def _trained(path: Path, fn) -> SharedModel:
@@ -104,20 +88,54 @@ def _trained(path: Path, fn) -> SharedModel:
     return m
 
 
+LABELS = {"meta-sparse": "Meta-SparseINR", "random-pruning": "Random Pruning",
+          "dense-narrow": "Dense-Narrow", "scratch": "Scratch", "maml-oneshot": "MAML+OneShot",
+          "maml-imp": "MAML+IMP", "winning-ticket": "Winning ticket (IMP, rewinding)"}
+
+
+def _command() -> str:
+    return "python benchmarks/paper.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _arch(args, sc) -> Arch:
+    return Arch(family=args.family, width=sc["width"], depth=4, w0=30.0,
+                ffn_sigma=sc["ffn_sigma"])
+
+
+def fig2_dir(out_dir: Path, family: str, scale: str, fig: str = "fig2") -> Path:
+    return out_dir / f"{fig}-{family}-{scale}"
+
+
 def fig2(args) -> None:
     sc = SCALES[args.scale]
-    arch = Arch(family=args.family, width=sc["width"], depth=4, w0=W0.get(args.family, 30.0))
+    arch = _arch(args, sc)
     meta = sc["meta"]
     work = args.work / f"{args.scale}-{args.family}"
     work.mkdir(parents=True, exist_ok=True)
-    out = args.out_dir / f"paper-fig2-{args.family}-{args.scale}.json"
-    res = Results(out, {
-        "description": f"Figure 2 ({args.family}): PSNR after {args.steps} Adam steps vs "
-                       "parameters, six methods", "scale": args.scale,
-        "settings": {"tile": sc["tile"], "arch": arch.to_dict(),
-                     "meta": dataclasses.asdict(meta), "steps": args.steps, "lr": args.lr},
-        "command": "python benchmarks/paper.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])})
+    d2, d3 = (fig2_dir(args.out_dir, args.family, args.scale, f) for f in ("fig2", "fig3"))
+    d2.mkdir(parents=True, exist_ok=True)
+    d3.mkdir(parents=True, exist_ok=True)
+    settings = {"scale": args.scale, "tile": sc["tile"], "arch": arch.to_dict(),
+                "meta": {k: v for k, v in dataclasses.asdict(meta).items() if k != "seed"},
+                "steps": args.steps, "lr": args.lr, "train_source": args.source,
+                "test": {"source": args.test_source or "dev", "n": sc["n_test"],
+                         "crop_scale": sc["crop_scale"], "seed": TEST_SEED}}
+    files = {}
+
+    def results(fig: str, method: str) -> ResultsFile:
+        if (fig, method) not in files:
+            d, sweep, what = ((d2, ("seed", "level"), f"PSNR after {args.steps} Adam steps")
+                              if fig == "fig2" else
+                              (d3, ("seed",), f"PSNR at every one of {args.steps} Adam steps"))
+            files[fig, method] = ResultsFile(
+                d / f"{method}.json", codec=method, label=LABELS[method], sweep=sweep,
+                description=f"Lee et al. 2021 {'Figure 2' if fig == 'fig2' else 'Figure 3'} "
+                            f"({args.family}, {args.scale} scale): {LABELS[method]}, {what}",
+                settings=settings, command=_command(), force=args.force)
+        return files[fig, method]
+
     test = test_signals(sc, args.test_source)
+    names = [f"crop-{i:03d}" for i in range(len(test))]
     cfg = FitConfig(steps=args.steps, lr=args.lr)
     levels = list(range(0, meta.rounds + 1, sc["narrow_every"]))
     for seed in args.seeds:
@@ -146,15 +164,15 @@ def fig2(args) -> None:
         print(f"seed {seed}: dense-narrow ready ({time.perf_counter() - t0:.0f} s)", flush=True)
 
         def run(method, at, **kw):  # `at`: the sparse level whose size this row matches
-            key = dict(kind="fig2", family=args.family, seed=seed, method=method, level=at)
-            if res.has(**key):
+            res = results("fig2", method)
+            if res.done(seed=seed, level=at):
                 return
             t = time.perf_counter()
             r = evaluate(method, test, cfg=cfg, seed=seed, **kw)
-            res.add({**key, "params": r.params, "mean": r.mean, "psnr": r.psnr,
-                     "seconds": time.perf_counter() - t})
+            res.add({"seed": seed, "level": at},
+                    [{"image": n, "psnr": q, "params": r.params} for n, q in zip(names, r.psnr)])
             print(f"seed {seed} level {at:>2} {method:<15} params {r.params:>6} "
-                  f"PSNR {r.mean:6.2f}", flush=True)
+                  f"PSNR {r.mean:6.2f} ({time.perf_counter() - t:.0f} s)", flush=True)
         for lv in levels:
             run("meta-sparse", lv, model=sparse, level=lv)
             run("random-pruning", lv, model=rand, level=lv)
@@ -167,20 +185,21 @@ def fig2(args) -> None:
         # Figure 3: PSNR at every step for the sparse level and its dense-narrow match.
         tl = sc["trace_level"]
         for method, model, lv in (("meta-sparse", sparse, tl), ("dense-narrow", narrow[tl], 0)):
-            key = dict(kind="fig3", family=args.family, seed=seed, method=method, level=tl)
-            if res.has(**key):
+            res = results("fig3", method)
+            if res.done(seed=seed):
                 continue
             net = model.net(lv)
-            from inrcodec.tiling import tile_coords
             coords = tile_coords(sc["tile"])
-            curve = []
-            r0 = evaluate(method, test, model=model, level=lv, cfg=FitConfig(steps=0))
-            curve.append(r0.mean)
+            curves = [psnr_rows(net, model.levels[lv].theta0.expand(len(test), -1), coords, test)]
             evaluate(method, test, model=model, level=lv, cfg=cfg, trace=lambda step, th:
-                     curve.append(float(np.mean(psnr_rows(net, th, coords, test)))))
-            res.add({**key, "params": net.n_params, "curve": curve, "psnr_at_2": curve[2]})
-            print(f"seed {seed} trace {method}: step 2 {curve[2]:.2f} dB, step "
-                  f"{len(curve) - 1} {curve[-1]:.2f} dB", flush=True)
+                     curves.append(psnr_rows(net, th, coords, test)))
+            c = np.asarray(curves, float).T  # (signals, steps + 1)
+            res.add({"seed": seed}, [{"image": n, "params": net.n_params, "level": tl,
+                                      "psnr": float(row[-1]), "psnr_step2": float(row[2]),
+                                      "curve": [round(float(v), 3) for v in row]}
+                                     for n, row in zip(names, c)])
+            print(f"seed {seed} trace {method}: step 2 {c[:, 2].mean():.2f} dB, step "
+                  f"{c.shape[1] - 1} {c[:, -1].mean():.2f} dB", flush=True)
 
 
 def ticket(args) -> None:
@@ -188,40 +207,200 @@ def ticket(args) -> None:
     path = sorted(dev_photos())[args.photo]
     img = u8(centre_crops([path], args.size))[0]
     arch = Arch(width=args.width, depth=4, w0=args.w0)
-    out = args.out_dir / f"paper-ticket-{args.size}.json"
-    res = Results(out, {
-        "description": f"Section 5.3: winning ticket (IMP with rewinding to init) vs dense "
-                       f"narrow, peak PSNR over {args.ticket_steps} Adam steps (paper: 50k)",
-        "image": path.name, "settings": {"size": args.size, "arch": arch.to_dict(),
-                                         "steps": args.ticket_steps, "lr": args.ticket_lr,
-                                         "rounds": args.rounds},
-        "command": "python benchmarks/paper.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])})
-    if not res.has(kind="ticket", method="winning-ticket"):
+    d = args.out_dir / f"ticket-{args.size}"
+    d.mkdir(parents=True, exist_ok=True)
+    settings = {"size": args.size, "arch": arch.to_dict(), "steps": args.ticket_steps,
+                "lr": args.ticket_lr, "rounds": args.rounds, "photo": path.name}
+    what = (f"Lee et al. 2021 Section 5.3: peak PSNR over {args.ticket_steps} Adam steps on "
+            f"one {args.size}x{args.size} photo (paper: 50k steps)")
+    wt = ResultsFile(d / "winning-ticket.json", codec="winning-ticket", sweep=("level",),
+                     label=LABELS["winning-ticket"], settings=settings, command=_command(),
+                     description=f"{what}; IMP, 20% per round, rewound to the init",
+                     force=args.force)
+    if not wt.done(level=0):
         rows = winning_ticket(arch, img, steps=args.ticket_steps, rounds=args.rounds,
                               lr=args.ticket_lr)
-        res.add({"kind": "ticket", "method": "winning-ticket", "rows": rows})
-        for r in rows:
-            print(f"ticket round {r['round']:>2} params {r['params']:>6} peak {r['peak_psnr']:.2f}",
-                  flush=True)
+        for r in rows:  # one round's point each; all are written together
+            wt.add({"level": r["round"]}, [{"image": path.name, "params": r["params"],
+                                            "density": r["density"], "psnr": r["peak_psnr"]}])
+            print(f"ticket round {r['round']:>2} params {r['params']:>6} "
+                  f"peak {r['peak_psnr']:.2f}", flush=True)
+    dn = ResultsFile(d / "dense-narrow.json", codec="dense-narrow", sweep=("level",),
+                     label=LABELS["dense-narrow"], settings=settings, command=_command(),
+                     description=f"{what}; dense networks as wide as the ticket's rounds",
+                     force=args.force)
     params = ladder_params(arch, args.rounds)
     for lv in range(0, args.rounds + 1, 2):
-        w = narrow_width(arch, params[lv])
-        if res.has(kind="ticket", method="dense-narrow", level=lv):
+        if dn.done(level=lv):
             continue
+        w = narrow_width(arch, params[lv])
         r = dense_fit_peak(dataclasses.replace(arch, width=w), img, steps=args.ticket_steps,
                            lr=args.ticket_lr)
-        res.add({"kind": "ticket", "method": "dense-narrow", "level": lv, "width": w, **r})
+        dn.add({"level": lv}, [{"image": path.name, "params": r["params"], "width": w,
+                                "psnr": r["peak_psnr"]}])
         print(f"dense-narrow width {w:>3} params {r['params']:>6} peak {r['peak_psnr']:.2f}",
               flush=True)
 
 
-def main(argv=None):
+# -- report ------------------------------------------------------------------------------------
+def seed_stats(res: dict, key: str = "psnr") -> dict:
+    """{level: (mean params, mean over seeds, std over seeds, n seeds)} of per-seed means."""
+    by: dict = {}
+    for r in res["rows"]:
+        by.setdefault(r["level"], {}).setdefault(r["seed"], []).append(r)
+    out = {}
+    for lv, seeds in sorted(by.items()):
+        means = [float(np.mean([r[key] for r in rs])) for rs in seeds.values()]
+        params = float(np.mean([r["params"] for rs in seeds.values() for r in rs]))
+        out[lv] = (params, float(np.mean(means)),
+                   float(np.std(means, ddof=1)) if len(means) > 1 else 0.0, len(means))
+    return out
+
+
+def _load_dir(d: Path) -> dict[str, dict]:
+    if not d.is_dir():
+        raise BenchError(f"{d}: no results (run the experiment first)")
+    res = {}
+    for m in LABELS:
+        if (d / f"{m}.json").exists():
+            res[m] = load_result(d / f"{m}.json")
+    return res
+
+
+def fig2_table(results: dict[str, dict]) -> str:
+    stats = {m: seed_stats(r) for m, r in results.items()}
+    levels = sorted({lv for s in stats.values() for lv in s})
+    ms = list(stats)
+    out = ["| level | " + " | ".join(LABELS[m] for m in ms) + " |",
+           "|---|" + "---|" * len(ms)]
+    for lv in levels:
+        cells = []
+        for m in ms:
+            if lv in stats[m]:
+                p, mu, sd, n = stats[m][lv]
+                cells.append(f"{mu:.2f} ± {sd:.2f} ({p:.0f})")
+            else:
+                cells.append("-")
+        out.append(f"| {lv} | " + " | ".join(cells) + " |")
+    n = max((s[3] for st in stats.values() for s in st.values()), default=0)
+    out.append(f"\nPSNR (dB) mean ± std over {n} seed(s) of the per-seed mean over the test "
+               "signals; parameters in brackets. Level: the Meta-SparseINR level whose size "
+               "the row matches.")
+    return "\n".join(out)
+
+
+def fig3_table(results: dict[str, dict]) -> str:
+    out = ["| method | params | PSNR at step 2 | PSNR at the last step |", "|---|---|---|---|"]
+    for m, r in results.items():
+        s2, sl = seed_stats(r, "psnr_step2"), seed_stats(r, "psnr")
+        for lv in s2:
+            out.append(f"| {LABELS[m]} | {s2[lv][0]:.0f} | {s2[lv][1]:.2f} ± {s2[lv][2]:.2f} | "
+                       f"{sl[lv][1]:.2f} ± {sl[lv][2]:.2f} |")
+    return "\n".join(out)
+
+
+def ticket_table(results: dict[str, dict]) -> str:
+    out = ["| method | params | peak PSNR |", "|---|---|---|"]
+    for m, r in results.items():
+        for row in sorted(r["rows"], key=lambda row: -row["params"]):
+            out.append(f"| {LABELS[m]} | {row['params']} | {row['psnr']:.2f} |")
+    return "\n".join(out)
+
+
+def _plt():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise BenchError("plots need matplotlib: pip install matplotlib "
+                         "(or the bench extra: pip install -e '.[bench]')") from None
+    return plt
+
+
+def plot_params(results: dict[str, dict], out: Path, title: str, errorbars: bool = True) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for m, r in results.items():
+        if r["sweep"] == ["level"] and "seed" not in r["rows"][0]:
+            rows = sorted(r["rows"], key=lambda row: row["params"])
+            ax.plot([x["params"] for x in rows], [x["psnr"] for x in rows], "o-",
+                    label=LABELS[m])
+            continue
+        st = seed_stats(r)
+        xs = [v[0] for v in st.values()]
+        ax.errorbar(xs, [v[1] for v in st.values()],
+                    yerr=[v[2] for v in st.values()] if errorbars else None,
+                    marker="o", capsize=3, label=LABELS[m])
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def plot_trace(results: dict[str, dict], out: Path, title: str) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for m, r in results.items():
+        c = np.mean([row["curve"] for row in r["rows"]], axis=0)
+        ax.plot(np.arange(len(c)), c, label=f"{LABELS[m]} ({r['rows'][0]['params']} params)")
+    ax.set_xlabel("Adam step")
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def report(args) -> None:
+    """Tables (markdown) and plots from the results folders of one family and scale."""
+    parts = []
+    d2 = fig2_dir(args.out_dir, args.family, args.scale)
+    if d2.is_dir():
+        r2 = _load_dir(d2)
+        parts += [f"## Figure 2 ({args.family}, {args.scale} scale)", "", fig2_table(r2), ""]
+        if args.plots:
+            plot_params(r2, d2.with_suffix(".png"),
+                        f"Figure 2 ({args.family}, {args.scale}): PSNR vs parameters")
+    d3 = fig2_dir(args.out_dir, args.family, args.scale, "fig3")
+    if d3.is_dir():
+        r3 = _load_dir(d3)
+        parts += [f"## Figure 3 ({args.family}, {args.scale} scale)", "", fig3_table(r3), ""]
+        if args.plots:
+            plot_trace(r3, d3.with_suffix(".png"),
+                       f"Figure 3 ({args.family}, {args.scale}): PSNR over the fit")
+    dt = args.out_dir / f"ticket-{args.size}"
+    if dt.is_dir():
+        rt = _load_dir(dt)
+        parts += [f"## Section 5.3 (one {args.size}x{args.size} photo)", "", ticket_table(rt), ""]
+        if args.plots:
+            plot_params(rt, dt.with_suffix(".png"), "Section 5.3: peak PSNR vs parameters")
+    if not parts:
+        raise BenchError(f"no results under {args.out_dir} for {args.family} / {args.scale}")
+    text = "\n".join(parts)
+    print(text)
+    if args.md:
+        with atomic_output(Path(args.md), force=True) as tmp:
+            tmp.write_text(text + "\n")
+
+
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fig2", help="Figure 2 / Figure 3 / Appendix B")
     f.add_argument("--family", choices=["siren", "ffn"], default="siren")
     f.add_argument("--seeds", default="0,1,2")
     f.add_argument("--scale", choices=list(SCALES), default="cpu")
+    f.add_argument("--quick", action="store_true",
+                   help="smoke run: --scale smoke, seed 0, 10 steps, into a temporary folder")
     f.add_argument("--steps", type=int, default=100)
     f.add_argument("--lr", type=float, default=1e-4)
     f.add_argument("-v", "--verbose", action="store_true")
@@ -235,19 +414,50 @@ def main(argv=None):
     t.add_argument("--rounds", type=int, default=10)
     t.add_argument("--ticket-steps", type=int, default=200)
     t.add_argument("--ticket-lr", type=float, default=1e-3)
+    r = sub.add_parser("report", help="tables and plots from finished results")
+    r.add_argument("--family", choices=["siren", "ffn"], default="siren")
+    r.add_argument("--scale", choices=list(SCALES), default="cpu")
+    r.add_argument("--size", type=int, default=512, help="the ticket run's photo size")
+    r.add_argument("--md", help="also write the tables to this markdown file")
+    r.add_argument("--no-plots", dest="plots", action="store_false",
+                   help="tables only (plots need matplotlib)")
+    for p in (f, t, r):
+        p.add_argument("--out-dir", type=Path, default=None,
+                       help="results folder (default: benchmarks/results/paper)")
     for p in (f, t):
-        p.add_argument("--out-dir", type=Path, default=Path("benchmarks/results"))
-        p.add_argument("--work", type=Path, default=Path("benchmarks/work"))
+        p.add_argument("--work", type=Path, default=Path("benchmarks/work"),
+                       help="trained models, kept for resuming")
         p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--force", action="store_true",
+                       help="start over where a results file holds other settings")
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    if args.cmd == "fig2":
-        args.seeds = [int(s) for s in args.seeds.split(",")]
-        fig2(args)
-    else:
-        ticket(args)
+    try:
+        if args.cmd == "report":
+            args.out_dir = args.out_dir or Path("benchmarks/results/paper")
+            report(args)
+            return 0
+        if args.cmd == "fig2" and args.quick:
+            args.scale, args.seeds, args.steps = "smoke", "0", 10
+            if args.out_dir is None:
+                args.out_dir = Path(tempfile.mkdtemp(prefix="inrcodec-paper-quick-"))
+                args.work = args.out_dir / "work"
+        args.out_dir = args.out_dir or Path("benchmarks/results/paper")
+        torch.set_num_threads(args.threads)
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        if args.cmd == "fig2":
+            try:
+                args.seeds = [int(x) for x in args.seeds.split(",")]
+            except ValueError:
+                raise BenchError(f"--seeds {args.seeds}: expected comma-separated integers") \
+                    from None
+            fig2(args)
+        else:
+            ticket(args)
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,6 +8,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import paper  # noqa: E402
 
+METHODS = {"meta-sparse", "random-pruning", "dense-narrow", "scratch", "maml-oneshot",
+           "maml-imp"}
+
 
 def _photos(d: Path, n: int, seed: int) -> Path:
     d.mkdir()
@@ -20,26 +23,48 @@ def _photos(d: Path, n: int, seed: int) -> Path:
     return d
 
 
+def _rows(path: Path) -> list[dict]:
+    res = json.loads(path.read_text())
+    assert res["schema"] == 2 and res["command"].startswith("python benchmarks/paper.py")
+    return res["rows"]
+
+
 def test_fig2_smoke_runs_all_methods_and_resumes(tmp_path, capsys):
     src, test = _photos(tmp_path / "train", 10, 0), _photos(tmp_path / "test", 3, 1)
+    out = tmp_path / "res"
     argv = ["fig2", "--scale", "smoke", "--seeds", "0", "--steps", "6", "--source", str(src),
-            "--test-source", str(test), "--out-dir", str(tmp_path / "res"),
-            "--work", str(tmp_path / "work")]
-    paper.main(argv)
-    res = json.loads((tmp_path / "res" / "paper-fig2-siren-smoke.json").read_text())
-    fig2 = [r for r in res["rows"] if r["kind"] == "fig2"]
-    methods = {r["method"] for r in fig2}
-    assert methods == {"meta-sparse", "random-pruning", "dense-narrow", "scratch",
-                       "maml-oneshot", "maml-imp"}
-    by = {(r["method"], r["level"]): r for r in fig2}
+            "--test-source", str(test), "--out-dir", str(out), "--work", str(tmp_path / "work")]
+    assert paper.main(argv) == 0
+    d2 = out / "fig2-siren-smoke"
+    assert {p.stem for p in d2.glob("*.json")} == METHODS
+    rows = {m: _rows(d2 / f"{m}.json") for m in METHODS}
+    # one row per test signal and point; 4 smoke crops
+    assert all(len({r["image"] for r in rs}) == 4 for rs in rows.values())
+    by = {(m, r["level"]): r["params"] for m, rs in rows.items() for r in rs}
     for lv in (2, 4):  # matched sizes: narrow >= sparse, pruned-in-fit == sparse
-        assert by["dense-narrow", lv]["params"] >= by["meta-sparse", lv]["params"]
+        assert by["dense-narrow", lv] >= by["meta-sparse", lv]
         for m in ("maml-imp", "maml-oneshot", "random-pruning"):
-            assert by[m, lv]["params"] == by["meta-sparse", lv]["params"]
-    traces = [r for r in res["rows"] if r["kind"] == "fig3"]
-    assert len(traces) == 2 and all(len(r["curve"]) == 7 for r in traces)
-    n = len(res["rows"])
+            assert by[m, lv] == by["meta-sparse", lv]
+    d3 = out / "fig3-siren-smoke"
+    traces = [r for m in ("meta-sparse", "dense-narrow") for r in _rows(d3 / f"{m}.json")]
+    assert len(traces) == 8 and all(len(r["curve"]) == 7 for r in traces)
+    assert all(abs(r["psnr_step2"] - r["curve"][2]) < 1e-3 for r in traces)
+    before = {p: p.read_text() for p in out.rglob("*.json")}
     capsys.readouterr()
-    paper.main(argv)  # everything is done: nothing is re-run
+    assert paper.main(argv) == 0  # everything is done: nothing is re-run
     assert "PSNR" not in capsys.readouterr().out
-    assert len(json.loads((tmp_path / "res" / "paper-fig2-siren-smoke.json").read_text())["rows"]) == n
+    assert all(p.read_text() == t for p, t in before.items())
+
+    md = tmp_path / "fig2.md"
+    assert paper.main(["report", "--scale", "smoke", "--out-dir", str(out), "--md", str(md),
+                       "--no-plots"]) == 0
+    text = md.read_text()
+    assert "Meta-SparseINR" in text and "MAML+IMP" in text and "PSNR at step 2" in text
+    # the table's mean is the mean of the rows
+    mean0 = np.mean([r["psnr"] for r in rows["meta-sparse"] if r["level"] == 0])
+    assert f"{mean0:.2f} ± 0.00" in text
+
+
+def test_report_without_results_is_a_clean_error(tmp_path, capsys):
+    assert paper.main(["report", "--out-dir", str(tmp_path)]) == 1
+    assert "no results" in capsys.readouterr().err
