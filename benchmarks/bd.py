@@ -103,3 +103,31 @@ def pareto(rate, psnr) -> list[int]:
             keep.append(i)
             best = psnr[i]
     return keep
+
+
+def hull(rate, psnr) -> list[int]:
+    """Indices of the operational curve, by increasing rate: the upper convex hull of the
+    points in (log rate, PSNR), rising part only -- what an encoder that picks its best
+    setting for each rate can reach. Unlike `pareto`, a point under the chord of two others
+    is dropped even when nothing beats it on both axes; use it for sweeps over more than one
+    setting (level x quantiser step), whose points do not lie on one curve.
+    """
+    order = sorted(range(len(rate)), key=lambda i: (rate[i], -psnr[i]))
+    keep: list[int] = []
+    for i in order:
+        if keep and rate[i] == rate[keep[-1]]:
+            continue  # same rate, lower PSNR
+        while len(keep) >= 2:
+            a, b = keep[-2], keep[-1]
+            xa, xb, xi = (math.log(rate[j]) for j in (a, b, i))
+            if (psnr[b] - psnr[a]) * (xi - xa) < (psnr[i] - psnr[a]) * (xb - xa):
+                keep.pop()  # b is under the chord from a to i
+            else:
+                break
+        keep.append(i)
+    rising, best = [], -math.inf
+    for i in keep:
+        if psnr[i] > best:
+            rising.append(i)
+            best = psnr[i]
+    return rising

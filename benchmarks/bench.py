@@ -88,7 +88,7 @@ def cmd_run(a, command: str) -> int:
 
     results = [harness.load_result(p) for p in outs]
     anchor = next((r for r in results if r["codec"] == "jpeg"), None)
-    print(report.table(results, anchor, method=a.bd_method))
+    print(report.table(results, anchor, method=a.bd_method, how=a.front))
     for p in outs:
         print(f"wrote {p}")
     return 0
@@ -115,7 +115,7 @@ def cmd_table(a, command: str) -> int:
     imgs = _images(results, a.common_images)
     if imgs is not None:
         print(f"over the {len(imgs)} images common to all runs")
-    print(report.table(results, anchor, tuple(_floats(a.bpp)), a.bd_method, imgs))
+    print(report.table(results, anchor, tuple(_floats(a.bpp)), a.bd_method, imgs, a.front))
     return 0
 
 
@@ -129,7 +129,7 @@ def cmd_bd(a, command: str) -> int:
     print(f"anchor {ca.label}: {len(ca.x)} points on {ca.n_images} images; "
           f"test {ct.label}: {len(ct.x)} points on {ct.n_images} images")
     for method in (["cubic", "pchip"] if a.method == "both" else [a.method]):
-        d = report.bd_compare(ca, ct, method)
+        d = report.bd_compare(ca, ct, method, a.front)
         for side in ("anchor", "test"):
             if d[f"{side}_dropped"]:
                 print(f"  {method}: {side} points off the efficient front, left out: "
@@ -155,9 +155,14 @@ def cmd_plot(a, command: str) -> int:
     if xlim is not None and len(xlim) != 2:
         raise BenchError("--xlim takes two numbers: MIN,MAX")
     report.plot(results, Path(a.out), x=a.x, y=a.y, images=_images(results, a.common_images),
-                title=a.title, xlim=xlim, force=a.force)
+                title=a.title, xlim=xlim, force=a.force, how=a.front)
     print(f"wrote {a.out}")
     return 0
+
+
+FRONT_HELP = ("which points make a curve: pareto (each beats every cheaper one; for a sweep "
+              "of one setting) or hull (the upper convex hull in log rate: the operational "
+              "curve of a sweep over several settings, such as level x step scale)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -190,6 +195,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true",
                    help="start over when a results file exists with other settings")
     r.add_argument("--bd-method", default="pchip", choices=("cubic", "pchip"))
+    r.add_argument("--front", default="pareto", choices=("pareto", "hull"), help=FRONT_HELP)
     r.add_argument("--quiet", action="store_true", help="no progress lines")
     r.set_defaults(fn=cmd_run)
 
@@ -198,6 +204,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--anchor", help="results file of the anchor curve (e.g. JPEG)")
     t.add_argument("--bpp", default="0.25,0.5,1", help="rates to read PSNR at (default 0.25,0.5,1)")
     t.add_argument("--bd-method", default="pchip", choices=("cubic", "pchip"))
+    t.add_argument("--front", default="pareto", choices=("pareto", "hull"), help=FRONT_HELP)
     t.add_argument("--common-images", action="store_true",
                    help="use only the images every results file has")
     t.set_defaults(fn=cmd_table)
@@ -208,6 +215,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--method", default="both", choices=("cubic", "pchip", "both"))
     b.add_argument("--x", default="bpp", choices=("bpp", "params"), help="the rate axis")
     b.add_argument("--common-images", action="store_true")
+    b.add_argument("--front", default="pareto", choices=("pareto", "hull"), help=FRONT_HELP)
     b.set_defaults(fn=cmd_bd)
 
     p = sub.add_parser("plot", help="PSNR (or MS-SSIM) against bpp (or params), PNG")
@@ -218,6 +226,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--xlim", help="MIN,MAX of the x axis")
     p.add_argument("--title")
     p.add_argument("--common-images", action="store_true")
+    p.add_argument("--front", default="pareto", choices=("pareto", "hull"),
+                   help=FRONT_HELP + "; with hull, the other points are drawn as dots")
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.set_defaults(fn=cmd_plot)
     return ap

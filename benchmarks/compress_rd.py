@@ -13,9 +13,13 @@ ablations: the plain fit quantised as it is (delta-noqat) and always 20% quantis
 steps (delta-qat), both with the auto coder. Sparse-delta and bias-only levels of a
 sparse-delta model run the same way. JPEG: Pillow (libjpeg) at --jpeg-qualities, 4:2:0.
 
-Writes one JSON per codec into --out (the schema of benchmarks/ladder.py: codec,
-description, settings, command, model, rows[image, level, bytes, bpp, psnr, encode_s,
-decode_s, params, ...]) and prints a summary; benchmarks/bd_rate.py reads the directory.
+Writes one results file per codec into --out (benchmarks/harness.py's schema; inrcodec
+modes sweep level x step scale, JPEG its quality). One fit serves several storage modes, so
+this does its own loop rather than harness.run. Tables, BD-rates and plots: the operational
+curve (upper convex hull) of each mode, e.g.
+
+    python benchmarks/bench.py table benchmarks/results/compress-rd/*.json --front hull \
+        --anchor benchmarks/results/compress-rd/inrcodec-fp16-zstd.json
 Images: 256x256 (--crop) centre crops of --images development photos, spread over the
 three sources as in ladder.py.
 """
@@ -41,6 +45,7 @@ from inrcodec.compress import DeltaQuantiser, QuantConfig, fp16_payload  # noqa:
 from inrcodec.encoder import Session, Settings  # noqa: E402
 from inrcodec.imageio import as_loaded  # noqa: E402
 from inrcodec.metrics import psnr  # noqa: E402
+import harness  # noqa: E402
 from ladder import dev_images  # noqa: E402
 
 
@@ -134,7 +139,7 @@ def derive_auto(directory: Path) -> None:
                        description=(PREFIX.get(tag.rstrip("-"), "") + DESCRIPTIONS["delta-auto"]),
                        rows=auto_rows(dz["rows"], dr["rows"]),
                        derived_by="python " + " ".join(shlex.quote(a) for a in sys.argv))
-            (directory / f"{doc['codec']}.json").write_text(json.dumps(doc, indent=1) + "\n")
+            harness.write_result(directory / f"{doc['codec']}.json", doc)
             print(f"{doc['codec']}: {len(doc['rows'])} rows")
 
 
@@ -214,12 +219,16 @@ def main(argv=None):
         kind = codec.split("-", 1)[0]
         desc = (PREFIX[kind] + DESCRIPTIONS[codec.split("-", 1)[1]]) if kind in PREFIX \
             else DESCRIPTIONS[codec]
-        doc = {"codec": codec if codec == "jpeg" else f"inrcodec-{codec}",
-               "description": desc,
-               "settings": dict(common, **({"model": models[codec]} if codec in models else {})),
-               "model": models.get(codec), "command": command, "rows": rows}
-        (out / f"{doc['codec']}.json").write_text(json.dumps(doc, indent=1) + "\n")
-        print(f"{doc['codec']}: {len(rows)} rows -> {out / (doc['codec'] + '.json')}")
+        name = codec if codec == "jpeg" else f"inrcodec-{codec}"
+        sweep = ("quality",) if codec == "jpeg" else ("level", "step_scale")
+        doc = harness.open_result(
+            out / f"{name}.json", codec=name, label=name, description=desc,
+            settings=dict(common, **({"model": models[codec]} if codec in models else {})),
+            sweep=sweep, command=command, images=common["images"], force=True)
+        doc.update(model=models.get(codec), rows=rows,
+                   summary=harness.summarize(rows, sweep))
+        harness.write_result(out / f"{name}.json", doc)
+        print(f"{name}: {len(rows)} rows -> {out / (name + '.json')}")
 
 
 DESCRIPTIONS = {

@@ -422,7 +422,9 @@ def load_result(path: str | Path) -> dict:
         raise BenchError(f"{path}: not a readable results file ({e})") from None
     if not isinstance(res, dict) or not isinstance(res.get("rows"), list) or "codec" not in res:
         raise BenchError(f"{path}: not a results file (no codec or rows)")
-    res.setdefault("sweep", ["level"] if res["rows"] and "level" in res["rows"][0] else [])
+    if "sweep" not in res:  # files written before the schema had one: the settings rows vary
+        keys = ("level", "step_scale", "quality", "target_bpp", "distance")
+        res["sweep"] = [k for k in keys if any(k in r for r in res["rows"])]
     res.setdefault("label", res["codec"])
     res["summary"] = summarize(res["rows"], res["sweep"])
     res["_path"] = str(path)

@@ -4,24 +4,28 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .bd import BDError, bd_psnr, bd_rate, overlap, pareto
+from .bd import BDError, bd_psnr, bd_rate, hull, overlap, pareto
 from .harness import BenchError, Curve, curve, value_at
 
 
-def front(c: Curve) -> tuple[Curve, list[dict]]:
-    """The curve's efficient points (see bd.pareto) and the points dropped."""
-    keep = pareto(list(c.x), list(c.y))
+FRONTS = {"pareto": pareto, "hull": hull}
+
+
+def front(c: Curve, how: str = "pareto") -> tuple[Curve, list[dict]]:
+    """The curve's efficient points and the points dropped: "pareto" (bd.pareto) for a sweep
+    of one setting, "hull" (bd.hull, the operational curve) for sweeps of several."""
+    keep = FRONTS[how](list(c.x), list(c.y))
     dropped = [c.points[i] for i in range(len(c.x)) if i not in keep]
     return Curve(c.label, c.x[keep], c.y[keep], [c.points[i] for i in keep], c.n_images), dropped
 
 
-def bd_compare(anchor: Curve, test: Curve, method: str = "pchip") -> dict:
+def bd_compare(anchor: Curve, test: Curve, method: str = "pchip", how: str = "pareto") -> dict:
     """BD-rate (%) and BD-PSNR (dB) of test against anchor on their efficient fronts.
 
     Values that cannot be computed are None, with the reason in `*_error`.
     """
-    a, a_drop = front(anchor)
-    t, t_drop = front(test)
+    a, a_drop = front(anchor, how)
+    t, t_drop = front(test, how)
     out = {"method": method, "anchor_dropped": a_drop, "test_dropped": t_drop}
     for key, fn, ax, tx in (("bd_rate", bd_rate, a.y, t.y), ("bd_psnr", bd_psnr, a.x, t.x)):
         try:
@@ -51,9 +55,10 @@ def _fmt(v, spec=".2f", none="-"):
 
 
 def table(results: list[dict], anchor: dict | None, bpps=(0.25, 0.5, 1.0), method: str = "pchip",
-          images: list[str] | None = None) -> str:
-    """Markdown: PSNR at the given bpp (interpolated in log bpp on the mean curve) and BD
-    against the anchor. Curves are over `images` when given, else each run's own images."""
+          images: list[str] | None = None, how: str = "pareto") -> str:
+    """Markdown: PSNR at the given bpp (interpolated in log bpp on the efficient front of the
+    mean curve, see `front`) and BD against the anchor. Curves are over `images` when given,
+    else each run's own images."""
     head = ["codec", "images", "mean bpp range", "images spanning 0.1-2 bpp"] + [f"PSNR @ {b:g} bpp" for b in bpps]
     if anchor is not None:
         head += [f"BD-rate vs {anchor['label']}", "BD-PSNR", "PSNR interval (BD-rate)"]
@@ -63,12 +68,12 @@ def table(results: list[dict], anchor: dict | None, bpps=(0.25, 0.5, 1.0), metho
         c = curve(res, images=images)
         cells = [res["label"], str(c.n_images),
                  f"{c.x[0]:.3g}-{c.x[-1]:.3g}" if len(c.x) else "-", spans(res, images)]
-        cells += [_fmt(value_at(c, b)) for b in bpps]
+        cells += [_fmt(value_at(front(c, how)[0], b)) for b in bpps]
         if ca is not None:
             if res is anchor:
                 cells += ["(anchor)", "", ""]
             else:
-                d = bd_compare(ca, c, method)
+                d = bd_compare(ca, c, method, how)
                 rate = f"{d['bd_rate']:+.1f}%" if d["bd_rate"] is not None else \
                     _why(d["bd_rate_error"])
                 dp = f"{d['bd_psnr']:+.2f} dB" if d["bd_psnr"] is not None else \
@@ -85,8 +90,10 @@ AXES = {"bpp": "bits per pixel (file size)", "params": "stored parameters",
 
 def plot(results: list[dict], out: Path, *, x: str = "bpp", y: str = "psnr",
          images: list[str] | None = None, title: str | None = None,
-         xlim: tuple[float, float] | None = None, force: bool = False) -> None:
-    """One line per results file, mean y against mean x (log x), written to a PNG."""
+         xlim: tuple[float, float] | None = None, force: bool = False,
+         how: str | None = None) -> None:
+    """One line per results file, mean y against mean x (log x), written to a PNG. With
+    `how`, the line is the efficient front (see `front`) and other points are dots."""
     try:
         import matplotlib
 
@@ -103,9 +110,12 @@ def plot(results: list[dict], out: Path, *, x: str = "bpp", y: str = "psnr",
         c = curve(res, x=x, y=y, images=images)
         if not len(c.x):
             continue
-        ours = res["codec"] == "inrcodec"
-        ax.plot(c.x, c.y, "s--" if ours else "o-", ms=6 if ours else 3.5, lw=1.8 if ours else 1.4,
-                label=f"{c.label} ({c.n_images} images)")
+        ours = res["codec"].startswith("inrcodec")
+        f, dropped = front(c, how) if how else (c, [])
+        line, = ax.plot(f.x, f.y, "s--" if ours else "o-", ms=6 if ours else 3.5,
+                        lw=1.8 if ours else 1.4, label=f"{c.label} ({c.n_images} images)")
+        if dropped:
+            ax.plot(c.x, c.y, ".", ms=3, color=line.get_color(), alpha=0.4)
         drawn += 1
     if not drawn:
         plt.close(fig)

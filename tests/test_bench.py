@@ -259,3 +259,70 @@ def test_a_method_without_files_plugs_in(tmp_path):
     assert list(c.x) == [48, 192, 768] and list(c.y) == [14.5, 18.5, 26.5]
     assert len(harness.curve(res).x) == 0  # no bpp: no rate curve, and the table says so
     assert "| toy-fit | 2 | - |" in report.table([res], None)
+
+
+def test_inrcodec_quality_sweep(tiny_model, photo):
+    """--qualities: the codec encodes with rate.py's settings for each quality."""
+    from inrcodec.rate import quality_settings
+
+    photo = photo[:40, :56]
+    c = harness.make_codec("inrcodec", model=tiny_model, qualities=[1, 100], steps=3)
+    assert c.sweep == ("quality",) and c.points() == [{"quality": 1}, {"quality": 100}]
+    assert c.settings()["quality"] == [1, 100] and "level" not in c.settings()
+    for q in (1, 100):
+        info = c.point_info({"quality": q})
+        s = quality_settings(tiny_model, q, 3)
+        assert (info["level"], info["step_scale"], info["lr"]) == (s.level, s.quant.step_scale, s.lr)
+    lo, hi = (c.measure(photo, p) for p in c.points())
+    assert lo["bytes"] < hi["bytes"]
+    with pytest.raises(BenchError, match="quality 0"):
+        harness.make_codec("inrcodec", model=tiny_model, qualities=[0])
+    with pytest.raises(BenchError, match="not both"):
+        harness.make_codec("inrcodec", model=tiny_model, qualities=[5], levels=[0])
+
+
+def test_results_file_batches_resume_and_refuse_other_settings(tmp_path):
+    out = tmp_path / "m.json"
+    kw = dict(codec="toy", description="d", settings={"steps": 3}, sweep=("seed", "level"),
+              command="c1")
+    f = harness.ResultsFile(out, **kw)
+    f.add({"seed": 0, "level": 2}, [{"image": "a", "psnr": 10.0, "params": 5},
+                                    {"image": "b", "psnr": 12.0, "params": 5}])
+    g = harness.ResultsFile(out, **{**kw, "command": "c2"})  # resumed by another command
+    assert g.done(seed=0, level=2) and not g.done(seed=1, level=2)
+    g.add({"seed": 1, "level": 2}, [{"image": "a", "psnr": 14.0, "params": 5}])
+    res = harness.load_result(out)
+    assert res["commands"] == ["c1", "c2"] and res["settings"]["seed"] == [0, 1]
+    assert [(s["seed"], s["psnr"], s["n"]) for s in res["summary"]] == [(0, 11.0, 2), (1, 14.0, 1)]
+    with pytest.raises(BenchError, match="other settings"):
+        harness.ResultsFile(out, **{**kw, "settings": {"steps": 4}})
+    assert not harness.ResultsFile(out, **{**kw, "settings": {"steps": 4}}, force=True).done(
+        seed=0, level=2)
+
+
+def test_hull_is_the_operational_curve():
+    r = [0.1, 0.2, 0.4, 0.8]
+    q = [20.0, 23.0, 26.0, 29.0]
+    assert bd.hull(r, q) == [0, 1, 2, 3]  # a straight line in log rate: all of it
+    # a dominated point, and one not beaten on both axes but under the chord: both dropped
+    assert bd.hull(r + [0.5], q + [21.0]) == [0, 1, 2, 3]
+    assert bd.hull(r + [0.5], q + [26.5]) == [0, 1, 2, 3]
+    assert bd.pareto(r + [0.5], q + [26.5]) == [0, 1, 2, 4, 3]
+    # above the chord from 0.4 to 0.8: kept, and 0.2 and 0.4 fall under the chords to it
+    assert bd.hull(r + [0.5], q + [28.0]) == [0, 4, 3]
+    assert bd.hull([0.1, 0.2, 0.4], [25.0, 24.0, 26.0]) == [0, 2]  # rising part only
+
+
+def test_table_and_bd_on_the_hull(tmp_path):
+    """Several settings per rate (level x step): --front hull reads the operational curve."""
+    def write(name, pts):
+        rows = [{"image": "a", "level": i, "bpp": b, "psnr": p} for i, (b, p) in enumerate(pts)]
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"codec": name, "rows": rows}))
+        return harness.load_result(path)
+    anchor = write("a", [(0.1, 20.0), (0.2, 23.0), (0.4, 26.0), (0.8, 29.0)])
+    half = write("h", [(0.05, 20.0), (0.1, 23.0), (0.2, 26.0), (0.4, 29.0), (0.25, 24.0)])
+    ca, ch = harness.curve(anchor), harness.curve(half)
+    assert report.bd_compare(ca, ch, "pchip", "hull")["bd_rate"] == pytest.approx(-50.0)
+    text = report.table([anchor, half], anchor, bpps=(0.2,), how="hull")
+    assert "| h | 1 |" in text and "| 26.00 |" in text and "-50.0%" in text

@@ -362,24 +362,6 @@ def test_cli_rate_control_and_quantiser_flags(tmp_path, rgb_image, tiny_model_pa
         assert "Traceback" not in r.output and not (tmp_path / "d.inr").exists()
 
 
-def test_bd_rate_function():
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    from bd_rate import bd_rate, envelope, psnr_at
-    anchor = [(0.1, 20.0), (0.2, 23.0), (0.4, 26.0), (0.8, 29.0)]
-    half = [(b / 2, p) for b, p in anchor]
-    assert bd_rate(anchor, half) == pytest.approx(-50.0)
-    assert bd_rate(half, anchor) == pytest.approx(100.0)
-    assert bd_rate(anchor, anchor) == pytest.approx(0.0)
-    assert bd_rate(anchor, [(1.0, 40.0), (2.0, 45.0)]) is None  # no PSNR overlap
-    # a dominated point does not enter the curve
-    assert envelope(anchor + [(0.5, 21.0)]) == anchor
-    assert envelope(anchor + [(0.5, 26.5)]) == anchor  # not beaten, but under the hull
-    assert psnr_at(anchor, 0.4) == pytest.approx(26.0)
-    assert psnr_at(anchor, 0.05) is None
-
-
 def test_fit_continues_exactly(tiny_model, rgb_image):
     """A fit resumed with its Adam states equals an unbroken one: the quantiser-aware steps
     can continue the plain steps' optimiser."""
