@@ -271,18 +271,18 @@ def fig2_table(results: dict[str, dict]) -> str:
     stats = {m: seed_stats(r) for m, r in results.items()}
     levels = sorted({lv for s in stats.values() for lv in s})
     ms = list(stats)
+    n = max((s[3] for st in stats.values() for s in st.values()), default=0)
     out = ["| level | " + " | ".join(LABELS[m] for m in ms) + " |",
            "|---|" + "---|" * len(ms)]
     for lv in levels:
         cells = []
         for m in ms:
             if lv in stats[m]:
-                p, mu, sd, n = stats[m][lv]
-                cells.append(f"{mu:.2f} ± {sd:.2f} ({p:.0f})")
+                p, mu, sd, k = stats[m][lv]
+                cells.append(f"{mu:.2f} ± {sd:.2f} ({p:.0f})" + (f" [{k} seeds]" if k < n else ""))
             else:
                 cells.append("-")
         out.append(f"| {lv} | " + " | ".join(cells) + " |")
-    n = max((s[3] for st in stats.values() for s in st.values()), default=0)
     out.append(f"\nPSNR (dB) mean ± std over {n} seed(s) of the per-seed mean over the test "
                "signals; parameters in brackets. Level: the Meta-SparseINR level whose size "
                "the row matches.")
