@@ -204,7 +204,15 @@ def fig2(args) -> None:
 
 def ticket(args) -> None:
     """Section 5.3: IMP with rewinding on one photo vs dense networks of matched size."""
-    path = sorted(dev_photos())[args.photo]
+    if args.image:
+        path = Path(args.image)
+        if not path.is_file():
+            raise BenchError(f"--image {path}: no such file")
+    else:
+        photos = sorted(dev_photos())
+        if not 0 <= args.photo < len(photos):
+            raise BenchError(f"--photo {args.photo}: the development set has {len(photos)} photos")
+        path = photos[args.photo]
     img = u8(centre_crops([path], args.size))[0]
     arch = Arch(width=args.width, depth=4, w0=args.w0)
     d = args.out_dir / f"ticket-{args.size}"
@@ -218,8 +226,15 @@ def ticket(args) -> None:
                      description=f"{what}; IMP, 20% per round, rewound to the init",
                      force=args.force)
     if not wt.done(level=0):
+        t0 = time.perf_counter()
+
+        def progress(step, total, loss):
+            if step % 50 == 0 or step == total:
+                el = time.perf_counter() - t0
+                print(f"ticket step {step}/{total} loss {loss:.4g} ({el:.0f} s, "
+                      f"~{el / step * (total - step):.0f} s left)", flush=True)
         rows = winning_ticket(arch, img, steps=args.ticket_steps, rounds=args.rounds,
-                              lr=args.ticket_lr)
+                              lr=args.ticket_lr, progress=progress)
         for r in rows:  # one round's point each; all are written together
             wt.add({"level": r["round"]}, [{"image": path.name, "params": r["params"],
                                             "density": r["density"], "psnr": r["peak_psnr"]}])
@@ -263,7 +278,9 @@ def _load_dir(d: Path) -> dict[str, dict]:
     res = {}
     for m in LABELS:
         if (d / f"{m}.json").exists():
-            res[m] = load_result(d / f"{m}.json")
+            r = load_result(d / f"{m}.json")
+            if r["rows"]:
+                res[m] = r
     return res
 
 
@@ -364,22 +381,22 @@ def report(args) -> None:
     """Tables (markdown) and plots from the results folders of one family and scale."""
     parts = []
     d2 = fig2_dir(args.out_dir, args.family, args.scale)
-    if d2.is_dir():
-        r2 = _load_dir(d2)
+    r2 = _load_dir(d2) if d2.is_dir() else {}
+    if r2:
         parts += [f"## Figure 2 ({args.family}, {args.scale} scale)", "", fig2_table(r2), ""]
         if args.plots:
             plot_params(r2, d2.with_suffix(".png"),
                         f"Figure 2 ({args.family}, {args.scale}): PSNR vs parameters")
     d3 = fig2_dir(args.out_dir, args.family, args.scale, "fig3")
-    if d3.is_dir():
-        r3 = _load_dir(d3)
+    r3 = _load_dir(d3) if d3.is_dir() else {}
+    if r3:
         parts += [f"## Figure 3 ({args.family}, {args.scale} scale)", "", fig3_table(r3), ""]
         if args.plots:
             plot_trace(r3, d3.with_suffix(".png"),
                        f"Figure 3 ({args.family}, {args.scale}): PSNR over the fit")
     dt = args.out_dir / f"ticket-{args.size}"
-    if dt.is_dir():
-        rt = _load_dir(dt)
+    rt = _load_dir(dt) if dt.is_dir() else {}
+    if rt:
         parts += [f"## Section 5.3 (one {args.size}x{args.size} photo)", "", ticket_table(rt), ""]
         if args.plots:
             plot_params(rt, dt.with_suffix(".png"), "Section 5.3: peak PSNR vs parameters")
@@ -408,6 +425,7 @@ def main(argv=None) -> int:
     f.add_argument("--test-source", help="held-out photos (default: the development set)")
     t = sub.add_parser("ticket", help="Section 5.3")
     t.add_argument("--photo", type=int, default=0, help="index into the sorted dev photos")
+    t.add_argument("--image", help="another photo instead (its centre square is used)")
     t.add_argument("--size", type=int, default=512)
     t.add_argument("--width", type=int, default=64)
     t.add_argument("--w0", type=float, default=30.0)

@@ -230,7 +230,7 @@ def winning_ticket(arch: Arch, image_u8: np.ndarray, *, steps: int, rounds: int,
             if r == 0 and step == rewind_step:
                 rewind = theta.detach().clone()
             if progress is not None:
-                progress(r * steps + step, total, float(loss))
+                progress(r * steps + step, total, float(loss.detach()))
         if rewind is None:
             rewind = theta_init.reshape(1, -1).clone()
         n_w = int((alive & is_w).sum())

@@ -68,3 +68,25 @@ def test_fig2_smoke_runs_all_methods_and_resumes(tmp_path, capsys):
 def test_report_without_results_is_a_clean_error(tmp_path, capsys):
     assert paper.main(["report", "--out-dir", str(tmp_path)]) == 1
     assert "no results" in capsys.readouterr().err
+
+
+def test_ticket_smoke_rounds_shrink_and_resume(tmp_path, capsys):
+    img = tmp_path / "one.png"
+    y, x = np.mgrid[0:20, 0:24] / 20
+    Image.fromarray(np.uint8(np.stack([np.sin(3 * x + c) * np.cos(2 * y) for c in range(3)],
+                                      -1) * 127 + 128)).save(img)
+    out = tmp_path / "res"
+    argv = ["ticket", "--image", str(img), "--size", "16", "--width", "8", "--rounds", "2",
+            "--ticket-steps", "5", "--out-dir", str(out)]
+    assert paper.main(argv) == 0
+    wt = _rows(out / "ticket-16" / "winning-ticket.json")
+    dn = _rows(out / "ticket-16" / "dense-narrow.json")
+    assert [r["level"] for r in wt] == [0, 1, 2] and [r["level"] for r in dn] == [0, 2]
+    assert wt[0]["params"] > wt[1]["params"] > wt[2]["params"]
+    assert dn[1]["params"] >= wt[2]["params"] and dn[0]["params"] == wt[0]["params"]
+    capsys.readouterr()
+    assert paper.main(argv) == 0  # done: nothing re-run
+    assert "peak" not in capsys.readouterr().out
+    assert paper.main(["ticket", "--image", str(tmp_path / "none.png"),
+                       "--out-dir", str(out)]) == 1
+    assert "no such file" in capsys.readouterr().err
