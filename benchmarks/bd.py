@@ -125,9 +125,5 @@ def hull(rate, psnr) -> list[int]:
             else:
                 break
         keep.append(i)
-    rising, best = [], -math.inf
-    for i in keep:
-        if psnr[i] > best:
-            rising.append(i)
-            best = psnr[i]
-    return rising
+    rising = pareto([rate[i] for i in keep], [psnr[i] for i in keep])
+    return [keep[j] for j in rising]

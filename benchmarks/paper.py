@@ -336,6 +336,18 @@ def _plt():
     return plt
 
 
+def _finish(plt, fig, ax, out: Path, xlabel: str, title: str) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_output(out, force=True) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
 def plot_params(results: dict[str, dict], out: Path, title: str, errorbars: bool = True) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -351,14 +363,7 @@ def plot_params(results: dict[str, dict], out: Path, title: str, errorbars: bool
                     yerr=[v[2] for v in st.values()] if errorbars else None,
                     marker="o", capsize=3, label=LABELS[m])
     ax.set_xscale("log")
-    ax.set_xlabel("parameters")
-    ax.set_ylabel("PSNR (dB)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _finish(plt, fig, ax, out, "parameters", title)
 
 
 def plot_trace(results: dict[str, dict], out: Path, title: str) -> None:
@@ -367,14 +372,7 @@ def plot_trace(results: dict[str, dict], out: Path, title: str) -> None:
     for m, r in results.items():
         c = np.mean([row["curve"] for row in r["rows"]], axis=0)
         ax.plot(np.arange(len(c)), c, label=f"{LABELS[m]} ({r['rows'][0]['params']} params)")
-    ax.set_xlabel("Adam step")
-    ax.set_ylabel("PSNR (dB)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _finish(plt, fig, ax, out, "Adam step", title)
 
 
 def report(args) -> None:
