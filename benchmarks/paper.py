@@ -378,26 +378,19 @@ def plot_trace(results: dict[str, dict], out: Path, title: str) -> None:
 def report(args) -> None:
     """Tables (markdown) and plots from the results folders of one family and scale."""
     parts = []
-    d2 = fig2_dir(args.out_dir, args.family, args.scale)
-    r2 = _load_dir(d2) if d2.is_dir() else {}
-    if r2:
-        parts += [f"## Figure 2 ({args.family}, {args.scale} scale)", "", fig2_table(r2), ""]
-        if args.plots:
-            plot_params(r2, d2.with_suffix(".png"),
-                        f"Figure 2 ({args.family}, {args.scale}): PSNR vs parameters")
-    d3 = fig2_dir(args.out_dir, args.family, args.scale, "fig3")
-    r3 = _load_dir(d3) if d3.is_dir() else {}
-    if r3:
-        parts += [f"## Figure 3 ({args.family}, {args.scale} scale)", "", fig3_table(r3), ""]
-        if args.plots:
-            plot_trace(r3, d3.with_suffix(".png"),
-                       f"Figure 3 ({args.family}, {args.scale}): PSNR over the fit")
-    dt = args.out_dir / f"ticket-{args.size}"
-    rt = _load_dir(dt) if dt.is_dir() else {}
-    if rt:
-        parts += [f"## Section 5.3 (one {args.size}x{args.size} photo)", "", ticket_table(rt), ""]
-        if args.plots:
-            plot_params(rt, dt.with_suffix(".png"), "Section 5.3: peak PSNR vs parameters")
+    fam = f"{args.family}, {args.scale}"
+    for d, head, table, plot, title in (
+            (fig2_dir(args.out_dir, args.family, args.scale), f"Figure 2 ({fam} scale)",
+             fig2_table, plot_params, f"Figure 2 ({fam}): PSNR vs parameters"),
+            (fig2_dir(args.out_dir, args.family, args.scale, "fig3"), f"Figure 3 ({fam} scale)",
+             fig3_table, plot_trace, f"Figure 3 ({fam}): PSNR over the fit"),
+            (args.out_dir / f"ticket-{args.size}", f"Section 5.3 (one {args.size}x{args.size} "
+             "photo)", ticket_table, plot_params, "Section 5.3: peak PSNR vs parameters")):
+        results = _load_dir(d) if d.is_dir() else {}
+        if results:
+            parts += [f"## {head}", "", table(results), ""]
+            if args.plots:
+                plot(results, d.with_suffix(".png"), title)
     if not parts:
         raise BenchError(f"no results under {args.out_dir} for {args.family} / {args.scale}")
     text = "\n".join(parts)
