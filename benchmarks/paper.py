@@ -7,7 +7,8 @@
     python benchmarks/paper.py report --family siren --md out.md      # tables and plots
 
 `fig2` trains, per seed, a Meta-SparseINR ladder, a Random Pruning ladder and Dense-Narrow
-networks matched to every other level, then fits held-out signals for 100 Adam steps
+networks matched to every other level (twice: with the ladder's pretraining steps, and with
+as many steps as the level they match), then fits held-out signals for 100 Adam steps
 (lr 1e-4) with each of the six methods (Scratch, MAML+OneShot and MAML+IMP need no training
 of their own) and records per-signal PSNR. It also traces PSNR at every one of the 100
 steps for Meta-SparseINR and Dense-Narrow at the scale's trace level (Figure 3).
@@ -89,7 +90,8 @@ def _trained(path: Path, fn) -> SharedModel:
 
 
 LABELS = {"meta-sparse": "Meta-SparseINR", "random-pruning": "Random Pruning",
-          "dense-narrow": "Dense-Narrow", "scratch": "Scratch", "maml-oneshot": "MAML+OneShot",
+          "dense-narrow": "Dense-Narrow",
+          "dense-narrow-matched": "Dense-Narrow (steps matched)", "scratch": "Scratch", "maml-oneshot": "MAML+OneShot",
           "maml-imp": "MAML+IMP", "winning-ticket": "Winning ticket (IMP, rewinding)"}
 
 
@@ -160,20 +162,28 @@ def fig2(args) -> None:
         rand = ladder("random")
         print(f"seed {seed}: ladders ready ({time.perf_counter() - t0:.0f} s)", flush=True)
         params = ladder_params(arch, meta.rounds)
-        narrow = {}
+        # Dense-Narrow as the reference code trains it (the ladder's pretraining only), and
+        # with as many MAML steps as the sparse level it matches had (pretraining + its
+        # rounds of retraining), so that training length cannot explain the gap.
+        narrow, matched = {}, {}
         for lv in levels[1:]:
             w = narrow_width(arch, params[lv])
             p = work / f"narrow-w{w}-s{seed}.safetensors"
             narrow[lv] = _trained(p, lambda resume, w=w, p=p: train_dense_narrow(
                 arch, w, sc["tile"], tr, va, m_cfg, p, resume=resume, log=log))
+            n = meta.pretrain_steps + lv * meta.retrain_steps
+            p = work / f"narrow-w{w}-n{n}-s{seed}.safetensors"
+            c = dataclasses.replace(m_cfg, pretrain_steps=n)
+            matched[lv] = _trained(p, lambda resume, w=w, p=p, c=c: train_dense_narrow(
+                arch, w, sc["tile"], tr, va, c, p, resume=resume, log=log))
         print(f"seed {seed}: dense-narrow ready ({time.perf_counter() - t0:.0f} s)", flush=True)
 
-        def run(method, at, **kw):  # `at`: the sparse level whose size this row matches
+        def run(method, at, as_method=None, **kw):  # `at`: the sparse level matched
             res = results("fig2", method)
             if res.done(seed=seed, level=at):
                 return
             t = time.perf_counter()
-            r = evaluate(method, test, cfg=cfg, seed=seed, **kw)
+            r = evaluate(as_method or method, test, cfg=cfg, seed=seed, **kw)
             res.add({"seed": seed, "level": at},
                     [{"image": n, "psnr": q, "params": r.params} for n, q in zip(names, r.psnr)])
             print(f"seed {seed} level {at:>2} {method:<15} params {r.params:>6} "
@@ -183,6 +193,7 @@ def fig2(args) -> None:
             run("random-pruning", lv, model=rand, level=lv)
             nm = narrow.get(lv, sparse if lv == 0 else None)
             run("dense-narrow", lv, model=nm, level=0)
+            run("dense-narrow-matched", lv, "dense-narrow", model=matched.get(lv, nm), level=0)
             run("scratch", lv, model=nm)
             if lv:
                 run("maml-oneshot", lv, model=sparse, imp_rounds=lv)

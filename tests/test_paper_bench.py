@@ -8,7 +8,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import paper  # noqa: E402
 
-METHODS = {"meta-sparse", "random-pruning", "dense-narrow", "scratch", "maml-oneshot",
+METHODS = {"meta-sparse", "random-pruning", "dense-narrow", "dense-narrow-matched", "scratch", "maml-oneshot",
            "maml-imp"}
 
 
@@ -43,6 +43,7 @@ def test_fig2_smoke_runs_all_methods_and_resumes(tmp_path, capsys):
     by = {(m, r["level"]): r["params"] for m, rs in rows.items() for r in rs}
     for lv in (2, 4):  # matched sizes: narrow >= sparse, pruned-in-fit == sparse
         assert by["dense-narrow", lv] >= by["meta-sparse", lv]
+        assert by["dense-narrow-matched", lv] == by["dense-narrow", lv]
         for m in ("maml-imp", "maml-oneshot", "random-pruning"):
             assert by[m, lv] == by["meta-sparse", lv]
     d3 = out / "fig3-siren-smoke"
