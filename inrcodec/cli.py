@@ -211,15 +211,26 @@ def encode(src, dst, model, level, steps, lr, quality, bpp, psnr, quantizer, ste
                    f"level {r.level}, {r.steps} steps, {how}, {r.seconds:.1f} s")
 
 
+def _render_options(fn):
+    """--scale / --size / --model / --device: what decode and decode-dir render with."""
+    for opt in reversed((
+            click.option("--scale", type=float,
+                         help="Render at this multiple of the stored size, e.g. 2 or 0.5."),
+            click.option("--size", callback=_size,
+                         help="Render at WIDTHxHEIGHT pixels, e.g. 1920x1080."),
+            click.option("--model", type=click.Path(dir_okay=False),
+                         help="Shared model file (default: the model shipped with inrcodec)."),
+            click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]),
+                         default="auto", show_default=True,
+                         help="Where to render: auto uses a GPU when there is one."))):
+        fn = opt(fn)
+    return fn
+
+
 @main.command()
 @click.argument("src", type=click.Path(dir_okay=False))
 @click.argument("dst", type=click.Path(dir_okay=False))
-@click.option("--scale", type=float, help="Render at this multiple of the stored size, e.g. 2 or 0.5.")
-@click.option("--size", callback=_size, help="Render at WIDTHxHEIGHT pixels, e.g. 1920x1080.")
-@click.option("--model", type=click.Path(dir_okay=False),
-              help="Shared model file (default: the model shipped with inrcodec).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True)
+@_render_options
 @click.option("--force", is_flag=True, help="Overwrite DST if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary line on stdout.")
 @user_errors
@@ -318,12 +329,7 @@ def encode_dir(src, dst, model, level, steps, lr, seed, device, batch_pixels, co
 @click.argument("dst", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", default="png", show_default=True,
               help="Output image format (file extension): png, webp, tiff, jpg, bmp...")
-@click.option("--scale", type=float, help="Render at this multiple of the stored size.")
-@click.option("--size", callback=_size, help="Render every image at WIDTHxHEIGHT pixels.")
-@click.option("--model", type=click.Path(dir_okay=False),
-              help="Shared model file (default: the model shipped with inrcodec).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True)
+@_render_options
 @click.option("--force", is_flag=True, help="Overwrite images that already exist in DST.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary line on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line.")
