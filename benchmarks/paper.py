@@ -401,12 +401,14 @@ def report(args) -> None:
             (fig2_dir(args.out_dir, args.family, args.scale, "fig3", args.lr), f"Figure 3 ({fam})",
              fig3_table, plot_trace, f"Figure 3 ({fam}): PSNR over the fit"),
             (args.out_dir / f"ticket-{args.size}", f"Section 5.3 (one {args.size}x{args.size} "
-             "photo)", ticket_table, plot_params, "Section 5.3: peak PSNR vs parameters")):
+             "photo)", ticket_table, plot_params, "Section 5.3: peak PSNR vs parameters "
+             "({photo}, width {arch[width]}, {steps} Adam steps a round)")):
         results = _load_dir(d) if d.is_dir() else {}
         if results:
             parts += [f"## {head}", "", table(results), ""]
             if args.plots:
-                plot(results, d.with_suffix(".png"), title)
+                plot(results, d.with_suffix(".png"),
+                     title.format(**next(iter(results.values()))["settings"]))
     if not parts:
         raise BenchError(f"no results under {args.out_dir} for {args.family} / {args.scale}")
     text = "\n".join(parts)
