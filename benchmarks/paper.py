@@ -323,12 +323,14 @@ def fig2_table(results: dict[str, dict]) -> str:
 
 
 def fig3_table(results: dict[str, dict]) -> str:
-    out = ["| method | params | PSNR at step 2 | PSNR at the last step |", "|---|---|---|---|"]
+    out = ["| method | params | PSNR at step 0 | at step 2 | at the last step |",
+           "|---|---|---|---|---|"]
     for m, r in results.items():
-        s2, sl = seed_stats(r, "psnr_step2"), seed_stats(r, "psnr")
+        r0 = dict(r, rows=[dict(row, psnr_step0=row["curve"][0]) for row in r["rows"]])
+        s0, s2, sl = (seed_stats(r0, k) for k in ("psnr_step0", "psnr_step2", "psnr"))
         for lv in s2:
-            out.append(f"| {LABELS[m]} | {s2[lv][0]:.0f} | {s2[lv][1]:.2f} ± {s2[lv][2]:.2f} | "
-                       f"{sl[lv][1]:.2f} ± {sl[lv][2]:.2f} |")
+            out.append(f"| {LABELS[m]} | {s2[lv][0]:.0f} | " + " | ".join(
+                f"{s[lv][1]:.2f} ± {s[lv][2]:.2f}" for s in (s0, s2, sl)) + " |")
     return "\n".join(out)
 
 
