@@ -225,8 +225,8 @@ def main(argv=None):
             out / f"{name}.json", codec=name, label=name, description=desc,
             settings=dict(common, **({"model": models[codec]} if codec in models else {})),
             sweep=sweep, command=command, images=common["images"], force=True)
-        doc.update(model=models.get(codec), rows=rows,
-                   summary=harness.summarize(rows, sweep))
+        doc.update(model=models.get(codec), rows=rows)
+        harness.sync(doc)
         harness.write_result(out / f"{name}.json", doc)
         print(f"{name}: {len(rows)} rows -> {out / (name + '.json')}")
 

@@ -477,6 +477,16 @@ def open_result(out: Path, *, codec: str, label: str, description: str, settings
     return res
 
 
+def sync(res: dict, info: Callable[[dict], dict] | None = None) -> dict:
+    """Derive a results dict's images, swept values (old runs' included) and summary from
+    its rows."""
+    res["images"] = list(dict.fromkeys(r["image"] for r in res["rows"]))
+    for k in res["sweep"]:
+        res["settings"][k] = list(dict.fromkeys(r.get(k) for r in res["rows"]))
+    res["summary"] = summarize(res["rows"], res["sweep"], info)
+    return res
+
+
 class ResultsFile:
     """A results file filled a batch of rows at a time, by work that measures many images
     together (the paper's experiments fit all signals in one batch). Resumable like `run`:
@@ -502,10 +512,7 @@ class ResultsFile:
         self.res["rows"] += [{"image": r["image"], **point,
                               **{k: v for k, v in r.items() if k != "image"}} for r in rows]
         self._points.add(self._pk(point))
-        self.res["images"] = list(dict.fromkeys(r["image"] for r in self.res["rows"]))
-        for k in self.sweep:
-            self.res["settings"][k] = list(dict.fromkeys(r.get(k) for r in self.res["rows"]))
-        self.res["summary"] = summarize(self.res["rows"], self.sweep)
+        sync(self.res)
         write_result(self.out, self.res)
 
 
@@ -541,10 +548,7 @@ def run(method: Method, images: list[tuple[str, np.ndarray]], out: str | Path, *
         rate = f"bpp {row['bpp']:.3f} " if row.get("bpp") is not None else ""
         log(f"[{total - len(todo) + i}/{total}] {method.name} {pt} {name}: {rate}{q}  "
             f"({el:.0f} s, ~{el / i * (len(todo) - i):.0f} s left)")
-    res["images"] = list(dict.fromkeys(r["image"] for r in res["rows"]))
-    for k in method.sweep:  # the values the rows hold, old runs' included
-        res["settings"][k] = list(dict.fromkeys(r.get(k) for r in res["rows"]))
-    res["summary"] = summarize(res["rows"], method.sweep, method.point_info)
+    sync(res, method.point_info)
     write_result(out, res)
     return res
 
