@@ -16,7 +16,7 @@ from skimage import data
 
 import inrcodec
 from inrcodec import Arch, scratch_model
-from inrcodec.shared_model import sparse_delta_from
+from inrcodec.model.shared_model import sparse_delta_from
 
 HERE = Path(__file__).parent / "vectors"
 SETTINGS = {"steps": 20, "lr": 1e-2, "seed": 0}

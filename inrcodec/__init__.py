@@ -7,15 +7,15 @@ __version__ = "0.2.0"
 
 from .api import (EncodeReport, decode, decode_array, decode_file, default_model_path, encode,
                   encode_file, encode_report, info, load_model)
-from .bulk import InrDataset, decode_dataset, encode_dataset
+from .batch import InrDataset, decode_dataset, encode_dataset
 from .config import Arch, FitConfig, MetaConfig
-from .errors import (ChecksumError, FormatError, ImageError, InrcodecError, ModelError,
-                     ModelMismatchError, OutputExistsError)
-from .shared_model import SharedModel, scratch_model
+from .errors import (ChecksumError, DatasetError, FormatError, ImageError, InrcodecError,
+                     ModelError, ModelMismatchError, OutputExistsError)
+from .model.shared_model import SharedModel, scratch_model
 
 __all__ = [
     "__version__", "encode", "encode_report", "encode_file", "decode", "decode_array",
     "decode_file", "encode_dataset", "decode_dataset", "InrDataset", "info", "load_model", "default_model_path", "EncodeReport", "Arch",
     "FitConfig", "MetaConfig", "SharedModel", "scratch_model", "InrcodecError", "FormatError",
-    "ChecksumError", "ModelError", "ModelMismatchError", "ImageError", "OutputExistsError",
+    "ChecksumError", "DatasetError", "ModelError", "ModelMismatchError", "ImageError", "OutputExistsError",
 ]

@@ -10,6 +10,7 @@ import sys
 import click
 
 from . import __version__, api
+from .config import DEFAULT_LR, DEFAULT_STEPS, QUALITY_LR
 from .errors import InrcodecError
 
 
@@ -40,7 +41,7 @@ class _Progress:
         self.bar, self.last, self.t0, self.t_print = None, 0, None, 0.0
         self.tty = sys.stderr.isatty()
 
-    def __call__(self, done: int, total: int, loss: float):
+    def __call__(self, done: float, total: int, loss: float):
         if not self.enabled:
             return
         import time
@@ -51,7 +52,7 @@ class _Progress:
             if now - self.t_print >= self.every or done == total:
                 rate = done / max(now - self.t0, 1e-9)
                 eta = (total - done) / rate if rate > 0 else float("inf")
-                click.echo(f"{self.label}: {done}/{total} ({100 * done / total:.1f}%), "
+                click.echo(f"{self.label}: {done:.0f}/{total} steps ({100 * done / total:.1f}%), "
                            f"{rate:.2f} steps/s, ETA {eta / 60:.1f} min, loss {loss:.5f}",
                            err=True)
                 self.t_print = now
@@ -60,8 +61,10 @@ class _Progress:
             self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr,
                                          show_eta=True, item_show_func=lambda x: x)
             self.bar.__enter__()
-        self.bar.update(done - self.last, f"loss {loss:.5f}")
-        self.last = done
+        step = int(done) - self.last
+        if step > 0:
+            self.bar.update(step, f"loss {loss:.5f}")
+            self.last = int(done)
 
     def close(self):
         if self.bar is not None:
@@ -147,49 +150,63 @@ def main():
     """
 
 
+def _encode_options(fn):
+    """The options encode and encode-dir share: what decides the bytes of each file."""
+    for opt in reversed(_ENCODE_OPTIONS):
+        fn = opt(fn)
+    return fn
+
+
+_ENCODE_OPTIONS = (
+    click.option("--model", type=click.Path(dir_okay=False),
+                 help="Shared model file (default: the model shipped with inrcodec)."),
+    click.option("--level", type=int, help="Ladder level of the shared model: higher is sparser, "
+                 "smaller and lower quality (default: the model's default level; see "
+                 "`inrcodec info`)."),
+    click.option("--steps", type=click.IntRange(0), default=DEFAULT_STEPS, show_default=True,
+                 help="Optimiser steps per tile: more takes longer and gives higher quality."),
+    click.option("--lr", type=float, help=f"Adam learning rate (default {DEFAULT_LR:g}; "
+                 f"{QUALITY_LR:g} under --quality, --bpp and --psnr)."),
+    click.option("--quality", type=click.IntRange(1, 100),
+                 help="1..100: chooses level, quantiser step and learning rate together "
+                 "(higher: larger file, higher PSNR)."),
+    click.option("--bpp", type=float, help="The highest quality whose file is at most this many "
+                 "bits per pixel (searches --quality; fits each level it tries once)."),
+    click.option("--psnr", type=float, help="Smallest file whose decoded PSNR is at least this "
+                 "many dB (searches --quality)."),
+    click.option("--quantizer", type=click.Choice(["delta", "fp16"]), default="delta",
+                 show_default=True, help="delta: integer changes from the shared initialisation; "
+                 "fp16: every value as a half float (the version-1 storage)."),
+    click.option("--step-scale", type=float, help="Delta quantiser step, as a multiple of each "
+                 "tensor's RMS change (default 0.5): larger is coarser and smaller."),
+    click.option("--coder", type=click.Choice(["auto", "zstd", "range"]), default="auto",
+                 show_default=True, help="Entropy coder of the delta integers (auto: the smaller)."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
+    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+                 show_default=True, help="Where to fit: auto uses a GPU when there is one."),
+)
+
+
 @main.command()
 @click.argument("src", type=click.Path(dir_okay=False))
 @click.argument("dst", type=click.Path(dir_okay=False))
-@click.option("--model", type=click.Path(dir_okay=False),
-              help="Shared model file (default: the model shipped with inrcodec).")
-@click.option("--level", type=int, help="Ladder level of the shared model: higher is sparser, "
-              "smaller and lower quality (default: the model's default level; see `inrcodec info`).")
-@click.option("--steps", type=click.IntRange(0), default=100, show_default=True,
-              help="Optimisation steps per tile: more takes longer and gives higher quality.")
-@click.option("--lr", type=float, help="Adam learning rate (default 1e-4; 1e-3 under "
-              "--quality, --bpp and --psnr).")
-@click.option("--quality", type=click.IntRange(1, 100),
-              help="1..100: chooses level, quantiser step and learning rate together "
-              "(higher: larger file, higher PSNR).")
-@click.option("--bpp", type=float, help="The highest quality whose file is at most this many "
-              "bits per pixel (searches --quality; fits each level it tries once).")
-@click.option("--psnr", type=float, help="Smallest file whose decoded PSNR is at least this "
-              "many dB (searches --quality).")
-@click.option("--quantizer", type=click.Choice(["delta", "fp16"]), default="delta",
-              show_default=True, help="delta: integer changes from the shared initialisation; "
-              "fp16: every value as a half float (the version-1 storage).")
-@click.option("--step-scale", type=float, help="Delta quantiser step, as a multiple of each "
-              "tensor's RMS change (default 0.5): larger is coarser and smaller.")
-@click.option("--coder", type=click.Choice(["auto", "zstd", "range"]), default="auto",
-              show_default=True, help="Entropy coder of the delta integers (auto: the smaller).")
+@_encode_options
 @click.option("--format-version", type=click.Choice(["1", "2"]), default="2",
               show_default=True, help="1 writes fp16 files that inrcodec 0.1 can read.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True, help="Where to fit: auto uses a GPU when there is one.")
 @click.option("--force", is_flag=True, help="Overwrite DST if it exists.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary line on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary line on stdout "
+              "(progress stays on stderr).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @user_errors
 def encode(src, dst, model, level, steps, lr, quality, bpp, psnr, quantizer, step_scale, coder,
-           format_version, seed, device, force, as_json, quiet):
+           seed, device, format_version, force, as_json, quiet):
     """Compress the image SRC into the .inr file DST.
 
     Reads PNG, JPEG, WebP, TIFF, BMP, GIF... Greyscale stays greyscale; an alpha channel is
     kept losslessly; palette, 16-bit and CMYK images are converted (with a notice).
     Prints the size, bits per pixel and the PSNR the decoder will reproduce.
     """
-    progress = _Progress("fitting", not quiet and not as_json)
+    progress = _Progress("fitting", not quiet)
     try:
         r = api.encode_file(src, dst, force=force, model=model, level=level, steps=steps, lr=lr,
                             seed=seed, device=device, quality=quality, bpp=bpp, psnr=psnr,
@@ -268,26 +285,19 @@ def _compute_options(fn):
 @main.command("encode-dir")
 @click.argument("src", type=click.Path(file_okay=False))
 @click.argument("dst", type=click.Path(file_okay=False))
-@click.option("--model", type=click.Path(dir_okay=False),
-              help="Shared model file (default: the model shipped with inrcodec).")
-@click.option("--level", type=int, help="Ladder level (default: the model's default level).")
-@click.option("--steps", type=click.IntRange(0), default=100, show_default=True,
-              help="Optimisation steps per tile.")
-@click.option("--lr", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True, help="Where to fit: auto uses a GPU when there is one.")
+@_encode_options
 @click.option("--batch-pixels", type=click.IntRange(1),
               help="Pixels (tiles of several images) fitted in one batch; default: what "
               "fills the GPU's free memory, or 2^20 on a CPU.")
 @_compute_options
 @click.option("--force", is_flag=True,
               help="Re-encode every image, overwriting DST's files and manifest.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary line on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress line.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary line on stdout "
+              "(progress stays on stderr).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @user_errors
-def encode_dir(src, dst, model, level, steps, lr, seed, device, batch_pixels, compute, amp,
-               compile_, force, as_json, quiet):
+def encode_dir(src, dst, model, level, steps, lr, quality, bpp, psnr, quantizer, step_scale,
+               coder, seed, device, batch_pixels, compute, amp, compile_, force, as_json, quiet):
     """Compress every image under the folder SRC into DST (one .inr each + manifest.json).
 
     Sub-folders are kept (SRC/a/b.png -> DST/a/b.inr). Tiles of several images are fitted
@@ -296,16 +306,19 @@ def encode_dir(src, dst, model, level, steps, lr, seed, device, batch_pixels, co
     Under torchrun (e.g. `torchrun --nproc_per_node 2 -m inrcodec.cli encode-dir SRC DST`)
     the images are shared out across the processes.
     """
-    from . import accel, bulk
+    from . import batch
+    from .model import accel
     dist = _distributed()
     writer = dist is None or dist.is_writer
-    progress = _DatasetProgress("encode-dir", not quiet and not as_json and writer)
+    progress = _DatasetProgress("encode-dir", not quiet and writer)
     try:
         with accel.options(compute=compute, amp=amp, compile=compile_):
-            r = bulk.encode_dataset(src, dst, model=model, level=level, steps=steps, lr=lr,
-                                    seed=seed, device=device, batch_pixels=batch_pixels,
-                                    force=force, progress=progress if progress.enabled else None,
-                                    dist=dist)
+            r = batch.encode_dataset(src, dst, model=model, level=level, steps=steps, lr=lr,
+                                     seed=seed, quality=quality, bpp=bpp, psnr=psnr,
+                                     quantizer=quantizer, step_scale=step_scale, coder=coder,
+                                     device=device, batch_pixels=batch_pixels, force=force,
+                                     progress=progress if progress.enabled else None,
+                                     dist=dist)
     except KeyboardInterrupt:
         progress.close()
         _fail("interrupted; the images finished so far are kept: run the same command again "
@@ -331,20 +344,21 @@ def encode_dir(src, dst, model, level, steps, lr, seed, device, batch_pixels, co
               help="Output image format (file extension): png, webp, tiff, jpg, bmp...")
 @_render_options
 @click.option("--force", is_flag=True, help="Overwrite images that already exist in DST.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary line on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress line.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary line on stdout "
+              "(progress stays on stderr).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @user_errors
 def decode_dir(src, dst, fmt, scale, size, model, device, force, as_json, quiet):
     """Decode every .inr file under the folder SRC into images under DST.
 
     Images that already exist in DST are skipped (a rerun resumes) unless --force.
     """
-    from . import bulk
+    from . import batch
     dist = _distributed()
     writer = dist is None or dist.is_writer
-    progress = _DatasetProgress("decode-dir", not quiet and not as_json and writer)
+    progress = _DatasetProgress("decode-dir", not quiet and writer)
     try:
-        r = bulk.decode_dataset(src, dst, format=fmt, size=size, scale=scale, model=model,
+        r = batch.decode_dataset(src, dst, format=fmt, size=size, scale=scale, model=model,
                                 device=device, force=force,
                                 progress=progress if progress.enabled else None, dist=dist)
     finally:
@@ -469,9 +483,10 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, crop
 
     import torch
 
-    from .datasets import DatasetError
-    from .train import PRESETS
-    from .train import train as run_train
+    from .config import TRAINING_PRESETS as PRESETS
+    from .model.accel import resolve_device
+    from .errors import DatasetError
+    from .training.train import train as run_train
     if threads:
         torch.set_num_threads(threads)
     p = PRESETS[preset]
@@ -495,7 +510,7 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, crop
             r += 1
         meta = dataclasses.replace(meta, rounds=r)
     if dense_params is not None:
-        from .baselines import narrow_width
+        from .training.baselines import narrow_width
         if dense_params < 1:
             raise InrcodecError("--dense-params must be positive")
         arch = dataclasses.replace(arch, width=narrow_width(arch, dense_params))
@@ -514,7 +529,7 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, crop
                       crop_scale=crop_scale or p["crop_scale"],
                       n_train=n_train, n_val=n_val, resume=resume, command=command,
                       progress=progress if progress.enabled else None,
-                      device=str(dist.device(device) if dist else api.resolve_device(device)),
+                      device=str(dist.device(device) if dist else resolve_device(device)),
                       dist=dist, init=init)
     except DatasetError as e:
         raise InrcodecError(str(e)) from None

@@ -1,4 +1,5 @@
-"""Frozen configuration records: network architecture, fitting, meta-training."""
+"""Every default and preset, once: network architecture, the encoder (fitting, quantiser,
+rate control) and meta-training. Modules take their defaults from here."""
 from __future__ import annotations
 
 import dataclasses
@@ -67,12 +68,36 @@ class Arch:
         return cls(**d)
 
 
+# -- the encoder -------------------------------------------------------------------------
+DEFAULT_STEPS = 100  # optimiser (Adam) steps per tile
+DEFAULT_LR = 1e-4  # the paper's test-time learning rate
+# The delta quantiser's step sizes come from the fit's first STEP_SIZE_REF_STEPS plain
+# optimiser steps, whatever the total (codec.encoder.Session.quantiser).
+STEP_SIZE_REF_STEPS = 100
+# Quantiser-aware steps: this share of the optimiser steps (the last ones), at step scales
+# of QAT_MIN_SCALE and above (measured on development photos: they gain up to 3 dB at
+# coarse step sizes and nothing below 0.4, where the plain steps they replace are worth more).
+QAT_FRACTION = 0.2
+QAT_MIN_SCALE = 0.4
+QUANTIZER_NAMES = ("delta", "fp16")
+CODER_NAMES = ("auto", "zstd", "range")
+
+# Rate control (codec.rate). 100 steps at lr 1e-4 barely move the weights (README, measured).
+QUALITY_LR = 1e-3
+# (quality, density, step scale) anchors, log-linear in between. From the operational
+# curve (upper convex hull) of the shipped model a078708559e7 on development photos
+# (benchmarks/results/compress-rd: levels 15/11/7 x step scales 2/1/0.5/0.25, lr 1e-3):
+# it runs level 15 at step scale 2 -> 1, then level 11 at 0.25, then level 7 at 0.25.
+QUALITY_PATH = ((1, 0.035, 2.0), (25, 0.035, 1.0), (75, 0.086, 0.25), (100, 0.21, 0.25))
+MAX_COARSEN = 40  # x1.15 step sizes each: up to ~270x coarser than the quality's own
+
+
 @dataclass(frozen=True)
 class FitConfig:
     """Test-time fitting (the encoder's optimisation): full-batch Adam from the shared init."""
 
-    steps: int = 100
-    lr: float = 1e-4
+    steps: int = DEFAULT_STEPS
+    lr: float = DEFAULT_LR
     seed: int = 0
     # Upper bound on pixels (tiles x T^2) fitted in one batch; bounds peak memory.
     max_batch_pixels: int = 1 << 20
@@ -104,3 +129,74 @@ class MetaConfig:
     sparse_delta: bool = False
     bias_only_steps: int = 0
     tags: tuple = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """How the fitted values are stored.
+
+    quantizer: "delta" (integers q, theta = theta0 + step size * q) or "fp16" (the v1 baseline).
+    step_scale: each tensor's step size = step_scale x the RMS of its deltas
+      (codec.quantiser.delta_step_sizes); smaller is finer: larger file, closer to the fit.
+    coder: "auto" (write both, keep the smaller), "zstd" or "range".
+    qat_fraction: share of the optimiser steps that are quantiser-aware (the last ones);
+      None: QAT_FRACTION at step scales of QAT_MIN_SCALE and above, else 0.
+    qat_lr_factor: the quantiser-aware steps run Adam at lr x this factor ...
+    qat_adam: ... "fresh" (new moments) or "continued" (the plain steps' moments).
+    """
+
+    quantizer: str = "delta"
+    step_scale: float = 0.5
+    coder: str = "auto"
+    qat_fraction: float | None = None
+    qat_lr_factor: float = 0.1
+    qat_adam: str = "fresh"
+
+    def __post_init__(self):
+        from .errors import InrcodecError
+        if self.quantizer not in QUANTIZER_NAMES:
+            raise InrcodecError(f"unknown quantiser {self.quantizer!r}; expected one of "
+                                f"{', '.join(QUANTIZER_NAMES)}")
+        if self.coder not in CODER_NAMES:
+            raise InrcodecError(f"unknown coder {self.coder!r}; expected one of "
+                                f"{', '.join(CODER_NAMES)}")
+        if self.quantizer == "fp16" and self.coder == "range":
+            raise InrcodecError("the range coder codes delta integers only; fp16 uses zstd")
+        if not (self.step_scale > 0 and math.isfinite(self.step_scale)):
+            raise InrcodecError("the quantiser step scale must be a positive number")
+        if self.qat_fraction is not None and not 0.0 <= self.qat_fraction < 1.0:
+            raise InrcodecError("qat_fraction must be in [0, 1)")
+        if not (self.qat_lr_factor > 0 and math.isfinite(self.qat_lr_factor)):
+            raise InrcodecError("qat_lr_factor must be a positive number")
+        if self.qat_adam not in ("fresh", "continued"):
+            raise InrcodecError("qat_adam must be 'fresh' or 'continued'")
+
+    @property
+    def qat_share(self) -> float:
+        if self.quantizer != "delta":
+            return 0.0
+        if self.qat_fraction is not None:
+            return self.qat_fraction
+        return QAT_FRACTION if self.step_scale >= QAT_MIN_SCALE else 0.0
+
+    def qat_steps(self, steps: int) -> int:
+        """How many of `steps` optimiser steps are quantiser-aware."""
+        return int(round(steps * self.qat_share))
+
+
+# -- meta-training presets (inrcodec train --preset) -----------------------------------------
+TRAINING_PRESETS = {
+    # The paper's configuration (GPU work): whole 178x178 images, width 256, w0 = 200.
+    "paper": dict(arch=Arch(width=256, depth=4, w0=200.0), tile=178, whole_image=True,
+                  crop_scale=(0.5, 1.0),
+                  meta=MetaConfig(pretrain_steps=150_000, retrain_steps=30_000, rounds=20)),
+    # What a 2-core CPU trains in well under an hour (see inrcodec/models/README.md).
+    # First-order MAML at this lr peaks after ~1500-3000 steps and then degrades
+    # (benchmarks/results/meta-trajectory.txt), so validation picks each phase's weights.
+    # Crops of 18-25% of the photos' short side (64-90 px of endless-sky's 360) resized to
+    # 64: close to the native resolution of the tiles the codec fits in a 768x512 photo.
+    "cpu": dict(arch=Arch(width=64, depth=4, w0=60.0), tile=64, whole_image=False,
+                crop_scale=(0.18, 0.25),
+                meta=MetaConfig(first_order=True, outer_lr=2e-5, pretrain_steps=3000,
+                                retrain_steps=300, rounds=15, val_every=500)),
+}

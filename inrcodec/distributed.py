@@ -32,7 +32,6 @@ import datetime
 import os
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.distributed as tdist
 
@@ -53,7 +52,7 @@ class DataParallel:
 
     def device(self, requested: str | torch.device | None = "auto") -> torch.device:
         """This rank's device: its own GPU when GPUs are in use, else the CPU."""
-        from .api import resolve_device
+        from .model.accel import resolve_device
         dev = resolve_device(requested)
         if dev.type == "cuda" and dev.index is None:
             dev = torch.device("cuda", self.local_rank % torch.cuda.device_count())
@@ -64,29 +63,11 @@ class DataParallel:
         """This rank's share of a sequence: every world_size-th item from its rank."""
         return items[self.rank::self.world_size]
 
-    def maml_backward(self, net, theta: torch.Tensor, coords: torch.Tensor, train_u8: np.ndarray,
-                      idx: np.ndarray, cfg, device) -> torch.Tensor:
-        """Backward of this rank's share of the meta-batch `idx`, then one all-reduce.
-
-        Leaves in theta.grad the gradient of the mean post-adaptation loss over all of
-        `idx` and returns that mean loss (the same on every rank).
-        """
-        from .meta import maml_loss, to_targets
-        local = self.shard(idx)
-        if len(local):
-            tgt = to_targets(train_u8[local]).to(device)
-            # maml_loss is a mean over this rank's tasks: rescale so the ranks' sum is the
-            # mean over the whole meta-batch.
-            loss = maml_loss(net, theta, coords, tgt, cfg) * (len(local) / len(idx))
-        else:  # more ranks than tasks: contribute a zero gradient
-            loss = (theta * 0).sum()
-        loss.backward()
-        # One all-reduce carries the gradient and the loss together.
-        buf = torch.cat([theta.grad.reshape(-1), loss.detach().reshape(1)])
+    def all_reduce_sum(self, buf: torch.Tensor) -> torch.Tensor:
+        """buf summed over ranks, in place."""
         if self.world_size > 1:
             tdist.all_reduce(buf, op=tdist.ReduceOp.SUM)
-        theta.grad.copy_(buf[:-1].reshape(theta.grad.shape))
-        return buf[-1]
+        return buf
 
     def writer_value(self, fn) -> float:
         """fn() computed on the writer rank alone; every rank returns its value."""

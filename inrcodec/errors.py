@@ -27,3 +27,7 @@ class ImageError(InrcodecError):
 
 class OutputExistsError(InrcodecError):
     """Refusing to overwrite an existing file without force."""
+
+
+class DatasetError(InrcodecError):
+    """A training or evaluation dataset could not be fetched, found or read."""

@@ -16,7 +16,7 @@ from dataclasses import asdict
 import numpy as np
 import zstandard
 
-from inrcodec import bitstream
+from inrcodec.codec import bitstream
 
 H = bitstream.MIN_HEADER_SIZE  # random files: noise behind a version-1-sized header
 NAMES = [f.name for f in bitstream.FIELDS]  # every field of either version (v2 has them all)

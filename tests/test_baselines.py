@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from inrcodec.baselines import (evaluate, fit_with_pruning, imp_schedule, ladder_params,
+from inrcodec.training.baselines import (evaluate, fit_with_pruning, imp_schedule, ladder_params,
                                 n_params, narrow_width, oneshot_schedule, train_dense_narrow,
                                 weight_positions, winning_ticket)
 from inrcodec.config import Arch, FitConfig, MetaConfig
-from inrcodec.inr import INR, init_dense
-from inrcodec.meta import to_targets, train_meta_sparse
-from inrcodec.shared_model import scratch_model
-from inrcodec.tiling import tile_coords
+from inrcodec.model.inr import INR, init_dense
+from inrcodec.training.meta import to_targets, train_meta_sparse
+from inrcodec.model.shared_model import scratch_model
+from inrcodec.codec.tiling import tile_coords
 from synthetic import sine_signals
 
 ARCH = Arch(width=12, depth=2, w0=30.0)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import inrcodec
-from inrcodec import bulk
+from inrcodec import batch as bulk
 from inrcodec.cli import main
 
 STEPS = 3
@@ -58,13 +58,32 @@ def test_packed_batches_give_each_image_its_own_encode(photo_dir, tmp_path, tiny
         "im0.inr", "sub/im1.inr", "im2.inr", "im3.inr", "sub/im4.inr", "im5.inr"}
 
 
+@pytest.mark.parametrize("opts", [
+    dict(level=0, steps=20, lr=3e-3, step_scale=1.5, coder="range"),  # quantiser-aware steps
+    dict(quality=40, steps=8),  # rate control's settings
+])
+def test_dataset_and_single_encodes_write_the_same_bytes(photo_dir, tmp_path, tiny_model, opts):
+    out = tmp_path / "out"
+    r = inrcodec.encode_dataset(photo_dir, out, model=tiny_model, batch_pixels=10 * 16 * 16,
+                                **opts)
+    assert r.encoded == len(SIZES) and not r.failed
+    qat = []
+    for e in json.loads((out / "manifest.json").read_text())["images"]:
+        alone = inrcodec.encode_report(photo_dir / e["source"], model=tiny_model, **opts)
+        assert (out / e["file"]).read_bytes() == alone.data, e["file"]
+        qat.append(alone.qat_steps)
+    if "step_scale" in opts:  # the batch mixed images with and without quantiser-aware steps
+        assert max(qat) > 0 and min(qat) == 0, qat
+
+
 def test_manifest_matches_files(photo_dir, tmp_path, tiny_model):
     out = tmp_path / "out"
     inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS)
     assert bulk.check_manifest(out) == []
     man = json.loads((out / "manifest.json").read_text())
     assert man["settings"] == {"model_hash": tiny_model.hash, "level": tiny_model.default_level,
-                               "steps": STEPS, "lr": 1e-4, "seed": 0}
+                               "steps": STEPS, "lr": 1e-4, "seed": 0, "quantizer": "delta",
+                               "step_scale": 0.5, "coder": "auto"}
     for e in man["images"]:
         data = (out / e["file"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == e["sha256"]

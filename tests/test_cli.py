@@ -136,7 +136,7 @@ def _photo_dir(d, n=6):
 
 
 def test_train_target_density_and_dense_narrow(tmp_path, monkeypatch):
-    from inrcodec.shared_model import SharedModel
+    from inrcodec.model.shared_model import SharedModel
     monkeypatch.setenv("INRCODEC_CACHE", str(tmp_path / "cache"))
     src = _photo_dir(tmp_path / "photos")
     common = ["train", str(src), "--tile", "8", "--width", "8", "--depth", "2",
@@ -156,3 +156,24 @@ def test_train_target_density_and_dense_narrow(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, common[:2] + [str(tmp_path / "x.st")] + common[2:]
                            + ["--target-density", "0"])
     assert r.exit_code == 1 and "target-density" in r.output
+
+
+def test_progress_goes_to_stderr_even_with_json(tmp_path, tiny_model_path, rgb_image):
+    """A long --json run must not look hung: progress on stderr, one JSON line on stdout."""
+    import json
+
+    from PIL import Image
+    src = tmp_path / "a.png"
+    Image.fromarray(rgb_image).save(src)
+    r = CliRunner().invoke(main, ["encode", str(src), str(tmp_path / "a.inr"), "--model",
+                                  str(tiny_model_path), "--steps", "3", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["steps"] == 3
+    assert "fitting: 3/3 steps" in r.stderr
+    q = CliRunner().invoke(main, ["encode", str(src), str(tmp_path / "b.inr"), "--model",
+                                  str(tiny_model_path), "--steps", "3", "--json", "--quiet"])
+    assert q.exit_code == 0 and q.stderr == ""
+    d = CliRunner().invoke(main, ["encode-dir", str(tmp_path), str(tmp_path / "out"), "--model",
+                                  str(tiny_model_path), "--steps", "2", "--json"])
+    assert d.exit_code == 0, d.output
+    assert json.loads(d.stdout)["encoded"] == 1 and "encode-dir: 1.0/1 images" in d.stderr

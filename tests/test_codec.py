@@ -7,12 +7,12 @@ import torch
 from PIL import Image
 
 import inrcodec
-from inrcodec import bitstream
-from inrcodec.api import read
+from inrcodec.codec import bitstream
+from inrcodec.codec.decoder import read
 from inrcodec.errors import ChecksumError, FormatError, ModelMismatchError
 from inrcodec.metrics import psnr
-from inrcodec.shared_model import SharedModel, scratch_model
-from inrcodec.tiling import image_to_tiles, render
+from inrcodec.model.shared_model import SharedModel, scratch_model
+from inrcodec.codec.tiling import image_to_tiles, render
 
 
 def test_round_trip_rgb(tiny_model, rgb_image):
@@ -23,7 +23,7 @@ def test_round_trip_rgb(tiny_model, rgb_image):
     a = np.asarray(img)
     assert r.psnr == pytest.approx(psnr(a, rgb_image))  # reported = what the receiver sees
     assert r.psnr > 20  # 10.2 dB before fitting
-    h, _, _ = bitstream.unpack(r.data)
+    h = bitstream.verify(r.data)
     assert (h.width, h.height, h.level, h.tile) == (40, 28, 1, 16)
     assert (h.tiles_y, h.tiles_x) == (2, 3)
     assert h.n_params == tiny_model.net(1).n_params
@@ -63,7 +63,7 @@ def test_render_float_matches_tiles_at_1x(tiny_model):
     net = tiny_model.net(2)
     theta = tiny_model.levels[2].theta0 + 0.05 * torch.randn(6, net.n_params)
     img = render(net, theta, 28, 40, 16)
-    from inrcodec.tiling import tile_coords
+    from inrcodec.codec.tiling import tile_coords
     per_tile = net(theta, tile_coords(16)).reshape(2, 3, 16, 16, 3)
     stitched = per_tile.permute(0, 2, 1, 3, 4).reshape(32, 48, 3)[:28, :40]
     np.testing.assert_allclose(img, stitched.detach().numpy(), rtol=1e-5, atol=1e-5)

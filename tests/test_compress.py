@@ -7,12 +7,15 @@ import pytest
 import torch
 
 import inrcodec
-from inrcodec import Arch, bitstream, entropy, quant, scratch_model
-from inrcodec.compress import DeltaQuantiser
+from inrcodec import Arch, scratch_model
+from inrcodec.codec import bitstream
+from inrcodec.codec import entropy
+from inrcodec.codec import quantiser as quant
+from inrcodec.codec.quantiser import DeltaQuantiser
 from inrcodec.errors import FormatError, InrcodecError
-from inrcodec.inr import INR
-from inrcodec.shared_model import SharedModel, sparse_delta_from
-from inrcodec.tiling import tile_coords
+from inrcodec.model.inr import INR
+from inrcodec.model.shared_model import SharedModel, sparse_delta_from
+from inrcodec.codec.tiling import tile_coords
 
 
 # -- the delta quantiser -------------------------------------------------------------------
@@ -34,7 +37,7 @@ def test_quantise_dequantise_error_within_half_a_step(tiny_model, scale):
     for k, s in enumerate(quant.groups(net)):
         vals = d[:, s][:, live[s]]
         if vals.size:
-            assert dq.steps[k] == pytest.approx(scale * np.sqrt(np.mean(vals ** 2)), rel=1e-5)
+            assert dq.step_sizes[k] == pytest.approx(scale * np.sqrt(np.mean(vals ** 2)), rel=1e-5)
 
 
 def test_quantised_values_are_integers_on_the_grid(tiny_model):
@@ -258,7 +261,7 @@ def test_plain_models_keep_version_1_bytes(tiny_model):
 
 def test_meta_training_sparse_delta_learns_the_dense_base(tmp_path):
     from inrcodec import MetaConfig
-    from inrcodec.meta import train_meta_sparse
+    from inrcodec.training.meta import train_meta_sparse
     arch = Arch(width=8, depth=2, w0=30.0)
     rng = np.random.default_rng(0)
     tr = rng.integers(0, 255, (12, 8, 8, 3), dtype=np.uint8)
@@ -278,7 +281,7 @@ def test_meta_training_sparse_delta_learns_the_dense_base(tmp_path):
 
 # -- rate control ---------------------------------------------------------------------------------
 def test_quality_maps_to_settings(tiny_model):
-    from inrcodec import rate
+    from inrcodec.codec import rate
     lo, hi = rate.quality_settings(tiny_model, 1), rate.quality_settings(tiny_model, 100)
     assert lo.quant.step_scale > hi.quant.step_scale
     assert tiny_model.ladder()[lo.level]["density"] <= tiny_model.ladder()[hi.level]["density"]
@@ -367,25 +370,29 @@ def test_fit_continues_exactly(tiny_model, rgb_image):
     can continue the plain steps' optimiser."""
     import copy
     from inrcodec.config import FitConfig
-    from inrcodec.fit import fit
-    from inrcodec.tiling import image_to_tiles
+    from inrcodec.codec.fit import fit
+    from inrcodec.codec.tiling import image_to_tiles
     net, theta0 = tiny_model.net(1), tiny_model.levels[1].theta0
     tg, w = image_to_tiles(rgb_image.astype(np.float32) / 127.5 - 1, 16)
     c = tile_coords(16)
     whole = fit(net, theta0, c, tg, w, FitConfig(steps=12, lr=1e-2, max_batch_pixels=512))
     states: list = []
     half = fit(net, theta0, c, tg, w, FitConfig(steps=7, lr=1e-2, max_batch_pixels=512),
-               adam=states)
-    assert len(states) == 3  # two tiles a chunk
+               adam_out=states)
+    assert states[0].step == 7 and states[0].exp_avg.shape == half.shape  # two tiles a chunk
     rest = fit(net, theta0, c, tg, w, FitConfig(steps=5, lr=1e-2, max_batch_pixels=512),
-               start=half, adam=copy.deepcopy(states))
+               start=half, adam=copy.deepcopy(states[0]))
     torch.testing.assert_close(rest, whole, rtol=0, atol=0)
+    # an image's rows of a batch's state continue exactly as the whole batch does
+    part = fit(net, theta0, c, tg[2:], w[2:], FitConfig(steps=5, lr=1e-2, max_batch_pixels=512),
+               start=half[2:], adam=states[0].rows(2, half.shape[0]))
+    torch.testing.assert_close(part, whole[2:], rtol=0, atol=0)
 
 
 def test_sparse_delta_base_carries_over_between_phases(tmp_path):
     """Each retraining phase starts from the base the previous phase ended with."""
     from inrcodec import MetaConfig
-    from inrcodec.meta import train_meta_sparse
+    from inrcodec.training.meta import train_meta_sparse
     arch = Arch(width=8, depth=2, w0=30.0)
     tr = np.random.default_rng(1).integers(0, 255, (12, 8, 8, 3), dtype=np.uint8)
     cfg = MetaConfig(first_order=True, pretrain_steps=3, retrain_steps=0, rounds=2,
@@ -406,7 +413,7 @@ def test_quantiser_aware_steps_are_chosen_when_they_pay(tiny_model, rgb_image):
     fp16 = inrcodec.encode_report(rgb_image, quantizer="fp16", **kw)
     assert fp16.qat_steps == 0
     # a plain encode is the plain 40-step fit, quantised: the same as fp16's fit
-    from inrcodec.api import read
+    from inrcodec.codec.decoder import read
     _, _, t16 = read(fp16.data, tiny_model)
     _, _, tq = read(fine.data, tiny_model)
     step = float(np.frombuffer(bitstream.qparams_section(

@@ -1,4 +1,4 @@
-"""Tests for inrcodec.datasets (synthetic images; no network or apt unless marked slow)."""
+"""Tests for inrcodec.training.data (synthetic images; no network or apt unless marked slow)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inrcodec import datasets as ds
-from inrcodec.datasets import DatasetError
+from inrcodec.training import data as ds
+from inrcodec.errors import DatasetError, InrcodecError
 
 
 def _noise_image(w: int, h: int, seed: int, mode: str = "RGB") -> Image.Image:
@@ -315,7 +315,7 @@ def test_build_dev_set_failure_leaves_no_partial_file(tmp_path: Path, fake_dev, 
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
     out_dir = tmp_path / "dev"
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(InrcodecError, match="disk full"):  # every error is an InrcodecError
         ds.build_dev_set(out_dir)
     assert list(out_dir.iterdir()) == []
 

@@ -2,7 +2,7 @@
 import numpy as np
 
 import inrcodec
-from inrcodec.prune import is_nested
+from inrcodec.model.prune import is_nested
 
 
 def test_shipped_model_ladder():

@@ -13,11 +13,11 @@ import torch.multiprocessing as mp
 from PIL import Image
 
 import inrcodec
-from inrcodec import bulk
+from inrcodec import batch as bulk
 from inrcodec.config import Arch, MetaConfig
 from inrcodec.distributed import DataParallel
-from inrcodec.meta import train_meta_sparse
-from inrcodec.shared_model import SharedModel
+from inrcodec.training.meta import train_meta_sparse
+from inrcodec.model.shared_model import SharedModel
 from synthetic import sine_signals
 
 ARCH = Arch(width=12, depth=2, w0=30.0)

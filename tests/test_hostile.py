@@ -23,10 +23,11 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 import inrcodec
-from inrcodec import api, bitstream
+from inrcodec import api
+from inrcodec.codec import bitstream, decoder, entropy
 from inrcodec.errors import (ChecksumError, FormatError, InrcodecError, ModelError,
                              ModelMismatchError)
-from inrcodec.shared_model import SharedModel, _data_digest
+from inrcodec.model.shared_model import SharedModel, _data_digest
 
 import malformed
 
@@ -80,12 +81,12 @@ def _attempt(fn, data: bytes) -> str:
 def outcome(data: bytes, model, *, full: bool = False) -> str:
     """Run one input through the decoder: 'ok' or the InrcodecError class name.
 
-    full=False runs api.read and the alpha section (everything but rendering, fast);
+    full=False runs decoder.read and the alpha section (everything but rendering, fast);
     full=True runs inrcodec.decode itself. api.info must fail as cleanly either way.
     """
     def read():
-        api.read(data, model=model)
-        bitstream.unpack(data)  # the alpha section too
+        decoder.read(data, model=model)
+        bitstream.alpha_section(data, bitstream.verify(data))  # the alpha section too
 
     o = _attempt((lambda: inrcodec.decode(data, model=model)) if full else read, data)
     _attempt(lambda: api.info(data), data)
@@ -254,8 +255,15 @@ def test_alpha_bomb(files, tiny_model):
         inrcodec.decode(_variant(files, "rgba", alpha=malformed.bomb()), model=tiny_model)
 
 
+def _fp16_payload(data: bytes):
+    """(header, decompressed fp16 payload) of an fp16 file."""
+    h = bitstream.verify(data)
+    return h, entropy.unzstd(bitstream.coded_payload(data, h), 2 * h.n_tiles * h.n_params,
+                             "payload")
+
+
 def test_payload_larger_than_declared(files, tiny_model):
-    _, raw, _ = bitstream.unpack(files["rgb"])
+    _, raw = _fp16_payload(files["rgb"])
     for cs in (True, False):
         bad = malformed._z(raw + raw[:10], content_size=cs)
         with pytest.raises(FormatError, match="payload"):
@@ -270,7 +278,7 @@ def test_trailing_data_in_a_section(files, tiny_model):
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_values(files, tiny_model, bad):
-    _, raw, _ = bitstream.unpack(files["rgb"])
+    _, raw = _fp16_payload(files["rgb"])
     vals = np.frombuffer(raw, "<f2").copy()
     vals[17] = bad
     with pytest.raises(FormatError, match="non-finite"):
@@ -410,7 +418,7 @@ def test_every_byte_flip_is_caught_at_load_or_by_the_hash(tiny_model, files):
             c["refused"] += 1
             continue
         with pytest.raises(ModelMismatchError, match=tiny_model.hash):
-            api.read(files["rgb"], model=m)
+            decoder.read(files["rgb"], model=m)
         c["mismatch"] += 1
     assert c["refused"] > 500 and c["refused"] + c["mismatch"] == 600
     print(f"model byte flips: {dict(c)}")
@@ -494,7 +502,8 @@ def test_missing_model_names_the_hash_needed(files, tiny_model, tmp_path, monkey
     needed = tiny_model.hash
     with pytest.raises(ModelError, match=f"not found; this file needs shared model {needed}"):
         inrcodec.decode(files["rgb"], model=tmp_path / "nope.safetensors")
-    monkeypatch.setattr(api, "default_model_path", lambda: tmp_path / "gone.safetensors")
+    from inrcodec.model import shared_model
+    monkeypatch.setattr(shared_model, "default_model_path", lambda: tmp_path / "gone.safetensors")
     with pytest.raises(ModelError, match=f"missing.*needs shared model {needed}"):
         inrcodec.decode(files["rgb"])
 

@@ -17,7 +17,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 import inrcodec
-from inrcodec import api, bitstream, imageio
+from inrcodec import api
+from inrcodec.codec import bitstream
+from inrcodec import io as imageio
 from inrcodec.cli import main
 from inrcodec.errors import ImageError, InrcodecError, ModelError, OutputExistsError
 
@@ -149,9 +151,11 @@ def test_moderately_large_image_in_chunks(tiny_model, dec):
     a = np.stack([(x // 7) % 256, (y // 5) % 256, (x + y) % 256], -1).astype(np.uint8)
     calls = []
     r = api.encode_report(a, model=tiny_model, steps=1, max_batch_pixels=64 * 256,
-                          progress=lambda done, total, loss: calls.append(total))
+                          progress=lambda done, total, loss: calls.append((done, total)))
     n_tiles = 38 * 63
-    assert r.tiles == n_tiles and calls[-1] == -(-n_tiles // 64)
+    # one call per chunk of 64 tiles, counting the optimiser step in fractions
+    assert r.tiles == n_tiles and len(calls) == -(-n_tiles // 64)
+    assert calls[-1] == (1, 1) and all(0 < d <= 1 for d, _ in calls)
     assert dec(r.data).shape == (600, 1000, 3)
 
 

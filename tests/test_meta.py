@@ -4,11 +4,11 @@ import numpy as np
 import torch
 
 from inrcodec.config import Arch, MetaConfig
-from inrcodec.inr import INR, init_dense
-from inrcodec.meta import load_checkpoint, maml_loss, train_meta_sparse
-from inrcodec.prune import is_nested
-from inrcodec.shared_model import SharedModel
-from inrcodec.tiling import tile_coords
+from inrcodec.model.inr import INR, init_dense
+from inrcodec.training.meta import load_checkpoint, maml_loss, train_meta_sparse
+from inrcodec.model.prune import is_nested
+from inrcodec.model.shared_model import SharedModel
+from inrcodec.codec.tiling import tile_coords
 from synthetic import sine_signals
 
 ARCH = Arch(width=12, depth=2, w0=30.0)

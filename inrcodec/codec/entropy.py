@@ -1,4 +1,4 @@
-"""Entropy coders for the delta quantiser's integers (format version 2).
+"""Entropy coders: zstd frames, and the coders of the delta quantiser's integers (format v2).
 
 Both take the (tiles, live parameters) integer matrix q, plus each column's tensor (group)
 index, and return the payload section; both decoders are strict (bounded work and memory,
@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import FormatError
+import zstandard
+
+from ..errors import FormatError
 
 ZSTD = 0
 RANGE = 1
 CODERS = {ZSTD: "zstd", RANGE: "range"}
 CODERS_BY_NAME = {v: k for k, v in CODERS.items()}
+ZSTD_LEVEL = 19
 
 # Context of a parameter at tile t: bucket 0 at the first tile, else 1 + the number of
 # edges e with 4*A > e*t, where A is the sum of |q| of that parameter over tiles 0..t-1
@@ -80,107 +83,119 @@ def _bernoulli():
     return constriction.stream.model.Bernoulli(perfect=False)
 
 
-def range_encode(q: np.ndarray, gid: np.ndarray) -> bytes:
-    """(tiles, L) integers with |q| < 2^15, gid (L,) group index -> payload bytes."""
-    import constriction
-    n, L = q.shape
-    fam = _bernoulli()
-    enc = constriction.stream.queue.RangeEncoder()
+class _Writer:
+    """One side of the range coder: codes the bits it is given and returns them."""
+
+    def __init__(self):
+        import constriction
+        self.enc = constriction.stream.queue.RangeEncoder()
+        self.fam = _bernoulli()
+
+    def bits(self, p1: np.ndarray, truth) -> np.ndarray:
+        bits = np.asarray(truth, dtype=bool)
+        if bits.size:
+            self.enc.encode(bits.astype(np.int32), self.fam, p1)
+        return bits
+
+    def words(self) -> bytes:
+        return self.enc.get_compressed().astype("<u4").tobytes()
+
+
+class _Reader:
+    """The other side: decodes as many bits as it is asked for (the truth is not known)."""
+
+    def __init__(self, data: bytes):
+        import constriction
+        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        self.dec = constriction.stream.queue.RangeDecoder(words)
+        self.fam = _bernoulli()
+
+    def bits(self, p1: np.ndarray, truth) -> np.ndarray:
+        if p1.size == 0:
+            return np.zeros(0, dtype=bool)
+        return np.asarray(self.dec.decode(self.fam, p1)).astype(bool)
+
+
+def _schedule(side, n: int, gid: np.ndarray, q: np.ndarray | None, qmax: int) -> np.ndarray:
+    """The binarisation and context schedule, written once and run by either side.
+
+    `side.bits(p1, truth)` codes a vector of bits whose probabilities of 1 are p1: the
+    writer is given `truth` (a thunk over the known integers q) and returns it, the reader
+    ignores it and returns what it decodes. Returns the (n, L) integers either way.
+    """
+    L = gid.shape[0]
     ctx = _Contexts(int(gid.max(initial=-1)) + 1)
     abs_sum = np.zeros(L, dtype=np.int64)
     sgn_sum = np.zeros(L, dtype=np.int64)
+    out = np.zeros((n, L), dtype=np.int32)
+    writing = q is not None
 
-    def put(table, idx, bits):
-        if bits.size:
-            enc.encode(bits.astype(np.int32), fam, ctx.p1(table, idx))
-            ctx.note(table, idx, bits)
+    def code(table, idx, truth):
+        bits = side.bits(ctx.p1(table, idx), truth() if writing else None)
+        ctx.note(table, idx, bits)
+        return bits
 
     for t in range(n):
-        v = q[t].astype(np.int64)
-        a = np.abs(v)
+        if writing:
+            v_true = q[t].astype(np.int64)
+            a_true = np.abs(v_true)
+            cls_true = np.zeros(L, dtype=np.int64)
+            nz_true = a_true > 0
+            cls_true[nz_true] = np.floor(np.log2(a_true[nz_true])).astype(np.int64)
         b = _buckets(abs_sum, t)
-        nz = a > 0
-        put(ctx.zero, (gid, b), nz)
-        put(ctx.sign, (gid[nz], np.sign(sgn_sum[nz]) + 1), v[nz] < 0)
+        # zero flag, then the sign of each non-zero value
+        nz = code(ctx.zero, (gid, b), lambda: nz_true)
+        neg = code(ctx.sign, (gid[nz], np.sign(sgn_sum[nz]) + 1), lambda: v_true[nz] < 0)
+        # magnitude class c = floor(log2 |q|) in unary
         cls = np.zeros(L, dtype=np.int64)
-        cls[nz] = np.floor(np.log2(a[nz])).astype(np.int64)
         active = nz.copy()
         for k in range(N_CLASSES - 1):
             if not active.any():
                 break
-            put(ctx.cls, (gid[active], b[active], np.full(int(active.sum()), k)),
-                cls[active] > k)
-            active &= cls > k
+            idx = np.nonzero(active)[0]
+            more = code(ctx.cls, (gid[idx], b[idx], np.full(idx.size, k)),
+                        lambda: cls_true[idx] > k)
+            cls[idx[more]] += 1
+            active[idx[~more]] = False
+        a = np.where(nz, np.int64(1) << cls, 0)
+        # the bit below the leading one, modelled; the rest at probability 1/2, MSB first
         m = cls >= 1
-        put(ctx.top, (gid[m], cls[m]), (a[m] >> (cls[m] - 1)) & 1)
-        for j in range(N_CLASSES - 3, -1, -1):  # the remaining bits, MSB first, at 1/2
+        top = code(ctx.top, (gid[m], cls[m]), lambda: (a_true[m] >> (cls[m] - 1)) & 1)
+        a[m] |= top.astype(np.int64) << (cls[m] - 1)
+        for j in range(N_CLASSES - 3, -1, -1):
             sel = cls >= j + 2
             if sel.any():
-                enc.encode(((a[sel] >> j) & 1).astype(np.int32), fam,
-                           np.full(int(sel.sum()), 0.5))
+                bits = side.bits(np.full(int(sel.sum()), 0.5),
+                                 ((a_true[sel] >> j) & 1) if writing else None)
+                a[sel] |= bits.astype(np.int64) << j
+        if a.max(initial=0) > qmax:
+            raise FormatError(f"payload holds a value beyond the declared {qmax}")
+        v = a.copy()
+        v[nz] = np.where(neg, -a[nz], a[nz])
+        out[t] = v
         ctx.end_tile()
         abs_sum += a
         sgn_sum += v
-    return enc.get_compressed().astype("<u4").tobytes()
+    return out
+
+
+def range_encode(q: np.ndarray, gid: np.ndarray) -> bytes:
+    """(tiles, L) integers with |q| < 2^15, gid (L,) group index -> payload bytes."""
+    w = _Writer()
+    _schedule(w, q.shape[0], gid, q, (1 << 15) - 1)
+    return w.words()
 
 
 def range_decode(data: bytes, n: int, gid: np.ndarray, qmax: int) -> np.ndarray:
     """Inverse of range_encode for n tiles; raises FormatError on anything it did not make."""
-    import constriction
     L = gid.shape[0]
     if len(data) % 4:
         raise FormatError("range-coded payload is not a whole number of 32-bit words")
     if len(data) < (n * L) // MIN_VALUES_PER_BYTE:
         raise FormatError(f"payload of {len(data)} bytes cannot hold the {n * L} values the "
                           "header declares")
-    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-    fam = _bernoulli()
-    dec = constriction.stream.queue.RangeDecoder(words)
-    ctx = _Contexts(int(gid.max(initial=-1)) + 1)
-    abs_sum = np.zeros(L, dtype=np.int64)
-    sgn_sum = np.zeros(L, dtype=np.int64)
-    q = np.zeros((n, L), dtype=np.int32)
-
-    def get(table, idx, count):
-        if count == 0:
-            return np.zeros(0, dtype=bool)
-        bits = np.asarray(dec.decode(fam, ctx.p1(table, idx))).astype(bool)
-        ctx.note(table, idx, bits)
-        return bits
-
     try:
-        for t in range(n):
-            b = _buckets(abs_sum, t)
-            nz = get(ctx.zero, (gid, b), L)
-            sgn = np.sign(sgn_sum[nz]) + 1
-            neg = get(ctx.sign, (gid[nz], sgn), int(nz.sum()))
-            cls = np.zeros(L, dtype=np.int64)
-            active = nz.copy()
-            for k in range(N_CLASSES - 1):
-                if not active.any():
-                    break
-                more = get(ctx.cls, (gid[active], b[active], np.full(int(active.sum()), k)),
-                           int(active.sum()))
-                idx = np.nonzero(active)[0]
-                cls[idx[more]] += 1
-                active[idx[~more]] = False
-            a = np.where(nz, np.int64(1) << cls, 0)
-            m = cls >= 1
-            top = get(ctx.top, (gid[m], cls[m]), int(m.sum()))
-            a[m] |= top.astype(np.int64) << (cls[m] - 1)
-            for j in range(N_CLASSES - 3, -1, -1):
-                sel = cls >= j + 2
-                if sel.any():
-                    bits = np.asarray(dec.decode(fam, np.full(int(sel.sum()), 0.5)))
-                    a[sel] |= bits.astype(np.int64) << j
-            if a.max(initial=0) > qmax:
-                raise FormatError(f"payload holds a value beyond the declared {qmax}")
-            v = a.copy()
-            v[nz] = np.where(neg, -a[nz], a[nz])
-            q[t] = v
-            ctx.end_tile()
-            abs_sum += a
-            sgn_sum += v
+        q = _schedule(_Reader(data), n, gid, None, qmax)
     except FormatError:
         raise
     except Exception as e:  # constriction reports undecodable input with its own errors
@@ -199,14 +214,12 @@ def zstd_layout(q: np.ndarray, gid: np.ndarray) -> np.ndarray:
 
 
 def zstd_encode(q: np.ndarray, gid: np.ndarray, bits: int) -> bytes:
-    from .bitstream import zstd
     order = zstd_layout(q, gid)
     raw = np.ascontiguousarray(q[:, order].T).astype("<i1" if bits == 8 else "<i2").tobytes()
     return zstd(raw)
 
 
 def zstd_decode(blob: bytes, n: int, gid: np.ndarray, bits: int, qmax: int) -> np.ndarray:
-    from .bitstream import unzstd
     L = gid.shape[0]
     width = 1 if bits == 8 else 2
     raw = unzstd(blob, n * L * width, "payload")
@@ -233,3 +246,32 @@ def decode(blob: bytes, n: int, gid: np.ndarray, coder: int, bits: int) -> np.nd
     if coder == RANGE:
         return range_decode(blob, n, gid, qmax)
     raise FormatError(f"unknown coder id {coder}")
+
+
+# -- zstd frames (also the alpha plane's) -----------------------------------------------------
+def zstd(data: bytes) -> bytes:
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=False).compress(data)
+
+
+def unzstd(blob: bytes, size: int, what: str) -> bytes:
+    """Decompress to exactly `size` bytes; never allocates more than that."""
+    # A zstd block holds at most 128 KiB and takes at least 4 bytes (3 of header, 1 of RLE
+    # content), so a section too short to hold `size` bytes is refused before allocating.
+    if len(blob) < 4 * (size >> 17):
+        raise FormatError(f"{what} of {len(blob)} bytes cannot hold the {size} bytes the "
+                          f"header declares")
+    try:
+        declared = zstandard.frame_content_size(blob)
+    except zstandard.ZstdError:
+        raise FormatError(f"{what} is not a valid zstd frame") from None
+    if declared not in (-1, size):
+        raise FormatError(f"{what} declares {declared} bytes, expected {size}")
+    try:
+        # One frame filling the section exactly: trailing bytes or frames are malformed.
+        out = zstandard.ZstdDecompressor().decompress(blob, max_output_size=size,
+                                                      allow_extra_data=False)
+    except zstandard.ZstdError as e:
+        raise FormatError(f"{what} does not decompress: {e}") from None
+    if len(out) != size:
+        raise FormatError(f"{what} decompresses to {len(out)} bytes, expected {size}")
+    return out

@@ -7,7 +7,7 @@ highest quality whose file is at most X bits per pixel, `--psnr Y` the lowest qu
 decoded PSNR is at least Y dB: a bisection over quality, where each probe quantises the
 plain part of the fit (cached per level, so each level is fitted once) and the final
 setting then runs its quantiser-aware steps; if that file misses the size target, its
-steps are coarsened until it fits (no refit).
+step sizes are coarsened until it fits (no refit). Searches work on one-image sessions.
 """
 from __future__ import annotations
 
@@ -16,17 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compress import DeltaQuantiser, QuantConfig
-from .encoder import Result, Session, Settings
-from .errors import InrcodecError
-
-QUALITY_LR = 1e-3  # 100 steps at lr 1e-4 barely move the weights (README, measured)
-# (quality, density, step scale) anchors, log-linear in between. From the operational
-# curve (upper convex hull) of the shipped model a078708559e7 on development photos
-# (benchmarks/results/compress-rd: levels 15/11/7 x step scales 2/1/0.5/0.25, lr 1e-3):
-# it runs level 15 at steps 2 -> 1, then level 11 at 0.25, then level 7 at 0.25.
-QUALITY_PATH = ((1, 0.035, 2.0), (25, 0.035, 1.0), (75, 0.086, 0.25), (100, 0.21, 0.25))
-MAX_COARSEN = 40  # x1.15 steps each: up to ~270x coarser than the quality's own
+from ..config import DEFAULT_STEPS, MAX_COARSEN, QUALITY_LR, QUALITY_PATH, QuantConfig
+from ..errors import InrcodecError
+from .session import Result, Session, Settings
+from .quantiser import DeltaQuantiser
 
 
 def _interp(quality: float) -> tuple[float, float]:
@@ -39,7 +32,7 @@ def _interp(quality: float) -> tuple[float, float]:
             math.exp(math.log(s0) + f * (math.log(s1) - math.log(s0))))
 
 
-def quality_settings(m, quality: int, steps: int = 100, coder: str = "auto") -> Settings:
+def quality_settings(m, quality: int, steps: int = DEFAULT_STEPS, coder: str = "auto") -> Settings:
     """The level, step scale and learning rate that --quality means for model m."""
     if not (isinstance(quality, (int, np.integer)) and 1 <= quality <= 100):
         raise InrcodecError("quality must be an integer from 1 to 100")
@@ -68,20 +61,21 @@ class Search:
 
 def _estimate(session: Session, s: Settings) -> tuple[float, float]:
     """bpp and PSNR of `s` without its quantiser-aware steps (the plain part quantised)."""
-    theta = session.plain_part(s)[1]
+    theta = session.plain_part(s, [0])[1][0]
     plain = s.steps - s.quant.qat_steps(s.steps)
-    r = session.encode(s, theta=theta, dq=session.quantiser(s, plain))
+    r = session.write(0, s, theta, session.quantiser(s, plain, 0))
     h, w = session.img.pixels.shape[:2]
     return 8 * len(r.data) / (h * w), r.psnr
 
 
-def encode_quality(session: Session, quality: int, steps: int = 100,
-                   coder: str = "auto") -> Result:
+def encode_quality(session: Session, quality: int, steps: int = DEFAULT_STEPS,
+                   coder: str = "auto") -> list[Result]:
+    """Every image of the session at `quality`."""
     return session.encode(quality_settings(session.m, quality, steps, coder))
 
 
 def encode_target(session: Session, *, bpp: float | None = None, psnr: float | None = None,
-                  steps: int = 100, coder: str = "auto") -> tuple[Result, int, Search]:
+                  steps: int = DEFAULT_STEPS, coder: str = "auto") -> tuple[Result, int, Search]:
     """The smallest file meeting a --bpp or --psnr target -> (result, quality, search)."""
     if (bpp is None) == (psnr is None):
         raise InrcodecError("give one target: bpp or psnr")
@@ -126,9 +120,9 @@ def encode_target(session: Session, *, bpp: float | None = None, psnr: float | N
     q = best
     while True:
         s = quality_settings(m, q, steps, coder)
-        theta, dq = session.fitted(s)
-        r = session.encode(s, theta=theta, dq=dq)
-        r.qat = session.last_qat
+        session.progress_steps = s.steps
+        theta, dq, qat = session.fitted(s, [0])[0]
+        r = session.write(0, s, theta, dq, qat)
         if psnr is None or r.psnr >= psnr or q == 100:
             break
         q += 1  # the estimate was optimistic: one quality up
@@ -144,12 +138,10 @@ def encode_target(session: Session, *, bpp: float | None = None, psnr: float | N
                                     f"file is {8 * len(r.data) / (h * w):.4f} bpp")
             scale *= 1.15
             search.coarsened += 1
-            # Coarser steps for the same fitted weights: no refit.
+            # Coarser step sizes for the same fitted weights: no refit.
             s = Settings(level=s.level, steps=s.steps, lr=s.lr, version=s.version,
                          quant=QuantConfig(step_scale=round(scale, 6), coder=coder))
             coarse = DeltaQuantiser.from_fit(m.net(s.level), m.levels[s.level].theta0, theta,
                                              s.quant.step_scale)
-            qat = r.qat
-            r = session.encode(s, theta=theta, dq=coarse)
-            r.qat = qat
+            r = session.write(0, s, theta, coarse, r.qat)
     return r, q, search

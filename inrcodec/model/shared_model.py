@@ -13,6 +13,8 @@ import json
 import stat
 import struct
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +22,8 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from .config import Arch
-from .errors import ModelError
+from ..config import Arch
+from ..errors import ModelError
 from .inr import INR, fourier_matrix, init_dense
 from .prune import magnitude_prune
 
@@ -109,7 +111,7 @@ class SharedModel:
         return any(lv.base is not None for lv in self.levels)
 
     def ladder(self) -> list[dict]:
-        from .quant import live_mask
+        from .sparse import live_mask
         total = self.arch.n_weights()
         return [{"level": k, "density": lv.n_weights / total, "weights": lv.n_weights,
                  "params": lv.n_params, "live": int(live_mask(self.net(k)).sum()),
@@ -154,7 +156,7 @@ class SharedModel:
         return self._hash
 
     def save(self, path: str | Path) -> str:
-        from .fileio import atomic_write_bytes
+        from ..io import atomic_write_bytes
         data = self.to_bytes()
         atomic_write_bytes(Path(path), data, force=True)
         self._hash = hashlib.sha256(data).hexdigest()
@@ -331,3 +333,30 @@ def scratch_model(arch: Arch, tile: int, *, n_levels: int = 5, prune_rate: float
     dl = n_levels // 2 if default_level is None else default_level
     return SharedModel(arch=arch, tile=tile, levels=levels, default_level=dl,
                        info={"kind": "scratch", "seed": seed}, fourier=fourier)
+
+
+# -- where models come from -----------------------------------------------------------------
+ModelLike = SharedModel | str | Path | None
+
+
+def default_model_path() -> Path:
+    """The shared model shipped in the package."""
+    return Path(str(resources.files("inrcodec") / "models" / "default.safetensors"))
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, mtime_ns: int, size: int) -> SharedModel:
+    return SharedModel.load(path)
+
+
+def load_model(model: ModelLike = None) -> SharedModel:
+    """A SharedModel from a path, or the default model shipped in the package (cached)."""
+    if isinstance(model, SharedModel):
+        return model
+    path = Path(model) if model is not None else default_model_path()
+    if not path.is_file():
+        if model is None:
+            raise ModelError(f"the default shared model is missing from the installation ({path})")
+        raise ModelError(f"shared model {path} not found")
+    st = path.stat()
+    return _load_cached(str(path.resolve()), st.st_mtime_ns, st.st_size)

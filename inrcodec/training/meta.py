@@ -18,12 +18,13 @@ import torch
 from safetensors.torch import load_file as st_load_file
 from safetensors.torch import save_file as st_save_file
 
-from .config import Arch, FitConfig, MetaConfig
-from .fit import fit, tile_losses
-from .inr import INR, init_dense
-from .prune import magnitude_prune, random_prune
-from .shared_model import Level, SharedModel
-from .tiling import tile_coords
+from ..config import DEFAULT_LR, DEFAULT_STEPS, Arch, FitConfig, MetaConfig
+from ..codec.fit import fit
+from ..model.inr import tile_losses
+from ..model.inr import INR, init_dense
+from ..model.prune import magnitude_prune, random_prune
+from ..model.shared_model import Level, SharedModel
+from ..codec.tiling import tile_coords
 
 
 def maml_loss(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Tensor,
@@ -63,8 +64,30 @@ def to_targets(batch_u8: np.ndarray) -> torch.Tensor:
     return t.reshape(t.shape[0], -1, t.shape[-1])
 
 
+def maml_backward(dist, net: INR, theta: torch.Tensor, coords: torch.Tensor,
+                  train_u8: np.ndarray, idx: np.ndarray, cfg, device) -> torch.Tensor:
+    """Backward of this rank's share of the meta-batch `idx`, then one all-reduce.
+
+    Leaves in theta.grad the gradient of the mean post-adaptation loss over all of `idx`
+    and returns that mean loss (the same on every rank).
+    """
+    local = dist.shard(idx)
+    if len(local):
+        tgt = to_targets(train_u8[local]).to(device)
+        # maml_loss is a mean over this rank's tasks: rescale so the ranks' sum is the mean
+        # over the whole meta-batch.
+        loss = maml_loss(net, theta, coords, tgt, cfg) * (len(local) / len(idx))
+    else:  # more ranks than tasks: contribute a zero gradient
+        loss = (theta * 0).sum()
+    loss.backward()
+    # One all-reduce carries the gradient and the loss together.
+    buf = dist.all_reduce_sum(torch.cat([theta.grad.reshape(-1), loss.detach().reshape(1)]))
+    theta.grad.copy_(buf[:-1].reshape(theta.grad.shape))
+    return buf[-1]
+
+
 def validation_psnr(net: INR, theta0: torch.Tensor, coords: torch.Tensor, val_u8: np.ndarray,
-                    steps: int = 100, lr: float = 1e-4) -> float:
+                    steps: int = DEFAULT_STEPS, lr: float = DEFAULT_LR) -> float:
     """Mean PSNR on 8-bit output after the real encoder's fit, over held-out signals."""
     tgt = to_targets(val_u8)
     theta = fit(net, theta0, coords, tgt, torch.ones(tgt.shape[:2]), FitConfig(steps=steps, lr=lr))
@@ -158,7 +181,7 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
                 loss = maml_loss(net, start, coords, to_targets(train_u8[idx]).to(dev), cfg)
                 loss.backward()
             else:
-                loss = dist.maml_backward(net, theta, coords, train_u8, idx, cfg, dev)
+                loss = maml_backward(dist, net, theta, coords, train_u8, idx, cfg, dev)
             opt.step()
             state.step += 1
             done = (0 if state.phase == 0 else cfg.pretrain_steps

@@ -28,19 +28,16 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
-from PIL import Image
 
 from . import __version__
-from .api import (ModelLike, _colour_target, decode_array, encode_report, load_model,
-                  read_inr, resolve_device)
-from .bitstream import unpack_header
-from .config import FitConfig
-from .datasets import IMAGE_SUFFIXES
+from .api import read_inr
+from .codec import decoder
+from .codec.encoder import Options, encode_images
+from .config import DEFAULT_STEPS, FitConfig
 from .errors import InrcodecError
-from .fileio import atomic_write_bytes
-from .fit import fit
-from .imageio import as_loaded, output_format, save_image
-from .tiling import image_to_tiles, tile_coords
+from .io import as_loaded, atomic_write_bytes, output_format, save_image, scan_images
+from .model.accel import resolve_device
+from .model.shared_model import ModelLike, load_model
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "inrcodec-dataset-manifest"
@@ -112,13 +109,7 @@ def _check_name(name: str) -> str:
 
 
 def _folder_items(folder: Path) -> list[_Item]:
-    if not folder.exists():
-        raise InrcodecError(f"{folder}: no such folder")
-    if not folder.is_dir():
-        raise InrcodecError(f"{folder} is not a folder")
-    paths = sorted(p for p in folder.rglob("*")
-                   if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                   and not p.name.startswith("."))
+    paths = scan_images(folder)
     items, seen = [], {}
     for p in paths:
         rel = p.relative_to(folder)
@@ -271,7 +262,10 @@ def batch_pixels_for(arch, device: torch.device, memory_fraction: float = 0.5) -
 
 
 def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int | None = None,
-                   steps: int = 100, lr: float = 1e-4, seed: int = 0,
+                   steps: int = DEFAULT_STEPS, lr: float | None = None, seed: int = 0,
+                   quality: int | None = None, bpp: float | None = None,
+                   psnr: float | None = None, quantizer: str = "delta",
+                   step_scale: float | None = None, coder: str = "auto",
                    device: str | torch.device | None = None, batch_pixels: int | None = None,
                    force: bool = False, progress: ProgressCallback | None = None,
                    dist=None) -> DatasetReport:
@@ -279,25 +273,31 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
 
     `src`: a folder (searched recursively; a/b.png becomes a/b.inr) or an iterable of image
     paths or of (name, image) pairs (image: a path, PIL image or uint8 array).
-    Images already in the manifest with the same settings are skipped, so running the
-    same command again resumes an interrupted run. `force` re-encodes everything (and
-    overwrites). `dist` (distributed.DataParallel) deals the work out across processes.
+    The options are `encode`'s, and each image's file is the one `encode` writes for it
+    alone (the encoder fits the tiles of a batch of images together, and decides
+    everything else per image). Images already in the manifest with the same settings are
+    skipped, so running the same command again resumes an interrupted run. `force`
+    re-encodes everything (and overwrites). `dist` (distributed.DataParallel) deals the
+    work out across processes.
     """
     t_start = time.perf_counter()
     m = load_model(model)
-    level = m.default_level if level is None else level
-    m.check_level(level)
-    if steps < 0:
-        raise InrcodecError("steps must be zero or more")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise InrcodecError("the learning rate must be a positive number")
+    opts = Options(level=level, steps=steps, lr=lr, seed=seed, quantizer=quantizer,
+                   step_scale=step_scale, coder=coder, quality=quality, bpp=bpp, psnr=psnr)
+    opts.check(m)
     dst = Path(dst)
     if dst.exists() and not dst.is_dir():
         raise InrcodecError(f"{dst} exists and is not a folder")
     rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
     writer = rank == 0
     dev = dist.device(device) if dist is not None else resolve_device(device)
-    settings = {"model_hash": m.hash, "level": level, "steps": steps, "lr": lr, "seed": seed}
+    settings = {"model_hash": m.hash, "seed": seed, "steps": steps}
+    if opts.target is None:
+        s = opts.settings(m)
+        settings.update(level=s.level, lr=s.lr, quantizer=s.quant.quantizer,
+                        step_scale=s.quant.step_scale, coder=s.quant.coder)
+    else:
+        settings.update({opts.target: getattr(opts, opts.target), "coder": coder})
     items, total_all = _iter_items(src)
 
     # Rank 0 folds what an interrupted run left into manifest.json; then all ranks read it.
@@ -341,13 +341,9 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
                 k += 1
         mine, total = mine_gen(), None
 
-    net = m.net(level)
     tile = m.tile
-    coords = tile_coords(tile)
     if batch_pixels is None:
         batch_pixels = batch_pixels_for(m.arch, dev)
-    # As in encode_report: one pass per batch on a GPU, small passes on a CPU.
-    chunk = batch_pixels if dev.type == "cuda" else FitConfig.chunk_pixels
     entries: list[dict] = []
     failed: list[dict] = []
 
@@ -359,64 +355,56 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
             progress(Progress(done=report.encoded + extra, total=total, skipped=report.skipped,
                               failed=len(failed), elapsed=time.perf_counter() - t_start))
 
-    def flush(batch: list[tuple[_Item, object, torch.Tensor, torch.Tensor]]):
+    def flush(batch: list[tuple[_Item, object]]):
         if not batch:
             return
-        t0 = time.perf_counter()
-        targets = torch.cat([b[2] for b in batch])
-        weights = torch.cat([b[3] for b in batch])
-        n_tiles = targets.shape[0]
-        cfg = FitConfig(steps=steps, lr=lr, seed=seed,
-                        max_batch_pixels=max(batch_pixels, n_tiles * tile * tile),
-                        chunk_pixels=chunk)
 
         def fit_progress(d, t, _loss):
-            notify(len(batch) * d / t)
-        theta = fit(net, m.levels[level].theta0, coords, targets, weights, cfg, device=dev,
-                    progress=fit_progress if progress is not None else None)
-        fit_s = time.perf_counter() - t0
-        del targets, weights
-        start = 0
-        for item, img, tgt, _ in batch:
-            n = tgt.shape[0]
-            t1 = time.perf_counter()
+            notify(len(batch) * d / max(t, 1))
+        try:
+            reports = encode_images([img for _, img in batch], m, opts, device=dev,
+                                    max_batch_pixels=batch_pixels,
+                                    progress=fit_progress if progress is not None else None)
+        except InrcodecError as e:
+            for item, _ in batch:
+                failed.append({"source": item.source, "error": str(e)})
+            write_part()
+            return
+        for (item, _), r in zip(batch, reports):
             try:
-                r = encode_report(img, model=m, level=level, steps=steps, lr=lr, seed=seed,
-                                  device=dev, _fitted=theta[start:start + n])
                 out = dst / (item.name + ".inr")
                 out.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write_bytes(out, r.data, force=True)
             except InrcodecError as e:
                 failed.append({"source": item.source, "error": str(e)})
-            else:
-                secs = fit_s * n / n_tiles + (time.perf_counter() - t1)
-                entries.append({
-                    "file": item.name + ".inr", "source": item.source, "bytes": r.bytes,
-                    "sha256": hashlib.sha256(r.data).hexdigest(), "bpp": r.bpp,
-                    "psnr": None if math.isinf(r.psnr) else r.psnr, "seconds": secs,
-                    "width": r.width, "height": r.height, "mode": r.mode, "tiles": r.tiles,
-                    "notices": r.notices})
-                report.encoded += 1
-            start += n
+                continue
+            entries.append({
+                "file": item.name + ".inr", "source": item.source, "bytes": r.bytes,
+                "sha256": hashlib.sha256(r.data).hexdigest(), "bpp": r.bpp,
+                "psnr": None if math.isinf(r.psnr) else r.psnr, "seconds": r.seconds,
+                "width": r.width, "height": r.height, "mode": r.mode, "tiles": r.tiles,
+                "level": r.level, "quality": r.quality, "notices": r.notices})
+            report.encoded += 1
         write_part()
         notify()
 
+    # Rate searches (bpp, psnr) work image by image; everything else batches tiles.
+    per_batch = 1 if opts.target in ("bpp", "psnr") else None
     batch, batch_px = [], 0
     notify()
     for item in mine:
         try:
             img = as_loaded(item.image)
             h, w = img.pixels.shape[:2]
-            targets, weights = image_to_tiles(_colour_target(img), tile)
         except InrcodecError as e:
             failed.append({"source": item.source, "error": str(e)})
             write_part()
             continue
-        px = targets.shape[0] * tile * tile
-        if batch and batch_px + px > batch_pixels:
+        px = -(-h // tile) * -(-w // tile) * tile * tile
+        if batch and (batch_px + px > batch_pixels or len(batch) == per_batch):
             flush(batch)
             batch, batch_px = [], 0
-        batch.append((item, img, targets, weights))
+        batch.append((item, img))
         batch_px += px
     flush(batch)
     write_part()
@@ -471,9 +459,7 @@ def decode_dataset(src: str | Path, dst: str | Path, *, format: str = "png",
         t0 = time.perf_counter()
         try:
             data = read_inr(f)
-            arr = decode_array(data, size, scale=scale, model=mdl, device=dev)
-            mode = unpack_header(data).mode_name
-            img = Image.fromarray(arr[:, :, 0] if mode == "L" else arr, mode)
+            img = decoder.decode_image(data, size, scale=scale, model=mdl, device=dev)
             o.parent.mkdir(parents=True, exist_ok=True)
             save_image(img, o, force=True)
         except InrcodecError as e:
@@ -523,7 +509,7 @@ class InrDataset(torch.utils.data.Dataset):
     def decode(self, index: int, size: tuple[int, int] | None = None,
                scale: float | None = None) -> torch.Tensor:
         """Item `index` at a resolution of its own."""
-        arr = decode_array(read_inr(self.paths[index]), size, scale=scale,
+        arr = decoder.decode_array(read_inr(self.paths[index]), size, scale=scale,
                            model=load_model(self.model), device=self.device)
         t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
         if self.dtype != torch.uint8:

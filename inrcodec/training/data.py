@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
+
+from ..errors import DatasetError, ImageError
+from ..io import IMAGE_SUFFIXES, atomic_output, from_pil, load_image, scan_images, to_pil
 
 __all__ = [
     "BUILDERS",
-    "DatasetError",
-    "IMAGE_SUFFIXES",
     "build_dev_set",
     "cache_dir",
     "centre_crops",
@@ -38,10 +39,6 @@ __all__ = [
     "random_crops",
     "training_photos",
 ]
-
-
-class DatasetError(Exception):
-    """A dataset could not be fetched, found or read."""
 
 
 # name -> (Debian package, glob relative to the package's extraction root).
@@ -57,7 +54,6 @@ BUILDERS: dict[str, tuple[str, str]] = {
 TRAINING_BUILDERS = ("endless-sky",)
 DEV_BUILDERS = ("mate-backgrounds", "palapeli", "gnome-faces")
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 
 KODAK_SIZE = (768, 512)  # landscape (width, height); portrait is transposed
 
@@ -216,9 +212,7 @@ def image_paths(source: str | Path) -> list[Path]:
         raise DatasetError(f"image folder {str(folder)!r} does not exist")
     if not folder.is_dir():
         raise DatasetError(f"{str(folder)!r} is not a folder (expected a folder of images)")
-    paths = sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    )
+    paths = scan_images(folder)
     if not paths:
         raise DatasetError(
             f"no images found in {str(folder)!r} "
@@ -246,24 +240,10 @@ def dev_photos() -> list[Path]:
 def _open_rgb(path: Path) -> Image.Image:
     """Decode an image fully, EXIF-transposed and in RGB; DatasetError if unreadable."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            return _to_rgb(ImageOps.exif_transpose(im))
-    except FileNotFoundError as exc:
-        raise DatasetError(f"image {str(path)!r} does not exist") from exc
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise DatasetError(f"cannot read image {str(path)!r}: {exc}") from exc
-
-
-def _to_rgb(img: Image.Image) -> Image.Image:
-    if img.mode == "RGB":
-        return img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # Pillow's direct I->RGB conversion clips rather than rescales 16-bit data.
-        arr = np.asarray(img, dtype=np.float64)
-        peak = 65535.0 if arr.max(initial=0) > 255 else 255.0
-        img = Image.fromarray(np.round(arr / peak * 255.0).clip(0, 255).astype(np.uint8))
-    return img.convert("RGB")
+        img = load_image(path)
+    except ImageError as exc:
+        raise DatasetError(f"cannot read image {str(path)!r}: {exc}") from None
+    return to_pil(img.pixels, img.mode).convert("RGB")
 
 
 def kodak_like(img: Image.Image) -> Image.Image:
@@ -278,7 +258,8 @@ def kodak_like(img: Image.Image) -> Image.Image:
     are returned at the crop's own size (e.g. a 512x512 face gives 510x340).
     Upscaling would only invent detail and make the images unrepresentative.
     """
-    img = _to_rgb(ImageOps.exif_transpose(img))
+    loaded = from_pil(img)
+    img = to_pil(loaded.pixels, loaded.mode).convert("RGB")
     w, h = img.size
     portrait = h > w
     # Crop is (3k x 2k) landscape or (2k x 3k) portrait, the largest that fits.
@@ -334,14 +315,8 @@ def _builder_of(path: Path) -> str:
 
 
 def _write_png_atomic(img: Image.Image, out: Path) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=".png.tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format="PNG")
-        os.replace(tmp_name, out)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_output(out, force=True) as tmp, open(tmp, "wb") as f:
+        img.save(f, format="PNG")
 
 
 # --------------------------------------------------------------------------- crops

@@ -1,4 +1,4 @@
-"""Reading the images users have, and writing decoded ones.
+"""Files: reading the images users have, writing decoded ones, atomic outputs, folder scans.
 
 Images are handled as uint8 arrays (H, W, C) with a mode: L, LA, RGB or RGBA. Other
 inputs (palette, 1-bit, 16-bit and float greyscale, CMYK, YCbCr, animations) are
@@ -6,6 +6,10 @@ converted, with a notice saying what was done; EXIF orientation is applied.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,10 +17,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
-from .fileio import atomic_output
+from .errors import ImageError, InrcodecError, OutputExistsError
 
 MAX_INPUT_PIXELS = 1 << 28
+# What a folder scan takes for an image (any case).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 _ALPHA_FORMATS = ("PNG", "WEBP", "TIFF")  # the output formats that keep an alpha plane exactly
 _EXT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF",
                 ".tiff": "TIFF", ".webp": "WEBP", ".ppm": "PPM", ".pgm": "PPM", ".gif": "GIF"}
@@ -158,3 +163,89 @@ def save_image(img: Image.Image, path: str | Path, *, force: bool = False) -> No
         except (ValueError, KeyError) as e:  # Pillow's way of refusing a mode or size
             raise ImageError(f"cannot write {img.mode} {img.width}x{img.height} as {fmt}: "
                              f"{e}") from None
+
+
+# -- outputs: temp file in the same folder, fsync, rename into place ---------------------
+def check_writable(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path} already exists (use --force to overwrite)")
+    if path.is_dir():
+        raise InrcodecError(f"{path} is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InrcodecError(f"output folder {parent} does not exist")
+
+
+def _new_file_mode(path: Path) -> int:
+    """What a plain open() would give: the mode of the file replaced, else 0o666 less umask."""
+    with contextlib.suppress(OSError):
+        return stat.S_IMODE(path.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, force: bool = False):
+    """Yield a temporary path; on success it replaces `path`, on any failure it is removed.
+
+    A Ctrl-C or crash mid-write leaves no partial file behind at `path`.
+    """
+    path = Path(path)
+    check_writable(path, force)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    except OSError as e:
+        raise InrcodecError(f"cannot write {path}: {e.strerror or e}") from None
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, _new_file_mode(path))  # mkstemp makes it 0600
+        if not force and path.exists():  # appeared while we worked
+            raise OutputExistsError(f"{path} already exists (use --force to overwrite)")
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError):  # disk full, permissions...
+            raise InrcodecError(f"cannot write {path}: {e.strerror or e}") from None
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes, force: bool = False) -> None:
+    with atomic_output(path, force) as tmp:
+        tmp.write_bytes(data)
+
+
+def read_bytes(path: str | Path, max_size: int, what: str) -> bytes:
+    """A regular file's bytes, refusing directories, devices, FIFOs and files over max_size."""
+    path = Path(path)
+    try:
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise InrcodecError(f"{path} is a directory")
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or /dev/zero would be read forever
+            raise InrcodecError(f"{path} is not a regular file")
+        if st.st_size > max_size:
+            from .errors import FormatError
+            raise FormatError(f"{path}: {st.st_size} bytes is larger than any valid {what}")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InrcodecError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InrcodecError(f"{path} is a directory") from None
+    except OSError as e:
+        raise InrcodecError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def scan_images(folder: str | Path, suffixes=IMAGE_SUFFIXES) -> list[Path]:
+    """Files under `folder` (recursively) with one of `suffixes`, sorted; hidden files skipped."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise InrcodecError(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise InrcodecError(f"{folder} is not a folder")
+    return sorted(p for p in folder.rglob("*")
+                  if p.suffix.lower() in suffixes and p.is_file() and not p.name.startswith("."))

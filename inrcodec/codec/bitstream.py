@@ -1,4 +1,5 @@
-"""The .inr file: the only module that lays out bytes of a compressed image.
+"""The .inr container: header, sections, CRC. The only module that lays out a file's
+sections; what is inside a section belongs to the quantiser and coder that wrote it.
 
     version 1: header (67 bytes) | payload | alpha | CRC-32 (u32, little-endian)
     version 2: header (73 bytes) | qparams | payload | alpha | CRC-32
@@ -16,11 +17,9 @@ import struct
 import zlib
 from dataclasses import asdict, dataclass
 
-import zstandard
-
-from .entropy import CODERS, RANGE, ZSTD
-from .errors import ChecksumError, FormatError
-from .quant import DELTA, DELTA_BITS, FP16, QUANTIZERS, payload_bytes
+from ..errors import ChecksumError, FormatError
+from .entropy import CODERS, RANGE, ZSTD, unzstd, zstd
+from .quantiser import DELTA, DELTA_BITS, FP16, QUANTIZERS
 
 MAGIC = b"INRC"
 VERSION = 2  # what the encoder writes by default
@@ -31,7 +30,6 @@ MAX_SIDE = 1 << 16
 MAX_PIXELS = 1 << 28
 MAX_TILES = 1 << 20
 MAX_VALUES = 1 << 28  # tiles x parameters per tile
-ZSTD_LEVEL = 19
 FLAG_ALPHA = 1
 MAX_QPARAMS = 4096  # bytes; a model has 2 step sizes (4 bytes each) per layer
 
@@ -253,14 +251,6 @@ def coded_payload(data: bytes, h: Header) -> bytes:
     return data[p0:p0 + h.payload_len]
 
 
-def payload_section(data: bytes, h: Header) -> bytes:
-    """The decompressed fp16 payload of a file `verify` accepted as `h` (quantiser 0)."""
-    if h.quantizer != FP16:
-        raise FormatError("only an fp16 payload decompresses without the shared model")
-    n_values = h.tiles_y * h.tiles_x * h.n_params
-    return unzstd(coded_payload(data, h), payload_bytes(n_values, h.quantizer), "payload")
-
-
 def alpha_section(data: bytes, h: Header) -> bytes:
     """The decompressed alpha plane (b"" when there is none) of a file `verify` accepted."""
     if not h.has_alpha:
@@ -269,37 +259,15 @@ def alpha_section(data: bytes, h: Header) -> bytes:
     return unzstd(data[a0:a0 + h.alpha_len], h.width * h.height, "alpha plane")
 
 
-def unpack(data: bytes) -> tuple[Header, bytes, bytes]:
-    """Parse and verify a whole file -> (header, payload, raw alpha). The payload is
-    decompressed for fp16 files; delta payloads stay coded (decoding them needs the model)."""
-    h = verify(data)
-    payload = payload_section(data, h) if h.quantizer == FP16 else coded_payload(data, h)
-    return h, payload, alpha_section(data, h)
-
-
-def zstd(data: bytes) -> bytes:
-    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=False).compress(data)
-
-
-def unzstd(blob: bytes, size: int, what: str) -> bytes:
-    """Decompress to exactly `size` bytes; never allocates more than that."""
-    # A zstd block holds at most 128 KiB and takes at least 4 bytes (3 of header, 1 of RLE
-    # content), so a section too short to hold `size` bytes is refused before allocating.
-    if len(blob) < 4 * (size >> 17):
-        raise FormatError(f"{what} of {len(blob)} bytes cannot hold the {size} bytes the "
-                          f"header declares")
-    try:
-        declared = zstandard.frame_content_size(blob)
-    except zstandard.ZstdError:
-        raise FormatError(f"{what} is not a valid zstd frame") from None
-    if declared not in (-1, size):
-        raise FormatError(f"{what} declares {declared} bytes, expected {size}")
-    try:
-        # One frame filling the section exactly: trailing bytes or frames are malformed.
-        out = zstandard.ZstdDecompressor().decompress(blob, max_output_size=size,
-                                                      allow_extra_data=False)
-    except zstandard.ZstdError as e:
-        raise FormatError(f"{what} does not decompress: {e}") from None
-    if len(out) != size:
-        raise FormatError(f"{what} decompresses to {len(out)} bytes, expected {size}")
-    return out
+def write(*, version: int, model_hash: str, width: int, height: int, mode: str, level: int,
+          tile: int, n_params: int, payload, alpha_plane: bytes | None = None) -> bytes:
+    """A whole file from a quantiser's Payload and, for LA/RGBA images, the raw alpha plane
+    (stored losslessly, zstd-compressed)."""
+    alpha = zstd(alpha_plane) if alpha_plane else b""
+    header = Header(
+        version=version, flags=FLAG_ALPHA if alpha else 0, model_hash=bytes.fromhex(model_hash),
+        width=width, height=height, mode=MODE_IDS[mode], level=level,
+        quantizer=payload.quantizer, qbits=payload.qbits, coder=payload.coder, tile=tile,
+        tiles_y=-(-height // tile), tiles_x=-(-width // tile), n_params=n_params,
+        qparams_len=len(payload.qparams), payload_len=len(payload.data), alpha_len=len(alpha))
+    return pack(header, payload.data, alpha, payload.qparams)

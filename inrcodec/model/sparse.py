@@ -24,6 +24,7 @@ import math
 import threading
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 PATHS = ("auto", "dense", "compact")
@@ -207,3 +208,25 @@ def plan_for(net, device: torch.device | str) -> CompactPlan | None:
     if torch.device(device).type != "cpu":
         return None
     return plan if plan.cost_ratio() < CPU_THRESHOLD else None
+
+
+def live_mask(net) -> np.ndarray:
+    """(P,) bool: the parameters that can change the output.
+
+    A unit whose output reaches no weight of the next layer (pruned to zero, with no shared
+    value in its place) never influences the image, so its incoming weights and its bias get
+    exactly zero gradient: the encoder leaves them at theta0 and the file does not store them.
+    Computed from the masks alone (and the sparse-delta fill), so the decoder derives the
+    same set.
+    """
+    live = np.zeros(net.n_params, dtype=bool)
+    live_units = np.ones(net.layout[-1][0][0], dtype=bool)  # the output units
+    for li in range(len(net.layout) - 1, -1, -1):
+        (o, i), _, w_off, n_w, b_off = net.layout[li]
+        kept = net.masks[li].cpu().numpy()
+        present = kept if net.fill is None else kept | (net.fill[li].detach().cpu().numpy() != 0)
+        feeds = present & live_units[:, None]  # (o, i): weights into live units
+        live[w_off:w_off + n_w] = (kept & live_units[:, None]).reshape(-1)[kept.reshape(-1)]
+        live[b_off:b_off + o] = live_units
+        live_units = feeds.any(0)
+    return live

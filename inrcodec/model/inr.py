@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from .config import Arch
+from ..config import Arch
 
 
 def init_dense(arch: Arch, generator: torch.Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -166,3 +166,11 @@ class INR:
         raise AssertionError("unreachable")
 
     __call__ = forward
+
+
+def tile_losses(net: INR, theta: torch.Tensor, coords: torch.Tensor, targets: torch.Tensor,
+                weights: torch.Tensor) -> torch.Tensor:
+    """Per-tile MSE over valid pixels: (n,)."""
+    err = (net(theta, coords) - targets).square().sum(-1)
+    n_valid = weights.sum(1).clamp_min(1.0) * targets.shape[-1]
+    return (err * weights).sum(1) / n_valid

@@ -10,27 +10,13 @@ from typing import Callable
 
 import numpy as np
 
-from .config import Arch, MetaConfig
-from .errors import InrcodecError
-from .datasets import cache_dir, centre_crops, image_paths, random_crops
+from ..config import TRAINING_PRESETS, Arch, MetaConfig
+from ..errors import InrcodecError
+from .data import cache_dir, centre_crops, image_paths, random_crops
 from .meta import train_meta_sparse
-from .shared_model import SharedModel
+from ..model.shared_model import SharedModel
 
-PRESETS = {
-    # The paper's configuration (GPU work): whole 178x178 images, width 256, w0 = 200.
-    "paper": dict(arch=Arch(width=256, depth=4, w0=200.0), tile=178, whole_image=True,
-                  crop_scale=(0.5, 1.0),
-                  meta=MetaConfig(pretrain_steps=150_000, retrain_steps=30_000, rounds=20)),
-    # What a 2-core CPU trains in well under an hour (see inrcodec/models/README.md).
-    # First-order MAML at this lr peaks after ~1500-3000 steps and then degrades
-    # (benchmarks/results/meta-trajectory.txt), so validation picks each phase's weights.
-    # Crops of 18-25% of the photos' short side (64-90 px of endless-sky's 360) resized to
-    # 64: close to the native resolution of the tiles the codec fits in a 768x512 photo.
-    "cpu": dict(arch=Arch(width=64, depth=4, w0=60.0), tile=64, whole_image=False,
-                crop_scale=(0.18, 0.25),
-                meta=MetaConfig(first_order=True, outer_lr=2e-5, pretrain_steps=3000,
-                                retrain_steps=300, rounds=15, val_every=500)),
-}
+PRESETS = TRAINING_PRESETS
 
 
 def split_photos(paths: list[Path], val_fraction: float = 0.1) -> tuple[list[Path], list[Path]]:

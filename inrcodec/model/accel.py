@@ -1,5 +1,5 @@
-"""How the networks run, as opposed to what they compute: the compute path (masked
-dense or compact, sparse.py), bfloat16 autocast and torch.compile for fitting.
+"""How the networks run, as opposed to what they compute: the device, the compute path
+(masked dense or compact, sparse.py), bfloat16 autocast and torch.compile for fitting.
 
 All three are set for a block of code with `options(...)`, so the API's signatures stay
 as they are:
@@ -67,7 +67,7 @@ def loss_function(net, device: torch.device):
     The path (dense or compact) is fixed before compiling, so the compiled graph holds
     no Python-side choice; one compiled function is kept per (net, path, device).
     """
-    from .fit import tile_losses
+    from .inr import tile_losses
     if not current().compile:
         return lambda theta, coords, targets, weights: tile_losses(net, theta, coords,
                                                                    targets, weights)
@@ -82,3 +82,14 @@ def loss_function(net, device: torch.device):
         # recompiles once with a dynamic batch dimension instead of once per size.
         _compiled[key] = (net, torch.compile(losses))
     return _compiled[key][1]
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """"auto" (or None): a GPU when there is one, else the CPU."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        from ..errors import InrcodecError
+        raise InrcodecError("CUDA was requested but no CUDA device is available")
+    return dev

@@ -1,0 +1,174 @@
+"""The encoder: images -> .inr bytes, with a report per image. One image and a dataset
+batch take the same path (`encode_images`), so they write the same bytes.
+
+Options name either fixed settings (level, optimiser steps, lr, quantiser) or a rate
+target (quality, bpp, psnr); `plan` checks them once, before any work.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+
+from ..config import DEFAULT_LR, DEFAULT_STEPS, FitConfig, QuantConfig
+from ..errors import InrcodecError
+from ..io import LoadedImage
+from ..metrics import bpp as bits_per_pixel
+from ..model.accel import resolve_device
+from ..model.shared_model import SharedModel
+from . import bitstream, rate
+from .entropy import CODERS
+from .session import Result, Session, Settings
+
+ProgressFn = Callable[[float, int, float], None]
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the caller asked for. Exactly one of: fixed settings, quality, bpp, psnr."""
+
+    level: int | None = None
+    steps: int = DEFAULT_STEPS
+    lr: float | None = None
+    seed: int = 0
+    quantizer: str = "delta"
+    step_scale: float | None = None
+    coder: str = "auto"
+    qat_fraction: float | None = None
+    format_version: int = bitstream.VERSION
+    quality: int | None = None
+    bpp: float | None = None
+    psnr: float | None = None
+
+    @property
+    def target(self) -> str | None:
+        """"quality", "bpp", "psnr" or None (fixed settings)."""
+        for k in ("quality", "bpp", "psnr"):
+            if getattr(self, k) is not None:
+                return k
+        return None
+
+    def check(self, m: SharedModel) -> None:
+        targets = [k for k in ("quality", "bpp", "psnr") if getattr(self, k) is not None]
+        if len(targets) > 1:
+            raise InrcodecError(f"give one of quality, bpp and psnr, not {' and '.join(targets)}")
+        if self.steps < 0:
+            raise InrcodecError("steps must be zero or more")
+        if targets:
+            fixed = [k for k in ("level", "lr", "step_scale") if getattr(self, k) is not None]
+            if fixed or self.quantizer != "delta" or self.format_version != bitstream.VERSION:
+                raise InrcodecError(
+                    f"{targets[0]} chooses the level, learning rate and quantiser itself; it "
+                    f"cannot be combined with "
+                    f"{', '.join(fixed) or 'another quantiser or format version'}")
+            if self.quality is not None:
+                rate.quality_settings(m, self.quality)  # refuse a bad quality before any work
+            QuantConfig(coder=self.coder)
+        else:
+            self.settings(m).check(m)
+
+    def settings(self, m: SharedModel) -> Settings:
+        """The fixed settings these options name (not for rate targets)."""
+        if self.quality is not None:
+            return rate.quality_settings(m, self.quality, self.steps, self.coder)
+        return Settings(level=m.default_level if self.level is None else self.level,
+                        steps=self.steps, lr=DEFAULT_LR if self.lr is None else self.lr,
+                        quant=QuantConfig(quantizer=self.quantizer,
+                                          step_scale=QuantConfig.step_scale
+                                          if self.step_scale is None else self.step_scale,
+                                          coder=self.coder, qat_fraction=self.qat_fraction),
+                        version=self.format_version)
+
+
+@dataclass
+class EncodeReport:
+    data: bytes = field(repr=False)
+    width: int
+    height: int
+    mode: str
+    level: int
+    steps: int  # optimiser steps
+    params: int  # values stored per tile
+    tiles: int
+    psnr: float  # what the receiver will see, measured on the decoded 8-bit image
+    seconds: float
+    model_hash: str
+    notices: list[str] = field(default_factory=list)
+    lr: float | None = None
+    quantizer: str = "fp16"
+    coder: str = "zstd"
+    step_scale: float | None = None
+    version: int = 1
+    qat_steps: int = 0  # how many of the steps were quantiser-aware
+    quality: int | None = None  # when rate control chose the settings
+    search: dict | None = None  # rate control: target and candidates tried
+
+    @property
+    def bytes(self) -> int:
+        return len(self.data)
+
+    @property
+    def bpp(self) -> float:
+        return bits_per_pixel(len(self.data), self.height, self.width)
+
+    def summary(self) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k != "data"}
+        d.update(bytes=self.bytes, bpp=self.bpp)
+        if math.isinf(d["psnr"]):
+            d["psnr"] = None
+        return d
+
+
+def _report(r: Result, img: LoadedImage, m: SharedModel, seconds: float) -> EncodeReport:
+    h, w = img.pixels.shape[:2]
+    s = r.settings
+    return EncodeReport(data=r.data, width=w, height=h, mode=img.mode, level=s.level,
+                        steps=s.steps, params=m.net(s.level).n_params,
+                        tiles=-(-h // m.tile) * -(-w // m.tile), psnr=r.psnr,
+                        seconds=seconds, model_hash=m.hash, notices=list(img.notices),
+                        lr=s.lr, quantizer=s.quant.quantizer, coder=CODERS[r.payload.coder],
+                        step_scale=s.quant.step_scale if s.quant.quantizer == "delta" else None,
+                        version=s.version,
+                        qat_steps=s.quant.qat_steps(s.steps) if r.qat else 0)
+
+
+def encode_images(images: list[LoadedImage], m: SharedModel, opts: Options = Options(), *,
+                  device: str | torch.device | None = None,
+                  max_batch_pixels: int = FitConfig.max_batch_pixels,
+                  progress: ProgressFn | None = None) -> list[EncodeReport]:
+    """Encode images with one shared model and one set of options -> a report per image.
+
+    Fixed settings and `quality` fit all images together (one batch of tiles); `bpp` and
+    `psnr` search per image. `progress(done, total, loss)` counts optimiser steps.
+    Seconds are shared out over a batch's images by their tiles.
+    """
+    opts.check(m)
+    if not images:
+        return []
+    dev = resolve_device(device)
+    t0 = time.perf_counter()
+    if opts.target in ("bpp", "psnr"):
+        out = []
+        for img in images:
+            t1 = time.perf_counter()
+            session = Session([img], m, dev, seed=opts.seed, max_batch_pixels=max_batch_pixels,
+                              progress=progress)
+            r, quality, search = rate.encode_target(session, bpp=opts.bpp, psnr=opts.psnr,
+                                                    steps=opts.steps, coder=opts.coder)
+            rep = _report(r, img, m, time.perf_counter() - t1)
+            rep.quality, rep.search = quality, search.summary()
+            out.append(rep)
+        return out
+    session = Session(images, m, dev, seed=opts.seed, max_batch_pixels=max_batch_pixels,
+                      progress=progress)
+    results = session.encode(opts.settings(m))
+    seconds = time.perf_counter() - t0
+    tiles = [im.targets.shape[0] for im in session.images]
+    reports = [_report(r, img, m, seconds * n / sum(tiles))
+               for r, img, n in zip(results, images, tiles)]
+    for rep in reports:
+        rep.quality = opts.quality
+    return reports
