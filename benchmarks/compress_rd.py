@@ -6,7 +6,7 @@
 
 Per image and level, one plain fit of --steps Adam steps at --lr gives the fp16 + zstd
 baseline (format version 1's way of storing values, here in a version-2 file). For every
---scales value the encoder's own fit (inrcodec.encoder.Session: the last 20% of the steps
+--scales value the encoder's own fit (inrcodec.codec.session.Session: the last 20% of the steps
 quantiser-aware when that pays, else plain) is stored with zstd (delta-zstd), with the
 range coder (delta-range), and the smaller of the two (delta-auto, the default). Two
 ablations: the plain fit quantised as it is (delta-noqat) and always 20% quantiser-aware
@@ -21,7 +21,11 @@ curve (upper convex hull) of each mode, e.g.
     python benchmarks/bench.py table benchmarks/results/compress-rd/*.json --front hull \
         --anchor benchmarks/results/compress-rd/inrcodec-fp16-zstd.json
 Images: 256x256 (--crop) centre crops of --images development photos, spread over the
-three sources as in ladder.py.
+three sources as in ladder.py (harness.dev_images).
+
+A tiny run to check that it works (seconds):
+
+    OMP_NUM_THREADS=1 python benchmarks/compress_rd.py --quick --out /tmp/compress-rd-quick
 """
 from __future__ import annotations
 
@@ -38,15 +42,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import inrcodec  # noqa: E402
-from inrcodec.compress import DeltaQuantiser, QuantConfig, fp16_payload  # noqa: E402
-from inrcodec.encoder import Session, Settings  # noqa: E402
-from inrcodec.imageio import as_loaded  # noqa: E402
+from inrcodec.codec.quantiser import DeltaQuantiser, Fp16Quantiser  # noqa: E402
+from inrcodec.codec.session import Session, Settings  # noqa: E402
+from inrcodec.config import QuantConfig  # noqa: E402
+from inrcodec.io import as_loaded  # noqa: E402
 from inrcodec.metrics import psnr  # noqa: E402
-import harness  # noqa: E402
-from ladder import dev_images  # noqa: E402
+from benchmarks import harness  # noqa: E402
 
 
 def _decode_time(data, model) -> float:
@@ -62,20 +67,21 @@ def inr_rows(name, img, model, levels, scales, steps, lr, tag):
     the steps, each continuing the last) and shared by the settings that need it.
     encode_s is the time of the fits a setting needs (the shared plain fit counted in
     full, which is what a lone encode of it costs) plus its coding."""
-    sess = Session(as_loaded(img), model, torch.device("cpu"))
+    sess = Session([as_loaded(img)], model, torch.device("cpu"))
     out = {}
     for level in levels:
         net = model.net(level)
         t = time.perf_counter()
-        full = sess.plain_fit(level, steps, lr)  # the baseline's fit
+        full = sess.plain_fit(level, steps, lr)[0]  # the baseline's fit
         t_plain = time.perf_counter() - t
-        base = dict(image=name, level=level, params=net.n_params * sess.targets.shape[0],
+        n_tiles = sess.images[0].targets.shape[0]
+        base = dict(image=name, level=level, params=net.n_params * n_tiles,
                     lr=lr, steps=steps)
 
         def add(codec, data, enc_s, **extra):
             out.setdefault(codec, []).append(dict(
                 base, bytes=len(data), bpp=8 * len(data) / img.shape[0] / img.shape[1],
-                psnr=sess.measure(data), encode_s=enc_s, decode_s=_decode_time(data, model),
+                psnr=sess.measure(0, data), encode_s=enc_s, decode_s=_decode_time(data, model),
                 **extra))
             r = out[codec][-1]
             print(json.dumps({"codec": codec, **{k: (round(v, 4) if isinstance(v, float) else v)
@@ -83,31 +89,31 @@ def inr_rows(name, img, model, levels, scales, steps, lr, tag):
 
         s16 = Settings(level=level, steps=steps, lr=lr, quant=QuantConfig(quantizer="fp16"))
         t = time.perf_counter()
-        add(f"{tag}fp16-zstd", sess.pack(s16, fp16_payload(full)), t_plain + time.perf_counter() - t)
+        add(f"{tag}fp16-zstd", sess.pack(0, s16, Fp16Quantiser.payload(full)),
+            t_plain + time.perf_counter() - t)
         for scale in scales:
             # ablation 1: the plain fit quantised as it is (auto coder)
             t = time.perf_counter()
             s = Settings(level=level, steps=steps, lr=lr, quant=QuantConfig(step_scale=scale))
             dq = DeltaQuantiser.from_fit(net, model.levels[level].theta0, full, scale)
-            add(f"{tag}delta-noqat", sess.pack(s, dq.payload(full, "auto")),
+            add(f"{tag}delta-noqat", sess.pack(0, s, dq.payload(full, "auto")),
                 t_plain + time.perf_counter() - t, step_scale=scale)
             # ablation 2: always 20% quantiser-aware steps (auto coder)
             t = time.perf_counter()
             forced = Settings(level=level, steps=steps, lr=lr,
                               quant=QuantConfig(step_scale=scale, qat_fraction=0.2))
-            theta, dq = sess.fitted(forced)
+            theta, dq, _ = sess.fitted(forced)[0]
             t_forced = time.perf_counter() - t
-            add(f"{tag}delta-qat", sess.pack(forced, dq.payload(theta, "auto")),
+            add(f"{tag}delta-qat", sess.pack(0, forced, dq.payload(theta, "auto")),
                 t_plain + t_forced, step_scale=scale)
             # the encoder's default: quantiser-aware steps when they pay (Session.use_qat),
             # stored with each coder
             t = time.perf_counter()
-            theta, dq = sess.fitted(s)
-            qat = sess.last_qat
+            theta, dq, qat = sess.fitted(s)[0]
             t_fit = t_plain + (t_forced if qat else 0.0) + time.perf_counter() - t
             for coder in ("zstd", "range"):
                 t = time.perf_counter()
-                data = sess.pack(s, dq.payload(theta, coder))
+                data = sess.pack(0, s, dq.payload(theta, coder))
                 add(f"{tag}delta-{coder}", data, t_fit + time.perf_counter() - t,
                     step_scale=scale, qat=qat)
     return out
@@ -174,6 +180,9 @@ def main(argv=None):
     ap.add_argument("--jpeg-qualities", default="1,3,5,8,12,20,30,50,75,90")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", default=None, help="comma list: default,sparse,jpeg")
+    ap.add_argument("--quick", action="store_true",
+                    help="a smoke run: 1 image, 64x64 crop, level 15, scale 1, 3 steps, "
+                         "JPEG at 2 qualities")
     ap.add_argument("--out", required=True, help="directory for the JSON files")
     ap.add_argument("--derive-auto", action="store_true",
                     help="only add delta-auto files derived from existing zstd and range ones")
@@ -181,11 +190,17 @@ def main(argv=None):
     if args.derive_auto:
         derive_auto(Path(args.out))
         return
+    if args.quick:
+        args.images, args.crop, args.levels, args.scales, args.steps = 1, 64, "15", "1", 3
+        args.jpeg_qualities, args.sparse_delta_model = "10,75", None
     torch.set_num_threads(args.threads)
     only = set(args.only.split(",")) if args.only else {"default", "sparse", "jpeg"}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    images = dev_images(args.images, args.crop)
+    try:
+        images = harness.dev_images(args.images, args.crop)
+    except harness.BenchError as e:
+        sys.exit(f"error: {e}")
     scales = [float(x) for x in args.scales.split(",")]
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     common = {"images": [n for n, _ in images], "crop": args.crop, "steps": args.steps,

@@ -6,7 +6,8 @@ Uses the generators of tests/malformed.py (truncations, bit flips with and witho
 valid CRC, random bytes, random header fields, damaged zstd and range-coded sections and
 quantiser parameters with a valid CRC) on small valid files made with a tiny scratch
 model: format version 1 (fp16; RGB, and RGBA with an alpha section) and version 2
-(integer deltas coded by zstd and by the range coder; RGB and RGBA). Every file goes through api.read, bitstream.unpack and api.info; every
+(integer deltas coded by zstd and by the range coder; RGB and RGBA). Every file goes through
+inrcodec.codec.decoder.read, bitstream.verify and api.info; every
 --render-every'th also through inrcodec.decode (rendering is the slow part). Any
 exception that is not an InrcodecError is printed and makes the exit status 1.
 """
@@ -27,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import inrcodec  # noqa: E402
 import malformed  # noqa: E402
-from inrcodec import api, bitstream  # noqa: E402
+from inrcodec import api  # noqa: E402
+from inrcodec.codec import bitstream, decoder  # noqa: E402
 from inrcodec.errors import InrcodecError  # noqa: E402
 
 
@@ -44,13 +46,13 @@ def base_files(model) -> list[bytes]:
             api.encode(rgba, model=model, coder="range", **v2)]
 
 
-def main() -> int:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=10000, help="malformed files to try")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--render-every", type=int, default=25,
                     help="run every Nth file through inrcodec.decode (0: never)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     model = inrcodec.scratch_model(inrcodec.Arch(width=16, depth=3, w0=30.0), tile=16,
                                    n_levels=4, seed=1)
@@ -72,8 +74,8 @@ def main() -> int:
                 if step == "decode":
                     inrcodec.decode(data, model=model)
                 elif step == "read":
-                    api.read(data, model=model)
-                    bitstream.unpack(data)
+                    decoder.read(data, model=model)
+                    bitstream.verify(data)
                 else:
                     api.info(data)
             except InrcodecError as e:

@@ -33,7 +33,7 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import Image
 
-from inrcodec.fileio import atomic_output
+from inrcodec.io import atomic_output
 from inrcodec.metrics import bpp as bits_per_pixel
 from inrcodec.metrics import ms_ssim, ms_ssim_min_side, psnr
 
@@ -59,7 +59,8 @@ def dev_set(n: int | None = None) -> list[tuple[str, np.ndarray]]:
 
     With n, n photos spread evenly over the sorted list (so every source is represented).
     """
-    from inrcodec.datasets import DatasetError, build_dev_set, cache_dir
+    from inrcodec.errors import DatasetError
+    from inrcodec.training.data import build_dev_set, cache_dir
 
     try:
         paths = sorted(build_dev_set(cache_dir() / "devset"))
@@ -70,6 +71,16 @@ def dev_set(n: int | None = None) -> list[tuple[str, np.ndarray]]:
             raise BenchError(f"dev:{n}: the development set has {len(paths)} photos")
         paths = [paths[i] for i in np.linspace(0, len(paths) - 1, n).round().astype(int)]
     return [(p.name, _rgb(p)) for p in paths]
+
+
+def dev_images(n: int, crop: int | None = None) -> list[tuple[str, np.ndarray]]:
+    """n development photos spread over the set (dev_set(n)), each optionally cut to its
+    centred crop x crop square. The names stay the photos' own (as in the results files of
+    compress_rd.py, steps_curve.py, qat_lr.py and qat_continue.py, which used this)."""
+    images = dev_set(n)
+    if crop:
+        images = [(name, centre_crop(a, crop)) for name, a in images]
+    return images
 
 
 def centre_crop(a: np.ndarray, side: int) -> np.ndarray:
@@ -99,7 +110,7 @@ def load_images(spec: str) -> list[tuple[str, np.ndarray]]:
         return dev_set(n)
     if spec == "quick":
         return quick_images()
-    from inrcodec.datasets import IMAGE_SUFFIXES
+    from inrcodec.io import IMAGE_SUFFIXES
 
     out = []
     for part in filter(None, spec.split(",")):
@@ -310,7 +321,7 @@ class Inrcodec(Codec):
 
     def point_info(self, point):
         if "quality" in point:
-            from inrcodec.rate import quality_settings
+            from inrcodec.codec.rate import quality_settings
 
             s = quality_settings(self.model, point["quality"], self.steps)
             return {"level": s.level, "step_scale": s.quant.step_scale, "lr": s.lr,
@@ -332,7 +343,7 @@ class Inrcodec(Codec):
         return inrcodec.decode_array(data, model=self.model)
 
     def params(self, data):
-        from inrcodec import bitstream
+        from inrcodec.codec import bitstream
 
         h = bitstream.unpack_header(data)
         return h.n_params * h.tiles_y * h.tiles_x

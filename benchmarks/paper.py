@@ -33,15 +33,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inrcodec.baselines import (dense_fit_peak, evaluate, ladder_params, narrow_width,
+from inrcodec.training.baselines import (dense_fit_peak, evaluate, ladder_params, narrow_width,
                                 psnr_rows, train_dense_narrow, winning_ticket)
 from inrcodec.config import Arch, FitConfig, MetaConfig
-from inrcodec.datasets import centre_crops, dev_photos, image_paths, random_crops
-from inrcodec.meta import train_meta_sparse
-from inrcodec.fileio import atomic_output
-from inrcodec.shared_model import SharedModel
-from inrcodec.tiling import tile_coords
-from inrcodec.train import signals
+from inrcodec.training.data import centre_crops, dev_photos, image_paths, random_crops
+from inrcodec.training.meta import train_meta_sparse
+from inrcodec.io import atomic_output
+from inrcodec.model.shared_model import SharedModel
+from inrcodec.codec.tiling import tile_coords
+from inrcodec.training.train import signals
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.harness import BenchError, ResultsFile, load_result  # noqa: E402
@@ -409,7 +409,8 @@ def report(args) -> None:
         if results:
             parts += [f"## {head}", "", table(results), ""]
             if args.plots:
-                plot(results, d.with_suffix(".png"),
+                # d.name may hold a dot (fig2-siren-cpu-lr0.001): append, not with_suffix
+                plot(results, d.with_name(d.name + ".png"),
                      title.format(**next(iter(results.values()))["settings"]))
     if not parts:
         raise BenchError(f"no results under {args.out_dir} for {args.family} / {args.scale}")

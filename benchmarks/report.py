@@ -102,7 +102,7 @@ def plot(results: list[dict], out: Path, *, x: str = "bpp", y: str = "psnr",
     except ImportError:
         raise BenchError("plotting needs matplotlib: pip install matplotlib "
                          "(or the bench extra: pip install -e '.[bench]')") from None
-    from inrcodec.fileio import atomic_output
+    from inrcodec.io import atomic_output
 
     fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
     drawn = 0

@@ -38,11 +38,11 @@ import torch
 from PIL import Image
 
 import inrcodec
-from inrcodec import accel
+from inrcodec.model import accel
 from inrcodec.config import FitConfig
-from inrcodec.datasets import build_dev_set, cache_dir
-from inrcodec.sparse import compute_path, plan_for
-from inrcodec.tiling import image_to_tiles, tile_coords
+from inrcodec.training.data import build_dev_set, cache_dir
+from inrcodec.model.sparse import compute_path, plan_for
+from inrcodec.codec.tiling import image_to_tiles, tile_coords
 
 
 def sync(dev):
@@ -145,7 +145,7 @@ def step_section(model, levels, targets, weights, dev, reps, log):
 def _encode_child(q, photo, model_path, level, path, amp, compile_, steps, device, threads):
     torch.set_num_threads(threads)
     m = inrcodec.load_model(model_path)
-    dev = inrcodec.api.resolve_device(device)
+    dev = accel.resolve_device(device)
     img = np.asarray(Image.open(photo).convert("RGB"))
     base = rss_kb()
     if dev.type == "cuda":
@@ -202,7 +202,7 @@ def main(argv=None):
     sections = set(args.sections.split(","))
     model = inrcodec.load_model(args.model)
     model_path = str(args.model or inrcodec.default_model_path())
-    dev = inrcodec.api.resolve_device(args.device)
+    dev = accel.resolve_device(args.device)
     levels = [int(x) for x in args.levels.split(",")] if args.levels else \
         list(range(len(model.levels)))
     enc_levels = [int(x) for x in args.encode_levels.split(",")]
@@ -283,7 +283,7 @@ def main(argv=None):
                               "mean_psnr": man["totals"]["mean_psnr"],
                               "mean_bpp": man["totals"]["mean_bpp"],
                               "batch_pixels": FitConfig.max_batch_pixels if dev.type != "cuda"
-                              else inrcodec.bulk.batch_pixels_for(model.arch, dev)}
+                              else inrcodec.batch.batch_pixels_for(model.arch, dev)}
             if dev.type == "cuda":
                 res["dataset"]["peak_mib"] = torch.cuda.max_memory_allocated(dev) / 2 ** 20
         log(f"dataset: {r.encoded} images of {args.crop}x{args.crop} in {r.seconds:.1f} s, "

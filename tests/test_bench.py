@@ -263,7 +263,7 @@ def test_a_method_without_files_plugs_in(tmp_path):
 
 def test_inrcodec_quality_sweep(tiny_model, photo):
     """--qualities: the codec encodes with rate.py's settings for each quality."""
-    from inrcodec.rate import quality_settings
+    from inrcodec.codec.rate import quality_settings
 
     photo = photo[:40, :56]
     c = harness.make_codec("inrcodec", model=tiny_model, qualities=[1, 100], steps=3)
@@ -326,3 +326,33 @@ def test_table_and_bd_on_the_hull(tmp_path):
     assert report.bd_compare(ca, ch, "pchip", "hull")["bd_rate"] == pytest.approx(-50.0)
     text = report.table([anchor, half], anchor, bpps=(0.2,), how="hull")
     assert "| h | 1 |" in text and "| 26.00 |" in text and "-50.0%" in text
+
+
+def test_dev_images_spread_crop_and_keep_names(monkeypatch, tmp_path):
+    """dev_set / dev_images (the scripts' development photos) without the real set: n
+    photos spread over the sorted list, centre crops, the photos' own names; a missing
+    set is a one-line BenchError."""
+    from PIL import Image
+
+    from inrcodec.errors import DatasetError
+    from inrcodec.training import data
+
+    paths = []
+    for i in range(5):
+        p = tmp_path / f"p{i}.png"
+        Image.fromarray(np.full((12, 20, 3), 40 * i, np.uint8)).save(p)
+        paths.append(p)
+    monkeypatch.setattr(data, "build_dev_set", lambda out, **kw: list(reversed(paths)))
+    got = harness.dev_images(3, crop=8)
+    assert [n for n, _ in got] == ["p0.png", "p2.png", "p4.png"]
+    assert all(a.shape == (8, 8, 3) and a.dtype == np.uint8 for _, a in got)
+    assert int(got[1][1][0, 0, 0]) == 80
+    assert harness.dev_images(1)[0][1].shape == (12, 20, 3)
+    with pytest.raises(BenchError, match="5 photos"):
+        harness.dev_images(6)
+
+    def missing(out, **kw):
+        raise DatasetError("no network")
+    monkeypatch.setattr(data, "build_dev_set", missing)
+    with pytest.raises(BenchError, match="development set unavailable"):
+        harness.load_images("dev:2")

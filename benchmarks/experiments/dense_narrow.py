@@ -4,8 +4,12 @@ For each level, the narrowest dense SIREN with at least that level's parameter c
 meta-learned (MAML, one dense level) with the `cpu` preset's schedule for pretraining,
 on the same training signals. Finished models are skipped; an interrupted one resumes.
 
-    python benchmarks/dense_narrow.py --model inrcodec/models/default.safetensors \
+    python benchmarks/experiments/dense_narrow.py --model inrcodec/models/default.safetensors \
         --levels 1-15 --out-dir benchmarks/models/dense-narrow --threads 1
+
+Result: the models in benchmarks/models/dense-narrow/ (w*.safetensors, with their
+*.log.jsonl; made as `python benchmarks/dense_narrow.py ...`, before the script moved here),
+which benchmarks/experiments/sparse_vs_narrow.py compares against.
 """
 from __future__ import annotations
 
@@ -17,9 +21,11 @@ from pathlib import Path
 
 import torch
 
-from inrcodec.baselines import narrow_width
-from inrcodec.shared_model import SharedModel
-from inrcodec.train import PRESETS, train
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+
+from inrcodec.model.shared_model import SharedModel  # noqa: E402
+from inrcodec.training.baselines import narrow_width  # noqa: E402
+from inrcodec.training.train import PRESETS, train  # noqa: E402
 
 
 def parse_levels(text: str) -> list[int]:
@@ -42,7 +48,8 @@ def main(argv=None):
     m = SharedModel.load(args.model)
     preset = PRESETS["cpu"]
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    command = "python benchmarks/dense_narrow.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = ("python benchmarks/experiments/dense_narrow.py "
+               + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     for level in parse_levels(args.levels):
         width = narrow_width(m.arch, m.levels[level].n_params)
         out = args.out_dir / f"w{width}.safetensors"

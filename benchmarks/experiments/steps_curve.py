@@ -1,7 +1,13 @@
 """Encode time against quality: --steps 100 / 300 / 1000 at one --quality setting.
 
-    python benchmarks/steps_curve.py --quality 50,75 --steps 100,300,1000 --images 2 \
-        --crop 256 --out benchmarks/results/steps-curve.json
+    python benchmarks/experiments/steps_curve.py --quality 50,75 --steps 100,300,1000 \
+        --images 2 --crop 256 --out benchmarks/results/steps-curve.json
+
+Result: benchmarks/results/steps-curve.json (README "Steps" table; made as
+`python benchmarks/steps_curve.py ...` before the script moved here). An earlier step-size
+rule's run: benchmarks/results/steps-curve-final-delta-steps.jsonl.
+Tiny check: `python benchmarks/experiments/steps_curve.py --steps 2 --images 1 --crop 64
+--out /tmp/steps.json`.
 
 Each image is encoded as `inrcodec encode --quality Q --steps N` does (the level, step
 scale and lr that quality means; quantiser-aware last steps when they pay; auto coder),
@@ -21,14 +27,14 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 import inrcodec  # noqa: E402
-from inrcodec import rate  # noqa: E402
-from inrcodec.compress import QuantConfig  # noqa: E402
-from inrcodec.encoder import Session, Settings  # noqa: E402
-from inrcodec.imageio import as_loaded  # noqa: E402
-from ladder import dev_images  # noqa: E402
+from inrcodec.codec import entropy, rate  # noqa: E402
+from inrcodec.codec.session import Session, Settings  # noqa: E402
+from inrcodec.config import QuantConfig  # noqa: E402
+from inrcodec.io import as_loaded  # noqa: E402
+from benchmarks.harness import dev_images  # noqa: E402
 
 
 def main(argv=None):
@@ -46,26 +52,26 @@ def main(argv=None):
     counts = sorted(int(x) for x in args.steps.split(","))
     qualities = [int(x) for x in args.quality.split(",")]
     warm = dev_images(1, 64)[0][1]  # one tiny encode first: torch's first-call costs
-    Session(as_loaded(warm), m, torch.device("cpu")).encode(rate.quality_settings(m, 50, 2))
+    Session([as_loaded(warm)], m, torch.device("cpu")).encode(rate.quality_settings(m, 50, 2))
     rows = []
     for name, img in dev_images(args.images, args.crop):
         for quality in qualities:
             for n in counts:
                 # A fresh session per encode: encode_s is what a lone encode costs.
-                sess = Session(as_loaded(img), m, torch.device("cpu"))
+                sess = Session([as_loaded(img)], m, torch.device("cpu"))
                 s = rate.quality_settings(m, quality, n)
                 t = time.perf_counter()
-                r = sess.encode(s)
+                r = sess.encode(s)[0]
                 enc = time.perf_counter() - t
                 # the same fit's float quality: its plain N-step fit stored as fp16
-                plain = sess.plain_fit(s.level, n, s.lr)
-                f16 = sess.encode(Settings(level=s.level, steps=n, lr=s.lr,
-                                           quant=QuantConfig(quantizer="fp16")), theta=plain)
+                plain = sess.plain_fit(s.level, n, s.lr)[0]
+                f16 = sess.write(0, Settings(level=s.level, steps=n, lr=s.lr,
+                                             quant=QuantConfig(quantizer="fp16")), plain, None)
                 rows.append({"image": name, "quality": quality, "steps": n, "level": s.level,
                              "step_scale": s.quant.step_scale, "lr": s.lr, "bytes": len(r.data),
                              "bpp": 8 * len(r.data) / (img.shape[0] * img.shape[1]),
                              "psnr": r.psnr, "encode_s": enc, "qat": r.qat,
-                             "coder": inrcodec.entropy.CODERS[r.payload.coder],
+                             "coder": entropy.CODERS[r.payload.coder],
                              "psnr_fp16_plain": f16.psnr})
                 print(json.dumps(rows[-1]), flush=True)
     summary = []

@@ -4,8 +4,13 @@ Both are fitted with the real encoder (100 Adam steps, lr 1e-4) on native-resolu
 64x64 tiles cut from the development photos (one random tile per photo: the tiles the codec
 fits when it encodes those photos). Writes JSON (per-signal rows) and a markdown table.
 
-    python benchmarks/sparse_vs_narrow.py --model inrcodec/models/default.safetensors \
+    python benchmarks/experiments/sparse_vs_narrow.py \
+        --model inrcodec/models/default.safetensors \
         --narrow-dir benchmarks/models/dense-narrow --out benchmarks/results/sparse-vs-narrow
+
+Result: benchmarks/results/sparse-vs-narrow.json and .md (README's per-level table; made as
+`python benchmarks/sparse_vs_narrow.py ...`, before the script moved here). The Dense-Narrow
+models come from benchmarks/experiments/dense_narrow.py.
 """
 from __future__ import annotations
 
@@ -19,10 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inrcodec.baselines import evaluate, narrow_width
-from inrcodec.config import FitConfig
-from inrcodec.datasets import dev_photos, random_crops
-from inrcodec.shared_model import SharedModel
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+
+from inrcodec.config import FitConfig  # noqa: E402
+from inrcodec.model.shared_model import SharedModel  # noqa: E402
+from inrcodec.training.baselines import evaluate, narrow_width  # noqa: E402
+from inrcodec.training.data import dev_photos, random_crops  # noqa: E402
 
 
 def dev_tiles(tile: int, per_photo: int, seed: int) -> np.ndarray:
@@ -59,7 +66,7 @@ def main(argv=None):
                "settings": {"steps": args.steps, "lr": args.lr, "per_photo": args.per_photo,
                             "seed": args.seed},
                "signals": f"{len(sig)} native {m.tile}x{m.tile} tiles of the dev photos",
-               "command": "python benchmarks/sparse_vs_narrow.py "
+               "command": "python benchmarks/experiments/sparse_vs_narrow.py "
                           + " ".join(shlex.quote(a) for a in sys.argv[1:]),
                "rows": []}
     done = {(r["method"], r["level"]) for r in res["rows"]}

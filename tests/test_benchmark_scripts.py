@@ -1,0 +1,161 @@
+"""Every script under benchmarks/ imports and answers --help with today's package layout.
+
+Parametrised over the files on disk, so a newly added script that does not import, runs
+work at import time, or has no command line fails here. Fast: the --help calls of all
+scripts run in this process (runpy, as `python SCRIPT --help` would: the script's folder
+first on sys.path, `__name__ == "__main__"`); the top-level runners are also run as real
+`python SCRIPT --help` subprocesses, with the repository root on PYTHONPATH and another
+working directory.
+"""
+import ast
+import contextlib
+import importlib
+import io
+import os
+import re
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+EXPERIMENTS = BENCH / "experiments"
+# Modules that are imported, not run (benchmarks.X); everything else is a script.
+LIBRARIES = {"__init__.py", "harness.py", "bd.py", "report.py"}
+# The runners a user needs (README); the rest are one-off studies under experiments/.
+RUNNERS = ("bench.py", "compress_rd.py", "fuzz_decoder.py", "ladder.py", "paper.py", "speed.py")
+
+ALL_FILES = sorted([*BENCH.glob("*.py"), *EXPERIMENTS.glob("*.py")])
+SCRIPTS = [p for p in ALL_FILES if not (p.parent == BENCH and p.name in LIBRARIES)]
+
+
+def _rel(p: Path) -> str:
+    return str(p.relative_to(ROOT))
+
+
+def _is_main_guard(node: ast.AST) -> bool:
+    return (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+            and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__"
+            and any(isinstance(c, ast.Constant) and c.value == "__main__"
+                    for c in node.test.comparators))
+
+
+def _harmless(node: ast.AST) -> bool:
+    """Top-level statements that do no work when the file is imported."""
+    if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef,
+                         ast.Assign, ast.AnnAssign)):
+        return True
+    if isinstance(node, ast.Expr):
+        v = node.value
+        if isinstance(v, ast.Constant):  # the docstring
+            return True
+        # sys.path.insert(...) / sys.path.append(...)
+        return (isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute)
+                and ast.unparse(v.func.value) == "sys.path")
+    if isinstance(node, ast.If):  # `if __package__ in (None, ""): sys.path.insert(...)`
+        return _is_main_guard(node) or ("__package__" in ast.unparse(node.test)
+                                        and all(_harmless(n) for n in node.body + node.orelse))
+    return False
+
+
+def test_the_lists_match_the_folder():
+    names = {p.name for p in BENCH.glob("*.py")}
+    assert LIBRARIES <= names, LIBRARIES - names
+    assert set(RUNNERS) <= names, set(RUNNERS) - names
+    assert [p for p in SCRIPTS if p.parent == EXPERIMENTS], "no experiments found"
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=_rel)
+def test_no_work_at_import(path):
+    """Module level: imports, definitions, constants, sys.path set-up and a __main__ guard;
+    a script's work runs from main(), so importing it (or --help) costs nothing."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    bad = [f"line {n.lineno}: {ast.unparse(n).splitlines()[0]}" for n in tree.body
+           if not _harmless(n)]
+    assert not bad, f"{_rel(path)} runs code at import time:\n" + "\n".join(bad)
+    has_main = any(_is_main_guard(n) for n in tree.body)
+    if path.parent == BENCH and path.name in LIBRARIES:
+        assert not has_main, f"{_rel(path)} is a library module; scripts go elsewhere"
+    else:
+        assert has_main, f"{_rel(path)} has no `if __name__ == \"__main__\":` entry"
+        assert ast.get_docstring(tree), f"{_rel(path)} has no docstring (what it measures)"
+
+
+@pytest.mark.parametrize("name", ["benchmarks", "benchmarks.harness", "benchmarks.bd",
+                                  "benchmarks.report"])
+def test_library_modules_import(name):
+    mod = importlib.import_module(name)
+    if name == "benchmarks.harness":
+        for attr in ("dev_set", "dev_images", "centre_crop", "load_images", "run",
+                     "make_codec", "load_result"):
+            assert callable(getattr(mod, attr)), attr
+
+
+@contextlib.contextmanager
+def _as_script(path: Path, argv: list[str]):
+    """sys.argv and sys.path as `python PATH ARGV...` has them; restored afterwards, and
+    modules imported from benchmarks/ as top-level names (`import harness`) forgotten."""
+    old_argv, old_path, old_mods = sys.argv[:], sys.path[:], set(sys.modules)
+    sys.argv = [str(path), *argv]
+    sys.path.insert(0, str(path.parent))
+    try:
+        yield
+    finally:
+        sys.argv, sys.path[:] = old_argv, old_path
+        for name in set(sys.modules) - old_mods:
+            f = getattr(sys.modules[name], "__file__", None) or ""
+            if f.startswith(str(BENCH)) and not name.startswith("benchmarks"):
+                del sys.modules[name]
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=_rel)
+def test_help(path):
+    """`python SCRIPT --help` prints a usage and exits 0 (imports included)."""
+    out = io.StringIO()
+    with _as_script(path, ["--help"]), contextlib.redirect_stdout(out), \
+            pytest.raises(SystemExit) as exc:
+        runpy.run_path(str(path), run_name="__main__")
+    assert exc.value.code in (0, None), out.getvalue()
+    assert "usage:" in out.getvalue()
+
+
+@pytest.mark.parametrize("name", RUNNERS)
+def test_runner_help_subprocess(name, tmp_path):
+    """The runners as a user starts them, from another working directory."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]), OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, str(BENCH / name), "--help"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "usage:" in r.stdout
+
+
+_PATH_RE = re.compile(r"benchmarks/(?:results|models)/[A-Za-z0-9_.*/-]*[A-Za-z0-9_*/]")
+
+
+def _exists(rel: str) -> bool:
+    """A results path as the docs write it: a file, a folder, a glob, or an --out prefix
+    (`--out benchmarks/results/sparse-vs-narrow` writes .json and .md)."""
+    return bool(list(ROOT.glob(rel))) or bool(list(ROOT.glob(rel.rstrip("/") + "*")))
+
+
+@pytest.mark.parametrize("path", [p for p in SCRIPTS if p.parent == EXPERIMENTS], ids=_rel)
+def test_experiment_points_at_its_result(path):
+    """Each one-off study says what it produced, and the files it names are there."""
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    assert re.search(r"^Result", doc, re.M), f"{_rel(path)}: no 'Result...' line in the docstring"
+    missing = [p for p in _PATH_RE.findall(doc) if not _exists(p)]
+    assert not missing, f"{_rel(path)} names missing files: {missing}"
+
+
+def test_results_index_names_existing_files():
+    index = BENCH / "results" / "README.md"
+    assert index.is_file()
+    text = index.read_text()
+    names = set(re.findall(r"`([A-Za-z0-9_.*/-]+\.(?:json|jsonl|md|png|txt))`", text))
+    assert names
+    missing = [n for n in names if not (list((BENCH / "results").glob(n)) or list(ROOT.glob(n)))]
+    assert not missing, f"benchmarks/results/README.md names missing files: {missing}"
