@@ -46,6 +46,11 @@ def main():
         "v2-rgb-fp16": ("v1-rgb", rgb, 1, model_path, {"quantizer": "fp16"}),
         "v2-rgb-sparse-delta": ("v1-rgb", rgb, 2, sd_path, {"coder": "range"}),
         "v2-rgb-bias-only": ("v1-rgb", rgb, 4, sd_path, {"coder": "range"}),
+        # version 3, the latent mode: no shared model, no level
+        "v3-rgb-latent": ("v1-rgb", rgb, None, None, {"mode": "latent", "steps": 60,
+                                                      "quality": 50}),
+        "v3-rgba-latent": ("v1-rgba", rgba, None, None, {"mode": "latent", "steps": 30,
+                                                        "quality": 30}),
     }
     expected = {"model": model_path.name, "model_sha256": model.hash,
                 "models": {model_path.name: model.hash, sd_path.name: sd.hash},
@@ -55,7 +60,8 @@ def main():
         spath = HERE / f"{source}-source.png"
         if source == name:
             Image.fromarray(pixels).save(spath)
-        rep = inrcodec.encode_report(spath, model=mpath, level=level, **SETTINGS, **options)
+        kw = dict(SETTINGS, **options) if level is not None else dict(options, seed=0)
+        rep = inrcodec.encode_report(spath, model=mpath, level=level, **kw)
         out = HERE / f"{name}.inr"
         if out.exists() and out.read_bytes() != rep.data:
             changed.append(name)
@@ -63,7 +69,8 @@ def main():
         out.write_bytes(rep.data)
         dec = inrcodec.decode_array(rep.data, model=mpath)
         expected["vectors"][name] = {
-            "source": spath.name, "level": level, "model": mpath.name, "options": options,
+            "source": spath.name, "level": level, "model": mpath.name if mpath else None,
+            "options": options,
             "bytes": len(rep.data),
             "inr_sha256": hashlib.sha256(rep.data).hexdigest(),
             "decoded_shape": list(dec.shape),

@@ -11,7 +11,7 @@ import torch
 
 from .codec import bitstream, decoder
 from .codec.encoder import EncodeReport, Options, ProgressFn, encode_images
-from .config import DEFAULT_STEPS, FitConfig
+from .config import DEFAULT_STEPS, LATENT_STEPS, FitConfig
 from .errors import FormatError, ModelError
 from .io import as_loaded, atomic_write_bytes, check_writable, output_format, read_bytes, save_image
 from .metrics import bpp as bits_per_pixel
@@ -22,14 +22,15 @@ __all__ = ["EncodeReport", "encode_report", "encode", "encode_file", "decode", "
 
 
 def encode_report(image, *, model: ModelLike = None, level: int | None = None,
-                  steps: int = DEFAULT_STEPS, lr: float | None = None, seed: int = 0,
+                  steps: int | None = None, lr: float | None = None, seed: int = 0,
                   device: str | torch.device | None = None,
                   progress: ProgressFn | None = None,
                   max_batch_pixels: int = FitConfig.max_batch_pixels,
                   quantizer: str = "delta", step_scale: float | None = None,
                   coder: str = "auto", qat_fraction: float | None = None,
                   format_version: int = bitstream.VERSION, quality: int | None = None,
-                  bpp: float | None = None, psnr: float | None = None) -> EncodeReport:
+                  bpp: float | None = None, psnr: float | None = None,
+                  mode: str = "weights") -> EncodeReport:
     """Fit `image` (path, PIL image or array) and return the .inr bytes with a report.
 
     quantizer "delta" stores integer changes from the shared initialisation with one step
@@ -39,10 +40,15 @@ def encode_report(image, *, model: ModelLike = None, level: int | None = None,
     smaller); "fp16" stores every value as a half float (the version-1 format when
     format_version=1). Rate control: `quality` (1..100) chooses level, step scale and
     learning rate; `bpp` / `psnr` search for the smallest file meeting the target.
+    mode "latent" writes format version 3 (latent grids and a synthesis fitted per image;
+    `quality` and `steps` only).
     """
+    if steps is None:  # each mode's default number of optimiser steps
+        steps = LATENT_STEPS if mode == "latent" else DEFAULT_STEPS
     opts = Options(level=level, steps=steps, lr=lr, seed=seed, quantizer=quantizer,
                    step_scale=step_scale, coder=coder, qat_fraction=qat_fraction,
-                   format_version=format_version, quality=quality, bpp=bpp, psnr=psnr)
+                   format_version=format_version, quality=quality, bpp=bpp, psnr=psnr,
+                   mode=mode)
     m = load_model(model)
     opts.check(m)  # bad options fail before the image is read
     return encode_images([as_loaded(image)], m, opts, device=device,

@@ -33,7 +33,7 @@ from . import __version__
 from .api import read_inr
 from .codec import decoder
 from .codec.encoder import Options, encode_images
-from .config import DEFAULT_STEPS, FitConfig
+from .config import DEFAULT_STEPS, LATENT_STEPS, FitConfig
 from .errors import InrcodecError
 from .io import as_loaded, atomic_write_bytes, output_format, save_image, scan_images
 from .model.accel import resolve_device
@@ -262,10 +262,11 @@ def batch_pixels_for(arch, device: torch.device, memory_fraction: float = 0.5) -
 
 
 def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int | None = None,
-                   steps: int = DEFAULT_STEPS, lr: float | None = None, seed: int = 0,
+                   steps: int | None = None, lr: float | None = None, seed: int = 0,
                    quality: int | None = None, bpp: float | None = None,
                    psnr: float | None = None, quantizer: str = "delta",
                    step_scale: float | None = None, coder: str = "auto",
+                   mode: str = "weights",
                    device: str | torch.device | None = None, batch_pixels: int | None = None,
                    force: bool = False, progress: ProgressCallback | None = None,
                    dist=None) -> DatasetReport:
@@ -282,8 +283,11 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
     """
     t_start = time.perf_counter()
     m = load_model(model)
+    if steps is None:
+        steps = LATENT_STEPS if mode == "latent" else DEFAULT_STEPS
     opts = Options(level=level, steps=steps, lr=lr, seed=seed, quantizer=quantizer,
-                   step_scale=step_scale, coder=coder, quality=quality, bpp=bpp, psnr=psnr)
+                   step_scale=step_scale, coder=coder, quality=quality, bpp=bpp, psnr=psnr,
+                   mode=mode)
     opts.check(m)
     dst = Path(dst)
     if dst.exists() and not dst.is_dir():
@@ -292,7 +296,9 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
     writer = rank == 0
     dev = dist.device(device) if dist is not None else resolve_device(device)
     settings = {"model_hash": m.hash, "seed": seed, "steps": steps}
-    if opts.target is None:
+    if mode == "latent":
+        settings.update(mode="latent", quality=quality)
+    elif opts.target is None:
         s = opts.settings(m)
         settings.update(level=s.level, lr=s.lr, quantizer=s.quant.quantizer,
                         step_scale=s.quant.step_scale, coder=s.quant.coder)
@@ -388,8 +394,9 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
         write_part()
         notify()
 
-    # Rate searches (bpp, psnr) work image by image; everything else batches tiles.
-    per_batch = 1 if opts.target in ("bpp", "psnr") else None
+    # Rate searches (bpp, psnr) and the latent mode work image by image; the weight mode
+    # batches tiles.
+    per_batch = 1 if opts.target in ("bpp", "psnr") or mode == "latent" else None
     batch, batch_px = [], 0
     notify()
     for item in mine:

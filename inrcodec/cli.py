@@ -10,7 +10,7 @@ import sys
 import click
 
 from . import __version__, api
-from .config import DEFAULT_LR, DEFAULT_STEPS, QUALITY_LR
+from .config import DEFAULT_LR, DEFAULT_STEPS, LATENT_STEPS, QUALITY_LR
 from .errors import InrcodecError
 
 
@@ -163,8 +163,9 @@ _ENCODE_OPTIONS = (
     click.option("--level", type=int, help="Ladder level of the shared model: higher is sparser, "
                  "smaller and lower quality (default: the model's default level; see "
                  "`inrcodec info`)."),
-    click.option("--steps", type=click.IntRange(0), default=DEFAULT_STEPS, show_default=True,
-                 help="Optimiser steps per tile: more takes longer and gives higher quality."),
+    click.option("--steps", type=click.IntRange(0),
+                 help=f"Optimiser steps: more takes longer and gives higher quality (default "
+                 f"{DEFAULT_STEPS} per tile; {LATENT_STEPS} in the latent mode)."),
     click.option("--lr", type=float, help=f"Adam learning rate (default {DEFAULT_LR:g}; "
                  f"{QUALITY_LR:g} under --quality, --bpp and --psnr)."),
     click.option("--quality", type=click.IntRange(1, 100),
@@ -179,6 +180,10 @@ _ENCODE_OPTIONS = (
                  "fp16: every value as a half float (the version-1 storage)."),
     click.option("--step-scale", type=float, help="Delta quantiser step, as a multiple of each "
                  "tensor's RMS change (default 0.5): larger is coarser and smaller."),
+    click.option("--mode", type=click.Choice(["weights", "latent"]), default="weights",
+                 show_default=True, help="weights: tiles of the shared sparse network "
+                 "(format 2); latent: latent grids and a small synthesis fitted per image "
+                 "(format 3, experimental; takes --quality and --steps)."),
     click.option("--coder", type=click.Choice(["auto", "zstd", "range"]), default="auto",
                  show_default=True, help="Entropy coder of the delta integers (auto: the smaller)."),
     click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
@@ -198,8 +203,8 @@ _ENCODE_OPTIONS = (
               "(progress stays on stderr).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @user_errors
-def encode(src, dst, model, level, steps, lr, quality, bpp, psnr, quantizer, step_scale, coder,
-           seed, device, format_version, force, as_json, quiet):
+def encode(src, dst, model, level, steps, lr, quality, bpp, psnr, quantizer, step_scale, mode,
+           coder, seed, device, format_version, force, as_json, quiet):
     """Compress the image SRC into the .inr file DST.
 
     Reads PNG, JPEG, WebP, TIFF, BMP, GIF... Greyscale stays greyscale; an alpha channel is
@@ -211,7 +216,7 @@ def encode(src, dst, model, level, steps, lr, quality, bpp, psnr, quantizer, ste
         r = api.encode_file(src, dst, force=force, model=model, level=level, steps=steps, lr=lr,
                             seed=seed, device=device, quality=quality, bpp=bpp, psnr=psnr,
                             quantizer=quantizer, step_scale=step_scale, coder=coder,
-                            format_version=int(format_version),
+                            format_version=int(format_version), mode=mode,
                             progress=progress if progress.enabled else None)
     finally:
         progress.close()
@@ -297,7 +302,8 @@ def _compute_options(fn):
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @user_errors
 def encode_dir(src, dst, model, level, steps, lr, quality, bpp, psnr, quantizer, step_scale,
-               coder, seed, device, batch_pixels, compute, amp, compile_, force, as_json, quiet):
+               mode, coder, seed, device, batch_pixels, compute, amp, compile_, force, as_json,
+               quiet):
     """Compress every image under the folder SRC into DST (one .inr each + manifest.json).
 
     Sub-folders are kept (SRC/a/b.png -> DST/a/b.inr). Tiles of several images are fitted
@@ -316,7 +322,8 @@ def encode_dir(src, dst, model, level, steps, lr, quality, bpp, psnr, quantizer,
             r = batch.encode_dataset(src, dst, model=model, level=level, steps=steps, lr=lr,
                                      seed=seed, quality=quality, bpp=bpp, psnr=psnr,
                                      quantizer=quantizer, step_scale=step_scale, coder=coder,
-                                     device=device, batch_pixels=batch_pixels, force=force,
+                                     mode=mode, device=device, batch_pixels=batch_pixels,
+                                     force=force,
                                      progress=progress if progress.enabled else None,
                                      dist=dist)
     except KeyboardInterrupt:

@@ -91,6 +91,15 @@ QUALITY_LR = 1e-3
 QUALITY_PATH = ((1, 0.035, 2.0), (25, 0.035, 1.0), (75, 0.086, 0.25), (100, 0.21, 0.25))
 MAX_COARSEN = 40  # x1.15 step sizes each: up to ~270x coarser than the quality's own
 
+# The latent mode (codec/latent.py). --quality q in 1..100 is lambda = 2^(-5 - q / 10) in
+# loss = MSE (images in [0, 1]) + lambda x bits per pixel: higher quality, smaller lambda.
+LATENT_STEPS = 300
+LATENT_QUALITY = 50
+
+
+def latent_lambda(quality: float) -> float:
+    return 2.0 ** (-5.0 - quality / 10.0)
+
 
 @dataclass(frozen=True)
 class FitConfig:

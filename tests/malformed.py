@@ -36,12 +36,14 @@ def build(fields: dict, payload: bytes, alpha: bytes = b"", *, fix_lengths: bool
     """Header + sections + a valid CRC, with no validation of the header.
 
     The header is laid out as its `version` field says (version 1's layout for versions this
-    inrcodec does not know). Version-2 quantiser parameters come from `qparams`, else from
+    inrcodec does not know, or whose fields these are not). Version-2 quantiser parameters come from `qparams`, else from
     the `qparams_bytes` that `parts` put in the fields."""
     f = dict(fields)
     qp = f.pop("qparams_bytes", b"") if qparams is None else qparams
     f.pop("qparams_bytes", None)
     layout = bitstream.LAYOUTS.get(f["version"], bitstream.FIELDS_V1)
+    if any(x.name not in f for x in layout):  # e.g. a weight header claiming version 3
+        layout = bitstream.FIELDS_V1
     if layout is bitstream.FIELDS_V1:
         qp = b""
     if fix_lengths:

@@ -10,16 +10,20 @@ run time.
 
 Latents are coded in wavefront order t = 3y + x: every context position of (y, x) lies on
 an earlier wavefront, so the decoder decodes one wavefront of every grid at a time, as a
-batch. `ArmParams.from_float` quantises a trained float model (the training twin, with the
-same arithmetic in float, is the product's to define); `grid_bits` gives a grid's exact
-code length for encoder decisions.
+batch. The float twin (`init_float`, `context_float`, `predict_float`) is the same model in
+torch for fitting; `ArmParams.from_float` rounds it to fixed point. `grid_bits` gives the
+grids' exact code length for encoder decisions.
 """
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from ..errors import FormatError
 from . import prior
@@ -133,7 +137,7 @@ def _run(grids: list[np.ndarray], shapes: list[tuple[int, int]], qmaxes: list[in
     """The schedule shared by the writer and the reader: wavefront by wavefront, every
     grid's latents on it, contexts -> tables -> side.code. `side.code(symbols | None,
     probs)` returns the symbols (alphabet index = r + R)."""
-    R = 2 * max(qmaxes, default=0)
+    R = max(1, 2 * max(qmaxes, default=0))  # constriction needs two symbols or more
     tables = _Tables(R)
     padded = [np.zeros((h + 2, w + 4), dtype=np.int64) for h, w in shapes]
     n_wave = max((3 * (h - 1) + w for h, w in shapes), default=0)
@@ -221,6 +225,21 @@ def decode_grids(data: bytes, shapes: list[tuple[int, int]], qmaxes: list[int],
     return grids
 
 
+# The latent section: u16 qmax per grid, then the coded words.
+def encode_section(grids: list[np.ndarray], params: ArmParams) -> bytes:
+    data, qmaxes = encode_grids(grids, params)
+    return struct.pack(f"<{len(qmaxes)}H", *qmaxes) + data
+
+
+def decode_section(data: bytes, shapes: list[tuple[int, int]], params: ArmParams
+                   ) -> list[np.ndarray]:
+    n = 2 * len(shapes)
+    if len(data) < n:
+        raise FormatError("latent section is truncated")
+    qmaxes = list(struct.unpack(f"<{len(shapes)}H", data[:n]))
+    return decode_grids(data[n:], shapes, qmaxes, params)
+
+
 def grid_bits(grids: list[np.ndarray], params: ArmParams) -> float:
     """The exact ideal code length of the grids (bits), without running the coder."""
     total = 0.0
@@ -234,3 +253,30 @@ def grid_bits(grids: list[np.ndarray], params: ArmParams) -> float:
     _run(grids, [g.shape for g in grids], [int(np.abs(g).max(initial=0)) for g in grids],
          params, _Count())
     return total
+
+
+# -- the float twin, for fitting --------------------------------------------------------------
+def init_float(hidden: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """[W1 (H, 12), b1 (H,), W2 (2, H), b2 (2,)]: the second layer starts at zero, with the
+    scale at 1 (untrained, every latent gets a Laplace of scale 1)."""
+    c = len(CONTEXT)
+    w1 = (torch.rand(hidden, c, generator=generator) * 2 - 1) / math.sqrt(c)
+    return [w1, torch.zeros(hidden), torch.zeros(2, hidden),
+            torch.tensor([0.0, -math.log2(0.04)])]
+
+
+def context_float(q: torch.Tensor) -> torch.Tensor:
+    """(h, w) latents -> (h * w, 12) causal neighbours, zero outside the grid."""
+    h, w = q.shape
+    p = F.pad(q, (2, 2, 2, 0))
+    return torch.stack([p[2 + dy:2 + dy + h, 2 + dx:2 + dx + w].reshape(-1)
+                        for dy, dx in CONTEXT], 1)
+
+
+def predict_float(params: list[torch.Tensor], ctx: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """ArmParams.predict in float: (mean, Laplace scale) per row of contexts."""
+    w1, b1, w2, b2 = params
+    o = torch.relu(ctx.clamp(-CLIP, CLIP) @ w1.t() + b1) @ w2.t() + b2
+    scale = 0.04 * torch.exp2(o[:, 1].clamp(0.0, (SCALES - 1) / 6.0))
+    return o[:, 0], scale

@@ -22,8 +22,11 @@ from .entropy import CODERS, RANGE, ZSTD, unzstd, zstd
 from .quantiser import DELTA, DELTA_BITS, FP16, QUANTIZERS
 
 MAGIC = b"INRC"
-VERSION = 2  # what the encoder writes by default
-SUPPORTED_VERSIONS = (1, 2)
+VERSION = 2  # what the weight-mode encoder writes by default
+SUPPORTED_VERSIONS = (1, 2)  # weight mode (tiles of network weights)
+LATENT_VERSION = 3  # latent mode (latent grids and a synthesis network)
+READ_VERSIONS = (1, 2, 3)
+ACTIVATIONS = {0: "relu", 1: "sine"}
 MODES = {0: "L", 1: "LA", 2: "RGB", 3: "RGBA"}
 MODE_IDS = {v: k for k, v in MODES.items()}
 MAX_SIDE = 1 << 16
@@ -79,12 +82,30 @@ FIELDS_V2 = (
     Field("payload_len", "I", "bytes of the coded parameter payload"),
     Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
 )
-LAYOUTS = {1: FIELDS_V1, 2: FIELDS_V2}
+FIELDS_V3 = (
+    Field("magic", "4s", "b'INRC'"),
+    Field("version", "B", "format version (this is 3: latent mode)"),
+    Field("flags", "B", "bit 0: alpha plane present; other bits 0"),
+    Field("model_hash", "32s", "SHA-256 of the shared model needed to decode; all zero: none"),
+    Field("width", "I", "image width in pixels, 1..65536"),
+    Field("height", "I", "image height in pixels, 1..65536"),
+    Field("mode", "B", "0 L, 1 LA, 2 RGB, 3 RGBA"),
+    Field("levels", "B", "latent grids, 1..12; grid k is ceil(height/2^k) x ceil(width/2^k)"),
+    Field("hidden", "B", "synthesis hidden width, 1..255"),
+    Field("layers", "B", "synthesis hidden layers, 1..8"),
+    Field("act", "B", "synthesis activation: 0 ReLU, 1 sine"),
+    Field("w0", "H", "sine frequency factor (1..65535; act 1 only, else 0)"),
+    Field("synth_len", "I", "bytes of the synthesis parameters section"),
+    Field("arm_len", "I", "bytes of the autoregressive model section"),
+    Field("latent_len", "I", "bytes of the latent grids section"),
+    Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
+)
+LAYOUTS = {1: FIELDS_V1, 2: FIELDS_V2, 3: FIELDS_V3}
 FIELDS = FIELDS_V2  # the current version
 FORMATS = {v: "<" + "".join(f.fmt for f in fs) for v, fs in LAYOUTS.items()}
 HEADER_SIZES = {v: struct.calcsize(fmt) for v, fmt in FORMATS.items()}
 HEADER_FMT = FORMATS[VERSION]
-HEADER_SIZE = HEADER_SIZES[VERSION]
+HEADER_SIZE = max(HEADER_SIZES.values())
 MIN_HEADER_SIZE = min(HEADER_SIZES.values())
 CRC_SIZE = 4
 
@@ -128,6 +149,11 @@ class Header:
     def has_alpha(self) -> bool:
         return bool(self.flags & FLAG_ALPHA)
 
+    def sections(self) -> list[tuple[str, int]]:
+        """The sections after the header, in file order, with their lengths."""
+        return [("qparams", self.qparams_len), ("payload", self.payload_len),
+                ("alpha", self.alpha_len)]
+
     def describe(self) -> list[tuple[str, str, str]]:
         """(field, value, meaning) rows for `inrcodec info`."""
         d = asdict(self)
@@ -148,8 +174,84 @@ class Header:
         return rows
 
 
+@dataclass(frozen=True)
+class LatentHeader:
+    """Format version 3: an image as latent grids decoded by a synthesis network."""
+
+    version: int
+    flags: int
+    model_hash: bytes
+    width: int
+    height: int
+    mode: int
+    levels: int
+    hidden: int
+    layers: int
+    act: int
+    w0: int
+    synth_len: int
+    arm_len: int
+    latent_len: int
+    alpha_len: int
+    magic: bytes = MAGIC
+
+    size = property(lambda self: HEADER_SIZES[self.version])
+    mode_name = property(lambda self: MODES[self.mode])
+    has_alpha = property(lambda self: bool(self.flags & FLAG_ALPHA))
+
+    def sections(self) -> list[tuple[str, int]]:
+        return [("synthesis", self.synth_len), ("arm", self.arm_len),
+                ("latents", self.latent_len), ("alpha", self.alpha_len)]
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        d = asdict(self)
+        rows = []
+        for f in FIELDS_V3:
+            v = d[f.name]
+            if f.name == "model_hash":
+                v = v.hex()
+            elif f.name == "magic":
+                v = v.decode("latin-1")
+            elif f.name == "mode":
+                v = f"{v} ({MODES[v]})"
+            elif f.name == "act":
+                v = f"{v} ({ACTIVATIONS.get(v, '?')})"
+            rows.append((f.name, str(v), f.meaning))
+        return rows
+
+
+MAX_SECTION = 1 << 30
+
+
+def validate_latent(h: LatentHeader) -> None:
+    if h.flags & ~FLAG_ALPHA:
+        raise FormatError(f"unknown flag bits {h.flags:#04x}")
+    if not (1 <= h.width <= MAX_SIDE and 1 <= h.height <= MAX_SIDE):
+        raise FormatError(f"image size {h.width}x{h.height} outside 1..{MAX_SIDE}")
+    if h.width * h.height > MAX_PIXELS:
+        raise FormatError(f"image of {h.width * h.height} pixels exceeds the limit {MAX_PIXELS}")
+    if h.mode not in MODES:
+        raise FormatError(f"unknown image mode id {h.mode}")
+    if h.has_alpha != MODES[h.mode].endswith("A"):
+        raise FormatError("alpha flag disagrees with the image mode")
+    if not 1 <= h.levels <= 12 or not 1 <= h.hidden or not 1 <= h.layers <= 8:
+        raise FormatError(f"latent architecture (levels {h.levels}, hidden {h.hidden}, "
+                          f"layers {h.layers}) is out of range")
+    if h.act not in ACTIVATIONS or (h.act == 1) != (h.w0 > 0):
+        raise FormatError(f"activation {h.act} with w0 {h.w0} is invalid")
+    if h.arm_len % 2 == 0 or h.latent_len < 2 * h.levels or \
+            (h.latent_len - 2 * h.levels) % 4:
+        raise FormatError("latent sections have impossible lengths")
+    if max(h.synth_len, h.arm_len, h.latent_len, h.alpha_len) > MAX_SECTION:
+        raise FormatError("a section is larger than any valid file's")
+    if (h.alpha_len == 0) == h.has_alpha:
+        raise FormatError("alpha length disagrees with the alpha flag")
+
+
 def validate(h: Header) -> None:
     """Every limit a header must meet before any allocation is sized by it."""
+    if isinstance(h, LatentHeader):
+        return validate_latent(h)
     if h.magic != MAGIC:
         raise FormatError("not an inrcodec file (bad magic bytes)")
     if h.version not in SUPPORTED_VERSIONS:
@@ -193,15 +295,19 @@ def validate(h: Header) -> None:
 
 def pack(h: Header, payload: bytes, alpha: bytes = b"", qparams: bytes = b"") -> bytes:
     """Header + sections + CRC. `payload` is coded and `alpha` zstd-compressed already."""
-    if len(payload) != h.payload_len or len(alpha) != h.alpha_len \
-            or len(qparams) != h.qparams_len:
-        raise ValueError("section lengths disagree with the header")
-    validate(h)
     if h.version == 1 and (h.qbits, h.coder, h.qparams_len) != (0, ZSTD, 0):
         raise ValueError("version 1 has no qbits, coder or quantiser parameters")
+    return pack_sections(h, {"qparams": qparams, "payload": payload, "alpha": alpha})
+
+
+def pack_sections(h, sections: dict[str, bytes]) -> bytes:
+    """Header + its sections in file order + CRC-32 of everything before it."""
+    if any(len(sections.get(name, b"")) != n for name, n in h.sections()):
+        raise ValueError("section lengths disagree with the header")
+    validate(h)
     d = asdict(h)
     head = struct.pack(FORMATS[h.version], *(d[f.name] for f in LAYOUTS[h.version]))
-    body = head + qparams + payload + alpha
+    body = head + b"".join(sections.get(name, b"") for name, _ in h.sections())
     return body + struct.pack("<I", zlib.crc32(body))
 
 
@@ -214,14 +320,15 @@ def unpack_header(data: bytes) -> Header:
     if data[:4] != MAGIC:
         raise FormatError("not an inrcodec file (bad magic bytes)")
     version = data[4]
-    if version not in SUPPORTED_VERSIONS:
+    if version not in READ_VERSIONS:
         raise FormatError(f"format version {version} is not supported (this inrcodec reads "
-                          f"{', '.join(map(str, SUPPORTED_VERSIONS))})")
+                          f"{', '.join(map(str, READ_VERSIONS))})")
     size = HEADER_SIZES[version]
     if len(data) < size:
         raise FormatError(f"file is truncated: {len(data)} bytes, the header alone is {size}")
     vals = struct.unpack(FORMATS[version], data[:size])
-    h = Header(**{f.name: v for f, v in zip(LAYOUTS[version], vals)})
+    cls = LatentHeader if version == LATENT_VERSION else Header
+    h = cls(**{f.name: v for f, v in zip(LAYOUTS[version], vals)})
     validate(h)
     return h
 
@@ -229,7 +336,7 @@ def unpack_header(data: bytes) -> Header:
 def verify(data: bytes) -> Header:
     """Check the header, the file length and the CRC; decompress nothing."""
     h = unpack_header(data)
-    expected = h.size + h.qparams_len + h.payload_len + h.alpha_len + CRC_SIZE
+    expected = h.size + sum(n for _, n in h.sections()) + CRC_SIZE
     if len(data) < expected:
         raise FormatError(f"file is truncated: {len(data)} bytes, header declares {expected}")
     if len(data) > expected:
@@ -240,23 +347,31 @@ def verify(data: bytes) -> Header:
     return h
 
 
+def section(data: bytes, h, name: str) -> bytes:
+    """One section (as stored) of a file `verify` accepted as `h`."""
+    off = h.size
+    for n, length in h.sections():
+        if n == name:
+            return data[off:off + length]
+        off += length
+    raise KeyError(name)
+
+
 def qparams_section(data: bytes, h: Header) -> bytes:
     """The quantiser parameters (raw) of a file `verify` accepted as `h`."""
-    return data[h.size:h.size + h.qparams_len]
+    return section(data, h, "qparams")
 
 
 def coded_payload(data: bytes, h: Header) -> bytes:
     """The payload section as stored (still entropy-coded)."""
-    p0 = h.size + h.qparams_len
-    return data[p0:p0 + h.payload_len]
+    return section(data, h, "payload")
 
 
-def alpha_section(data: bytes, h: Header) -> bytes:
+def alpha_section(data: bytes, h) -> bytes:
     """The decompressed alpha plane (b"" when there is none) of a file `verify` accepted."""
     if not h.has_alpha:
         return b""
-    a0 = h.size + h.qparams_len + h.payload_len
-    return unzstd(data[a0:a0 + h.alpha_len], h.width * h.height, "alpha plane")
+    return unzstd(section(data, h, "alpha"), h.width * h.height, "alpha plane")
 
 
 def write(*, version: int, model_hash: str, width: int, height: int, mode: str, level: int,
@@ -271,3 +386,18 @@ def write(*, version: int, model_hash: str, width: int, height: int, mode: str, 
         tiles_y=-(-height // tile), tiles_x=-(-width // tile), n_params=n_params,
         qparams_len=len(payload.qparams), payload_len=len(payload.data), alpha_len=len(alpha))
     return pack(header, payload.data, alpha, payload.qparams)
+
+
+def write_latent(*, model_hash: bytes, width: int, height: int, mode: str, levels: int,
+                 hidden: int, layers: int, act: str, w0: int, synthesis: bytes, arm: bytes,
+                 latents: bytes, alpha_plane: bytes | None = None) -> bytes:
+    """A whole version-3 file from its coded sections and, for LA/RGBA, the raw alpha."""
+    alpha = zstd(alpha_plane) if alpha_plane else b""
+    act_id = {v: k for k, v in ACTIVATIONS.items()}[act]
+    h = LatentHeader(version=LATENT_VERSION, flags=FLAG_ALPHA if alpha else 0,
+                     model_hash=model_hash, width=width, height=height, mode=MODE_IDS[mode],
+                     levels=levels, hidden=hidden, layers=layers, act=act_id,
+                     w0=w0 if act == "sine" else 0, synth_len=len(synthesis),
+                     arm_len=len(arm), latent_len=len(latents), alpha_len=len(alpha))
+    return pack_sections(h, {"synthesis": synthesis, "arm": arm, "latents": latents,
+                             "alpha": alpha})

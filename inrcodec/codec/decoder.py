@@ -13,7 +13,7 @@ from PIL import Image
 from ..errors import FormatError, InrcodecError, ModelError, ModelMismatchError
 from ..model.accel import resolve_device
 from ..model.shared_model import ModelLike, SharedModel, load_model
-from . import bitstream
+from . import bitstream, latent
 from .quantiser import DELTA, DeltaQuantiser, Fp16Quantiser
 from .tiling import render
 
@@ -41,8 +41,11 @@ def target_size(h: bitstream.Header, size, scale) -> tuple[int, int]:
 
 def read(data: bytes, model: ModelLike = None
          ) -> tuple[bitstream.Header, SharedModel, torch.Tensor]:
-    """Parse and verify a file against its shared model -> (header, model, theta)."""
+    """Parse and verify a weight-mode file against its shared model -> (header, model,
+    theta)."""
     h = bitstream.verify(data)
+    if isinstance(h, bitstream.LatentHeader):
+        raise FormatError("a latent-mode file has no tiles of weights")
     needed = h.model_hash.hex()
     try:
         m = load_model(model)
@@ -75,15 +78,21 @@ def read(data: bytes, model: ModelLike = None
 def decode_array(data: bytes, size: tuple[int, int] | None = None, *, scale: float | None = None,
                  model: ModelLike = None, device=None) -> np.ndarray:
     """Decode to a uint8 array (H, W, C) with C = 1, 2, 3 or 4 per the stored mode."""
-    h, m, theta = read(data, model)
-    ow, oh = target_size(h, size, scale)
-    alpha = bitstream.alpha_section(data, h)  # a bad alpha plane fails before the render
-    dev = resolve_device(device)
-    out = render(m.net(h.level), theta.to(dev), h.height, h.width, m.tile, oh, ow)
-    # In place, the same arithmetic as np.clip(np.round((out + 1) * 127.5), 0, 255): no
-    # full-size float temporaries.
-    out += 1.0
-    out *= 127.5
+    h = bitstream.verify(data)
+    if isinstance(h, bitstream.LatentHeader):
+        ow, oh = target_size(h, size, scale)
+        alpha = bitstream.alpha_section(data, h)
+        out = latent.decode_rgb(data, h, oh, ow)
+        out *= 255.0
+    else:
+        h, m, theta = read(data, model)
+        ow, oh = target_size(h, size, scale)
+        alpha = bitstream.alpha_section(data, h)  # a bad alpha plane fails before the render
+        dev = resolve_device(device)
+        out = render(m.net(h.level), theta.to(dev), h.height, h.width, m.tile, oh, ow)
+        # In place, (out + 1) * 127.5 without full-size float temporaries.
+        out += 1.0
+        out *= 127.5
     np.round(out, out=out)
     rgb = np.clip(out, 0, 255, out=out).astype(np.uint8)
     del out

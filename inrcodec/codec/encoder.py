@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+import numpy as np
 import torch
 
 from ..config import DEFAULT_LR, DEFAULT_STEPS, FitConfig, QuantConfig
@@ -42,6 +43,7 @@ class Options:
     quality: int | None = None
     bpp: float | None = None
     psnr: float | None = None
+    mode: str = "weights"  # or "latent" (format version 3)
 
     @property
     def target(self) -> str | None:
@@ -52,6 +54,19 @@ class Options:
         return None
 
     def check(self, m: SharedModel) -> None:
+        if self.mode not in ("weights", "latent"):
+            raise InrcodecError(f"unknown mode {self.mode!r}; expected weights or latent")
+        if self.mode == "latent":
+            other = [k for k in ("level", "lr", "step_scale", "bpp", "psnr", "qat_fraction")
+                     if getattr(self, k) is not None]
+            if other or self.quantizer != "delta" or self.format_version != bitstream.VERSION:
+                raise InrcodecError(f"the latent mode takes --quality and --steps only, not "
+                                    f"{', '.join(other) or 'a quantiser or format version'}")
+            if self.quality is not None and not 1 <= self.quality <= 100:
+                raise InrcodecError("quality must be an integer from 1 to 100")
+            if self.steps < 1:
+                raise InrcodecError("the latent mode needs at least one step")
+            return
         targets = [k for k in ("quality", "bpp", "psnr") if getattr(self, k) is not None]
         if len(targets) > 1:
             raise InrcodecError(f"give one of quality, bpp and psnr, not {' and '.join(targets)}")
@@ -105,6 +120,7 @@ class EncodeReport:
     qat_steps: int = 0  # how many of the steps were quantiser-aware
     quality: int | None = None  # when rate control chose the settings
     search: dict | None = None  # rate control: target and candidates tried
+    codec: str = "weights"  # or "latent"
 
     @property
     def bytes(self) -> int:
@@ -135,6 +151,33 @@ def _report(r: Result, img: LoadedImage, m: SharedModel, seconds: float) -> Enco
                         qat_steps=s.quant.qat_steps(s.steps) if r.qat else 0)
 
 
+def _encode_latent(img: LoadedImage, opts: Options, progress) -> EncodeReport:
+    from ..config import LATENT_QUALITY, latent_lambda
+    from ..model.latent import LatentArch
+    from . import decoder, latent
+    from .session import colour_of
+    t0 = time.perf_counter()
+    h, w = img.pixels.shape[:2]
+    rgb = colour_of(img)
+    if rgb.shape[2] == 1:
+        rgb = np.repeat(rgb, 3, axis=2)
+    quality = LATENT_QUALITY if opts.quality is None else opts.quality
+    arch = LatentArch()
+    alpha = np.ascontiguousarray(img.pixels[:, :, -1]).tobytes() \
+        if img.mode in ("LA", "RGBA") else None
+    fs = latent.FitSettings(steps=opts.steps, lam=latent_lambda(quality), seed=opts.seed)
+    data = latent.encode(np.ascontiguousarray(rgb), img.mode, alpha, arch, fs, progress)
+    decoded = decoder.decode_array(data)
+    ref = colour_of(img)
+    from ..metrics import psnr as psnr_u8
+    return EncodeReport(data=data, width=w, height=h, mode=img.mode, level=0,
+                        steps=opts.steps, params=arch.n_params(), tiles=1,
+                        psnr=psnr_u8(decoded[:, :, :ref.shape[2]], ref),
+                        seconds=time.perf_counter() - t0, model_hash=latent.NO_MODEL.hex(),
+                        notices=list(img.notices), quantizer="latent", coder="arm",
+                        version=bitstream.LATENT_VERSION, quality=quality, codec="latent")
+
+
 def encode_images(images: list[LoadedImage], m: SharedModel, opts: Options = Options(), *,
                   device: str | torch.device | None = None,
                   max_batch_pixels: int = FitConfig.max_batch_pixels,
@@ -148,6 +191,8 @@ def encode_images(images: list[LoadedImage], m: SharedModel, opts: Options = Opt
     opts.check(m)
     if not images:
         return []
+    if opts.mode == "latent":
+        return [_encode_latent(img, opts, progress) for img in images]
     dev = resolve_device(device)
     t0 = time.perf_counter()
     if opts.target in ("bpp", "psnr"):

@@ -102,14 +102,15 @@ def fit_m(q: np.ndarray) -> tuple[int, int]:
     return min(sorted(cands), key=bits), qmax
 
 
-def rate_bits(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+def rate_bits(x: torch.Tensor, scale: torch.Tensor, mean: torch.Tensor | float = 0.0
+              ) -> torch.Tensor:
     """Differentiable bits of x (noisy or soft-rounded integers) under a Laplace density of
-    `scale` (in quantisation steps) integrated over [x - 1/2, x + 1/2]: the training proxy
-    of the coded rate. Elementwise; sum it for a total."""
+    `mean` and `scale` (in quantisation steps) integrated over [x - 1/2, x + 1/2]: the
+    training proxy of the coded rate. Elementwise; sum it for a total."""
     b = scale.clamp_min(1e-3)
-    hi = _laplace_cdf(x + 0.5, b)
-    lo = _laplace_cdf(x - 0.5, b)
-    return -torch.log2((hi - lo).clamp_min(1e-9))
+    hi = _laplace_cdf(x - mean + 0.5, b)
+    lo = _laplace_cdf(x - mean - 0.5, b)
+    return -torch.log2((hi - lo).clamp_min(2.0 ** -PRECISION))
 
 
 def _laplace_cdf(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,115 @@
+"""The latent mode's networks: a pyramid of latent grids, their upsampling to any output
+grid, the per-pixel synthesis, and the float twin of the integer autoregressive model.
+
+An image of H x W has `levels` one-channel grids, grid k of ceil(H / 2^k) x ceil(W / 2^k).
+To render at H' x W', every grid is upsampled bilinearly to H' x W' (the same sampling
+positions at any output size, so a 2x render is the 1x render's continuous function
+sampled twice as densely) and the stacked values of each pixel go through the synthesis:
+an MLP of `layers` hidden layers (ReLU, or sine with the SIREN initialisation) and a
+linear RGB output. Parameters are flat float32 vectors, as in model/inr.py, so a
+quantiser can treat them as tensors of one vector.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+ACTS = ("relu", "sine")
+
+
+@dataclass(frozen=True)
+class LatentArch:
+    levels: int = 7
+    hidden: int = 32
+    layers: int = 2
+    act: str = "relu"
+    w0: float = 30.0
+    arm_hidden: int = 16
+
+    def __post_init__(self):
+        if not 1 <= self.levels <= 12 or not 1 <= self.hidden <= 256 \
+                or not 1 <= self.layers <= 8 or self.act not in ACTS \
+                or not 1 <= self.arm_hidden <= 64:
+            raise ValueError(f"invalid latent architecture {self}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def shapes(self) -> list[tuple[int, int]]:
+        """(out, in) of the synthesis layers."""
+        dims = [self.levels] + [self.hidden] * self.layers + [3]
+        return [(dims[i + 1], dims[i]) for i in range(len(dims) - 1)]
+
+    def n_params(self) -> int:
+        return sum(o * i + o for o, i in self.shapes())
+
+    def macs_per_pixel(self) -> int:
+        return sum(o * i for o, i in self.shapes())
+
+
+def grid_shapes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
+    return [(math.ceil(height / 2 ** k), math.ceil(width / 2 ** k)) for k in range(levels)]
+
+
+def upsample(grids: list[torch.Tensor], height: int, width: int) -> torch.Tensor:
+    """Grids (each (h_k, w_k)) -> (levels, height, width): bilinear, half-pixel centres
+    (each grid covers the image's extent whatever the output size)."""
+    out = []
+    for g in grids:
+        g = g[None, None]
+        if g.shape[-2:] != (height, width):
+            g = F.interpolate(g, size=(height, width), mode="bilinear", align_corners=False)
+        out.append(g[0, 0])
+    return torch.stack(out)
+
+
+def init_synthesis(arch: LatentArch, generator: torch.Generator) -> torch.Tensor:
+    """A flat parameter vector: per layer its weights (row-major) then its biases."""
+    parts = []
+    for k, (o, i) in enumerate(arch.shapes()):
+        if arch.act == "sine" and k < arch.layers:
+            bound = 1.0 / i if k == 0 else math.sqrt(6.0 / i) / arch.w0
+        else:
+            bound = 1.0 / math.sqrt(i)
+        parts.append((torch.rand(o * i, generator=generator) * 2 - 1) * bound)
+        parts.append(torch.zeros(o))
+    return torch.cat(parts)
+
+
+def synthesis_tensors(arch: LatentArch) -> list[slice]:
+    """The slices of the flat vector that are tensors (each layer's weights, its biases)."""
+    out, off = [], 0
+    for o, i in arch.shapes():
+        out.append(slice(off, off + o * i))
+        out.append(slice(off + o * i, off + o * i + o))
+        off += o * i + o
+    return out
+
+
+def synthesize(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+    """(N, levels) pixel features -> (N, 3) RGB in [0, 1] (before clamping)."""
+    h = feats
+    off = 0
+    shapes = arch.shapes()
+    for k, (o, i) in enumerate(shapes):
+        w = theta[off:off + o * i].view(o, i)
+        b = theta[off + o * i:off + o * i + o]
+        off += o * i + o
+        h = torch.addmm(b, h, w.t())
+        if k < len(shapes) - 1:
+            h = torch.sin(arch.w0 * h) if arch.act == "sine" else torch.relu(h)
+    return h + 0.5
+
+
+def render(arch: LatentArch, theta: torch.Tensor, grids: list[torch.Tensor], height: int,
+           width: int, chunk: int = 1 << 16) -> torch.Tensor:
+    """(height, width, 3) float32 in [0, 1] (clamped)."""
+    with torch.no_grad():
+        up = upsample(grids, height, width).reshape(len(grids), -1).t()
+        out = torch.empty(up.shape[0], 3)
+        for a in range(0, up.shape[0], chunk):
+            out[a:a + chunk] = synthesize(arch, theta, up[a:a + chunk])
+    return out.clamp_(0, 1).view(height, width, 3)
