@@ -60,7 +60,11 @@ def cmd_run(a, command: str) -> int:
     methods = []
     for name in codecs:
         values = _floats(a.values) if a.values else (harness.QUICK.get(name) if a.quick else None)
-        if name == "inrcodec":
+        if name == "inrcodec" and a.mode == "latent":
+            m = harness.make_codec("inrcodec", steps=a.steps or 300, label=a.label,
+                                   qualities=_ints(a.qualities) if a.qualities else None,
+                                   mode="latent")
+        elif name == "inrcodec":
             model = harness.Inrcodec(a.model)  # to know the ladder's length
             if a.qualities and a.levels:
                 raise BenchError("--qualities and --levels: choose one sweep for inrcodec")
@@ -185,6 +189,8 @@ def parser() -> argparse.ArgumentParser:
                    "(JPEG/WebP/AVIF quality, JPEG 2000 target bpp, JPEG XL distance)")
     r.add_argument("--model", help="inrcodec shared model (default: the shipped one)")
     r.add_argument("--levels", help="inrcodec levels, comma-separated (default: all)")
+    r.add_argument("--mode", choices=["weights", "latent"], default="weights",
+                   help="inrcodec's mode (latent: a --qualities sweep, format 3)")
     r.add_argument("--qualities", help="inrcodec: sweep --quality (1..100, comma-separated) "
                    "instead of levels; quality sets level, quantiser and lr itself")
     r.add_argument("--steps", type=int, help="inrcodec encoder steps (default 100)")

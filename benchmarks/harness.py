@@ -275,9 +275,20 @@ class Inrcodec(Codec):
 
     def __init__(self, model=None, levels: Iterable[int] | None = None, steps: int = 100,
                  lr: float = 1e-4, label: str | None = None,
-                 qualities: Iterable[int] | None = None):
+                 qualities: Iterable[int] | None = None, mode: str = "weights"):
         import inrcodec
 
+        self.mode = mode
+        if mode == "latent":  # format 3: no shared model, a --quality sweep
+            if levels is not None or not qualities:
+                raise BenchError("the latent mode sweeps --qualities (and no levels)")
+            self.model, self.steps, self.lr, self.levels = None, steps, None, None
+            self.qualities = [int(q) for q in qualities]
+            self.name, self.sweep = "inrcodec-latent", ("quality",)
+            self.description = (f"inrcodec --mode latent (format 3, synthesis fitted per "
+                                f"image), {steps} steps")
+            self.label = label or "inrcodec latent"
+            return
         try:
             self.model = inrcodec.load_model(model)
         except inrcodec.InrcodecError as e:
@@ -308,6 +319,8 @@ class Inrcodec(Codec):
         self.label = label or (f"inrcodec (lr {lr:g}, non-default)" if lr != 1e-4 else "inrcodec")
 
     def settings(self):
+        if self.mode == "latent":
+            return {"mode": "latent", "steps": self.steps, "quality": self.qualities}
         m = self.model
         s = {"model": m.hash, "tile": m.tile, "arch": m.arch.to_dict(), "steps": self.steps}
         if self.qualities is not None:
@@ -320,6 +333,9 @@ class Inrcodec(Codec):
         return [{"level": lv} for lv in self.levels]
 
     def point_info(self, point):
+        if self.mode == "latent":
+            from inrcodec.config import latent_lambda
+            return {"lambda": latent_lambda(point["quality"])}
         if "quality" in point:
             from inrcodec.codec.rate import quality_settings
 
@@ -331,6 +347,9 @@ class Inrcodec(Codec):
     def compress(self, image, point):
         import inrcodec
 
+        if self.mode == "latent":
+            return inrcodec.encode_report(image, mode="latent", quality=point["quality"],
+                                          steps=self.steps).data
         if "quality" in point:
             return inrcodec.encode_report(image, model=self.model, quality=point["quality"],
                                           steps=self.steps).data
@@ -346,6 +365,9 @@ class Inrcodec(Codec):
         from inrcodec.codec import bitstream
 
         h = bitstream.unpack_header(data)
+        if isinstance(h, bitstream.LatentHeader):  # the synthesis parameters it carries
+            from inrcodec.codec.latent import arch_of
+            return arch_of(h).n_params()
         return h.n_params * h.tiles_y * h.tiles_x
 
 

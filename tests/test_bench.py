@@ -177,6 +177,17 @@ def test_inrcodec_codec(tiny_model, photo):
     assert "NON-DEFAULT" in harness.make_codec("inrcodec", model=tiny_model, lr=1e-3).description
 
 
+def test_inrcodec_latent_codec(photo):
+    photo = photo[:40, :56]
+    c = harness.make_codec("inrcodec", qualities=[10, 60], steps=3, mode="latent")
+    assert c.name == "inrcodec-latent" and c.settings() == {"mode": "latent", "steps": 3,
+                                                            "quality": [10, 60]}
+    row = c.measure(photo, c.points()[0])
+    assert row["bpp"] > 0 and row["psnr"] > 0 and row["params"] == 1411
+    with pytest.raises(BenchError, match="qualities"):
+        harness.make_codec("inrcodec", levels=[1], qualities=[5], mode="latent")
+
+
 def test_missing_optional_libraries_say_what_to_install(monkeypatch, tmp_path):
     import sys
 
