@@ -48,16 +48,18 @@ def main():
             print(f"| {k} | {r['img']} | {r['lam']:g} | {r['bpp']:.3f} | {r['psnr']:.2f} | "
                   f"{'-' if jp is None else f'{jp:.2f}'} | {'-' if d is None else f'{d:+.2f}'} | "
                   f"{r.get('enc_s', 0):.1f} |")
+        bdi = {}
         for i, rs in per_img.items():
             if len(rs) >= 4:
                 jc = jcurve(i)
                 try:
-                    bds.append(bd_rate([c[0] for c in jc], [c[1] for c in jc],
-                                       [r["bpp"] for r in rs], [r["psnr"] for r in rs], "pchip"))
+                    bdi[i] = bd_rate([c[0] for c in jc], [c[1] for c in jc],
+                                       [r["bpp"] for r in rs], [r["psnr"] for r in rs], "pchip")
+                    bds.append(bdi[i])
                 except BDError as e:
                     print("  BD", i, e)
         summ[k] = dict(mean_dpsnr=float(np.mean(dps)) if dps else None, n=len(dps),
-                       bd_rate_per_img={i: b for i, b in zip(per_img, bds)} if bds else None,
+                       bd_rate_per_img=bdi or None,
                        mean_bd_rate=float(np.mean(bds)) if bds else None,
                        mean_enc_s=float(np.mean([r.get("enc_s", 0) for r in groups[k]])))
     print()
