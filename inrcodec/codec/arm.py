@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from ..errors import FormatError
 from . import prior
+from .entropy import strict_decode
 
 CONTEXT = ((-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2),
            (-1, -2), (-1, -1), (-1, 0), (-1, 1), (-1, 2),
@@ -214,15 +215,8 @@ def decode_grids(data: bytes, shapes: list[tuple[int, int]], qmaxes: list[int],
         raise FormatError("latent payload is not a whole number of 32-bit words")
     if any(not 0 <= q <= prior.MAX_QMAX // 2 for q in qmaxes):
         raise FormatError("a latent range in the file is out of bounds")
-    try:
-        grids = _run(None, shapes, qmaxes, params, _Reader(data))
-    except FormatError:
-        raise
-    except Exception as e:  # constriction reports undecodable input with its own errors
-        raise FormatError(f"latent payload does not decode: {e}") from None
-    if encode_grids(grids, params)[0] != data:
-        raise FormatError("latent payload is not in canonical form (damaged or trailing data)")
-    return grids
+    return strict_decode(lambda: _run(None, shapes, qmaxes, params, _Reader(data)),
+                         lambda grids: encode_grids(grids, params)[0], data, "latent payload")
 
 
 # The latent section: u16 qmax per grid, then the coded words.

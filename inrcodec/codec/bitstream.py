@@ -156,22 +156,7 @@ class Header:
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(field, value, meaning) rows for `inrcodec info`."""
-        d = asdict(self)
-        rows = []
-        for f in LAYOUTS[self.version]:
-            v = d[f.name]
-            if f.name == "model_hash":
-                v = v.hex()
-            elif f.name == "magic":
-                v = v.decode("latin-1")
-            elif f.name == "mode":
-                v = f"{v} ({MODES[v]})"
-            elif f.name == "quantizer":
-                v = f"{v} ({QUANTIZERS[v]})"
-            elif f.name == "coder":
-                v = f"{v} ({CODERS[v]})"
-            rows.append((f.name, str(v), f.meaning))
-        return rows
+        return _describe(self, LAYOUTS[self.version])
 
 
 @dataclass(frozen=True)
@@ -204,20 +189,24 @@ class LatentHeader:
                 ("latents", self.latent_len), ("alpha", self.alpha_len)]
 
     def describe(self) -> list[tuple[str, str, str]]:
-        d = asdict(self)
-        rows = []
-        for f in FIELDS_V3:
-            v = d[f.name]
-            if f.name == "model_hash":
-                v = v.hex()
-            elif f.name == "magic":
-                v = v.decode("latin-1")
-            elif f.name == "mode":
-                v = f"{v} ({MODES[v]})"
-            elif f.name == "act":
-                v = f"{v} ({ACTIVATIONS.get(v, '?')})"
-            rows.append((f.name, str(v), f.meaning))
-        return rows
+        return _describe(self, FIELDS_V3)
+
+
+def _describe(h, fields) -> list[tuple[str, str, str]]:
+    """(field, value, meaning) rows, ids spelled out: `inrcodec info`."""
+    names = {"mode": MODES, "quantizer": QUANTIZERS, "coder": CODERS, "act": ACTIVATIONS}
+    d = asdict(h)
+    rows = []
+    for f in fields:
+        v = d[f.name]
+        if f.name == "model_hash":
+            v = v.hex()
+        elif f.name == "magic":
+            v = v.decode("latin-1")
+        elif f.name in names:
+            v = f"{v} ({names[f.name].get(v, '?')})"
+        rows.append((f.name, str(v), f.meaning))
+    return rows
 
 
 MAX_SECTION = 1 << 30

@@ -194,17 +194,23 @@ def range_decode(data: bytes, n: int, gid: np.ndarray, qmax: int) -> np.ndarray:
     if len(data) < (n * L) // MIN_VALUES_PER_BYTE:
         raise FormatError(f"payload of {len(data)} bytes cannot hold the {n * L} values the "
                           "header declares")
+    return strict_decode(lambda: _schedule(_Reader(data), n, gid, None, qmax),
+                         lambda q: range_encode(q, gid), data, "range-coded payload")
+
+
+def strict_decode(decode, encode, data: bytes, what: str):
+    """decode() with every failure a FormatError, and only the encoder's exact output
+    accepted: encode(decoded) must give `data` back (no trailing words, no alternative
+    endings of the same values)."""
     try:
-        q = _schedule(_Reader(data), n, gid, None, qmax)
+        out = decode()
     except FormatError:
         raise
     except Exception as e:  # constriction reports undecodable input with its own errors
-        raise FormatError(f"range-coded payload does not decode: {e}") from None
-    # Only the encoder's exact output is valid: no trailing words, no alternative endings.
-    if range_encode(q, gid) != data:
-        raise FormatError("range-coded payload is not in canonical form (damaged or trailing "
-                          "data)")
-    return q
+        raise FormatError(f"{what} does not decode: {e}") from None
+    if encode(out) != data:
+        raise FormatError(f"{what} is not in canonical form (damaged or trailing data)")
+    return out
 
 
 def zstd_layout(q: np.ndarray, gid: np.ndarray) -> np.ndarray:

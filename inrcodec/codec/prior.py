@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import FormatError
+from .entropy import strict_decode
 
 M_BITS = 16  # theta = m / 2^16
 PRECISION = 24  # frequencies sum to 2^24: constriction's default categorical precision
@@ -141,10 +142,11 @@ def decode_tensors(data: bytes, sizes: list[int], params: list[tuple[int, int]]
     import constriction
     if len(data) % 4:
         raise FormatError("range-coded payload is not a whole number of 32-bit words")
-    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-    dec = constriction.stream.queue.RangeDecoder(words)
-    out = []
-    try:
+
+    def run():
+        dec = constriction.stream.queue.RangeDecoder(
+            np.frombuffer(data, dtype="<u4").astype(np.uint32))
+        out = []
         for n, (m, qmax) in zip(sizes, params):
             if n == 0 or qmax == 0:
                 table(max(m, 1), qmax)  # parameters are still checked
@@ -152,11 +154,6 @@ def decode_tensors(data: bytes, sizes: list[int], params: list[tuple[int, int]]
                 continue
             s = np.asarray(dec.decode(_categorical(table(m, qmax)), n), dtype=np.int64)
             out.append(s - qmax)
-    except FormatError:
-        raise
-    except Exception as e:  # constriction reports undecodable input with its own errors
-        raise FormatError(f"range-coded payload does not decode: {e}") from None
-    if encode_tensors(out, params) != data:
-        raise FormatError("range-coded payload is not in canonical form (damaged or trailing "
-                          "data)")
-    return out
+        return out
+    return strict_decode(run, lambda out: encode_tensors(out, params), data,
+                         "range-coded payload")
