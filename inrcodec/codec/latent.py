@@ -121,7 +121,7 @@ def fit(img: np.ndarray, arch: lm.LatentArch, fs: FitSettings,
         loss.backward()
         opt.step()
         if progress is not None:
-            progress(t + 1, fs.steps, float(mse))
+            progress(t + 1, fs.steps, float(mse.detach()))
     lim = prior.MAX_QMAX // 2
     return Fitted([np.clip(np.round(v.detach().numpy()), -lim, lim).astype(np.int64)
                    for v in lat],
