@@ -257,11 +257,12 @@ class Session:
         before, theta = self.plain_part(s, which)
         out: dict[int, tuple] = {}
         qat_idx, qat_dq = [], {}
-        for k, i in enumerate(which):
-            dq = self.quantiser(s, s.steps - n_qat, i)  # what the quantiser-aware steps use
-            if n_qat and self.use_qat(s, i, dq, before[k], theta[k]):
-                qat_idx.append(i)
-                qat_dq[i] = dq
+        if n_qat:
+            for k, i in enumerate(which):
+                dq = self.quantiser(s, s.steps - n_qat, i)  # what those steps would use
+                if self.use_qat(s, i, dq, before[k], theta[k]):
+                    qat_idx.append(i)
+                    qat_dq[i] = dq
         key = (s.level, s.steps, s.lr, q.step_scale, n_qat, q.qat_lr_factor, q.qat_adam)
         todo = [i for i in qat_idx if key not in self.images[i].qat_fits]
         if todo:
