@@ -97,6 +97,48 @@ LATENT_STEPS = 300
 LATENT_QUALITY = 50
 
 
+@dataclass(frozen=True)
+class LatentArch:
+    """The latent mode's image model (model/latent.py): grids, synthesis, ARM width."""
+
+    levels: int = 7
+    hidden: int = 32
+    layers: int = 2
+    act: str = "relu"
+    w0: float = 30.0
+    arm_hidden: int = 16
+
+    def __post_init__(self):
+        if not 1 <= self.levels <= 12 or not 1 <= self.hidden <= 256 \
+                or not 1 <= self.layers <= 8 or self.act not in ("relu", "sine") \
+                or not 1 <= self.arm_hidden <= 64:
+            raise ValueError(f"invalid latent architecture {self}")
+
+    def shapes(self) -> list[tuple[int, int]]:
+        """(out, in) of the synthesis layers."""
+        dims = [self.levels] + [self.hidden] * self.layers + [3]
+        return [(dims[i + 1], dims[i]) for i in range(len(dims) - 1)]
+
+    def n_params(self) -> int:
+        return sum(o * i + o for o, i in self.shapes())
+
+    def macs_per_pixel(self) -> int:
+        return sum(o * i for o, i in self.shapes())
+
+
+@dataclass(frozen=True)
+class LatentFit:
+    """The latent mode's fit (codec/latent.py)."""
+
+    steps: int = LATENT_STEPS
+    lam: float = 1e-3  # lambda: loss = MSE (images in [0, 1]) + lambda x bits per pixel
+    lr_latent: float = 0.05
+    lr_net: float = 5e-3
+    ste_fraction: float = 0.2  # the last steps round straight-through
+    pixel_fraction: float = 0.25  # pixels in the distortion term of each step
+    seed: int = 0
+
+
 def latent_lambda(quality: float) -> float:
     return 2.0 ** (-5.0 - quality / 10.0)
 

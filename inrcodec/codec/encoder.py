@@ -14,15 +14,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..config import DEFAULT_LR, DEFAULT_STEPS, FitConfig, QuantConfig
+from ..config import (DEFAULT_LR, DEFAULT_STEPS, LATENT_QUALITY, FitConfig, LatentArch,
+                      LatentFit, QuantConfig, latent_lambda)
 from ..errors import InrcodecError
 from ..io import LoadedImage
 from ..metrics import bpp as bits_per_pixel
 from ..model.accel import resolve_device
 from ..model.shared_model import SharedModel
-from . import bitstream, rate
+from . import bitstream, latent, rate
 from .entropy import CODERS
-from .session import Result, Session, Settings
+from .session import Result, Session, Settings, decoded_psnr, rgb_of
 
 ProgressFn = Callable[[float, int, float], None]
 
@@ -152,27 +153,17 @@ def _report(r: Result, img: LoadedImage, m: SharedModel, seconds: float) -> Enco
 
 
 def _encode_latent(img: LoadedImage, opts: Options, progress) -> EncodeReport:
-    from ..config import LATENT_QUALITY, latent_lambda
-    from ..model.latent import LatentArch
-    from . import decoder, latent
-    from .session import colour_of
     t0 = time.perf_counter()
     h, w = img.pixels.shape[:2]
-    rgb = colour_of(img)
-    if rgb.shape[2] == 1:
-        rgb = np.repeat(rgb, 3, axis=2)
     quality = LATENT_QUALITY if opts.quality is None else opts.quality
     arch = LatentArch()
     alpha = np.ascontiguousarray(img.pixels[:, :, -1]).tobytes() \
         if img.mode in ("LA", "RGBA") else None
-    fs = latent.FitSettings(steps=opts.steps, lam=latent_lambda(quality), seed=opts.seed)
-    data = latent.encode(np.ascontiguousarray(rgb), img.mode, alpha, arch, fs, progress)
-    decoded = decoder.decode_array(data)
-    ref = colour_of(img)
-    from ..metrics import psnr as psnr_u8
+    fs = LatentFit(steps=opts.steps, lam=latent_lambda(quality), seed=opts.seed)
+    data = latent.encode(rgb_of(img), img.mode, alpha, arch, fs, progress)
     return EncodeReport(data=data, width=w, height=h, mode=img.mode, level=0,
                         steps=opts.steps, params=arch.n_params(), tiles=1,
-                        psnr=psnr_u8(decoded[:, :, :ref.shape[2]], ref),
+                        psnr=decoded_psnr(data, img),
                         seconds=time.perf_counter() - t0, model_hash=latent.NO_MODEL.hex(),
                         notices=list(img.notices), quantizer="latent", coder="arm",
                         version=bitstream.LATENT_VERSION, quality=quality, codec="latent")

@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..config import LatentArch, LatentFit
 from ..errors import FormatError
 from ..model import latent as lm
 from . import arm, prior
@@ -33,7 +34,7 @@ NO_MODEL = bytes(32)  # model_hash of a self-contained file
 
 
 # -- the synthesis parameters section ---------------------------------------------------------
-def pack_synthesis(theta: np.ndarray, arch: lm.LatentArch, k: int) -> bytes:
+def pack_synthesis(theta: np.ndarray, arch: LatentArch, k: int) -> bytes:
     """Quantise every tensor to step 2^-k and code it with its own discrete Laplace."""
     parts, params, head = [], [], b""
     for s in lm.synthesis_tensors(arch):
@@ -46,7 +47,7 @@ def pack_synthesis(theta: np.ndarray, arch: lm.LatentArch, k: int) -> bytes:
     return head + prior.encode_tensors(parts, params)
 
 
-def unpack_synthesis(data: bytes, arch: lm.LatentArch) -> np.ndarray:
+def unpack_synthesis(data: bytes, arch: LatentArch) -> np.ndarray:
     slices = lm.synthesis_tensors(arch)
     n = 5 * len(slices)
     if len(data) < n or (len(data) - n) % 4:
@@ -63,17 +64,6 @@ def unpack_synthesis(data: bytes, arch: lm.LatentArch) -> np.ndarray:
 
 
 # -- fitting -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FitSettings:
-    steps: int = 300
-    lam: float = 1e-3  # lambda: loss = MSE (images in [0, 1]) + lambda x bits per pixel
-    lr_latent: float = 0.05
-    lr_net: float = 5e-3
-    ste_fraction: float = 0.2  # the last steps round straight-through
-    pixel_fraction: float = 0.25  # pixels in the distortion term of each step
-    seed: int = 0
-
-
 @dataclass
 class Fitted:
     latents: list[np.ndarray]  # integer grids
@@ -89,7 +79,7 @@ def _bits(armp: list[torch.Tensor], grids: list[torch.Tensor]) -> torch.Tensor:
     return total
 
 
-def fit(img: np.ndarray, arch: lm.LatentArch, fs: FitSettings,
+def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
         progress: Callable[[float, int, float], None] | None = None) -> Fitted:
     """img: (H, W, 3) uint8 -> latents, synthesis and autoregressive model."""
     h, w = img.shape[:2]
@@ -130,15 +120,15 @@ def fit(img: np.ndarray, arch: lm.LatentArch, fs: FitSettings,
 
 
 # -- files ---------------------------------------------------------------------------------------
-def _rgb(arch: lm.LatentArch, theta: np.ndarray, grids: list[np.ndarray], height: int,
+def _rgb(arch: LatentArch, theta: np.ndarray, grids: list[np.ndarray], height: int,
          width: int) -> np.ndarray:
     t = lm.render(arch, torch.from_numpy(theta),
                   [torch.from_numpy(g.astype(np.float32)) for g in grids], height, width)
     return t.numpy()
 
 
-def encode(img: np.ndarray, mode: str, alpha_plane: bytes | None, arch: lm.LatentArch,
-           fs: FitSettings, progress=None) -> bytes:
+def encode(img: np.ndarray, mode: str, alpha_plane: bytes | None, arch: LatentArch,
+           fs: LatentFit, progress=None) -> bytes:
     """(H, W, 3) uint8 -> a version-3 file. The synthesis step size is chosen by D + lambda R
     on the whole image."""
     from . import bitstream
@@ -163,11 +153,11 @@ def encode(img: np.ndarray, mode: str, alpha_plane: bytes | None, arch: lm.Laten
         latents=latents, alpha_plane=alpha_plane)
 
 
-def arch_of(h) -> lm.LatentArch:
+def arch_of(h) -> LatentArch:
     """The architecture a version-3 header declares."""
     from .bitstream import ACTIVATIONS
     try:
-        return lm.LatentArch(levels=h.levels, hidden=h.hidden, layers=h.layers,
+        return LatentArch(levels=h.levels, hidden=h.hidden, layers=h.layers,
                              act=ACTIVATIONS[h.act], w0=float(h.w0 or 30),
                              arm_hidden=1)  # the ARM section states its own width
     except ValueError as e:

@@ -187,14 +187,7 @@ class DeltaQuantiser:
     def straight_through(self, device) -> callable:
         """theta -> theta0 + s * round((theta - theta0) / s) on live entries, with the
         identity's gradient (non-live entries have zero gradient and stay at theta0)."""
-        t0 = torch.from_numpy(self.theta0).to(device)
-        step = torch.from_numpy(np.where(self.live, self.step, 1.0).astype(np.float32)).to(device)
-        qmax = float((1 << 15) - 1)
-
-        def transform(theta: torch.Tensor, rows: slice | None = None) -> torch.Tensor:
-            q = torch.clamp(torch.round((theta - t0) / step), -qmax, qmax)
-            return theta + (t0 + step * q - theta).detach()
-        return transform
+        return straight_through([self], None, device)
 
     def payload(self, theta: torch.Tensor, coder: str = "auto") -> Payload:
         """Quantise and entropy-code every tile's values with `coder` ("auto": the smaller)."""
@@ -212,6 +205,25 @@ class DeltaQuantiser:
     def values(self, payload: bytes, n_tiles: int, coder: int, qbits: int) -> torch.Tensor:
         """Inverse of `payload`: the (n_tiles, P) parameters of a verified file."""
         return self.dequantize(entropy.decode(payload, n_tiles, self.gid, coder, qbits))
+
+
+def straight_through(dqs: list[DeltaQuantiser], tiles: list[int] | None, device):
+    """The straight-through transform of one quantiser (tiles None: the same for every
+    row), or of several images' quantisers over their stacked tiles (tiles[k] rows each):
+    fit() passes the rows it is working on."""
+    def stack(a):
+        t = [torch.from_numpy(np.asarray(a(dq), dtype=np.float32)).reshape(1, -1) for dq in dqs]
+        return (t[0] if tiles is None else
+                torch.cat([x.expand(n, -1) for x, n in zip(t, tiles)])).to(device)
+    t0 = stack(lambda dq: dq.theta0)
+    step = stack(lambda dq: np.where(dq.live, dq.step, 1.0))
+    qmax = float((1 << 15) - 1)
+
+    def transform(theta: torch.Tensor, rows: slice | None = None) -> torch.Tensor:
+        t, s = (t0, step) if tiles is None else (t0[rows], step[rows])
+        q = torch.clamp(torch.round((theta - t) / s), -qmax, qmax)
+        return theta + (t + s * q - theta).detach()
+    return transform
 
 
 class Fp16Quantiser:

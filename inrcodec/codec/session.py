@@ -26,20 +26,33 @@ from ..model.inr import tile_losses
 from ..model.shared_model import SharedModel
 from . import bitstream, decoder
 from .fit import AdamState, fit
-from .quantiser import DeltaQuantiser, Fp16Quantiser, Payload
+from .quantiser import DeltaQuantiser, Fp16Quantiser, Payload, straight_through
 from .tiling import image_to_tiles, tile_coords
 
 ProgressFn = Callable[[float, int, float], None]
 
 
-def colour_target(img: LoadedImage) -> np.ndarray:
-    """The 3 channels the network fits, in [-1, 1]; greyscale is replicated."""
-    c = img.pixels[:, :, :1].repeat(3, axis=2) if img.mode in ("L", "LA") else img.pixels[:, :, :3]
-    return c.astype(np.float32) / 127.5 - 1.0
-
-
 def colour_of(img: LoadedImage) -> np.ndarray:
+    """The colour channels (1 for L/LA, 3 for RGB/RGBA), uint8."""
     return img.pixels[:, :, :1] if img.mode in ("L", "LA") else img.pixels[:, :, :3]
+
+
+def rgb_of(img: LoadedImage) -> np.ndarray:
+    """The 3 channels a network fits, uint8; greyscale is replicated."""
+    c = colour_of(img)
+    return np.ascontiguousarray(c.repeat(3, axis=2) if c.shape[2] == 1 else c)
+
+
+def colour_target(img: LoadedImage) -> np.ndarray:
+    """rgb_of in [-1, 1], what the weight mode's tiles fit."""
+    return rgb_of(img).astype(np.float32) / 127.5 - 1.0
+
+
+def decoded_psnr(data: bytes, img: LoadedImage, model=None, device=None) -> float:
+    """PSNR of the decoded file against the source: what the receiver will see."""
+    decoded = decoder.decode_array(data, model=model, device=device)
+    ref = colour_of(img)
+    return psnr_u8(decoded[:, :, :ref.shape[2]], ref)
 
 
 @dataclass(frozen=True)
@@ -87,21 +100,6 @@ class _Image:
     qat_fits: dict = field(default_factory=dict)
 
 
-def _stacked_straight_through(dqs: list[DeltaQuantiser], tiles: list[int], device):
-    """The straight-through quantisers of several images as one transform over their
-    stacked tiles: fit() passes the rows it is working on."""
-    t0 = torch.cat([torch.from_numpy(dq.theta0).reshape(1, -1).expand(n, -1)
-                    for dq, n in zip(dqs, tiles)]).to(device)
-    step = torch.cat([torch.from_numpy(np.where(dq.live, dq.step, 1.0).astype(np.float32))
-                      .reshape(1, -1).expand(n, -1) for dq, n in zip(dqs, tiles)]).to(device)
-    qmax = float((1 << 15) - 1)
-
-    def transform(theta: torch.Tensor, rows: slice) -> torch.Tensor:
-        q = torch.clamp(torch.round((theta - t0[rows]) / step[rows]), -qmax, qmax)
-        return theta + (t0[rows] + step[rows] * q - theta).detach()
-    return transform
-
-
 class Session:
     def __init__(self, images: list[LoadedImage], m: SharedModel, device: torch.device, *,
                  seed: int = 0, max_batch_pixels: int = FitConfig.max_batch_pixels,
@@ -146,7 +144,8 @@ class Session:
         out: list[AdamState] = []
         theta = fit(self.m.net(level), self.m.levels[level].theta0, self.coords, targets,
                     weights, self._cfg(steps, lr, targets.shape[0]), device=self.dev,
-                    progress=report if self.progress is not None else None, start=None if start is None else torch.cat(start),
+                    progress=report if self.progress is not None else None,
+                    start=None if start is None else torch.cat(start),
                     adam=None if adam is None else AdamState.cat(adam), adam_out=out,
                     transform=transform)
         self.fitted_steps += steps
@@ -267,7 +266,7 @@ class Session:
         todo = [i for i in qat_idx if key not in self.images[i].qat_fits]
         if todo:
             plain = [self.images[i].fits[(s.level, s.lr, s.steps - n_qat)] for i in todo]
-            transform = _stacked_straight_through(
+            transform = straight_through(
                 [qat_dq[i] for i in todo], [self.images[i].targets.shape[0] for i in todo],
                 self.dev)
             thetas, _ = self._fit(todo, s.level, n_qat, s.lr * q.qat_lr_factor,
@@ -297,10 +296,7 @@ class Session:
                                alpha_plane=alpha)
 
     def measure(self, i: int, data: bytes) -> float:
-        """PSNR of the decoded file against the source: what the receiver will see."""
-        decoded = decoder.decode_array(data, model=self.m, device=self.dev)
-        ref = colour_of(self.images[i].img)
-        return psnr_u8(decoded[:, :, :ref.shape[2]], ref)
+        return decoded_psnr(data, self.images[i].img, self.m, self.dev)
 
     def write(self, i: int, s: Settings, theta: torch.Tensor, dq: DeltaQuantiser | None,
               qat: bool = False) -> Result:

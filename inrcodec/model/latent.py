@@ -12,43 +12,10 @@ quantiser can treat them as tensors of one vector.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 
-ACTS = ("relu", "sine")
-
-
-@dataclass(frozen=True)
-class LatentArch:
-    levels: int = 7
-    hidden: int = 32
-    layers: int = 2
-    act: str = "relu"
-    w0: float = 30.0
-    arm_hidden: int = 16
-
-    def __post_init__(self):
-        if not 1 <= self.levels <= 12 or not 1 <= self.hidden <= 256 \
-                or not 1 <= self.layers <= 8 or self.act not in ACTS \
-                or not 1 <= self.arm_hidden <= 64:
-            raise ValueError(f"invalid latent architecture {self}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def shapes(self) -> list[tuple[int, int]]:
-        """(out, in) of the synthesis layers."""
-        dims = [self.levels] + [self.hidden] * self.layers + [3]
-        return [(dims[i + 1], dims[i]) for i in range(len(dims) - 1)]
-
-    def n_params(self) -> int:
-        return sum(o * i + o for o, i in self.shapes())
-
-    def macs_per_pixel(self) -> int:
-        return sum(o * i for o, i in self.shapes())
-
+from ..config import LatentArch
 
 def grid_shapes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
     return [(math.ceil(height / 2 ** k), math.ceil(width / 2 ** k)) for k in range(levels)]
