@@ -6,6 +6,7 @@
     python benchmarks/bench.py bd benchmarks/results/rd-jpeg.json benchmarks/results/rd-webp.json
     python benchmarks/bench.py plot benchmarks/results/rd-*.json --out rd.png
     python benchmarks/bench.py run --quick        # smoke run of every codec, < 2 minutes
+    python benchmarks/bench.py merge part-a.json part-b.json --out rd-x.json  # parallel parts
 
 Runs are resumable: rerunning the same command skips the rows already in its results file.
 """
@@ -61,7 +62,8 @@ def cmd_run(a, command: str) -> int:
     for name in codecs:
         values = _floats(a.values) if a.values else (harness.QUICK.get(name) if a.quick else None)
         if name == "inrcodec" and a.mode == "latent":
-            m = harness.make_codec("inrcodec", steps=a.steps or 300, label=a.label,
+            m = harness.make_codec("inrcodec", model=a.model, steps=a.steps or 300,
+                                   label=a.label,
                                    qualities=_ints(a.qualities) if a.qualities else None,
                                    mode="latent")
         elif name == "inrcodec":
@@ -120,6 +122,37 @@ def cmd_table(a, command: str) -> int:
     if imgs is not None:
         print(f"over the {len(imgs)} images common to all runs")
     print(report.table(results, anchor, tuple(_floats(a.bpp)), a.bd_method, imgs, a.front))
+    return 0
+
+
+def cmd_merge(a, command: str) -> int:
+    """One results file from runs of one codec and settings split over processes (by
+    images or by swept values): the rows of all, a row present twice is an error."""
+    import json
+    parts = [harness.load_result(p) for p in a.results]
+    first = parts[0]
+    fixed = lambda r: {k: v for k, v in r["settings"].items() if k not in r["sweep"]}
+    for p, path in zip(parts[1:], a.results[1:]):
+        if p["codec"] != first["codec"] or fixed(p) != fixed(first) \
+                or p["sweep"] != first["sweep"]:
+            raise BenchError(f"{path} is a run of another codec or other settings")
+    out = Path(a.out)
+    if out.exists() and not a.force:
+        raise BenchError(f"{out} exists (use --force to overwrite)")
+    res = json.loads(json.dumps(first))
+    res["rows"], seen = [], set()
+    for p in parts:
+        for r in p["rows"]:
+            key = harness.row_key(r, res["sweep"])
+            if key in seen:
+                raise BenchError(f"row {key} is in more than one part")
+            seen.add(key)
+            res["rows"].append(r)
+        res["commands"] = list(dict.fromkeys(res["commands"] + p.get("commands", [])))
+    res["commands"].append(command)
+    harness.sync(res)
+    harness.write_result(out, res)
+    print(f"{out}: {len(res['rows'])} rows from {len(parts)} parts")
     return 0
 
 
@@ -190,7 +223,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--model", help="inrcodec shared model (default: the shipped one)")
     r.add_argument("--levels", help="inrcodec levels, comma-separated (default: all)")
     r.add_argument("--mode", choices=["weights", "latent"], default="weights",
-                   help="inrcodec's mode (latent: a --qualities sweep, format 3)")
+                   help="inrcodec's mode (latent: a --qualities sweep, format 4)")
     r.add_argument("--qualities", help="inrcodec: sweep --quality (1..100, comma-separated) "
                    "instead of levels; quality sets level, quantiser and lr itself")
     r.add_argument("--steps", type=int, help="inrcodec encoder steps (default 100)")
@@ -236,6 +269,11 @@ def parser() -> argparse.ArgumentParser:
                    help=FRONT_HELP + "; with hull, the other points are drawn as dots")
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.set_defaults(fn=cmd_plot)
+    g = sub.add_parser("merge", help="one results file from parts run in parallel")
+    g.add_argument("results", nargs="+")
+    g.add_argument("--out", required=True)
+    g.add_argument("--force", action="store_true")
+    g.set_defaults(fn=cmd_merge)
     return ap
 
 

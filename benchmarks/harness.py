@@ -279,14 +279,20 @@ class Inrcodec(Codec):
         import inrcodec
 
         self.mode = mode
-        if mode == "latent":  # format 3: no shared model, a --quality sweep
+        if mode == "latent":  # format 4: a latent shared model, a --quality sweep
             if levels is not None or not qualities:
                 raise BenchError("the latent mode sweeps --qualities (and no levels)")
-            self.model, self.steps, self.lr, self.levels = None, steps, None, None
+            from inrcodec.model.latent_model import load_latent_model
+            try:
+                self.model = load_latent_model(model)
+            except inrcodec.InrcodecError as e:
+                raise BenchError(str(e)) from None
+            self.steps, self.lr, self.levels = steps, None, None
             self.qualities = [int(q) for q in qualities]
             self.name, self.sweep = "inrcodec-latent", ("quality",)
-            self.description = (f"inrcodec --mode latent (format 3, synthesis fitted per "
-                                f"image), {steps} steps")
+            self.description = (f"inrcodec --mode latent (format 4, latent model "
+                                f"{self.model.hash[:12]}, level {self.model.default_level}), "
+                                f"{steps} steps")
             self.label = label or "inrcodec latent"
             return
         try:
@@ -320,7 +326,8 @@ class Inrcodec(Codec):
 
     def settings(self):
         if self.mode == "latent":
-            return {"mode": "latent", "steps": self.steps, "quality": self.qualities}
+            return {"mode": "latent", "model": self.model.hash, "steps": self.steps,
+                    "quality": self.qualities}
         m = self.model
         s = {"model": m.hash, "tile": m.tile, "arch": m.arch.to_dict(), "steps": self.steps}
         if self.qualities is not None:
@@ -348,8 +355,8 @@ class Inrcodec(Codec):
         import inrcodec
 
         if self.mode == "latent":
-            return inrcodec.encode_report(image, mode="latent", quality=point["quality"],
-                                          steps=self.steps).data
+            return inrcodec.encode_report(image, mode="latent", model=self.model,
+                                          quality=point["quality"], steps=self.steps).data
         if "quality" in point:
             return inrcodec.encode_report(image, model=self.model, quality=point["quality"],
                                           steps=self.steps).data
@@ -365,8 +372,10 @@ class Inrcodec(Codec):
         from inrcodec.codec import bitstream
 
         h = bitstream.unpack_header(data)
-        if isinstance(h, bitstream.LatentHeader):  # the synthesis parameters it carries
+        if isinstance(h, bitstream.LatentHeader):  # the synthesis parameters it adapts
             from inrcodec.codec.latent import arch_of
+            if h.shared:
+                return int(self.model.masks[h.level].sum()) if h.synth_len else 0
             return arch_of(h).n_params()
         return h.n_params * h.tiles_y * h.tiles_x
 

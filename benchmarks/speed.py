@@ -15,7 +15,13 @@ Sections (--sections): ceiling is always measured; steps (every level in --level
 encode (--encode-levels, before = dense, after = the automatic choice, and compact where
 auto keeps dense), decode, dataset (--dataset-images crops of --crop pixels through
 encode_dataset), amp (bf16 autocast: step time and the decoded PSNR of a full encode),
-compile (torch.compile: first-call time and step time).
+compile (torch.compile: first-call time and step time), latent (the latent mode on a
+768x512 photo at the default effort: encode and decode time, the synthesis's MACs per pixel
+at every level, and a steps curve of the shipped latent model against the same
+architecture with a random synthesis init, the shipped entropy model kept:
+`--latent-steps`).
+
+    python benchmarks/speed.py --sections latent --threads 2 --out benchmarks/results/speed-latent.json
 FLOPs counted: matmul multiply-adds only, 2 per MAC forward and 4 backward (6 x MACs x
 pixels per step), executed by the path measured (the compact path executes fewer).
 """
@@ -183,6 +189,48 @@ def decode_ms(data: bytes, model, dev, path, reps=5) -> float:
     return 1e3 * statistics.median(ts)
 
 
+def latent_section(args, dev, log) -> dict:
+    """The latent mode: default-effort encode and decode of a 768x512 photo; MACs/pixel;
+    PSNR and bpp against steps for the meta-learned init and a random one."""
+    from inrcodec.config import LATENT_QUALITY, LATENT_STEPS, latent_lambda
+    from inrcodec.model.latent_model import load_latent_model, scratch_latent_model
+    m = load_latent_model(args.latent_model)
+    photo = next(p for p in photos(32) if Image.open(p).size == (768, 512))
+    img = np.asarray(Image.open(photo).convert("RGB"))
+    out = {"model": m.hash, "photo": photo.name, "size": [768, 512],
+           "steps": LATENT_STEPS, "quality": LATENT_QUALITY, "ladder": m.ladder(),
+           "dense_macs_per_pixel": m.arch.macs_per_pixel()}
+    t = time.perf_counter()
+    r = inrcodec.encode_report(img, mode="latent", model=m)
+    out["encode_s"] = time.perf_counter() - t
+    out["bytes"], out["bpp"], out["psnr"] = r.bytes, r.bpp, r.psnr
+    dec = []
+    for _ in range(3):
+        t = time.perf_counter()
+        inrcodec.decode_array(r.data, model=m)
+        dec.append(time.perf_counter() - t)
+    out["decode_s"] = min(dec)
+    log(f"latent: encode {out['encode_s']:.1f} s ({LATENT_STEPS} steps), decode "
+        f"{out['decode_s']:.2f} s, {r.bpp:.4f} bpp, {r.psnr:.2f} dB")
+    rand = scratch_latent_model(m.arch, n_levels=1, seed=1, arm_params=m.arm)
+    lam = latent_lambda(LATENT_QUALITY)
+    curve = []
+    for steps in [int(x) for x in args.latent_steps.split(",")]:
+        row = {"steps": steps}
+        for name, model in (("meta", m), ("random", rand)):
+            t = time.perf_counter()
+            rr = inrcodec.encode_report(img, mode="latent", model=model, steps=steps, level=0)
+            mse = 10 ** (-rr.psnr / 10)  # images in [0, 1]
+            row[name] = {"bpp": rr.bpp, "psnr": rr.psnr, "seconds": time.perf_counter() - t,
+                         "loss": mse + lam * rr.bpp}
+        curve.append(row)
+        log(f"latent steps {steps}: meta {row['meta']['bpp']:.4f} bpp {row['meta']['psnr']:.2f} "
+            f"dB; random {row['random']['bpp']:.4f} bpp {row['random']['psnr']:.2f} dB")
+    out["steps_curve"] = curve
+    out["loss"] = "MSE (images in [0, 1]) + lambda x bpp, lambda of the default quality"
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="shared model (default: the shipped one)")
@@ -196,6 +244,10 @@ def main(argv=None):
     ap.add_argument("--dataset-images", type=int, default=8)
     ap.add_argument("--crop", type=int, default=256)
     ap.add_argument("--sections", default="steps,encode,decode,dataset,amp,compile")
+    ap.add_argument("--latent-model", default=None,
+                    help="latent model for the latent section (default: the shipped one)")
+    ap.add_argument("--latent-steps", default="50,100,300,1000",
+                    help="steps of the latent section's curve")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -343,6 +395,14 @@ def main(argv=None):
         c = res["compile"]
         log(f"compile: first step {first:.1f} s; step {c['compiled_step_s'] * 1e3:.1f} ms vs "
             f"eager {c['eager_step_s'] * 1e3:.1f} ms")
+
+    if "latent" in sections:
+        res["latent"] = latent_section(args, dev, log)
+        lt = res["latent"]
+        ceil_now = statistics.median(res["ceiling_gflops"])
+        # the synthesis's share of the machine at decode: 2 flops per MAC per pixel
+        lt["decode_synthesis_gflop"] = 2 * lt["dense_macs_per_pixel"] * 768 * 512 / 1e9
+        lt["decode_synthesis_s_at_ceiling"] = lt["decode_synthesis_gflop"] / ceil_now
 
     res["ceiling_gflops"].append(ceiling(dev))
     log(f"matmul ceiling {res['ceiling_gflops'][-1]:.1f} GFLOP/s")

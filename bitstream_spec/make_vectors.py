@@ -16,6 +16,8 @@ from skimage import data
 
 import inrcodec
 from inrcodec import Arch, scratch_model
+from inrcodec.config import LatentArch
+from inrcodec.model.latent_model import scratch_latent_model
 from inrcodec.model.shared_model import sparse_delta_from
 
 HERE = Path(__file__).parent / "vectors"
@@ -31,6 +33,10 @@ def main():
     sd = sparse_delta_from(model)
     sd_path = HERE / "tiny-sparse-delta.safetensors"
     sd.save(sd_path)
+    lmodel = scratch_latent_model(LatentArch(levels=5, hidden=12, layers=2, act="sine", w0=5.0,
+                                             arm_hidden=8, coords=True), n_levels=2, seed=3)
+    lmodel_path = HERE / "tiny-latent-model.safetensors"
+    lmodel.save(lmodel_path)
     src = data.astronaut()[180:208, 200:240]  # 40x28, not a multiple of the tile
     alpha = np.tile(np.linspace(0, 255, 40).astype(np.uint8), (28, 1))
     rgb, grey, rgba = src, src[:, :, 1], np.dstack([src, alpha])
@@ -46,21 +52,27 @@ def main():
         "v2-rgb-fp16": ("v1-rgb", rgb, 1, model_path, {"quantizer": "fp16"}),
         "v2-rgb-sparse-delta": ("v1-rgb", rgb, 2, sd_path, {"coder": "range"}),
         "v2-rgb-bias-only": ("v1-rgb", rgb, 4, sd_path, {"coder": "range"}),
-        # version 3, the latent mode: no shared model, no level
-        "v3-rgb-latent": ("v1-rgb", rgb, None, None, {"mode": "latent", "steps": 60,
-                                                      "quality": 50}),
-        "v3-rgba-latent": ("v1-rgba", rgba, None, None, {"mode": "latent", "steps": 30,
-                                                        "quality": 30}),
+        # version 4, the latent mode with a shared latent model
+        "v4-rgb-latent": ("v1-rgb", rgb, 0, lmodel_path, {"mode": "latent", "steps": 60,
+                                                          "quality": 50}),
+        "v4-rgba-latent": ("v1-rgba", rgba, 1, lmodel_path, {"mode": "latent", "steps": 30,
+                                                            "quality": 30}),
     }
+    # Vectors of versions this encoder no longer writes (3: the self-contained latent mode
+    # of inrcodec 0.2) stay as they were made; the decoder must still read them.
+    old = json.loads((HERE / "expected.json").read_text())["vectors"]
+    frozen = {k: v for k, v in old.items() if v["header"]["version"] == "3"}
     expected = {"model": model_path.name, "model_sha256": model.hash,
-                "models": {model_path.name: model.hash, sd_path.name: sd.hash},
-                "settings": SETTINGS, "vectors": {}}
+                "models": {model_path.name: model.hash, sd_path.name: sd.hash,
+                           lmodel_path.name: lmodel.hash},
+                "settings": SETTINGS, "vectors": dict(frozen)}
     changed = []
     for name, (source, pixels, level, mpath, options) in cases.items():
         spath = HERE / f"{source}-source.png"
         if source == name:
             Image.fromarray(pixels).save(spath)
-        kw = dict(SETTINGS, **options) if level is not None else dict(options, seed=0)
+        kw = dict(SETTINGS, **options) if options.get("mode") != "latent" \
+            else dict(options, seed=0)
         rep = inrcodec.encode_report(spath, model=mpath, level=level, **kw)
         out = HERE / f"{name}.inr"
         if out.exists() and out.read_bytes() != rep.data:

@@ -5,6 +5,8 @@ turns the caller's arguments into theirs.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 
 import torch
@@ -15,6 +17,7 @@ from .config import DEFAULT_STEPS, LATENT_STEPS, FitConfig
 from .errors import FormatError, ModelError
 from .io import as_loaded, atomic_write_bytes, check_writable, output_format, read_bytes, save_image
 from .metrics import bpp as bits_per_pixel
+from .model.latent_model import LatentModel, load_latent_model
 from .model.shared_model import ModelLike, SharedModel, default_model_path, load_model
 
 __all__ = ["EncodeReport", "encode_report", "encode", "encode_file", "decode", "decode_array",
@@ -40,8 +43,9 @@ def encode_report(image, *, model: ModelLike = None, level: int | None = None,
     smaller); "fp16" stores every value as a half float (the version-1 format when
     format_version=1). Rate control: `quality` (1..100) chooses level, step scale and
     learning rate; `bpp` / `psnr` search for the smallest file meeting the target.
-    mode "latent" writes format version 3 (latent grids and a synthesis fitted per image;
-    `quality` and `steps` only).
+    mode "latent" writes format version 4: latent grids and the deltas of a synthesis that
+    starts from the shipped latent model (or `model`, a latent model), `quality`, `level`
+    and `steps` only.
     """
     if steps is None:  # each mode's default number of optimiser steps
         steps = LATENT_STEPS if mode == "latent" else DEFAULT_STEPS
@@ -49,7 +53,7 @@ def encode_report(image, *, model: ModelLike = None, level: int | None = None,
                    step_scale=step_scale, coder=coder, qat_fraction=qat_fraction,
                    format_version=format_version, quality=quality, bpp=bpp, psnr=psnr,
                    mode=mode)
-    m = load_model(model)
+    m = load_latent_model(model) if mode == "latent" else load_model(model)
     opts.check(m)  # bad options fail before the image is read
     return encode_images([as_loaded(image)], m, opts, device=device,
                          max_batch_pixels=max_batch_pixels, progress=progress)[0]
@@ -108,6 +112,11 @@ def info(source: bytes | str | Path) -> dict:
     try:
         m = SharedModel.from_bytes(data)
     except ModelError as e:
-        raise FormatError(f"neither an .inr file nor a shared model ({e})") from None
+        try:
+            lm = LatentModel.from_bytes(data)
+        except ModelError:
+            raise FormatError(f"neither an .inr file nor a shared model ({e})") from None
+        return {"kind": "latent-model", "hash": lm.hash, "arch": dataclasses.asdict(lm.arch),
+                "default_level": lm.default_level, "levels": lm.ladder(), "info": lm.info}
     return {"kind": "model", "hash": m.hash, "arch": m.arch.to_dict(), "tile": m.tile,
             "default_level": m.default_level, "levels": m.ladder(), "info": m.info}

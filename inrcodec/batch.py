@@ -37,6 +37,7 @@ from .config import DEFAULT_STEPS, LATENT_STEPS, FitConfig
 from .errors import InrcodecError
 from .io import as_loaded, atomic_write_bytes, output_format, save_image, scan_images
 from .model.accel import resolve_device
+from .model.latent_model import load_latent_model
 from .model.shared_model import ModelLike, load_model
 
 MANIFEST = "manifest.json"
@@ -282,7 +283,7 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
     work out across processes.
     """
     t_start = time.perf_counter()
-    m = load_model(model)
+    m = load_latent_model(model) if mode == "latent" else load_model(model)
     if steps is None:
         steps = LATENT_STEPS if mode == "latent" else DEFAULT_STEPS
     opts = Options(level=level, steps=steps, lr=lr, seed=seed, quantizer=quantizer,

@@ -10,7 +10,7 @@ import sys
 import click
 
 from . import __version__, api
-from .config import DEFAULT_LR, DEFAULT_STEPS, LATENT_STEPS, QUALITY_LR
+from .config import DEFAULT_LR, DEFAULT_STEPS, EFFORT_STEPS, LATENT_STEPS, QUALITY_LR
 from .errors import InrcodecError
 
 
@@ -166,6 +166,10 @@ _ENCODE_OPTIONS = (
     click.option("--steps", type=click.IntRange(0),
                  help=f"Optimiser steps: more takes longer and gives higher quality (default "
                  f"{DEFAULT_STEPS} per tile; {LATENT_STEPS} in the latent mode)."),
+    click.option("--effort", type=click.Choice(list(EFFORT_STEPS)), default="default",
+                 show_default=True, help="Steps preset when --steps is not given: "
+                 + "; ".join(f"{k} {v['latent']} (latent) / {v['weights']} (weights)"
+                             for k, v in EFFORT_STEPS.items()) + "."),
     click.option("--lr", type=float, help=f"Adam learning rate (default {DEFAULT_LR:g}; "
                  f"{QUALITY_LR:g} under --quality, --bpp and --psnr)."),
     click.option("--quality", type=click.IntRange(1, 100),
@@ -180,10 +184,11 @@ _ENCODE_OPTIONS = (
                  "fp16: every value as a half float (the version-1 storage)."),
     click.option("--step-scale", type=float, help="Delta quantiser step, as a multiple of each "
                  "tensor's RMS change (default 0.5): larger is coarser and smaller."),
-    click.option("--mode", type=click.Choice(["weights", "latent"]), default="weights",
+    click.option("--mode", type=click.Choice(["weights", "latent"]), default="latent",
                  show_default=True, help="weights: tiles of the shared sparse network "
-                 "(format 2); latent: latent grids and a small synthesis fitted per image "
-                 "(format 3, experimental; takes --quality and --steps)."),
+                 "(format 2); latent: entropy-coded latent grids and the deltas of a shared "
+                 "sparse SIREN synthesis (format 4; takes --quality, --bpp, --psnr, --level, "
+                 "--steps and a latent --model)."),
     click.option("--coder", type=click.Choice(["auto", "zstd", "range"]), default="auto",
                  show_default=True, help="Entropy coder of the delta integers (auto: the smaller)."),
     click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
@@ -203,8 +208,8 @@ _ENCODE_OPTIONS = (
               "(progress stays on stderr).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @user_errors
-def encode(src, dst, model, level, steps, lr, quality, bpp, psnr, quantizer, step_scale, mode,
-           coder, seed, device, format_version, force, as_json, quiet):
+def encode(src, dst, model, level, steps, effort, lr, quality, bpp, psnr, quantizer, step_scale,
+           mode, coder, seed, device, format_version, force, as_json, quiet):
     """Compress the image SRC into the .inr file DST.
 
     Reads PNG, JPEG, WebP, TIFF, BMP, GIF... Greyscale stays greyscale; an alpha channel is
@@ -212,6 +217,7 @@ def encode(src, dst, model, level, steps, lr, quality, bpp, psnr, quantizer, ste
     Prints the size, bits per pixel and the PSNR the decoder will reproduce.
     """
     progress = _Progress("fitting", not quiet)
+    steps = EFFORT_STEPS[effort][mode] if steps is None else steps
     try:
         r = api.encode_file(src, dst, force=force, model=model, level=level, steps=steps, lr=lr,
                             seed=seed, device=device, quality=quality, bpp=bpp, psnr=psnr,
@@ -301,8 +307,8 @@ def _compute_options(fn):
               "(progress stays on stderr).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @user_errors
-def encode_dir(src, dst, model, level, steps, lr, quality, bpp, psnr, quantizer, step_scale,
-               mode, coder, seed, device, batch_pixels, compute, amp, compile_, force, as_json,
+def encode_dir(src, dst, model, level, steps, effort, lr, quality, bpp, psnr, quantizer,
+               step_scale, mode, coder, seed, device, batch_pixels, compute, amp, compile_, force, as_json,
                quiet):
     """Compress every image under the folder SRC into DST (one .inr each + manifest.json).
 
@@ -317,6 +323,7 @@ def encode_dir(src, dst, model, level, steps, lr, quality, bpp, psnr, quantizer,
     dist = _distributed()
     writer = dist is None or dist.is_writer
     progress = _DatasetProgress("encode-dir", not quiet and writer)
+    steps = EFFORT_STEPS[effort][mode] if steps is None else steps
     try:
         with accel.options(compute=compute, amp=amp, compile=compile_):
             r = batch.encode_dataset(src, dst, model=model, level=level, steps=steps, lr=lr,
@@ -397,6 +404,19 @@ def info(file, as_json):
             d["fields"] = {name: value for name, value, _ in d["fields"]}
         click.echo(json.dumps(d))
         return
+    if d["kind"] == "latent-model":
+        a = d["arch"]
+        click.echo(f"{file}: inrcodec latent model {d['hash']}")
+        click.echo(f"  {a['levels']} latent grids{' + coordinates' if a['coords'] else ''}; "
+                   f"synthesis {a['layers']} x {a['hidden']} {a['act']}"
+                   + (f" w0 {a['w0']:g}" if a["act"] == "sine" else "")
+                   + f"; ARM {a['arm_hidden']} wide; default level {d['default_level']}")
+        for k, v in sorted(d["info"].items()):
+            click.echo(f"  {k}: {v}")
+        click.echo(f"  {'level':>5} {'params':>8} {'MACs/px':>8}")
+        for lv in d["levels"]:
+            click.echo(f"  {lv['level']:>5} {lv['params']:>8} {lv['macs_per_pixel']:>8}")
+        return
     if d["kind"] == "inr":
         click.echo(f"{file}: inrcodec image, {d['bytes']} bytes, {d['bpp']:.3f} bpp")
         for name, value, meaning in d["fields"]:
@@ -421,6 +441,11 @@ def info(file, as_json):
 @main.command()
 @click.argument("source")
 @click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--mode", type=click.Choice(["weights", "latent"]), default="weights",
+              show_default=True, help="What to train: the weight mode's SIREN ladder "
+              "(Algorithm 1), or the latent mode's shared synthesis and entropy model "
+              "(options that apply: --width, --depth, --w0, --pretrain-steps, "
+              "--retrain-steps, --rounds, --meta-batch, --seed, --resume, --threads).")
 @click.option("--preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
               help="Starting configuration: 'cpu' (tiles of 64, width 64, first-order MAML, "
               "about half an hour on 2 cores) or 'paper' (178x178 whole images, width 256, "
@@ -472,7 +497,7 @@ def info(file, as_json):
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists (and not resuming).")
 @click.option("-q", "--quiet", is_flag=True)
 @user_errors
-def train(source, out, preset, family, width, depth, w0, tile, whole_image, crop_scale,
+def train(source, out, mode, preset, family, width, depth, w0, tile, whole_image, crop_scale,
           first_order, meta_batch, inner_steps, inner_lr, outer_lr, pretrain_steps,
           retrain_steps, rounds, target_density, dense_params, pruning, val_every, seed,
           sparse_delta, bias_only_steps, init_model, n_train, n_val, resume, device, threads,
@@ -496,6 +521,19 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, crop
     from .training.train import train as run_train
     if threads:
         torch.set_num_threads(threads)
+    if mode == "latent":
+        given = [n for n, v in dict(
+            family=family, tile=tile, whole_image=whole_image, crop_scale=crop_scale,
+            first_order=first_order, inner_steps=inner_steps, inner_lr=inner_lr,
+            outer_lr=outer_lr, target_density=target_density, dense_params=dense_params,
+            pruning=pruning, val_every=val_every, sparse_delta=sparse_delta,
+            bias_only_steps=bias_only_steps, init=init_model).items() if v is not None]
+        if given:
+            raise InrcodecError(f"--mode latent does not take --{given[0].replace('_', '-')}")
+        return _train_latent(source, Path(out), width=width, depth=depth, w0=w0,
+                             steps=pretrain_steps, round_steps=retrain_steps, rounds=rounds,
+                             batch=meta_batch, seed=seed, resume=resume, force=force,
+                             quiet=quiet)
     p = PRESETS[preset]
     arch_over = {k: v for k, v in dict(family=family, width=width, depth=depth, w0=w0).items()
                  if v is not None}
@@ -544,6 +582,46 @@ def train(source, out, preset, family, width, depth, w0, tile, whole_image, crop
         progress.close()
     if writer:
         click.echo(f"{out}: {len(m.levels)} levels, model {m.hash}")
+
+
+def _train_latent(source, out, *, width, depth, w0, steps, round_steps, rounds, batch, seed,
+                  resume, force, quiet):
+    import dataclasses
+    import json
+    import shlex
+
+    from .config import LATENT_ARCH
+    from .errors import DatasetError
+    from .training.data import image_paths
+    from .training.latent_train import LatentTrainConfig, train_latent
+    arch = dataclasses.replace(LATENT_ARCH, **{k: v for k, v in dict(
+        hidden=width, layers=depth, w0=w0).items() if v is not None})
+    cfg = dataclasses.replace(LatentTrainConfig(), **{k: v for k, v in dict(
+        steps=steps, round_steps=round_steps, rounds=rounds, batch=batch,
+        seed=seed).items() if v is not None})
+    if out.exists() and not (force or resume):
+        raise InrcodecError(f"{out} already exists (use --resume to continue, --force to restart)")
+    try:
+        photos = image_paths(source)
+    except DatasetError as e:
+        raise InrcodecError(str(e)) from None
+    command = "inrcodec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    log_path = out.with_suffix(".log.jsonl")
+    logf = open(log_path, "a" if resume else "w")
+    progress = _Progress("latent training", not quiet)
+
+    def log(rec):
+        logf.write(json.dumps(rec) + "\n")
+        logf.flush()
+        progress(rec["step"], rec["of"], rec["loss"])
+
+    try:
+        m = train_latent(out, arch=arch, cfg=cfg, photos=photos, resume=resume,
+                         command=command, log=log)
+    finally:
+        progress.close()
+        logf.close()
+    click.echo(f"{out}: {m.n_levels} levels, model {m.hash}")
 
 
 if __name__ == "__main__":

@@ -107,6 +107,23 @@ def test_summary_is_the_mean_of_the_rows(images, tmp_path):
     assert harness.load_result(out)["summary"][0]["psnr"] != 99.0
 
 
+def test_merge_joins_parts_run_in_parallel(images, tmp_path):
+    a, b, whole = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "whole.json"
+    harness.run(Fake(ks=(1, 2)), images[:2], a, command="a", log=lambda m: None)
+    harness.run(Fake(ks=(1, 2)), images[2:], b, command="b", log=lambda m: None)
+    harness.run(Fake(ks=(1, 2)), images, whole, command="w", log=lambda m: None)
+    out = tmp_path / "m.json"
+    assert bench_main(["merge", str(a), str(b), "--out", str(out)]) == 0
+    merged, ref = harness.load_result(out), harness.load_result(whole)
+    assert sorted(map(str, merged["rows"])) == sorted(map(str, ref["rows"]))
+    assert merged["summary"] == ref["summary"] and merged["images"] == ref["images"]
+    assert bench_main(["merge", str(a), str(a), "--out", str(tmp_path / "x.json")]) == 1
+    harness.run(Fake(gain=2.0), images, tmp_path / "g.json", command="g", log=lambda m: None)
+    assert bench_main(["merge", str(a), str(tmp_path / "g.json"),
+                       "--out", str(tmp_path / "y.json")]) == 1
+    assert bench_main(["merge", str(a), str(b), "--out", str(out)]) == 1  # exists
+
+
 def test_run_resumes_and_refuses_other_settings(images, tmp_path):
     out = tmp_path / "r.json"
     with pytest.raises(KeyboardInterrupt):
@@ -179,11 +196,16 @@ def test_inrcodec_codec(tiny_model, photo):
 
 def test_inrcodec_latent_codec(photo):
     photo = photo[:40, :56]
+    from inrcodec.codec import bitstream
+    from inrcodec.model.latent_model import load_latent_model
+    m = load_latent_model()
     c = harness.make_codec("inrcodec", qualities=[10, 60], steps=3, mode="latent")
-    assert c.name == "inrcodec-latent" and c.settings() == {"mode": "latent", "steps": 3,
-                                                            "quality": [10, 60]}
+    assert c.name == "inrcodec-latent" and c.settings() == {
+        "mode": "latent", "model": m.hash, "steps": 3, "quality": [10, 60]}
     row = c.measure(photo, c.points()[0])
-    assert row["bpp"] > 0 and row["psnr"] > 0 and row["params"] == 1411
+    data = c.compress(photo, c.points()[0])
+    sent = int(m.masks[m.default_level].sum()) if bitstream.verify(data).synth_len else 0
+    assert row["bpp"] > 0 and row["psnr"] > 0 and row["params"] == sent
     with pytest.raises(BenchError, match="qualities"):
         harness.make_codec("inrcodec", levels=[1], qualities=[5], mode="latent")
 

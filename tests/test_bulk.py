@@ -237,28 +237,31 @@ def test_gpu_batch_size_follows_free_memory(monkeypatch, tiny_model):
     assert bulk.batch_pixels_for(arch, torch.device("cuda")) == 1 << 14
 
 
+W = ("--mode", "weights")
+
+
 def test_encode_dir_and_decode_dir_cli(photo_dir, tmp_path, tiny_model_path):
     out = tmp_path / "out"
-    r = _cli("encode-dir", photo_dir, out, "--model", tiny_model_path, "--steps", STEPS,
+    r = _cli("encode-dir", photo_dir, out, *W, "--model", tiny_model_path, "--steps", STEPS,
              "--json")
     assert r.exit_code == 0, r.output
     s = json.loads(r.stdout.strip().splitlines()[-1])
     assert s["encoded"] == len(SIZES) and s["failed"] == 0
-    r = _cli("encode-dir", photo_dir, out, "--model", tiny_model_path, "--steps", STEPS)
+    r = _cli("encode-dir", photo_dir, out, *W, "--model", tiny_model_path, "--steps", STEPS)
     assert r.exit_code == 0 and f"0 encoded, {len(SIZES)} already done" in r.output
-    r = _cli("encode-dir", photo_dir, out, "--model", tiny_model_path, "--steps", 1)
+    r = _cli("encode-dir", photo_dir, out, *W, "--model", tiny_model_path, "--steps", 1)
     assert r.exit_code == 1 and "other settings" in r.output and "Traceback" not in r.output
-    r = _cli("encode-dir", photo_dir, tmp_path / "o2", "--model", tiny_model_path, "--steps",
+    r = _cli("encode-dir", photo_dir, tmp_path / "o2", *W, "--model", tiny_model_path, "--steps",
              STEPS, "--compute", "compact", "-q")
     assert r.exit_code == 0, r.output
     r = _cli("decode-dir", out, tmp_path / "dec", "--model", tiny_model_path, "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout.strip().splitlines()[-1])["decoded"] == len(SIZES)
     assert (tmp_path / "dec" / "sub" / "im1.png").is_file()
-    r = _cli("encode-dir", tmp_path / "missing", tmp_path / "o3", "--model", tiny_model_path)
+    r = _cli("encode-dir", tmp_path / "missing", tmp_path / "o3", *W, "--model", tiny_model_path)
     assert r.exit_code == 1 and "no such folder" in r.output
     (photo_dir / "bad.png").write_bytes(b"junk")
-    r = _cli("encode-dir", photo_dir, out, "--model", tiny_model_path, "--steps", STEPS)
+    r = _cli("encode-dir", photo_dir, out, *W, "--model", tiny_model_path, "--steps", STEPS)
     assert r.exit_code == 1 and "bad.png" in r.output
 
 
@@ -267,5 +270,5 @@ def test_encode_dir_interrupted_says_how_to_resume(monkeypatch, photo_dir, tmp_p
     def interrupted(*a, **k):
         raise KeyboardInterrupt
     monkeypatch.setattr(bulk, "encode_dataset", interrupted)
-    r = _cli("encode-dir", photo_dir, tmp_path / "out", "--model", tiny_model_path)
+    r = _cli("encode-dir", photo_dir, tmp_path / "out", *W, "--model", tiny_model_path)
     assert r.exit_code == 130 and "resume" in r.output and "Traceback" not in r.output

@@ -21,7 +21,7 @@ def _png(tmp_path, rgb_image, name="in.png", mode=None):
 def test_encode_decode_info(tmp_path, rgb_image, tiny_model_path):
     src = _png(tmp_path, rgb_image)
     inr = tmp_path / "x.inr"
-    r = _run("encode", src, inr, "--model", tiny_model_path, "--steps", 3, "--json")
+    r = _run("encode", src, inr, "--mode", "weights", "--model", tiny_model_path, "--steps", 3, "--json")
     assert r.exit_code == 0, r.output
     s = json.loads(r.stdout.strip().splitlines()[-1])
     assert s["bytes"] == inr.stat().st_size
@@ -44,10 +44,10 @@ def test_refuses_to_overwrite_without_force(tmp_path, rgb_image, tiny_model_path
     src = _png(tmp_path, rgb_image)
     inr = tmp_path / "x.inr"
     inr.write_bytes(b"precious")
-    r = _run("encode", src, inr, "--model", tiny_model_path, "--steps", 1)
+    r = _run("encode", src, inr, "--mode", "weights", "--model", tiny_model_path, "--steps", 1)
     assert r.exit_code == 1 and "--force" in r.output
     assert inr.read_bytes() == b"precious"
-    r = _run("encode", src, inr, "--model", tiny_model_path, "--steps", 1, "--force")
+    r = _run("encode", src, inr, "--mode", "weights", "--model", tiny_model_path, "--steps", 1, "--force")
     assert r.exit_code == 0 and inr.read_bytes()[:4] == b"INRC"
     out = tmp_path / "o.png"
     out.write_bytes(b"mine")
@@ -59,13 +59,15 @@ def test_user_errors_are_one_line_no_traceback(tmp_path, rgb_image, tiny_model_p
     src = _png(tmp_path, rgb_image)
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image at all")
+    w = ("--mode", "weights")
     cases = [
-        (("encode", tmp_path / "missing.png", tmp_path / "a.inr", "--model", tiny_model_path),
+        (("encode", tmp_path / "missing.png", tmp_path / "a.inr", *w, "--model", tiny_model_path),
          "no such file"),
-        (("encode", bad, tmp_path / "a.inr", "--model", tiny_model_path), "not an image"),
-        (("encode", src, tmp_path / "a.inr", "--model", tmp_path / "nomodel.safetensors"),
+        (("encode", bad, tmp_path / "a.inr", *w, "--model", tiny_model_path), "not an image"),
+        (("encode", src, tmp_path / "a.inr", "--mode", "weights", "--model",
+          tmp_path / "nomodel.safetensors"),
          "not found"),
-        (("encode", src, tmp_path / "a.inr", "--model", tiny_model_path, "--level", 9),
+        (("encode", src, tmp_path / "a.inr", *w, "--model", tiny_model_path, "--level", 9),
          "level 9"),
         (("decode", bad, tmp_path / "b.png", "--model", tiny_model_path), "magic"),
         (("info", bad), "neither"),
@@ -83,7 +85,7 @@ def test_decode_errors(tmp_path, rgb_image, tiny_model_path):
     from inrcodec import scratch_model, Arch
     src = _png(tmp_path, rgb_image)
     inr = tmp_path / "x.inr"
-    assert _run("encode", src, inr, "--model", tiny_model_path, "--steps", 1).exit_code == 0
+    assert _run("encode", src, inr, "--mode", "weights", "--model", tiny_model_path, "--steps", 1).exit_code == 0
     other = tmp_path / "other.safetensors"
     scratch_model(Arch(width=16, depth=3), tile=16, n_levels=4, seed=5).save(other)
     r = _run("decode", inr, tmp_path / "o.png", "--model", other)
@@ -107,7 +109,7 @@ def test_greyscale_and_rgba_files(tmp_path, rgb_image, tiny_model_path):
     for mode, ch in (("L", 1), ("RGBA", 4)):
         src = _png(tmp_path, rgb_image, f"in-{mode}.png", mode)
         inr = tmp_path / f"{mode}.inr"
-        assert _run("encode", src, inr, "--model", tiny_model_path, "--steps", 2).exit_code == 0
+        assert _run("encode", src, inr, "--mode", "weights", "--model", tiny_model_path, "--steps", 2).exit_code == 0
         out = tmp_path / f"{mode}.png"
         assert _run("decode", inr, out, "--model", tiny_model_path).exit_code == 0
         img = Image.open(out)
@@ -166,14 +168,17 @@ def test_progress_goes_to_stderr_even_with_json(tmp_path, tiny_model_path, rgb_i
     src = tmp_path / "a.png"
     Image.fromarray(rgb_image).save(src)
     r = CliRunner().invoke(main, ["encode", str(src), str(tmp_path / "a.inr"), "--model",
-                                  str(tiny_model_path), "--steps", "3", "--json"])
+                                  str(tiny_model_path), "--steps", "3", "--json",
+                                  "--mode", "weights"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["steps"] == 3
     assert "fitting: 3/3 steps" in r.stderr
     q = CliRunner().invoke(main, ["encode", str(src), str(tmp_path / "b.inr"), "--model",
-                                  str(tiny_model_path), "--steps", "3", "--json", "--quiet"])
+                                  str(tiny_model_path), "--steps", "3", "--json", "--quiet",
+                                  "--mode", "weights"])
     assert q.exit_code == 0 and q.stderr == ""
     d = CliRunner().invoke(main, ["encode-dir", str(tmp_path), str(tmp_path / "out"), "--model",
-                                  str(tiny_model_path), "--steps", "2", "--json"])
+                                  str(tiny_model_path), "--steps", "2", "--json",
+                                  "--mode", "weights"])
     assert d.exit_code == 0, d.output
     assert json.loads(d.stdout)["encoded"] == 1 and "encode-dir: 1.0/1 images" in d.stderr

@@ -340,17 +340,17 @@ def test_cli_rate_control_and_quantiser_flags(tmp_path, rgb_image, tiny_model_pa
     from PIL import Image
     src = tmp_path / "in.png"
     Image.fromarray(rgb_image).save(src)
-    r = _cli("encode", src, tmp_path / "a.inr", "--model", tiny_model_path, "--steps", 20,
+    r = _cli("encode", src, tmp_path / "a.inr", "--mode", "weights", "--model", tiny_model_path, "--steps", 20,
              "--bpp", 4, "--json")
     assert r.exit_code == 0, r.output
     s = json.loads(r.stdout.strip().splitlines()[-1])
     assert s["bpp"] <= 4 and s["quality"] is not None and s["search"]["target"] == "bpp"
     assert (tmp_path / "a.inr").stat().st_size == s["bytes"]
-    r = _cli("encode", src, tmp_path / "b.inr", "--model", tiny_model_path, "--steps", 3,
+    r = _cli("encode", src, tmp_path / "b.inr", "--mode", "weights", "--model", tiny_model_path, "--steps", 3,
              "--quantizer", "fp16", "--format-version", "1")
     assert r.exit_code == 0, r.output
     assert (tmp_path / "b.inr").read_bytes()[4] == 1
-    r = _cli("encode", src, tmp_path / "c.inr", "--model", tiny_model_path, "--steps", 3,
+    r = _cli("encode", src, tmp_path / "c.inr", "--mode", "weights", "--model", tiny_model_path, "--steps", 3,
              "--coder", "range", "--step-scale", "0.25")
     assert r.exit_code == 0 and "delta x0.25, range" in r.output
     r = _cli("info", tmp_path / "c.inr")
@@ -359,7 +359,7 @@ def test_cli_rate_control_and_quantiser_flags(tmp_path, rgb_image, tiny_model_pa
                      (("--bpp", 1, "--psnr", 20), "not bpp and psnr"),
                      (("--format-version", 1), "version 1 stores fp16"),
                      (("--quality", 0), "0 is not in the range")):
-        r = _cli("encode", src, tmp_path / "d.inr", "--model", tiny_model_path, "--steps", 1,
+        r = _cli("encode", src, tmp_path / "d.inr", "--mode", "weights", "--model", tiny_model_path, "--steps", 1,
                  *bad)
         assert r.exit_code != 0 and msg in r.output, (bad, r.output)
         assert "Traceback" not in r.output and not (tmp_path / "d.inr").exists()

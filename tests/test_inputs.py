@@ -109,12 +109,12 @@ def test_truncated_animated_gif(tmp_path):
 def test_corrupt_image_cli(tmp_path, tiny_model_path):
     p = tmp_path / "broken.png"
     p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 50)
-    r = cli("encode", p, tmp_path / "o.inr", "--model", tiny_model_path, "--steps", 1)
+    r = cli("encode", p, tmp_path / "o.inr", "--mode", "weights", "--model", tiny_model_path, "--steps", 1)
     assert_refused(r, "broken.png")
     no_leftovers(tmp_path, "broken.png")
-    r = cli("encode", tmp_path / "missing.png", tmp_path / "o.inr", "--model", tiny_model_path)
+    r = cli("encode", tmp_path / "missing.png", tmp_path / "o.inr", "--mode", "weights", "--model", tiny_model_path)
     assert_refused(r, "no such file")
-    r = cli("encode", tmp_path, tmp_path / "o.inr", "--model", tiny_model_path)
+    r = cli("encode", tmp_path, tmp_path / "o.inr", "--mode", "weights", "--model", tiny_model_path)
     assert_refused(r, "is a directory", usage=True)
 
 
@@ -207,7 +207,7 @@ def test_alpha_round_trips_exactly(enc, dec, tiny_model, tiny_model_path, tmp_pa
     assert np.array_equal(out[:, :, -1], a[:, :, -1])
     # through the files and the CLI as well
     inr, png = tmp_path / "x.inr", tmp_path / "out.png"
-    assert cli("encode", src, inr, "--model", tiny_model_path, "--steps", 1, "-q").exit_code == 0
+    assert cli("encode", src, inr, "--mode", "weights", "--model", tiny_model_path, "--steps", 1, "-q").exit_code == 0
     assert cli("decode", inr, png, "--model", tiny_model_path).exit_code == 0
     back = Image.open(png)
     assert back.mode == mode and np.array_equal(np.asarray(back)[:, :, -1], a[:, :, -1])
@@ -292,7 +292,7 @@ def test_notices_are_printed_by_the_cli(tmp_path, tiny_model_path):
     p = tmp_path / "a.gif"
     frames = [Image.fromarray(noise(12, 18, 3, s)).convert("P") for s in range(2)]
     frames[0].save(p, save_all=True, append_images=frames[1:])
-    r = cli("encode", p, tmp_path / "a.inr", "--model", tiny_model_path, "--steps", 1, "-q")
+    r = cli("encode", p, tmp_path / "a.inr", "--mode", "weights", "--model", tiny_model_path, "--steps", 1, "-q")
     assert r.exit_code == 0 and "inrcodec: note: animated image with 2 frames" in r.output
 
 
@@ -321,10 +321,10 @@ def test_existing_output_needs_force_cli(tmp_path, tiny_model_path, rgb_image):
     src, dst = tmp_path / "in.png", tmp_path / "out.inr"
     Image.fromarray(rgb_image).save(src)
     dst.write_bytes(b"precious")
-    r = cli("encode", src, dst, "--model", tiny_model_path, "--steps", 1)
+    r = cli("encode", src, dst, "--mode", "weights", "--model", tiny_model_path, "--steps", 1)
     assert_refused(r, "already exists", "--force")
     assert dst.read_bytes() == b"precious"
-    r = cli("encode", src, dst, "--model", tiny_model_path, "--steps", 1, "--force", "-q")
+    r = cli("encode", src, dst, "--mode", "weights", "--model", tiny_model_path, "--steps", 1, "--force", "-q")
     assert r.exit_code == 0 and dst.read_bytes().startswith(bitstream.MAGIC)
     out = tmp_path / "out.png"
     out.write_bytes(b"precious")
@@ -373,7 +373,7 @@ def test_interrupted_encode_cli(tmp_path, tiny_model_path, rgb_image, monkeypatc
         if done >= 2:
             raise KeyboardInterrupt
     monkeypatch.setattr(cli_module._Progress, "__call__", interrupt)
-    r = cli("encode", src, dst, "--model", tiny_model_path, "--steps", 5)
+    r = cli("encode", src, dst, "--mode", "weights", "--model", tiny_model_path, "--steps", 5)
     assert r.exit_code == 130
     assert_refused(r, "interrupted; no output was written")
     no_leftovers(tmp_path, "in.png")
@@ -446,7 +446,7 @@ def test_reencode_in_a_new_process_is_byte_identical(tmp_path, tiny_model_path, 
     env = dict(os.environ, PYTHONPATH=str(Path(inrcodec.__file__).parent.parent))
     subprocess.run([sys.executable, "-m", "inrcodec.cli", "encode", str(src),
                     str(tmp_path / "o.inr"), "--model", str(tiny_model_path), "--steps", "2",
-                    "-q", "--device", "cpu"], check=True, env=env, capture_output=True)
+                    "-q", "--device", "cpu", "--mode", "weights"], check=True, env=env, capture_output=True)
     assert (tmp_path / "o.inr").read_bytes() == here
 
 

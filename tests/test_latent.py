@@ -1,5 +1,6 @@
-"""The latent mode (format version 3): round trip, any resolution, rate control by
-quality, determinism, and clear errors for damaged files."""
+"""The latent mode (format version 4, with the shipped latent model): round trip, any
+resolution, rate control by quality, determinism, and clear errors for damaged files or
+the wrong model."""
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -9,7 +10,9 @@ import inrcodec
 from inrcodec.cli import main
 from inrcodec.codec import bitstream
 from inrcodec.errors import FormatError, InrcodecError
+from inrcodec.errors import ModelMismatchError
 from inrcodec.metrics import psnr
+from inrcodec.model.latent_model import load_latent_model, scratch_latent_model
 
 STEPS = 100
 
@@ -29,15 +32,17 @@ def encoded():
 
 def test_round_trip(encoded):
     img, r = encoded
-    assert r.version == 3 and r.codec == "latent"
+    assert r.version == 4 and r.codec == "latent"
     h = bitstream.verify(r.data)
     assert isinstance(h, bitstream.LatentHeader) and (h.width, h.height) == (56, 40)
+    assert h.model_hash.hex() == load_latent_model().hash == r.model_hash
+    assert h.arm_len == 0  # the shared model's entropy model codes the latents
     out = inrcodec.decode_array(r.data)
     assert out.shape == (40, 56, 3)
     assert r.psnr == pytest.approx(psnr(out, img))  # reported = what the receiver sees
     assert r.psnr > 20
     fields = {k: v for k, v, _ in inrcodec.info(r.data)["fields"]}
-    assert fields["version"] == "3" and fields["levels"] == "7"
+    assert fields["version"] == "4" and fields["levels"] == "7" and fields["coords"] == "1"
 
 
 def test_reencoding_is_deterministic_on_this_machine(encoded):
@@ -80,7 +85,7 @@ def test_greyscale_and_alpha(mode):
 
 
 def test_latent_mode_refuses_weight_options():
-    for bad in (dict(level=3), dict(bpp=0.5), dict(step_scale=1.0), dict(lr=1e-3),
+    for bad in (dict(level=99), dict(bpp=0.5), dict(step_scale=1.0), dict(lr=1e-3),
                 dict(quality=0), dict(steps=0)):
         with pytest.raises(InrcodecError):
             inrcodec.encode_report(_image(8, 8), mode="latent", **bad)
@@ -97,6 +102,8 @@ def test_damaged_sections_fail_clearly(encoded, tmp_path):
     refused = 0
     for name in ("synthesis", "arm", "latents"):
         a, n = starts[name]
+        if n == 0:
+            continue
         for pos in (a, a + n // 2, a + n - 1):
             bad = bytearray(data)
             bad[pos] ^= 0x10
@@ -128,3 +135,82 @@ def test_cli_encodes_and_decodes_latent(tmp_path):
                                   "--scale", "2"])
     assert d.exit_code == 0, d.output
     assert Image.open(tmp_path / "b.png").size == (112, 80)
+
+
+def test_a_file_needs_its_latent_model(encoded, tmp_path):
+    _, r = encoded
+    other = scratch_latent_model(load_latent_model().arch, n_levels=1, seed=5)
+    with pytest.raises(ModelMismatchError, match="needs latent model"):
+        inrcodec.decode_array(r.data, model=other)
+    path = tmp_path / "other.safetensors"
+    other.save(path)
+    (tmp_path / "a.inr").write_bytes(r.data)
+    res = CliRunner().invoke(main, ["decode", str(tmp_path / "a.inr"), str(tmp_path / "a.png"),
+                                    "--model", str(path)])
+    assert res.exit_code != 0 and "needs latent model" in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "a.png").exists()
+
+
+def test_every_level_of_the_ladder_round_trips():
+    img = _image()
+    m = load_latent_model()
+    for level in range(m.n_levels):
+        r = inrcodec.encode_report(img, mode="latent", steps=20, level=level)
+        h = bitstream.verify(r.data)
+        assert h.level == level and r.params == int(m.masks[level].sum())
+        assert inrcodec.decode_array(r.data).shape == (40, 56, 3)
+
+
+def test_sampled_features_match_the_full_upsample():
+    """The fit reads the synthesis inputs at sampled pixels only; they must be the values
+    the decoder's full upsampling gives there."""
+    import torch
+
+    from inrcodec.model import latent as lm
+    arch = load_latent_model().arch
+    for h, w in ((40, 56), (37, 53), (64, 64)):
+        grids = [torch.randn(s) for s in lm.grid_shapes(h, w, arch.levels)]
+        full = lm.features(arch, grids, h, w).t()
+        idx = torch.arange(h * w)
+        assert torch.allclose(lm.features_at(arch, grids, h, w, idx), full, atol=1e-5)
+
+
+def test_bpp_and_psnr_targets():
+    img = _image()
+    r = inrcodec.encode_report(img, mode="latent", steps=20, bpp=2.0)
+    assert r.bpp <= 2.0 and r.search["target"] == "bpp" and len(r.search["probes"]) >= 2
+    assert all(p["bpp"] > 2.0 for p in r.search["probes"] if p["quality"] > r.quality)
+    p = inrcodec.encode_report(img, mode="latent", steps=20, psnr=r.psnr - 3)
+    assert p.psnr >= r.psnr - 3 and p.quality <= r.quality
+    with pytest.raises(InrcodecError, match="below the smallest"):
+        inrcodec.encode_report(img, mode="latent", steps=20, bpp=0.001)
+    with pytest.raises(InrcodecError, match="one of quality"):
+        inrcodec.encode_report(img, mode="latent", bpp=1.0, quality=50)
+
+
+def test_latent_model_file_round_trips_and_refuses_damage():
+    from inrcodec.errors import ModelError
+    from inrcodec.model.latent_model import LatentModel
+    m = scratch_latent_model(load_latent_model().arch, n_levels=3, seed=2)
+    w = ~torch_bias_mask(m)
+    kept = [int((mk & w).sum()) for mk in m.masks]
+    assert kept[1] == round(0.8 * kept[0]) and kept[2] == kept[1] - round(0.2 * kept[1])
+    assert all(bool((a | ~b).all()) for a, b in zip(m.masks, m.masks[1:]))  # nested
+    data = m.to_bytes()
+    again = LatentModel.from_bytes(data)
+    assert again.hash == m.hash and again.to_bytes() == data
+    bad = bytearray(data)
+    bad[-3] ^= 1
+    with pytest.raises(ModelError, match="damaged"):
+        LatentModel.from_bytes(bytes(bad))
+
+
+def torch_bias_mask(m):
+    """True at the synthesis's biases."""
+    import torch
+
+    from inrcodec.model.latent import synthesis_tensors
+    out = torch.zeros(m.arch.n_params(), dtype=torch.bool)
+    for s in synthesis_tensors(m.arch)[1::2]:
+        out[s] = True
+    return out

@@ -1,4 +1,4 @@
-"""The committed test vectors pin the exact bytes of format versions 1 and 2.
+"""The committed test vectors pin the exact bytes of format versions 1 to 4.
 
 What must be identical on every machine is pinned against the vectors: the header, the
 decoder's pixels, and the bytes the writer lays out (container and entropy-coded payload)
@@ -35,7 +35,7 @@ def test_model_files_are_the_ones_named():
 
 def test_both_versions_are_pinned():
     versions = {v["header"]["version"] for v in EXPECTED["vectors"].values()}
-    assert versions == {"1", "2", "3"}
+    assert versions == {"1", "2", "3", "4"}
     coders = {v["header"].get("coder") for v in EXPECTED["vectors"].values()}
     assert {"0 (zstd)", "1 (range)"} <= coders
 
@@ -60,7 +60,7 @@ def test_writer_reproduces_vector_bytes(name):
     data = (VEC / f"{name}.inr").read_bytes()
     h = bitstream.verify(data)
     if isinstance(h, bitstream.LatentHeader):
-        return _latent_writer_reproduces(data, h)
+        return _latent_writer_reproduces(data, h, v["model"])
     m = load_model(VEC / v["model"])
     payload = bitstream.coded_payload(data, h)
     if h.quantizer == DELTA:
@@ -80,22 +80,29 @@ def test_writer_reproduces_vector_bytes(name):
     assert again == data
 
 
-def _latent_writer_reproduces(data, h):
-    """Version 3: the decoded integers, coded again with the file's own model parameters,
-    give every section back, and the container gives the file."""
+def _latent_writer_reproduces(data, h, model_name):
+    """Versions 3 and 4: the decoded integers, coded again with the file's (or its shared
+    model's) parameters, give every section back, and the container gives the file."""
     from inrcodec.codec import arm, latent, prior
-    from inrcodec.model.latent import grid_shapes, synthesis_tensors
-    a = latent.arch_of(h)
+    from inrcodec.model.latent import grid_shapes
+    from inrcodec.model.latent_model import LatentModel
+    m = LatentModel.load(VEC / model_name) if model_name else None
+    a = m.arch if m else latent.arch_of(h)
+    base = m.thetas[h.level].numpy() if m else None
+    mask = m.masks[h.level].numpy() if m else None
     synth = bitstream.section(data, h, "synthesis")
-    slices = synthesis_tensors(a)
-    heads = [struct.unpack_from("<BHH", synth, 5 * i) for i in range(len(slices))]
-    theta = latent.unpack_synthesis(synth, a)
-    ints = [np.round(theta[s].astype(np.float64) * (1 << k)).astype(np.int64)
-            for s, (k, _, _) in zip(slices, heads)]
-    again = synth[:5 * len(slices)] + prior.encode_tensors(ints, [(m, q) for _, m, q in heads])
-    assert again == synth
-    params = arm.ArmParams.from_bytes(bitstream.section(data, h, "arm"))
-    assert params.to_bytes() == bitstream.section(data, h, "arm")
+    if synth:
+        entries = latent._entries(a, mask)
+        heads = [struct.unpack_from("<BHH", synth, 5 * i) for i in range(len(entries))]
+        theta = latent.unpack_synthesis(synth, a, base, mask).astype(np.float64)
+        d = theta - (0.0 if base is None else base.astype(np.float64))
+        ints = [np.round(d[i] * (1 << k)).astype(np.int64) for i, (k, _, _) in zip(entries, heads)]
+        again = synth[:5 * len(entries)] + prior.encode_tensors(ints, [(m_, q) for _, m_, q in heads])
+        assert again == synth
+    own = bitstream.section(data, h, "arm")
+    params = arm.ArmParams.from_bytes(own) if own else arm.ArmParams(*m.arm)
+    if own:
+        assert params.to_bytes() == own
     lat = bitstream.section(data, h, "latents")
     grids = arm.decode_section(lat, grid_shapes(h.height, h.width, h.levels), params)
     assert arm.encode_section(grids, params) == lat
@@ -103,8 +110,8 @@ def _latent_writer_reproduces(data, h):
     assert bitstream.write_latent(
         model_hash=h.model_hash, width=h.width, height=h.height, mode=h.mode_name,
         levels=h.levels, hidden=h.hidden, layers=h.layers,
-        act=bitstream.ACTIVATIONS[h.act], w0=h.w0, synthesis=synth,
-        arm=bitstream.section(data, h, "arm"), latents=lat, alpha_plane=alpha) == data
+        act=bitstream.ACTIVATIONS[h.act], w0=h.w0, synthesis=synth, arm=own, latents=lat,
+        alpha_plane=alpha, level=h.level, coords=bool(h.coords), version=h.version) == data
 
 
 @pytest.mark.parametrize("name", ["v1-rgb", "v2-rgba-range", "v2-rgb-zstd"])

@@ -4,7 +4,8 @@ full size, against JPEG at the same bits per pixel.
     OMP_NUM_THREADS=1 python benchmarks/experiments/latent_first.py --images 2 \
         --qualities 30,60 --steps 300 --out benchmarks/results/latent-first.json
 
-Result: benchmarks/results/latent-first.json.
+Result: benchmarks/results/latent-first.json (made by inrcodec 0.2, format 3; since
+format 4 the same command encodes with the shipped latent model, so its numbers differ).
 
 For every photo and quality: `inrcodec encode --mode latent` (bpp of the whole file, PSNR
 the decoder reproduces, encode seconds on one thread), and JPEG's PSNR at that bpp

@@ -260,17 +260,18 @@ def init_float(hidden: int, generator: torch.Generator) -> list[torch.Tensor]:
 
 
 def context_float(q: torch.Tensor) -> torch.Tensor:
-    """(h, w) latents -> (h * w, 12) causal neighbours, zero outside the grid."""
-    h, w = q.shape
-    p = F.pad(q, (2, 2, 2, 0))
-    return torch.stack([p[2 + dy:2 + dy + h, 2 + dx:2 + dx + w].reshape(-1)
-                        for dy, dx in CONTEXT], 1)
+    """(..., h, w) latents -> (..., h * w, 12) causal neighbours, zero outside the grid,
+    clipped to [-CLIP, CLIP] (before the copies: a twelfth of the work)."""
+    h, w = q.shape[-2:]
+    p = F.pad(q.clamp(-CLIP, CLIP), (2, 2, 2, 0))
+    return torch.stack([p[..., 2 + dy:2 + dy + h, 2 + dx:2 + dx + w].reshape(*q.shape[:-2], -1)
+                        for dy, dx in CONTEXT], -1)
 
 
 def predict_float(params: list[torch.Tensor], ctx: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """ArmParams.predict in float: (mean, Laplace scale) per row of contexts."""
     w1, b1, w2, b2 = params
-    o = torch.relu(ctx.clamp(-CLIP, CLIP) @ w1.t() + b1) @ w2.t() + b2
-    scale = 0.04 * torch.exp2(o[:, 1].clamp(0.0, (SCALES - 1) / 6.0))
-    return o[:, 0], scale
+    o = torch.relu(ctx @ w1.t() + b1) @ w2.t() + b2  # ctx is clipped by context_float
+    scale = 0.04 * torch.exp2(o[..., 1].clamp(0.0, (SCALES - 1) / 6.0))
+    return o[..., 0], scale

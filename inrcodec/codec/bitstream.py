@@ -24,8 +24,9 @@ from .quantiser import DELTA, DELTA_BITS, FP16, QUANTIZERS
 MAGIC = b"INRC"
 VERSION = 2  # what the weight-mode encoder writes by default
 SUPPORTED_VERSIONS = (1, 2)  # weight mode (tiles of network weights)
-LATENT_VERSION = 3  # latent mode (latent grids and a synthesis network)
-READ_VERSIONS = (1, 2, 3)
+LATENT_VERSION = 4  # latent mode: what the encoder writes (3 is read too)
+LATENT_VERSIONS = (3, 4)
+READ_VERSIONS = (1, 2, 3, 4)
 ACTIVATIONS = {0: "relu", 1: "sine"}
 MODES = {0: "L", 1: "LA", 2: "RGB", 3: "RGBA"}
 MODE_IDS = {v: k for k, v in MODES.items()}
@@ -100,7 +101,28 @@ FIELDS_V3 = (
     Field("latent_len", "I", "bytes of the latent grids section"),
     Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
 )
-LAYOUTS = {1: FIELDS_V1, 2: FIELDS_V2, 3: FIELDS_V3}
+FIELDS_V4 = (
+    Field("magic", "4s", "b'INRC'"),
+    Field("version", "B", "format version (this is 4: latent mode)"),
+    Field("flags", "B", "bit 0: alpha plane present; other bits 0"),
+    Field("model_hash", "32s", "SHA-256 of the latent shared model the synthesis starts from "
+          "and whose entropy model codes the latents; all zero: none (self-contained file)"),
+    Field("width", "I", "image width in pixels, 1..65536"),
+    Field("height", "I", "image height in pixels, 1..65536"),
+    Field("mode", "B", "0 L, 1 LA, 2 RGB, 3 RGBA"),
+    Field("level", "B", "ladder level of the shared model (0 without one)"),
+    Field("levels", "B", "latent grids, 1..12; grid k is ceil(height/2^k) x ceil(width/2^k)"),
+    Field("coords", "B", "1: the pixel's two coordinates are synthesis inputs too; else 0"),
+    Field("hidden", "B", "synthesis hidden width, 1..255"),
+    Field("layers", "B", "synthesis hidden layers, 1..8"),
+    Field("act", "B", "synthesis activation: 0 ReLU, 1 sine"),
+    Field("w0", "H", "sine frequency factor (1..65535; act 1 only, else 0)"),
+    Field("synth_len", "I", "bytes of the synthesis section (0 with a shared model: no deltas)"),
+    Field("arm_len", "I", "bytes of the autoregressive model section (0: the shared model's)"),
+    Field("latent_len", "I", "bytes of the latent grids section"),
+    Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
+)
+LAYOUTS = {1: FIELDS_V1, 2: FIELDS_V2, 3: FIELDS_V3, 4: FIELDS_V4}
 FIELDS = FIELDS_V2  # the current version
 FORMATS = {v: "<" + "".join(f.fmt for f in fs) for v, fs in LAYOUTS.items()}
 HEADER_SIZES = {v: struct.calcsize(fmt) for v, fmt in FORMATS.items()}
@@ -161,7 +183,8 @@ class Header:
 
 @dataclass(frozen=True)
 class LatentHeader:
-    """Format version 3: an image as latent grids decoded by a synthesis network."""
+    """Format versions 3 and 4: an image as latent grids decoded by a synthesis network.
+    Version 3 has no level and no coordinates (both read as 0) and is self-contained."""
 
     version: int
     flags: int
@@ -179,6 +202,12 @@ class LatentHeader:
     latent_len: int
     alpha_len: int
     magic: bytes = MAGIC
+    level: int = 0  # version 4 only
+    coords: int = 0  # version 4 only
+
+    @property
+    def shared(self) -> bool:
+        return any(self.model_hash)
 
     size = property(lambda self: HEADER_SIZES[self.version])
     mode_name = property(lambda self: MODES[self.mode])
@@ -189,7 +218,7 @@ class LatentHeader:
                 ("latents", self.latent_len), ("alpha", self.alpha_len)]
 
     def describe(self) -> list[tuple[str, str, str]]:
-        return _describe(self, FIELDS_V3)
+        return _describe(self, LAYOUTS[self.version])
 
 
 def _describe(h, fields) -> list[tuple[str, str, str]]:
@@ -228,7 +257,14 @@ def validate_latent(h: LatentHeader) -> None:
                           f"layers {h.layers}) is out of range")
     if h.act not in ACTIVATIONS or (h.act == 1) != (h.w0 > 0):
         raise FormatError(f"activation {h.act} with w0 {h.w0} is invalid")
-    if h.arm_len % 2 == 0 or h.latent_len < 2 * h.levels or \
+    if h.version == 3 and h.shared:
+        raise FormatError("a version-3 file names no shared model (model_hash must be zero)")
+    if h.coords not in (0, 1):
+        raise FormatError(f"coords field {h.coords} is not 0 or 1")
+    if not h.shared and (h.level or h.synth_len == 0 or h.arm_len == 0):
+        raise FormatError("a self-contained latent file needs its synthesis and its "
+                          "autoregressive model, and has no level")
+    if (h.arm_len % 2 == 0 and h.arm_len) or h.latent_len < 2 * h.levels or \
             (h.latent_len - 2 * h.levels) % 4:
         raise FormatError("latent sections have impossible lengths")
     if max(h.synth_len, h.arm_len, h.latent_len, h.alpha_len) > MAX_SECTION:
@@ -316,7 +352,7 @@ def unpack_header(data: bytes) -> Header:
     if len(data) < size:
         raise FormatError(f"file is truncated: {len(data)} bytes, the header alone is {size}")
     vals = struct.unpack(FORMATS[version], data[:size])
-    cls = LatentHeader if version == LATENT_VERSION else Header
+    cls = LatentHeader if version in LATENT_VERSIONS else Header
     h = cls(**{f.name: v for f, v in zip(LAYOUTS[version], vals)})
     validate(h)
     return h
@@ -379,11 +415,16 @@ def write(*, version: int, model_hash: str, width: int, height: int, mode: str, 
 
 def write_latent(*, model_hash: bytes, width: int, height: int, mode: str, levels: int,
                  hidden: int, layers: int, act: str, w0: int, synthesis: bytes, arm: bytes,
-                 latents: bytes, alpha_plane: bytes | None = None) -> bytes:
-    """A whole version-3 file from its coded sections and, for LA/RGBA, the raw alpha."""
+                 latents: bytes, alpha_plane: bytes | None = None, level: int = 0,
+                 coords: bool = False, version: int = LATENT_VERSION) -> bytes:
+    """A whole latent-mode file from its coded sections and, for LA/RGBA, the raw alpha.
+    Version 3 (for its test vectors) has no level, no coordinates and no shared model."""
+    if version == 3 and (level or coords or any(model_hash)):
+        raise ValueError("version 3 has no level, coordinates or shared model")
     alpha = zstd(alpha_plane) if alpha_plane else b""
     act_id = {v: k for k, v in ACTIVATIONS.items()}[act]
-    h = LatentHeader(version=LATENT_VERSION, flags=FLAG_ALPHA if alpha else 0,
+    h = LatentHeader(version=version, flags=FLAG_ALPHA if alpha else 0, level=level,
+                     coords=int(coords),
                      model_hash=model_hash, width=width, height=height, mode=MODE_IDS[mode],
                      levels=levels, hidden=hidden, layers=layers, act=act_id,
                      w0=w0 if act == "sine" else 0, synth_len=len(synthesis),

@@ -82,7 +82,8 @@ def decode_array(data: bytes, size: tuple[int, int] | None = None, *, scale: flo
     if isinstance(h, bitstream.LatentHeader):
         ow, oh = target_size(h, size, scale)
         alpha = bitstream.alpha_section(data, h)
-        out = latent.decode_rgb(data, h, oh, ow)
+        out = latent.decode_rgb(data, h, oh, ow,
+                                None if isinstance(model, SharedModel) else model)
         out *= 255.0
     else:
         h, m, theta = read(data, model)

@@ -14,12 +14,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..config import (DEFAULT_LR, DEFAULT_STEPS, LATENT_QUALITY, FitConfig, LatentArch,
+from ..config import (DEFAULT_LR, DEFAULT_STEPS, LATENT_QUALITY, FitConfig,
                       LatentFit, QuantConfig, latent_lambda)
 from ..errors import InrcodecError
 from ..io import LoadedImage
 from ..metrics import bpp as bits_per_pixel
 from ..model.accel import resolve_device
+from ..model.latent_model import LatentModel
 from ..model.shared_model import SharedModel
 from . import bitstream, latent, rate
 from .entropy import CODERS
@@ -44,7 +45,7 @@ class Options:
     quality: int | None = None
     bpp: float | None = None
     psnr: float | None = None
-    mode: str = "weights"  # or "latent" (format version 3)
+    mode: str = "weights"  # or "latent" (format version 4)
 
     @property
     def target(self) -> str | None:
@@ -58,11 +59,22 @@ class Options:
         if self.mode not in ("weights", "latent"):
             raise InrcodecError(f"unknown mode {self.mode!r}; expected weights or latent")
         if self.mode == "latent":
-            other = [k for k in ("level", "lr", "step_scale", "bpp", "psnr", "qat_fraction")
+            other = [k for k in ("lr", "step_scale", "qat_fraction")
                      if getattr(self, k) is not None]
+            targets = [k for k in ("quality", "bpp", "psnr") if getattr(self, k) is not None]
+            if len(targets) > 1:
+                raise InrcodecError(f"give one of quality, bpp and psnr, not "
+                                    f"{' and '.join(targets)}")
+            for k in ("bpp", "psnr"):
+                v = getattr(self, k)
+                if v is not None and not (math.isfinite(v) and v > 0):
+                    raise InrcodecError(f"the {k} target must be a positive number")
             if other or self.quantizer != "delta" or self.format_version != bitstream.VERSION:
-                raise InrcodecError(f"the latent mode takes --quality and --steps only, not "
+                raise InrcodecError(f"the latent mode takes --quality (or --bpp, --psnr), "
+                                    f"--level and --steps only, not "
                                     f"{', '.join(other) or 'a quantiser or format version'}")
+            if self.level is not None:
+                m.check_level(self.level)
             if self.quality is not None and not 1 <= self.quality <= 100:
                 raise InrcodecError("quality must be an integer from 1 to 100")
             if self.steps < 1:
@@ -152,24 +164,72 @@ def _report(r: Result, img: LoadedImage, m: SharedModel, seconds: float) -> Enco
                         qat_steps=s.quant.qat_steps(s.steps) if r.qat else 0)
 
 
-def _encode_latent(img: LoadedImage, opts: Options, progress) -> EncodeReport:
+def _encode_latent(img: LoadedImage, m: LatentModel, opts: Options, progress
+                   ) -> EncodeReport:
     t0 = time.perf_counter()
     h, w = img.pixels.shape[:2]
     quality = LATENT_QUALITY if opts.quality is None else opts.quality
-    arch = LatentArch()
+    level = m.default_level if opts.level is None else opts.level
     alpha = np.ascontiguousarray(img.pixels[:, :, -1]).tobytes() \
         if img.mode in ("LA", "RGBA") else None
     fs = LatentFit(steps=opts.steps, lam=latent_lambda(quality), seed=opts.seed)
-    data = latent.encode(rgb_of(img), img.mode, alpha, arch, fs, progress)
-    return EncodeReport(data=data, width=w, height=h, mode=img.mode, level=0,
-                        steps=opts.steps, params=arch.n_params(), tiles=1,
-                        psnr=decoded_psnr(data, img),
-                        seconds=time.perf_counter() - t0, model_hash=latent.NO_MODEL.hex(),
+    data = latent.encode(rgb_of(img), img.mode, alpha, fs, m, level, progress=progress)
+    return EncodeReport(data=data, width=w, height=h, mode=img.mode, level=level,
+                        steps=opts.steps, params=int(m.masks[level].sum()), tiles=1,
+                        psnr=decoded_psnr(data, img, m),
+                        seconds=time.perf_counter() - t0, model_hash=m.hash,
                         notices=list(img.notices), quantizer="latent", coder="arm",
                         version=bitstream.LATENT_VERSION, quality=quality, codec="latent")
 
 
-def encode_images(images: list[LoadedImage], m: SharedModel, opts: Options = Options(), *,
+# --bpp / --psnr in the latent mode: real encodes on this grid of qualities, by bisection
+# (four or five encodes): the rate of a fit is close to monotone in lambda, not exactly.
+LATENT_TARGET_QUALITIES = (1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+
+
+def _encode_latent_target(img: LoadedImage, m: LatentModel, opts: Options, progress
+                          ) -> EncodeReport:
+    from dataclasses import replace
+    t0 = time.perf_counter()
+    target = opts.target
+    value = getattr(opts, target)
+    grid = LATENT_TARGET_QUALITIES
+    done: dict[int, EncodeReport] = {}
+
+    def probe(i: int) -> EncodeReport:
+        q = grid[i]
+        if q not in done:
+            done[q] = _encode_latent(img, m, replace(opts, quality=q, bpp=None, psnr=None),
+                                     progress)
+        return done[q]
+
+    def ok(i: int) -> bool:
+        r = probe(i)
+        return r.bpp <= value if target == "bpp" else r.psnr >= value
+
+    lo, hi = 0, len(grid) - 1
+    if target == "bpp":
+        if not ok(0):
+            raise InrcodecError(f"{value:g} bpp is below the smallest latent-mode file for this "
+                                f"image ({probe(0).bpp:.4f} bpp at quality 1)")
+        while lo < hi:  # the largest quality at or under the target
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if ok(mid) else (lo, mid - 1)
+    else:
+        if not ok(hi):
+            raise InrcodecError(f"{value:g} dB is out of reach for this image (quality 100 "
+                                f"gives {probe(hi).psnr:.2f} dB); try more --steps")
+        while lo < hi:  # the smallest quality that reaches it
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if ok(mid) else (mid + 1, hi)
+    best = done[grid[lo]]
+    search = {"target": target, "value": float(value), "coarsened": 0,
+              "probes": [{"quality": q, "bpp": round(r.bpp, 4), "psnr": round(r.psnr, 3)}
+                         for q, r in done.items()]}
+    return replace(best, search=search, seconds=time.perf_counter() - t0)
+
+
+def encode_images(images: list[LoadedImage], m: "SharedModel | LatentModel", opts: Options = Options(), *,
                   device: str | torch.device | None = None,
                   max_batch_pixels: int = FitConfig.max_batch_pixels,
                   progress: ProgressFn | None = None) -> list[EncodeReport]:
@@ -183,7 +243,8 @@ def encode_images(images: list[LoadedImage], m: SharedModel, opts: Options = Opt
     if not images:
         return []
     if opts.mode == "latent":
-        return [_encode_latent(img, opts, progress) for img in images]
+        one = _encode_latent_target if opts.target in ("bpp", "psnr") else _encode_latent
+        return [one(img, m, opts, progress) for img in images]
     dev = resolve_device(device)
     t0 = time.perf_counter()
     if opts.target in ("bpp", "psnr"):

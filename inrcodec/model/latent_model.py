@@ -1,0 +1,242 @@
+"""The latent mode's shared model: the synthesis network's initialisation, as a ladder of
+sparse levels (Algorithm 1's pruning rounds), and the autoregressive entropy model that
+every file coded with it uses.
+
+A file that names this model sends only its latents and the quantised deltas of the
+surviving synthesis parameters of one level; the mask is implicit here. Stored like the
+weight mode's shared model (model/shared_model.py): one safetensors file, never pickle,
+its identity the SHA-256 of its bytes. Layout: bitstream_spec/shared_model.md, version 3.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import stat
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from ..config import LatentArch
+from ..errors import ModelError
+from .shared_model import (FORMAT_NAME, MAX_LEVELS, MAX_MODEL_BYTES, META_KEY, _data_digest,
+                           _dumps, _read_metadata)
+
+FORMAT_VERSION = "3"
+KIND = "latent"
+ARM_TENSORS = ("w1", "b1", "w2", "b2")
+MAX_ARM = (1 << 15) - 1
+
+
+@dataclass
+class LatentModel:
+    arch: LatentArch
+    thetas: list[torch.Tensor]  # per level: (n_params,) float32, pruned entries 0
+    masks: list[torch.Tensor]  # per level: (n_params,) bool, True where a file sends a delta
+    arm: tuple[np.ndarray, ...]  # fixed-point ARM: w1 (H, 12), b1 (H,), w2 (2, H), b2 (2,)
+    default_level: int = 0
+    info: dict = field(default_factory=dict)
+    _hash: str | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        n = self.arch.n_params()
+        if not self.thetas or len(self.thetas) != len(self.masks) \
+                or len(self.thetas) > MAX_LEVELS:
+            raise ModelError(f"a latent model needs 1..{MAX_LEVELS} levels, each with a mask")
+        for k, (t, m) in enumerate(zip(self.thetas, self.masks)):
+            if tuple(t.shape) != (n,) or tuple(m.shape) != (n,):
+                raise ModelError(f"level {k}: expected {n} synthesis values and mask bits")
+            if bool((t[~m] != 0).any()):
+                raise ModelError(f"level {k}: pruned synthesis values must be zero")
+        if not 0 <= self.default_level < len(self.thetas):
+            raise ModelError(f"default level {self.default_level} is not in the ladder")
+        w1, b1, w2, b2 = self.arm
+        hid = w1.shape[0] if w1.ndim == 2 else -1
+        if not (1 <= hid <= 64 and w1.shape == (hid, 12) and b1.shape == (hid,)
+                and w2.shape == (2, hid) and b2.shape == (2,)):
+            raise ModelError("the autoregressive model's tensors have inconsistent shapes")
+        if any(np.abs(a).max(initial=0) > MAX_ARM for a in self.arm):
+            raise ModelError("the autoregressive model's values exceed int16")
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.thetas)
+
+    def check_level(self, level: int) -> None:
+        if not 0 <= level < self.n_levels:
+            raise ModelError(f"level {level} is not in this latent model (0..{self.n_levels - 1})")
+
+    def ladder(self) -> list[dict]:
+        """Per level: transmitted parameters and the synthesis's nonzero MACs per pixel."""
+        from .latent import synthesis_tensors
+        out = []
+        for k, m in enumerate(self.masks):
+            macs = sum(int(m[s].sum()) for s in synthesis_tensors(self.arch)[0::2])
+            out.append({"level": k, "params": int(m.sum()), "macs_per_pixel": macs})
+        return out
+
+    # -- bytes -------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        t = {}
+        for k, (theta, m) in enumerate(zip(self.thetas, self.masks)):
+            t[f"level.{k:02d}.theta"] = theta.detach().to(torch.float32).contiguous()
+            bits = np.packbits(m.numpy().astype(np.uint8), bitorder="little")
+            t[f"level.{k:02d}.mask"] = torch.from_numpy(bits)
+        for name, a in zip(ARM_TENSORS, self.arm):
+            t[f"arm.{name}"] = torch.from_numpy(np.ascontiguousarray(a, dtype=np.int16))
+        meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "kind": KIND,
+                "arch": _dumps(dataclasses.asdict(self.arch)),
+                "n_levels": str(self.n_levels), "default_level": str(self.default_level),
+                "info": _dumps(self.info), "data_sha256": _data_digest(t)}
+        return st_save(t, metadata={META_KEY: _dumps(meta)})
+
+    @property
+    def hash(self) -> str:
+        if self._hash is None:
+            self._hash = hashlib.sha256(self.to_bytes()).hexdigest()
+        return self._hash
+
+    def save(self, path: str | Path) -> str:
+        from ..io import atomic_write_bytes
+        data = self.to_bytes()
+        atomic_write_bytes(Path(path), data, force=True)
+        self._hash = hashlib.sha256(data).hexdigest()
+        return self._hash
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "LatentModel":
+        if len(data) > MAX_MODEL_BYTES:
+            raise ModelError(f"latent model is {len(data)} bytes, over the limit")
+        meta = _read_metadata(data)
+        if meta.get("format") != FORMAT_NAME:
+            raise ModelError("not an inrcodec shared model (format tag missing)")
+        if meta.get("format_version") in ("1", "2"):
+            raise ModelError("this is a weight-mode shared model: encode with --mode weights "
+                             "to use it, or give a latent model (format version 3)")
+        if meta.get("format_version") != FORMAT_VERSION or meta.get("kind") != KIND:
+            raise ModelError("not a latent-mode shared model (format version "
+                             f"{meta.get('format_version')!r}, this needs version 3)")
+        try:
+            tensors = st_load(data)
+        except Exception as e:  # safetensors raises its own error types
+            raise ModelError(f"latent model tensors are unreadable: {e}") from None
+        if _data_digest(tensors) != meta.get("data_sha256"):
+            raise ModelError("latent model is damaged: its tensor data do not match the digest "
+                             "recorded in it")
+        try:
+            arch = LatentArch(**json.loads(meta["arch"]))
+            n_levels = int(meta["n_levels"])
+            default_level = int(meta["default_level"])
+            info = json.loads(meta["info"])
+        except (KeyError, ValueError, TypeError, RecursionError) as e:
+            raise ModelError(f"latent model metadata is invalid: {e}") from None
+        if not 1 <= n_levels <= MAX_LEVELS or not isinstance(info, dict):
+            raise ModelError("latent model metadata is invalid")
+        n = arch.n_params()
+        thetas, masks = [], []
+        try:
+            for k in range(n_levels):
+                theta, packed = tensors[f"level.{k:02d}.theta"], tensors[f"level.{k:02d}.mask"]
+                if theta.dtype != torch.float32 or theta.dim() != 1 or theta.numel() != n \
+                        or not torch.isfinite(theta).all():
+                    raise ModelError(f"level {k}: expected {n} finite float32 values")
+                if packed.dtype != torch.uint8 or packed.dim() != 1 \
+                        or packed.numel() != -(-n // 8):
+                    raise ModelError(f"level {k}: the mask must be {-(-n // 8)} bytes")
+                bits = np.unpackbits(packed.numpy(), bitorder="little", count=n)
+                thetas.append(theta)
+                masks.append(torch.from_numpy(bits.astype(bool)))
+            arm = []
+            for name in ARM_TENSORS:
+                a = tensors[f"arm.{name}"]
+                if a.dtype != torch.int16:
+                    raise ModelError(f"arm.{name} must be int16")
+                arm.append(a.numpy().astype(np.int64))
+        except KeyError as e:
+            raise ModelError(f"latent model lacks tensor {e}") from None
+        model = cls(arch=arch, thetas=thetas, masks=masks, arm=tuple(arm),
+                    default_level=default_level, info=info)
+        model._hash = hashlib.sha256(data).hexdigest()
+        return model
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LatentModel":
+        path = Path(path)
+        try:
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode):
+                raise ModelError(f"latent model {path} is not a regular file")
+            if st.st_size > MAX_MODEL_BYTES:
+                raise ModelError(f"{path}: too large for a latent model")
+            data = path.read_bytes()
+        except OSError as e:
+            raise ModelError(f"cannot read latent model {path}: {e.strerror or e}") from None
+        try:
+            return cls.from_bytes(data)
+        except ModelError as e:
+            raise ModelError(f"{path}: {e}") from None
+
+
+def prune_mask(theta: torch.Tensor, mask: torch.Tensor, arch: LatentArch, rate: float
+               ) -> torch.Tensor:
+    """Algorithm 1's pruning step on a synthesis: drop `rate` of the surviving weights (not
+    biases) by global magnitude."""
+    from .latent import synthesis_tensors
+    idx = torch.cat([torch.arange(s.start, s.stop) for s in synthesis_tensors(arch)[0::2]])
+    alive = idx[mask[idx]]
+    k = int(round(rate * alive.numel()))
+    new = mask.clone()
+    if k:
+        order = torch.argsort(theta[alive].abs(), stable=True)
+        new[alive[order[:k]]] = False
+    return new
+
+
+def scratch_latent_model(arch: LatentArch, *, n_levels: int = 2, seed: int = 0,
+                         arm_params: tuple[np.ndarray, ...] | None = None) -> LatentModel:
+    """An untrained latent model: a seeded random synthesis, pruned by magnitude into
+    `n_levels` levels, and an untrained ARM (or `arm_params`). For tests and ablations."""
+    from ..codec.arm import ArmParams, init_float
+    from .latent import init_synthesis
+    gen = torch.Generator().manual_seed(seed)
+    theta = init_synthesis(arch, gen)
+    armf = init_float(arch.arm_hidden, gen)
+    if arm_params is None:
+        a = ArmParams.from_float(*[p.numpy() for p in armf])
+        arm_params = (a.w1, a.b1, a.w2, a.b2)
+    mask = torch.ones(arch.n_params(), dtype=torch.bool)
+    thetas, masks = [], []
+    for k in range(n_levels):
+        if k:
+            mask = prune_mask(theta, mask, arch, 0.2)
+        thetas.append(theta * mask)
+        masks.append(mask)
+    return LatentModel(arch=arch, thetas=thetas, masks=masks, arm=tuple(arm_params),
+                       info={"trainer": "scratch_latent_model", "seed": seed})
+
+
+def default_latent_model_path() -> Path:
+    return Path(str(resources.files("inrcodec") / "models" / "latent.safetensors"))
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str, mtime_ns: int, size: int) -> LatentModel:
+    return LatentModel.load(path)
+
+
+def load_latent_model(model: "LatentModel | str | Path | None" = None) -> LatentModel:
+    """The shipped latent model, a path to one, or a model as is."""
+    if isinstance(model, LatentModel):
+        return model
+    path = Path(model) if model is not None else default_latent_model_path()
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise ModelError(f"cannot read latent model {path}: {e.strerror or e}") from None
+    return _load_cached(str(path), st.st_mtime_ns, st.st_size)
