@@ -215,7 +215,7 @@ def latent_section(args, dev, log) -> dict:
     rand = scratch_latent_model(m.arch, n_levels=1, seed=1, arm_params=m.arm)
     lam = latent_lambda(LATENT_QUALITY)
     curve = []
-    for steps in [int(x) for x in args.latent_steps.split(",")]:
+    for steps in [int(x) for x in args.latent_steps.split(",") if x]:
         row = {"steps": steps}
         for name, model in (("meta", m), ("random", rand)):
             t = time.perf_counter()
@@ -247,7 +247,7 @@ def main(argv=None):
     ap.add_argument("--latent-model", default=None,
                     help="latent model for the latent section (default: the shipped one)")
     ap.add_argument("--latent-steps", default="50,100,300,1000",
-                    help="steps of the latent section's curve")
+                    help="steps of the latent section's curve (empty: no curve)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)

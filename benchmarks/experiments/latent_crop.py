@@ -8,6 +8,9 @@ Encodes the whole development photo with `inrcodec --mode latent` (shipped laten
 finds the highest JPEG quality (Pillow, 4:2:0) whose file is no larger, and writes
 original | inrcodec | JPEG, each crop `--box` (x, y, width, height) shown 2x (nearest
 neighbour). Prints the sizes and the whole-image PSNRs as one JSON line.
+
+Result: benchmarks/results/latent-crop.png, and its JSON line in
+benchmarks/results/latent-crop.json (the README's lead picture).
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import io
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -58,13 +62,16 @@ def main(argv=None):
     row = np.concatenate([crops[0], gap, crops[1], gap, crops[2]], 1)
     Image.fromarray(row).resize((row.shape[1] * a.zoom, row.shape[0] * a.zoom),
                                 Image.NEAREST).save(a.out)
-    print(json.dumps({"photo": path.name, "size": [img.shape[1], img.shape[0]],
+    line = json.dumps({"photo": path.name, "size": [img.shape[1], img.shape[0]],
                       "quality": a.quality, "inrcodec_bytes": r.bytes,
                       "inrcodec_bpp": round(r.bpp, 4), "inrcodec_psnr": round(r.psnr, 2),
                       "jpeg_quality": best[0], "jpeg_bytes": len(best[1]),
                       "jpeg_bpp": round(8 * len(best[1]) / img.shape[0] / img.shape[1], 4),
                       "jpeg_psnr": round(psnr(jpg, img), 2), "encode_s": round(enc_s, 1),
-                      "box": [x, y, w, h], "out": a.out}))
+                      "box": [x, y, w, h], "out": a.out,
+                      "command": "python " + " ".join(sys.argv)})
+    print(line)
+    Path(a.out).with_suffix(".json").write_text(line + "\n")
 
 
 if __name__ == "__main__":
