@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import stat
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -25,8 +24,8 @@ from safetensors.torch import save as st_save
 
 from ..config import LatentArch
 from ..errors import ModelError
-from .shared_model import (FORMAT_NAME, MAX_LEVELS, MAX_MODEL_BYTES, META_KEY, _data_digest,
-                           _dumps, _read_metadata)
+from .shared_model import (FORMAT_NAME, MAX_LEVELS, MAX_MODEL_BYTES, META_KEY, ModelFile,
+                           _data_digest, _dumps, _read_metadata)
 
 FORMAT_VERSION = "3"
 KIND = "latent"
@@ -35,7 +34,9 @@ MAX_ARM = (1 << 15) - 1
 
 
 @dataclass
-class LatentModel:
+class LatentModel(ModelFile):
+    WHAT = "latent model"
+
     arch: LatentArch
     thetas: list[torch.Tensor]  # per level: (n_params,) float32, pruned entries 0
     masks: list[torch.Tensor]  # per level: (n_params,) bool, True where a file sends a delta
@@ -96,19 +97,6 @@ class LatentModel:
                 "info": _dumps(self.info), "data_sha256": _data_digest(t)}
         return st_save(t, metadata={META_KEY: _dumps(meta)})
 
-    @property
-    def hash(self) -> str:
-        if self._hash is None:
-            self._hash = hashlib.sha256(self.to_bytes()).hexdigest()
-        return self._hash
-
-    def save(self, path: str | Path) -> str:
-        from ..io import atomic_write_bytes
-        data = self.to_bytes()
-        atomic_write_bytes(Path(path), data, force=True)
-        self._hash = hashlib.sha256(data).hexdigest()
-        return self._hash
-
     @classmethod
     def from_bytes(cls, data: bytes) -> "LatentModel":
         if len(data) > MAX_MODEL_BYTES:
@@ -164,23 +152,6 @@ class LatentModel:
                     default_level=default_level, info=info)
         model._hash = hashlib.sha256(data).hexdigest()
         return model
-
-    @classmethod
-    def load(cls, path: str | Path) -> "LatentModel":
-        path = Path(path)
-        try:
-            st = path.stat()
-            if not stat.S_ISREG(st.st_mode):
-                raise ModelError(f"latent model {path} is not a regular file")
-            if st.st_size > MAX_MODEL_BYTES:
-                raise ModelError(f"{path}: too large for a latent model")
-            data = path.read_bytes()
-        except OSError as e:
-            raise ModelError(f"cannot read latent model {path}: {e.strerror or e}") from None
-        try:
-            return cls.from_bytes(data)
-        except ModelError as e:
-            raise ModelError(f"{path}: {e}") from None
 
 
 def prune_mask(theta: torch.Tensor, mask: torch.Tensor, arch: LatentArch, rate: float

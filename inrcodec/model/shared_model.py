@@ -69,8 +69,47 @@ class Level:
         return int(self.theta0.numel())
 
 
+class ModelFile:
+    """What every shared-model file has: its identity, the SHA-256 of its bytes (what .inr
+    files name), and loading with bounds. Subclasses give to_bytes, from_bytes and WHAT."""
+
+    WHAT = "shared model"
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 (hex) of the file this model saves to: what .inr files name."""
+        if self._hash is None:
+            self._hash = hashlib.sha256(self.to_bytes()).hexdigest()
+        return self._hash
+
+    def save(self, path: str | Path) -> str:
+        from ..io import atomic_write_bytes
+        data = self.to_bytes()
+        atomic_write_bytes(Path(path), data, force=True)
+        self._hash = hashlib.sha256(data).hexdigest()
+        return self._hash
+
+    @classmethod
+    def load(cls, path: str | Path):
+        path, what = Path(path), cls.WHAT
+        try:
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode):
+                raise ModelError(f"{what} {path} is not a regular file")
+            size = st.st_size
+            if size > MAX_MODEL_BYTES:
+                raise ModelError(f"{path}: {size} bytes is too large for a {what}")
+            data = path.read_bytes()
+        except OSError as e:
+            raise ModelError(f"cannot read {what} {path}: {e.strerror or e}") from None
+        try:
+            return cls.from_bytes(data)
+        except ModelError as e:
+            raise ModelError(f"{path}: {e}") from None
+
+
 @dataclass
-class SharedModel:
+class SharedModel(ModelFile):
     arch: Arch
     tile: int
     levels: list[Level]
@@ -147,20 +186,6 @@ class SharedModel:
         # One metadata key: safetensors keeps metadata in a hash map whose order varies
         # between processes, and the file's bytes must not (they are its identity).
         return st_save(tensors, metadata={META_KEY: _dumps(meta)})
-
-    @property
-    def hash(self) -> str:
-        """SHA-256 (hex) of the file this model saves to: what .inr files name."""
-        if self._hash is None:
-            self._hash = hashlib.sha256(self.to_bytes()).hexdigest()
-        return self._hash
-
-    def save(self, path: str | Path) -> str:
-        from ..io import atomic_write_bytes
-        data = self.to_bytes()
-        atomic_write_bytes(Path(path), data, force=True)
-        self._hash = hashlib.sha256(data).hexdigest()
-        return self._hash
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "SharedModel":
@@ -240,24 +265,6 @@ class SharedModel:
             model.net(k)  # checks that each mask and value count agree
         model._hash = hashlib.sha256(data).hexdigest()
         return model
-
-    @classmethod
-    def load(cls, path: str | Path) -> "SharedModel":
-        path = Path(path)
-        try:
-            st = path.stat()
-            if not stat.S_ISREG(st.st_mode):
-                raise ModelError(f"shared model {path} is not a regular file")
-            size = st.st_size
-            if size > MAX_MODEL_BYTES:
-                raise ModelError(f"{path}: {size} bytes is too large for a shared model")
-            data = path.read_bytes()
-        except OSError as e:
-            raise ModelError(f"cannot read shared model {path}: {e.strerror or e}") from None
-        try:
-            return cls.from_bytes(data)
-        except ModelError as e:
-            raise ModelError(f"{path}: {e}") from None
 
 
 def _dumps(obj) -> str:
