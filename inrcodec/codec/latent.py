@@ -89,8 +89,8 @@ def unpack_synthesis(data: bytes, arch: LatentArch, base: np.ndarray | None = No
 @dataclass
 class Start:
     """What a fit starts from: a shared model's level (its synthesis init, the entries an
-    image adapts, its frozen ARM), or, without one, a seeded random init and an ARM of its
-    own."""
+    image adapts, its frozen ARM). Without one, `fit` draws a seeded random init and fits
+    an ARM of its own."""
 
     theta: torch.Tensor
     mask: torch.Tensor  # bool: entries the fit may change
@@ -100,12 +100,6 @@ class Start:
     def of(cls, model, level: int) -> "Start":
         return cls(model.thetas[level].clone(), model.masks[level].clone(),
                    arm.ArmParams(*model.arm))
-
-    @classmethod
-    def random(cls, arch: LatentArch, seed: int, arm_params=None) -> "Start":
-        gen = torch.Generator().manual_seed(seed + 1)
-        return cls(lm.init_synthesis(arch, gen), torch.ones(arch.n_params(), dtype=torch.bool),
-                   arm_params)
 
 
 @dataclass

@@ -32,7 +32,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..codec import arm, prior
-from ..config import LatentArch, latent_lambda
+from ..config import LatentArch, LatentFit, latent_lambda
 from ..model import latent as lm
 from ..model.latent_model import LatentModel, prune_mask
 from .data import random_crops
@@ -52,9 +52,10 @@ class LatentTrainConfig:
     quality_lo: float = 10.0  # lambda is drawn log-uniformly between these qualities
     quality_hi: float = 90.0
     lr: float = 2e-3  # shared synthesis and ARM
-    lr_latent: float = 0.05
-    coarse_lr_factor: float = 6.0  # as the encoder (LatentFit): grids 1.. move faster
-    ste_fraction: float = 0.2
+    # the crops' fit is the encoder's (LatentFit)
+    lr_latent: float = LatentFit.lr_latent
+    coarse_lr_factor: float = LatentFit.coarse_lr_factor
+    ste_fraction: float = LatentFit.ste_fraction
     pixel_fraction: float = 0.5
     crop_scale: tuple[float, float] = (0.25, 0.75)
     seed: int = 0
