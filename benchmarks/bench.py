@@ -61,7 +61,13 @@ def cmd_run(a, command: str) -> int:
     methods = []
     for name in codecs:
         values = _floats(a.values) if a.values else (harness.QUICK.get(name) if a.quick else None)
-        if name == "inrcodec" and a.mode == "latent":
+        if name == "inrcodec" and a.mode == "weights-rd":
+            from inrcodec.config import RD_EFFORT
+            m = harness.make_codec("inrcodec", model=a.model,
+                                   steps=a.steps or RD_EFFORT[a.effort][1], label=a.label,
+                                   qualities=_ints(a.qualities) if a.qualities else None,
+                                   mode="weights-rd", effort=a.effort)
+        elif name == "inrcodec" and a.mode == "latent":
             m = harness.make_codec("inrcodec", model=a.model, steps=a.steps or 300,
                                    label=a.label,
                                    qualities=_ints(a.qualities) if a.qualities else None,
@@ -222,8 +228,11 @@ def parser() -> argparse.ArgumentParser:
                    "(JPEG/WebP/AVIF quality, JPEG 2000 target bpp, JPEG XL distance)")
     r.add_argument("--model", help="inrcodec shared model (default: the shipped one)")
     r.add_argument("--levels", help="inrcodec levels, comma-separated (default: all)")
-    r.add_argument("--mode", choices=["weights", "latent"], default="weights",
-                   help="inrcodec's mode (latent: a --qualities sweep, format 4)")
+    r.add_argument("--mode", choices=["weights", "latent", "weights-rd"], default="weights",
+                   help="inrcodec's mode (latent: a --qualities sweep, format 4; weights-rd: "
+                   "a --qualities sweep of format 5; weights: format 2)")
+    r.add_argument("--effort", choices=["fast", "default", "slow"], default="default",
+                   help="inrcodec weights-rd: candidate levels and steps")
     r.add_argument("--qualities", help="inrcodec: sweep --quality (1..100, comma-separated) "
                    "instead of levels; quality sets level, quantiser and lr itself")
     r.add_argument("--steps", type=int, help="inrcodec encoder steps (default 100)")

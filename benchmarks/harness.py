@@ -275,10 +275,26 @@ class Inrcodec(Codec):
 
     def __init__(self, model=None, levels: Iterable[int] | None = None, steps: int = 100,
                  lr: float = 1e-4, label: str | None = None,
-                 qualities: Iterable[int] | None = None, mode: str = "weights"):
+                 qualities: Iterable[int] | None = None, mode: str = "weights",
+                 effort: str = "default"):
         import inrcodec
 
-        self.mode = mode
+        self.mode, self.effort = mode, effort
+        if mode == "weights-rd":  # format 5: rate-distortion fit, a level per tile
+            if levels is not None or not qualities:
+                raise BenchError("the weights-rd mode sweeps --qualities (and no levels)")
+            try:
+                self.model = inrcodec.load_model(model)
+            except inrcodec.InrcodecError as e:
+                raise BenchError(str(e)) from None
+            self.steps, self.lr, self.levels = steps, None, None
+            self.qualities = [int(q) for q in qualities]
+            self.name, self.sweep = "inrcodec-rd", ("quality",)
+            self.description = (f"inrcodec --mode weights (format 5: rate-distortion fit, a "
+                                f"level per tile), model {self.model.hash[:12]}, {steps} "
+                                f"steps, effort {effort}")
+            self.label = label or "inrcodec weights (format 5)"
+            return
         if mode == "latent":  # format 4: a latent shared model, a --quality sweep
             if levels is not None or not qualities:
                 raise BenchError("the latent mode sweeps --qualities (and no levels)")
@@ -325,6 +341,9 @@ class Inrcodec(Codec):
         self.label = label or (f"inrcodec (lr {lr:g}, non-default)" if lr != 1e-4 else "inrcodec")
 
     def settings(self):
+        if self.mode == "weights-rd":
+            return {"mode": "weights-rd", "model": self.model.hash, "steps": self.steps,
+                    "effort": self.effort, "quality": self.qualities}
         if self.mode == "latent":
             return {"mode": "latent", "model": self.model.hash, "steps": self.steps,
                     "quality": self.qualities}
@@ -340,6 +359,12 @@ class Inrcodec(Codec):
         return [{"level": lv} for lv in self.levels]
 
     def point_info(self, point):
+        if self.mode == "weights-rd":
+            from inrcodec.codec.encoder import rd_candidates
+            from inrcodec.config import RD_EFFORT, weight_lambda
+            cands = rd_candidates(self.model, point["quality"], RD_EFFORT[self.effort][0])
+            return {"lambda": weight_lambda(point["quality"]),
+                    "candidates": [c.level for c in cands]}
         if self.mode == "latent":
             from inrcodec.config import latent_lambda
             return {"lambda": latent_lambda(point["quality"])}
@@ -357,6 +382,10 @@ class Inrcodec(Codec):
         if self.mode == "latent":
             return inrcodec.encode_report(image, mode="latent", model=self.model,
                                           quality=point["quality"], steps=self.steps).data
+        if self.mode == "weights-rd":
+            return inrcodec.encode_report(image, model=self.model, format_version=5,
+                                          quality=point["quality"], steps=self.steps,
+                                          effort=self.effort).data
         if "quality" in point:
             return inrcodec.encode_report(image, model=self.model, quality=point["quality"],
                                           steps=self.steps).data
@@ -372,6 +401,9 @@ class Inrcodec(Codec):
         from inrcodec.codec import bitstream
 
         h = bitstream.unpack_header(data)
+        if isinstance(h, bitstream.TileHeader):  # every tile's stored values
+            from inrcodec.codec.decoder import read_tiles
+            return sum(th.shape[0] * th.shape[1] for _, th, _ in read_tiles(data, self.model)[2])
         if isinstance(h, bitstream.LatentHeader):  # the synthesis parameters it adapts
             from inrcodec.codec.latent import arch_of
             if h.shared:

@@ -57,6 +57,12 @@ def main():
                                                           "quality": 50}),
         "v4-rgba-latent": ("v1-rgba", rgba, 1, lmodel_path, {"mode": "latent", "steps": 30,
                                                             "quality": 30}),
+        # version 5, the weight mode's rate-distortion fit with a level per tile: three
+        # options (two levels, and biases only), and one level through encode_report
+        "v5-rgb-levels": ("v1-rgb", rgb, None, model_path,
+                          {"candidates": [[3, 0], [0, 0], [3, 1]], "lam": 0.03, "steps": 40}),
+        "v5-rgba": ("v1-rgba", rgba, 2, model_path, {"format_version": 5, "quality": 50,
+                                                     "steps": 30}),
     }
     # Vectors of versions this encoder no longer writes (3: the self-contained latent mode
     # of inrcodec 0.2) stay as they were made; the decoder must still read them.
@@ -71,9 +77,12 @@ def main():
         spath = HERE / f"{source}-source.png"
         if source == name:
             Image.fromarray(pixels).save(spath)
-        kw = dict(SETTINGS, **options) if options.get("mode") != "latent" \
-            else dict(options, seed=0)
-        rep = inrcodec.encode_report(spath, model=mpath, level=level, **kw)
+        if "candidates" in options:
+            rep = _rd_levels(spath, mpath, options)
+        else:
+            kw = dict(options, seed=0) if options.get("mode") == "latent" \
+                or options.get("format_version") == 5 else dict(SETTINGS, **options)
+            rep = inrcodec.encode_report(spath, model=mpath, level=level, **kw)
         out = HERE / f"{name}.inr"
         if out.exists() and out.read_bytes() != rep.data:
             changed.append(name)
@@ -94,6 +103,23 @@ def main():
         sys.exit(f"refusing to change existing vectors {changed}: a format change needs a "
                  "version bump and new vector names")
     (HERE / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+
+
+def _rd_levels(src, model_path, options):
+    """A format-5 file whose tiles choose among given candidates (rdencode directly)."""
+    from types import SimpleNamespace
+
+    from inrcodec.codec import rdencode, rdfit
+    from inrcodec.io import load_image
+    from inrcodec.model.shared_model import load_model
+    m = load_model(model_path)
+    img = load_image(src)
+    r = rdencode.encode(img, m, [rdencode.Candidate(lv, bool(k)) for lv, k in
+                                 options["candidates"]],
+                        rdfit.RDFitConfig(steps=options["steps"], lam=options["lam"]),
+                        dense_share=1.0)
+    dec = inrcodec.decode_array(r.data, model=m)
+    return SimpleNamespace(data=r.data, psnr=inrcodec.metrics.psnr(dec, img.pixels[:, :, :3]))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import torch
 
 from .codec import bitstream, decoder
 from .codec.encoder import EncodeReport, Options, ProgressFn, encode_images
-from .config import DEFAULT_STEPS, LATENT_STEPS, FitConfig
+from .config import DEFAULT_STEPS, LATENT_STEPS, RD_EFFORT, FitConfig
 from .errors import FormatError, ModelError
 from .io import as_loaded, atomic_write_bytes, check_writable, output_format, read_bytes, save_image
 from .metrics import bpp as bits_per_pixel
@@ -33,7 +33,7 @@ def encode_report(image, *, model: ModelLike = None, level: int | None = None,
                   coder: str = "auto", qat_fraction: float | None = None,
                   format_version: int = bitstream.VERSION, quality: int | None = None,
                   bpp: float | None = None, psnr: float | None = None,
-                  mode: str = "weights") -> EncodeReport:
+                  mode: str = "weights", effort: str = "default") -> EncodeReport:
     """Fit `image` (path, PIL image or array) and return the .inr bytes with a report.
 
     quantizer "delta" stores integer changes from the shared initialisation with one step
@@ -45,14 +45,18 @@ def encode_report(image, *, model: ModelLike = None, level: int | None = None,
     learning rate; `bpp` / `psnr` search for the smallest file meeting the target.
     mode "latent" writes format version 4: latent grids and the deltas of a synthesis that
     starts from the shipped latent model (or `model`, a latent model), `quality`, `level`
-    and `steps` only.
+    and `steps` only. format_version=5 fits the weight mode to distortion + lambda x rate,
+    with learned step sizes and a level per tile: `quality` (or `bpp`, `psnr`), `level`
+    (one level for every tile), `steps` and `effort` ("fast", "default", "slow": how many
+    candidate levels, and the default steps).
     """
     if steps is None:  # each mode's default number of optimiser steps
-        steps = LATENT_STEPS if mode == "latent" else DEFAULT_STEPS
+        steps = LATENT_STEPS if mode == "latent" else RD_EFFORT[effort][1] \
+            if format_version == bitstream.RD_VERSION and effort in RD_EFFORT else DEFAULT_STEPS
     opts = Options(level=level, steps=steps, lr=lr, seed=seed, quantizer=quantizer,
                    step_scale=step_scale, coder=coder, qat_fraction=qat_fraction,
                    format_version=format_version, quality=quality, bpp=bpp, psnr=psnr,
-                   mode=mode)
+                   mode=mode, effort=effort)
     m = load_latent_model(model) if mode == "latent" else load_model(model)
     opts.check(m)  # bad options fail before the image is read
     return encode_images([as_loaded(image)], m, opts, device=device,

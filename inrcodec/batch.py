@@ -267,7 +267,7 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
                    quality: int | None = None, bpp: float | None = None,
                    psnr: float | None = None, quantizer: str = "delta",
                    step_scale: float | None = None, coder: str = "auto",
-                   mode: str = "weights",
+                   mode: str = "weights", format_version: int = 2, effort: str = "default",
                    device: str | torch.device | None = None, batch_pixels: int | None = None,
                    force: bool = False, progress: ProgressCallback | None = None,
                    dist=None) -> DatasetReport:
@@ -288,7 +288,7 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
         steps = LATENT_STEPS if mode == "latent" else DEFAULT_STEPS
     opts = Options(level=level, steps=steps, lr=lr, seed=seed, quantizer=quantizer,
                    step_scale=step_scale, coder=coder, quality=quality, bpp=bpp, psnr=psnr,
-                   mode=mode)
+                   mode=mode, format_version=format_version, effort=effort)
     opts.check(m)
     dst = Path(dst)
     if dst.exists() and not dst.is_dir():
@@ -299,6 +299,9 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
     settings = {"model_hash": m.hash, "seed": seed, "steps": steps}
     if mode == "latent":
         settings.update(mode="latent", quality=quality)
+    elif format_version == 5:
+        settings.update(format_version=5, effort=effort, level=level,
+                        **({opts.target: getattr(opts, opts.target)} if opts.target else {}))
     elif opts.target is None:
         s = opts.settings(m)
         settings.update(level=s.level, lr=s.lr, quantizer=s.quant.quantizer,

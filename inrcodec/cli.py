@@ -10,7 +10,8 @@ import sys
 import click
 
 from . import __version__, api
-from .config import DEFAULT_LR, DEFAULT_STEPS, EFFORT_STEPS, LATENT_STEPS, QUALITY_LR
+from .codec import bitstream
+from .config import DEFAULT_LR, DEFAULT_STEPS, EFFORT_STEPS, LATENT_STEPS, QUALITY_LR, RD_EFFORT
 from .errors import InrcodecError
 
 
@@ -150,6 +151,29 @@ def main():
     """
 
 
+def _format_and_steps(mode, preset, format_version, effort, steps, lr, quantizer, step_scale,
+                      coder):
+    """The format version, steps and lr an encode runs with: the weight mode writes
+    format 5 unless the paper's preset, an older format or format 2's own settings are
+    asked for."""
+    if mode == "latent":
+        if preset or format_version:
+            raise InrcodecError("the latent mode writes format 4; --preset and "
+                                "--format-version are for the weight mode")
+        return bitstream.VERSION, EFFORT_STEPS[effort]["latent"] if steps is None else steps, lr
+    if preset == "paper":
+        if format_version == "5" or lr is not None:
+            raise InrcodecError("--preset paper is format 2 with lr 1e-4; drop --format-version "
+                                "5 and --lr")
+        return int(format_version or 2), DEFAULT_STEPS if steps is None else steps, DEFAULT_LR
+    old = lr is not None or step_scale is not None or quantizer != "delta" or coder != "auto"
+    fmt = int(format_version) if format_version else (2 if old else bitstream.RD_VERSION)
+    if steps is None:
+        steps = RD_EFFORT[effort][1] if fmt == bitstream.RD_VERSION \
+            else EFFORT_STEPS[effort]["weights"]
+    return fmt, steps, lr
+
+
 def _encode_options(fn):
     """The options encode and encode-dir share: what decides the bytes of each file."""
     for opt in reversed(_ENCODE_OPTIONS):
@@ -165,16 +189,19 @@ _ENCODE_OPTIONS = (
                  "`inrcodec info`)."),
     click.option("--steps", type=click.IntRange(0),
                  help=f"Optimiser steps: more takes longer and gives higher quality (default "
-                 f"{DEFAULT_STEPS} per tile; {LATENT_STEPS} in the latent mode)."),
+                 f"{LATENT_STEPS} in the latent mode, {RD_EFFORT['default'][1]} in the weight "
+                 f"mode, {DEFAULT_STEPS} in format 2)."),
     click.option("--effort", type=click.Choice(list(EFFORT_STEPS)), default="default",
                  show_default=True, help="Steps preset when --steps is not given: "
-                 + "; ".join(f"{k} {v['latent']} (latent) / {v['weights']} (weights)"
+                 + "; ".join(f"{k} {v['latent']} (latent) / {RD_EFFORT[k][1]} with "
+                             f"{RD_EFFORT[k][0]} candidate level(s) per tile (weights) / "
+                             f"{v['weights']} (weights, format 2)"
                              for k, v in EFFORT_STEPS.items()) + "."),
     click.option("--lr", type=float, help=f"Adam learning rate (default {DEFAULT_LR:g}; "
                  f"{QUALITY_LR:g} under --quality, --bpp and --psnr)."),
     click.option("--quality", type=click.IntRange(1, 100),
-                 help="1..100: chooses level, quantiser step and learning rate together "
-                 "(higher: larger file, higher PSNR)."),
+                 help="1..100 (default 50): the rate-distortion trade-off (higher: larger file, "
+                 "higher PSNR); in format 2, level, quantiser step and learning rate together."),
     click.option("--bpp", type=float, help="The highest quality whose file is at most this many "
                  "bits per pixel (searches --quality; fits each level it tries once)."),
     click.option("--psnr", type=float, help="Smallest file whose decoded PSNR is at least this "
@@ -186,9 +213,12 @@ _ENCODE_OPTIONS = (
                  "tensor's RMS change (default 0.5): larger is coarser and smaller."),
     click.option("--mode", type=click.Choice(["weights", "latent"]), default="latent",
                  show_default=True, help="weights: tiles of the shared sparse network "
-                 "(format 2); latent: entropy-coded latent grids and the deltas of a shared "
+                 "(format 5: fitted to distortion + rate, a level per tile; format 2 with "
+                 "--preset paper or --lr, --step-scale, --quantizer, --coder); latent: entropy-coded latent grids and the deltas of a shared "
                  "sparse SIREN synthesis (format 4; takes --quality, --bpp, --psnr, --level, "
                  "--steps and a latent --model)."),
+    click.option("--preset", type=click.Choice(["paper"]), help="paper: the paper's encoder "
+                 "(format 2: one level for every tile, lr 1e-4, 100 steps, step sizes by rule)."),
     click.option("--coder", type=click.Choice(["auto", "zstd", "range"]), default="auto",
                  show_default=True, help="Entropy coder of the delta integers (auto: the smaller)."),
     click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
@@ -201,15 +231,15 @@ _ENCODE_OPTIONS = (
 @click.argument("src", type=click.Path(dir_okay=False))
 @click.argument("dst", type=click.Path(dir_okay=False))
 @_encode_options
-@click.option("--format-version", type=click.Choice(["1", "2"]), default="2",
-              show_default=True, help="1 writes fp16 files that inrcodec 0.1 can read.")
+@click.option("--format-version", type=click.Choice(["1", "2", "5"]),
+              help="Weight mode: 5 (default), 2, or 1 (fp16 files that inrcodec 0.1 reads).")
 @click.option("--force", is_flag=True, help="Overwrite DST if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary line on stdout "
               "(progress stays on stderr).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @user_errors
 def encode(src, dst, model, level, steps, effort, lr, quality, bpp, psnr, quantizer, step_scale,
-           mode, coder, seed, device, format_version, force, as_json, quiet):
+           mode, preset, coder, seed, device, format_version, force, as_json, quiet):
     """Compress the image SRC into the .inr file DST.
 
     Reads PNG, JPEG, WebP, TIFF, BMP, GIF... Greyscale stays greyscale; an alpha channel is
@@ -217,12 +247,13 @@ def encode(src, dst, model, level, steps, effort, lr, quality, bpp, psnr, quanti
     Prints the size, bits per pixel and the PSNR the decoder will reproduce.
     """
     progress = _Progress("fitting", not quiet)
-    steps = EFFORT_STEPS[effort][mode] if steps is None else steps
+    fmt, steps, lr = _format_and_steps(mode, preset, format_version, effort, steps, lr,
+                                       quantizer, step_scale, coder)
     try:
         r = api.encode_file(src, dst, force=force, model=model, level=level, steps=steps, lr=lr,
                             seed=seed, device=device, quality=quality, bpp=bpp, psnr=psnr,
                             quantizer=quantizer, step_scale=step_scale, coder=coder,
-                            format_version=int(format_version), mode=mode,
+                            format_version=fmt, mode=mode, effort=effort,
                             progress=progress if progress.enabled else None)
     finally:
         progress.close()
@@ -235,8 +266,10 @@ def encode(src, dst, model, level, steps, effort, lr, quality, bpp, psnr, quanti
     else:
         how = (f"{r.quantizer}" + (f" x{r.step_scale:g}" if r.step_scale is not None else "")
                + f", {r.coder}" + (f", quality {r.quality}" if r.quality is not None else ""))
+        where = f"level {r.level}" if not r.levels else "tiles per level " + ", ".join(
+            f"{lv}: {n}" for lv, n in sorted(r.levels.items()))
         click.echo(f"{dst}: {r.bytes} bytes, {r.bpp:.3f} bpp, PSNR {_fmt_psnr(r.psnr)} dB, "
-                   f"level {r.level}, {r.steps} steps, {how}, {r.seconds:.1f} s")
+                   f"{where}, {r.steps} steps, {how}, {r.seconds:.1f} s")
 
 
 def _render_options(fn):
@@ -308,7 +341,7 @@ def _compute_options(fn):
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @user_errors
 def encode_dir(src, dst, model, level, steps, effort, lr, quality, bpp, psnr, quantizer,
-               step_scale, mode, coder, seed, device, batch_pixels, compute, amp, compile_, force, as_json,
+               step_scale, mode, preset, coder, seed, device, batch_pixels, compute, amp, compile_, force, as_json,
                quiet):
     """Compress every image under the folder SRC into DST (one .inr each + manifest.json).
 
@@ -323,13 +356,15 @@ def encode_dir(src, dst, model, level, steps, effort, lr, quality, bpp, psnr, qu
     dist = _distributed()
     writer = dist is None or dist.is_writer
     progress = _DatasetProgress("encode-dir", not quiet and writer)
-    steps = EFFORT_STEPS[effort][mode] if steps is None else steps
+    fmt, steps, lr = _format_and_steps(mode, preset, None, effort, steps, lr, quantizer,
+                                       step_scale, coder)
     try:
         with accel.options(compute=compute, amp=amp, compile=compile_):
             r = batch.encode_dataset(src, dst, model=model, level=level, steps=steps, lr=lr,
                                      seed=seed, quality=quality, bpp=bpp, psnr=psnr,
                                      quantizer=quantizer, step_scale=step_scale, coder=coder,
-                                     mode=mode, device=device, batch_pixels=batch_pixels,
+                                     mode=mode, format_version=fmt, effort=effort,
+                                     device=device, batch_pixels=batch_pixels,
                                      force=force,
                                      progress=progress if progress.enabled else None,
                                      dist=dist)

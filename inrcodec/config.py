@@ -101,6 +101,27 @@ EFFORT_STEPS = {"fast": {"weights": 50, "latent": 100},
                 "slow": {"weights": 300, "latent": 1000}}
 
 
+# The weight mode's rate-distortion encoder (format 5, codec/rdencode.py). --quality q is
+# lambda = 2^(-2 - q / 10) in loss = MSE (images in [0, 1]) + lambda x bits per pixel: a
+# weight costs more bits per dB than a latent, so the scale sits 4 octaves above the latent
+# mode's. Each quality fits its candidate levels around a target density (below), and
+# every tile takes the cheapest in J; --effort sets how many candidates and steps.
+RD_QUALITY = 50
+# effort: (candidate levels, steps, share of the tiles the denser candidates are fitted on)
+RD_EFFORT = {"fast": (1, 300, 1.0), "default": (2, 600, 0.5), "slow": (3, 1200, 1.0)}
+
+
+def weight_lambda(quality: float) -> float:
+    return 2.0 ** (-2.0 - quality / 10.0)
+
+
+def rd_density(quality: float) -> float:
+    """The densest candidate's target density at `quality`: 0.8^(15 - q/10) (level 15 of
+    a 20%-per-round ladder below quality 10, level 6 at quality 90). Each further
+    candidate is 3 rounds sparser."""
+    return 0.8 ** max(0.0, 15.0 - quality / 10.0)
+
+
 @dataclass(frozen=True)
 class LatentArch:
     """The latent mode's image model (model/latent.py): grids, synthesis, ARM width."""

@@ -355,7 +355,7 @@ def test_cli_rate_control_and_quantiser_flags(tmp_path, rgb_image, tiny_model_pa
     assert r.exit_code == 0 and "delta x0.25, range" in r.output
     r = _cli("info", tmp_path / "c.inr")
     assert r.exit_code == 0 and "1 (range)" in r.output and "qparams_len" in r.output
-    for bad, msg in ((("--quality", 50, "--level", 1), "cannot be combined"),
+    for bad, msg in ((("--quality", 50, "--level", 1, "--preset", "paper"), "cannot be combined"),
                      (("--bpp", 1, "--psnr", 20), "not bpp and psnr"),
                      (("--format-version", 1), "version 1 stores fp16"),
                      (("--quality", 0), "0 is not in the range")):

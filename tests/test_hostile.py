@@ -200,7 +200,7 @@ def _variant(files, name="rgb", payload=None, alpha=None, **fields):
 
 
 @pytest.mark.parametrize("fields, message", [
-    (dict(version=5), "version 5 is not supported"),
+    (dict(version=6), "version 6 is not supported"),
     (dict(version=3), "latent|truncated|impossible|out of range|invalid"),  # a weight header read as v3
     (dict(version=0), "version 0"),
     (dict(quantizer=1), "unknown quantiser"),

@@ -446,7 +446,8 @@ def test_reencode_in_a_new_process_is_byte_identical(tmp_path, tiny_model_path, 
     env = dict(os.environ, PYTHONPATH=str(Path(inrcodec.__file__).parent.parent))
     subprocess.run([sys.executable, "-m", "inrcodec.cli", "encode", str(src),
                     str(tmp_path / "o.inr"), "--model", str(tiny_model_path), "--steps", "2",
-                    "-q", "--device", "cpu", "--mode", "weights"], check=True, env=env, capture_output=True)
+                    "-q", "--device", "cpu", "--mode", "weights", "--preset", "paper"],
+                   check=True, env=env, capture_output=True)
     assert (tmp_path / "o.inr").read_bytes() == here
 
 

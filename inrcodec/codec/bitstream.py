@@ -26,7 +26,7 @@ VERSION = 2  # what the weight-mode encoder writes by default
 SUPPORTED_VERSIONS = (1, 2)  # weight mode (tiles of network weights)
 LATENT_VERSION = 4  # latent mode: what the encoder writes (3 is read too)
 LATENT_VERSIONS = (3, 4)
-READ_VERSIONS = (1, 2, 3, 4)
+READ_VERSIONS = (1, 2, 3, 4, 5)
 ACTIVATIONS = {0: "relu", 1: "sine"}
 MODES = {0: "L", 1: "LA", 2: "RGB", 3: "RGBA"}
 MODE_IDS = {v: k for k, v in MODES.items()}
@@ -122,7 +122,25 @@ FIELDS_V4 = (
     Field("latent_len", "I", "bytes of the latent grids section"),
     Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
 )
-LAYOUTS = {1: FIELDS_V1, 2: FIELDS_V2, 3: FIELDS_V3, 4: FIELDS_V4}
+FIELDS_V5 = (
+    Field("magic", "4s", "b'INRC'"),
+    Field("version", "B", "format version (this is 5: weight mode, a level per tile)"),
+    Field("flags", "B", "bit 0: alpha plane present; other bits 0"),
+    Field("model_hash", "32s", "SHA-256 of the shared-model file needed to decode"),
+    Field("width", "I", "image width in pixels, 1..65536"),
+    Field("height", "I", "image height in pixels, 1..65536"),
+    Field("mode", "B", "0 L, 1 LA, 2 RGB, 3 RGBA"),
+    Field("tile", "H", "tile side T in pixels (must equal the model's)"),
+    Field("tiles_y", "H", "tiles down = ceil(height / T)"),
+    Field("tiles_x", "H", "tiles across = ceil(width / T)"),
+    Field("options", "B", "K, the options a tile can take (level and what it stores), 1..16"),
+    Field("options_len", "I", "bytes of the options section (step sizes and priors)"),
+    Field("map_len", "I", "bytes of the tile map section (0 when K = 1)"),
+    Field("payload_len", "I", "bytes of the range-coded integers"),
+    Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
+)
+RD_VERSION = 5  # weight mode with a rate-distortion fit and a level per tile
+LAYOUTS = {1: FIELDS_V1, 2: FIELDS_V2, 3: FIELDS_V3, 4: FIELDS_V4, 5: FIELDS_V5}
 FIELDS = FIELDS_V2  # the current version
 FORMATS = {v: "<" + "".join(f.fmt for f in fs) for v, fs in LAYOUTS.items()}
 HEADER_SIZES = {v: struct.calcsize(fmt) for v, fmt in FORMATS.items()}
@@ -221,6 +239,40 @@ class LatentHeader:
         return _describe(self, LAYOUTS[self.version])
 
 
+@dataclass(frozen=True)
+class TileHeader:
+    """Format version 5: tiles of network weights, each tile with its own option (a
+    ladder level and what it stores); sections laid out by codec/tilecode.py."""
+
+    version: int
+    flags: int
+    model_hash: bytes
+    width: int
+    height: int
+    mode: int
+    tile: int
+    tiles_y: int
+    tiles_x: int
+    options: int
+    options_len: int
+    map_len: int
+    payload_len: int
+    alpha_len: int
+    magic: bytes = MAGIC
+
+    size = property(lambda self: HEADER_SIZES[self.version])
+    mode_name = property(lambda self: MODES[self.mode])
+    has_alpha = property(lambda self: bool(self.flags & FLAG_ALPHA))
+    n_tiles = property(lambda self: self.tiles_y * self.tiles_x)
+
+    def sections(self) -> list[tuple[str, int]]:
+        return [("options", self.options_len), ("map", self.map_len),
+                ("payload", self.payload_len), ("alpha", self.alpha_len)]
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        return _describe(self, LAYOUTS[self.version])
+
+
 def _describe(h, fields) -> list[tuple[str, str, str]]:
     """(field, value, meaning) rows, ids spelled out: `inrcodec info`."""
     names = {"mode": MODES, "quantizer": QUANTIZERS, "coder": CODERS, "act": ACTIVATIONS}
@@ -241,7 +293,7 @@ def _describe(h, fields) -> list[tuple[str, str, str]]:
 MAX_SECTION = 1 << 30
 
 
-def validate_latent(h: LatentHeader) -> None:
+def _validate_image(h) -> None:
     if h.flags & ~FLAG_ALPHA:
         raise FormatError(f"unknown flag bits {h.flags:#04x}")
     if not (1 <= h.width <= MAX_SIDE and 1 <= h.height <= MAX_SIDE):
@@ -252,6 +304,15 @@ def validate_latent(h: LatentHeader) -> None:
         raise FormatError(f"unknown image mode id {h.mode}")
     if h.has_alpha != MODES[h.mode].endswith("A"):
         raise FormatError("alpha flag disagrees with the image mode")
+
+
+def _validate_alpha_len(h) -> None:
+    if (h.alpha_len == 0) == h.has_alpha:
+        raise FormatError("alpha length disagrees with the alpha flag")
+
+
+def validate_latent(h: LatentHeader) -> None:
+    _validate_image(h)
     if not 1 <= h.levels <= 12 or not 1 <= h.hidden or not 1 <= h.layers <= 8:
         raise FormatError(f"latent architecture (levels {h.levels}, hidden {h.hidden}, "
                           f"layers {h.layers}) is out of range")
@@ -269,29 +330,40 @@ def validate_latent(h: LatentHeader) -> None:
         raise FormatError("latent sections have impossible lengths")
     if max(h.synth_len, h.arm_len, h.latent_len, h.alpha_len) > MAX_SECTION:
         raise FormatError("a section is larger than any valid file's")
-    if (h.alpha_len == 0) == h.has_alpha:
-        raise FormatError("alpha length disagrees with the alpha flag")
+    _validate_alpha_len(h)
+
+
+def validate_tiles(h: TileHeader) -> None:
+    _validate_image(h)
+    if h.tile < 2:
+        raise FormatError(f"tile size {h.tile} is invalid")
+    if h.tiles_y != -(-h.height // h.tile) or h.tiles_x != -(-h.width // h.tile):
+        raise FormatError("tile grid does not match the image size")
+    if h.n_tiles > MAX_TILES:
+        raise FormatError(f"{h.n_tiles} tiles exceeds the limit {MAX_TILES}")
+    if not 1 <= h.options <= 16:
+        raise FormatError(f"{h.options} options is outside 1..16")
+    if (h.options == 1) != (h.map_len == 0):
+        raise FormatError("the tile map is empty exactly when there is one option")
+    if h.payload_len % 4 or h.map_len % 4:
+        raise FormatError("range-coded sections are whole numbers of 32-bit words")
+    if max(h.options_len, h.map_len, h.payload_len, h.alpha_len) > MAX_SECTION:
+        raise FormatError("a section is larger than any valid file's")
+    _validate_alpha_len(h)
 
 
 def validate(h: Header) -> None:
     """Every limit a header must meet before any allocation is sized by it."""
     if isinstance(h, LatentHeader):
         return validate_latent(h)
+    if isinstance(h, TileHeader):
+        return validate_tiles(h)
     if h.magic != MAGIC:
         raise FormatError("not an inrcodec file (bad magic bytes)")
     if h.version not in SUPPORTED_VERSIONS:
         raise FormatError(f"format version {h.version} is not supported (this inrcodec reads "
                           f"{', '.join(map(str, SUPPORTED_VERSIONS))})")
-    if h.flags & ~FLAG_ALPHA:
-        raise FormatError(f"unknown flag bits {h.flags:#04x}")
-    if not (1 <= h.width <= MAX_SIDE and 1 <= h.height <= MAX_SIDE):
-        raise FormatError(f"image size {h.width}x{h.height} outside 1..{MAX_SIDE}")
-    if h.width * h.height > MAX_PIXELS:
-        raise FormatError(f"image of {h.width * h.height} pixels exceeds the limit {MAX_PIXELS}")
-    if h.mode not in MODES:
-        raise FormatError(f"unknown image mode id {h.mode}")
-    if h.has_alpha != MODES[h.mode].endswith("A"):
-        raise FormatError("alpha flag disagrees with the image mode")
+    _validate_image(h)
     if h.quantizer not in QUANTIZERS or (h.version == 1 and h.quantizer != FP16):
         raise FormatError(f"unknown quantiser id {h.quantizer}")
     if h.coder not in CODERS:
@@ -314,8 +386,7 @@ def validate(h: Header) -> None:
     n_tiles = h.tiles_y * h.tiles_x
     if n_tiles > MAX_TILES or n_tiles * h.n_params > MAX_VALUES:
         raise FormatError(f"{n_tiles} tiles x {h.n_params} values exceeds the limits")
-    if (h.alpha_len == 0) == h.has_alpha:
-        raise FormatError("alpha length disagrees with the alpha flag")
+    _validate_alpha_len(h)
 
 
 def pack(h: Header, payload: bytes, alpha: bytes = b"", qparams: bytes = b"") -> bytes:
@@ -352,7 +423,8 @@ def unpack_header(data: bytes) -> Header:
     if len(data) < size:
         raise FormatError(f"file is truncated: {len(data)} bytes, the header alone is {size}")
     vals = struct.unpack(FORMATS[version], data[:size])
-    cls = LatentHeader if version in LATENT_VERSIONS else Header
+    cls = LatentHeader if version in LATENT_VERSIONS else \
+        TileHeader if version == RD_VERSION else Header
     h = cls(**{f.name: v for f, v in zip(LAYOUTS[version], vals)})
     validate(h)
     return h
@@ -430,4 +502,19 @@ def write_latent(*, model_hash: bytes, width: int, height: int, mode: str, level
                      w0=w0 if act == "sine" else 0, synth_len=len(synthesis),
                      arm_len=len(arm), latent_len=len(latents), alpha_len=len(alpha))
     return pack_sections(h, {"synthesis": synthesis, "arm": arm, "latents": latents,
+                             "alpha": alpha})
+
+
+def write_tiles(*, model_hash: str, width: int, height: int, mode: str, tile: int,
+                n_options: int, options: bytes, tile_map: bytes, payload: bytes,
+                alpha_plane: bytes | None = None) -> bytes:
+    """A whole format-5 file from its coded sections (codec/tilecode.py) and, for LA/RGBA
+    images, the raw alpha plane."""
+    alpha = zstd(alpha_plane) if alpha_plane else b""
+    h = TileHeader(version=RD_VERSION, flags=FLAG_ALPHA if alpha else 0,
+                   model_hash=bytes.fromhex(model_hash), width=width, height=height,
+                   mode=MODE_IDS[mode], tile=tile, tiles_y=-(-height // tile),
+                   tiles_x=-(-width // tile), options=n_options, options_len=len(options),
+                   map_len=len(tile_map), payload_len=len(payload), alpha_len=len(alpha))
+    return pack_sections(h, {"options": options, "map": tile_map, "payload": payload,
                              "alpha": alpha})

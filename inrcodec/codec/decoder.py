@@ -13,9 +13,9 @@ from PIL import Image
 from ..errors import FormatError, InrcodecError, ModelError, ModelMismatchError
 from ..model.accel import resolve_device
 from ..model.shared_model import ModelLike, SharedModel, load_model
-from . import bitstream, latent
+from . import bitstream, latent, tilecode
 from .quantiser import DELTA, DeltaQuantiser, Fp16Quantiser
-from .tiling import render
+from .tiling import render, render_groups
 
 
 def target_size(h: bitstream.Header, size, scale) -> tuple[int, int]:
@@ -39,13 +39,8 @@ def target_size(h: bitstream.Header, size, scale) -> tuple[int, int]:
     return ow, oh
 
 
-def read(data: bytes, model: ModelLike = None
-         ) -> tuple[bitstream.Header, SharedModel, torch.Tensor]:
-    """Parse and verify a weight-mode file against its shared model -> (header, model,
-    theta)."""
-    h = bitstream.verify(data)
-    if isinstance(h, bitstream.LatentHeader):
-        raise FormatError("a latent-mode file has no tiles of weights")
+def _model_for(h, model: ModelLike) -> SharedModel:
+    """The shared model a weight-mode file names, checked against the file's tiles."""
     needed = h.model_hash.hex()
     try:
         m = load_model(model)
@@ -58,6 +53,32 @@ def read(data: bytes, model: ModelLike = None
             f"is {m.hash}; pass the right one with --model")
     if h.tile != m.tile:
         raise FormatError(f"file tile size {h.tile} differs from the model's {m.tile}")
+    return m
+
+
+def read_tiles(data: bytes, model: ModelLike = None):
+    """Parse and verify a format-5 file -> (header, model, render groups: (net, theta,
+    raster indices of its tiles) per option)."""
+    h = bitstream.verify(data)
+    m = _model_for(h, model)
+    options, choice, qs = tilecode.decode(
+        m, *(bitstream.section(data, h, k) for k in ("options", "map", "payload")),
+        h.options, h.n_tiles)
+    groups = [(m.net(o.level), tilecode.values(m, o, q), np.nonzero(choice == k)[0])
+              for k, (o, q) in enumerate(zip(options, qs))]
+    return h, m, [g for g in groups if len(g[2])]
+
+
+def read(data: bytes, model: ModelLike = None
+         ) -> tuple[bitstream.Header, SharedModel, torch.Tensor]:
+    """Parse and verify a weight-mode file (one level for all tiles: versions 1 and 2)
+    against its shared model -> (header, model, theta)."""
+    h = bitstream.verify(data)
+    if isinstance(h, bitstream.LatentHeader):
+        raise FormatError("a latent-mode file has no tiles of weights")
+    if isinstance(h, bitstream.TileHeader):
+        raise FormatError("a version-5 file has a level per tile (use read_tiles)")
+    m = _model_for(h, model)
     if h.level >= len(m.levels):
         raise FormatError(f"file uses level {h.level}; the model has {len(m.levels)} levels")
     net = m.net(h.level)
@@ -85,6 +106,15 @@ def decode_array(data: bytes, size: tuple[int, int] | None = None, *, scale: flo
         out = latent.decode_rgb(data, h, oh, ow,
                                 None if isinstance(model, SharedModel) else model)
         out *= 255.0
+    elif isinstance(h, bitstream.TileHeader):
+        h, m, groups = read_tiles(data, model)
+        ow, oh = target_size(h, size, scale)
+        alpha = bitstream.alpha_section(data, h)
+        dev = resolve_device(device)
+        out = render_groups([(net, th.to(dev), ids) for net, th, ids in groups],
+                            h.height, h.width, m.tile, oh, ow)
+        out += 1.0
+        out *= 127.5
     else:
         h, m, theta = read(data, model)
         ow, oh = target_size(h, size, scale)

@@ -27,11 +27,15 @@ MAX_QMAX = (1 << 15) - 1
 _ONE = 1 << 32  # fixed point of the unnormalised weights theta^n
 
 
+def check_params(m: int, qmax: int) -> None:
+    if not (1 <= m < (1 << M_BITS)) or not (0 <= qmax <= MAX_QMAX):
+        raise FormatError(f"prior parameters m={m}, qmax={qmax} are out of range")
+
+
 def table(m: int, qmax: int) -> np.ndarray:
     """Integer frequencies (int64, length 2 qmax + 1, symbol s = q + qmax), each >= 1,
     summing to exactly 2^PRECISION. Integer arithmetic only."""
-    if not (1 <= m < (1 << M_BITS)) or not (0 <= qmax <= MAX_QMAX):
-        raise FormatError(f"prior parameters m={m}, qmax={qmax} are out of range")
+    check_params(m, qmax)
     w = _pow_table(m, qmax + 1)  # w[k] = floor(2^32 theta^k)
     return _normalise(np.concatenate([w[:0:-1], w]), qmax)  # |q| = qmax .. 1, 0, 1 .. qmax
 
@@ -57,6 +61,15 @@ def _normalise(weights: np.ndarray, peak: int) -> np.ndarray:
     f = 1 + (weights * spare) // total  # products <= 2^56: exact in int64
     f[peak] += (1 << PRECISION) - int(f.sum())
     return f
+
+
+def table_counts(counts: np.ndarray) -> np.ndarray:
+    """Frequencies over symbols 0..K-1 in proportion to integer counts (each >= 1, sum
+    below 2^32): the static model of a file's small alphabets (the tile map)."""
+    c = np.asarray(counts, dtype=np.int64)
+    if c.ndim != 1 or not 1 <= len(c) <= 1 << 16 or (c < 1).any() or int(c.sum()) >= 1 << 32:
+        raise FormatError("symbol counts are out of range")
+    return _normalise(c, int(np.argmax(c)))
 
 
 def table_q4(m: int, j: int, R: int) -> np.ndarray:
@@ -134,6 +147,29 @@ def encode_tensors(parts: list[np.ndarray], params: list[tuple[int, int]]) -> by
         if q.size and qmax > 0:
             enc.encode((q + qmax).astype(np.int32), _categorical(table(m, qmax)))
     return enc.get_compressed().astype("<u4").tobytes()
+
+
+def encode_symbols(symbols: np.ndarray, f: np.ndarray) -> bytes:
+    """Range-code symbols 0..len(f)-1 with the fixed integer frequencies f."""
+    import constriction
+    enc = constriction.stream.queue.RangeEncoder()
+    s = np.asarray(symbols, dtype=np.int32).ravel()
+    if s.size:
+        enc.encode(s, _categorical(f))
+    return enc.get_compressed().astype("<u4").tobytes()
+
+
+def decode_symbols(data: bytes, n: int, f: np.ndarray) -> np.ndarray:
+    """Inverse of encode_symbols; raises FormatError on anything it did not make."""
+    import constriction
+    if len(data) % 4:
+        raise FormatError("range-coded section is not a whole number of 32-bit words")
+
+    def run():
+        dec = constriction.stream.queue.RangeDecoder(
+            np.frombuffer(data, dtype="<u4").astype(np.uint32))
+        return np.asarray(dec.decode(_categorical(f), n), dtype=np.int64)
+    return strict_decode(run, lambda out: encode_symbols(out, f), data, "range-coded section")
 
 
 def decode_tensors(data: bytes, sizes: list[int], params: list[tuple[int, int]]

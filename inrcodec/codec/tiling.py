@@ -55,18 +55,28 @@ def render(net, theta: torch.Tensor, height: int, width: int, tile: int,
            out_height: int | None = None, out_width: int | None = None,
            max_batch_pixels: int = 1 << 20) -> np.ndarray:
     """Evaluate every tile's network over the output grid -> (H', W', C) float32 array."""
-    out_height = out_height or height
-    out_width = out_width or width
     ny, nx = grid_shape(height, width, tile)
     if theta.shape[0] != ny * nx:
         raise ValueError(f"{theta.shape[0]} weight sets for a {ny}x{nx} tile grid")
+    return render_groups([(net, theta, np.arange(ny * nx))], height, width, tile,
+                         out_height, out_width, max_batch_pixels)
+
+
+def render_groups(groups, height: int, width: int, tile: int,
+                  out_height: int | None = None, out_width: int | None = None,
+                  max_batch_pixels: int = 1 << 20) -> np.ndarray:
+    """Like `render`, for tiles that use different networks: groups of (net, theta
+    (n_k, P), the n_k raster indices of its tiles), every tile in exactly one group."""
+    out_height = out_height or height
+    out_width = out_width or width
+    ny, nx = grid_shape(height, width, tile)
     ty, ly = _axis_plan(height, out_height, tile, ny)
     tx, lx = _axis_plan(width, out_width, tile, nx)
     rows = [np.nonzero(ty == i)[0] for i in range(ny)]
     cols = [np.nonzero(tx == j)[0] for j in range(nx)]
     my = max(len(r) for r in rows)
     mx = max(len(c) for c in cols)
-    n_out = net.arch.out_features
+    n_out = groups[0][0].arch.out_features
     out = np.zeros((out_height, out_width, n_out), dtype=np.float32)
     if my == 0 or mx == 0:
         return out
@@ -80,19 +90,25 @@ def render(net, theta: torch.Tensor, height: int, width: int, tile: int,
     ycoord = np.stack([padded(r, ly, my) for r in rows])  # (ny, my)
     xcoord = np.stack([padded(c, lx, mx) for c in cols])  # (nx, mx)
     per_batch = max(1, max_batch_pixels // (my * mx))
-    device = theta.device
-    tiles = [(i, j) for i in range(ny) for j in range(nx) if len(rows[i]) and len(cols[j])]
     with torch.no_grad():
-        for s in range(0, len(tiles), per_batch):
-            chunk = tiles[s:s + per_batch]
-            yy = torch.tensor(np.stack([ycoord[i] for i, _ in chunk]), dtype=torch.float32)
-            xx = torch.tensor(np.stack([xcoord[j] for _, j in chunk]), dtype=torch.float32)
-            coords = torch.stack([xx[:, None, :].expand(-1, my, -1),
-                                  yy[:, :, None].expand(-1, -1, mx)], dim=-1).reshape(len(chunk), -1, 2)
-            ids = torch.tensor([i * nx + j for i, j in chunk], device=device)
-            pred = net(theta.index_select(0, ids), coords.to(device)).float().cpu().numpy()
-            pred = pred.reshape(len(chunk), my, mx, n_out)
-            for k, (i, j) in enumerate(chunk):
-                r, c = rows[i], cols[j]
-                out[r[0]:r[-1] + 1, c[0]:c[-1] + 1] = pred[k, :len(r), :len(c)]
+        for net, theta, ids in groups:
+            device = theta.device
+            # (row in theta, tile i, tile j) of this group's tiles that receive output
+            tiles = [(k, int(t) // nx, int(t) % nx) for k, t in enumerate(ids)
+                     if len(rows[int(t) // nx]) and len(cols[int(t) % nx])]
+            for s in range(0, len(tiles), per_batch):
+                chunk = tiles[s:s + per_batch]
+                yy = torch.tensor(np.stack([ycoord[i] for _, i, _ in chunk]),
+                                  dtype=torch.float32)
+                xx = torch.tensor(np.stack([xcoord[j] for _, _, j in chunk]),
+                                  dtype=torch.float32)
+                coords = torch.stack([xx[:, None, :].expand(-1, my, -1),
+                                      yy[:, :, None].expand(-1, -1, mx)],
+                                     dim=-1).reshape(len(chunk), -1, 2)
+                sel = torch.tensor([k for k, _, _ in chunk], device=device)
+                pred = net(theta.index_select(0, sel), coords.to(device)).float().cpu().numpy()
+                pred = pred.reshape(len(chunk), my, mx, n_out)
+                for k, (_, i, j) in enumerate(chunk):
+                    r, c = rows[i], cols[j]
+                    out[r[0]:r[-1] + 1, c[0]:c[-1] + 1] = pred[k, :len(r), :len(c)]
     return out

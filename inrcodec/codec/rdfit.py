@@ -1,0 +1,164 @@
+"""The weight mode's rate-distortion fit: every tile's network fitted to D + lambda R.
+
+For one ladder level (and one choice of what adapts: all live parameters, or the biases
+only) the tiles of an image are fitted together from the level's shared initialisation:
+
+    loss = (sum over tiles of the squared error, images in [0, 1]
+            + lambda x the estimated bits of the quantised deltas) / pixels
+
+The deltas of tensor g are stored as integers q = round((theta - theta0) / s_g). The
+step sizes s_g are learned in the same objective, and so is the scale b_g of the discrete
+Laplace prior the coder will use (codec/prior.py). The rate is the Laplace probability of
+the integer interval (prior.rate_bits). The first steps see additive uniform noise in
+place of rounding; the last `ste_fraction` of them round straight-through, so the decoded
+image is what the last steps optimised. Adam, one learning rate per kind of variable.
+
+The result per tile (squared error and ideal bits of its rounded deltas) is what the
+encoder compares across levels to give each tile its own (codec/weightcode.py writes it).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..model.inr import INR
+from ..model.sparse import live_mask
+from . import prior
+from .quantiser import groups
+
+
+@dataclass(frozen=True)
+class RDFitConfig:
+    steps: int = 200
+    lam: float = 1e-3  # loss = MSE (images in [0, 1]) + lam x bits per pixel
+    lr: float = 2e-3  # the weights
+    lr_step: float = 0.03  # log step sizes
+    lr_scale: float = 0.05  # log prior scales
+    step_init: float = 0.05  # initial step size, times the tensor's RMS in theta0
+    ste_fraction: float = 0.2
+    # Pixels in the distortion term of each step (a fresh random subset, the same for
+    # every tile of a pass; the squared error is scaled up to the whole tile).
+    pixel_fraction: float = 0.125
+    seed: int = 0
+    chunk_pixels: int = 1 << 15  # pixels per forward/backward pass inside one step
+
+
+@dataclass
+class RDFitResult:
+    theta: torch.Tensor  # (n, P) float, the rounded values theta0 + s q (stored ones)
+    q: np.ndarray  # (n, A) int64, the stored integers (adapted entries, canonical order)
+    steps: np.ndarray  # (G,) float32 step size per stored tensor
+    tensors: list[np.ndarray]  # per stored tensor: its columns in q
+    sse: np.ndarray  # (n,) squared error of each tile, images in [0, 1], valid pixels
+    bits: np.ndarray  # (n,) ideal bits of each tile's integers under per-tensor priors
+
+
+def adapted(net: INR, biases_only: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The parameters that are stored (live, and biases only if asked), in canonical
+    order, and per tensor their positions among them (tensors with none are left out)."""
+    live = live_mask(net)
+    keep = live.copy()
+    if biases_only:
+        for (o, _), _, w_off, n_w, _ in net.layout:
+            keep[w_off:w_off + n_w] = False
+    pos = np.nonzero(keep)[0]
+    where = np.full(len(keep), -1)
+    where[pos] = np.arange(len(pos))
+    tensors = []
+    for g in groups(net):
+        cols = where[g][where[g] >= 0]
+        if len(cols):
+            tensors.append(cols)
+    return pos, tensors
+
+
+def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Tensor,
+        weights: torch.Tensor, cfg: RDFitConfig, *, biases_only: bool = False,
+        progress: Callable[[int, int, float], None] | None = None) -> RDFitResult:
+    """Fit every tile (targets (n, N, 3) in [-1, 1], weights (n, N)) to D + lambda R."""
+    torch.manual_seed(cfg.seed)
+    n = targets.shape[0]
+    pos, tensors = adapted(net, biases_only)
+    pos_t = torch.from_numpy(pos)
+    t0 = theta0.detach().float().reshape(-1)
+    gid = torch.zeros(len(pos), dtype=torch.long)
+    init = []
+    for g, cols in enumerate(tensors):
+        gid[torch.from_numpy(cols)] = g
+        ref = t0[pos_t[torch.from_numpy(cols)]]
+        rms = float(ref.square().mean().sqrt()) or 1.0
+        init.append(math.log(cfg.step_init * rms))
+    delta = torch.zeros(n, len(pos), requires_grad=True)
+    log_s = torch.tensor(init, requires_grad=True)
+    log_b = torch.zeros(len(tensors), requires_grad=True)
+    opt = torch.optim.Adam([{"params": [delta], "lr": cfg.lr},
+                            {"params": [log_s], "lr": cfg.lr_step},
+                            {"params": [log_b], "lr": cfg.lr_scale}])
+    n_pix = float(weights.sum())
+    n_sub = max(1, int(round(cfg.pixel_fraction * targets.shape[1])))
+    per_pass = max(1, cfg.chunk_pixels // n_sub)
+    n_ste = int(round(cfg.steps * cfg.ste_fraction))
+    base = t0.reshape(1, -1)
+
+    def values(d: torch.Tensor, s: torch.Tensor, hard: bool, noisy: bool):
+        u = d / s  # in steps
+        if hard:
+            qv = u + (torch.round(u) - u).detach()
+        elif noisy:
+            qv = u + torch.rand_like(u) - 0.5
+        else:
+            qv = u
+        th = base.expand(d.shape[0], -1).index_copy(1, pos_t, base[:, pos_t] + s * qv)
+        return th, qv
+
+    for step in range(cfg.steps):
+        hard = step >= cfg.steps - n_ste
+        opt.zero_grad(set_to_none=True)
+        total = 0.0
+        for a in range(0, n, per_pass):
+            rows = slice(a, a + per_pass)
+            s = log_s.exp()[gid]
+            th, qv = values(delta[rows], s, hard, not hard)
+            if n_sub < targets.shape[1]:
+                idx = torch.randperm(targets.shape[1])[:n_sub]
+                err = (net(th, coords[idx]) - targets[rows][:, idx]).square().sum(-1)
+                sse = (err * weights[rows][:, idx]).sum() / (4.0 * cfg.pixel_fraction)
+            else:
+                err = (net(th, coords) - targets[rows]).square().sum(-1)  # [-1, 1] units
+                sse = (err * weights[rows]).sum() / 4.0
+            bits = prior.rate_bits(qv, log_b.exp()[gid]).sum()
+            part = (sse + cfg.lam * bits) / n_pix
+            part.backward()
+            total += float(part.detach())
+        opt.step()
+        if progress is not None:
+            progress(step + 1, cfg.steps, total)
+
+    with torch.no_grad():
+        s = log_s.exp().float()
+        sv = s[gid]
+        q = torch.round(delta / sv).clamp(-prior.MAX_QMAX, prior.MAX_QMAX).to(torch.int64)
+        # What the decoder will compute: theta0 + s q, in float32 (quantiser.dequantize_delta).
+        th = base.expand(n, -1).clone()
+        th[:, pos_t] = base[:, pos_t] + sv * q.float()
+        sse = np.zeros(n)
+        per_eval = max(1, cfg.chunk_pixels // targets.shape[1])
+        for a in range(0, n, per_eval):
+            rows = slice(a, a + per_eval)
+            out = ((net(th[rows], coords) + 1.0) * 127.5).round().clamp(0, 255)
+            ref = (targets[rows] + 1.0) * 127.5
+            err = ((out - ref) / 255.0).square().sum(-1)
+            sse[a:a + per_eval] = (err * weights[rows]).sum(1).double().numpy()
+    qn = q.numpy()
+    bits = np.zeros(n)
+    for cols in tensors:
+        qt = qn[:, cols]
+        m, qmax = prior.fit_m(np.clip(qt, -prior.MAX_QMAX, prior.MAX_QMAX))
+        f = prior.table(m, qmax)
+        bits += -(np.log2(f[np.clip(qt, -qmax, qmax) + qmax]) - prior.PRECISION).sum(1)
+    return RDFitResult(theta=th, q=qn, steps=s.numpy().astype(np.float32), tensors=tensors,
+                       sse=sse, bits=bits)
