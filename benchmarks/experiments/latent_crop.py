@@ -4,7 +4,8 @@ lead picture.
     python benchmarks/experiments/latent_crop.py --photo gnome-faces-coffee2 --quality 50 \
         --box 150,60,200,150 --out benchmarks/results/latent-crop.png
 
-Encodes the whole development photo with `inrcodec --mode latent` (shipped latent model),
+Encodes the whole development photo with `inrcodec --mode latent` (shipped latent model;
+`--mode weights`: the weight mode, format 5, shipped weight model),
 finds the highest JPEG quality (Pillow, 4:2:0) whose file is no larger, and writes
 original | inrcodec | JPEG, each crop `--box` (x, y, width, height) shown 2x (nearest
 neighbour). Prints the sizes and the whole-image PSNRs as one JSON line.
@@ -33,6 +34,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photo", required=True, help="development photo name (no .png)")
     ap.add_argument("--quality", type=int, default=50)
+    ap.add_argument("--mode", choices=["latent", "weights"], default="latent",
+                    help="weights: the weight mode's format 5 (shipped weight model)")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--box", required=True, help="x,y,width,height of the crop")
     ap.add_argument("--zoom", type=int, default=2)
@@ -43,7 +46,8 @@ def main(argv=None):
     src = Image.open(path).convert("RGB")
     img = np.asarray(src)
     t = time.perf_counter()
-    r = inrcodec.encode_report(img, mode="latent", quality=a.quality,
+    mode = {"mode": "latent"} if a.mode == "latent" else {"format_version": 5}
+    r = inrcodec.encode_report(img, quality=a.quality, **mode,
                                **({"steps": a.steps} if a.steps else {}))
     enc_s = time.perf_counter() - t
     dec = inrcodec.decode_array(r.data)
@@ -63,7 +67,7 @@ def main(argv=None):
     Image.fromarray(row).resize((row.shape[1] * a.zoom, row.shape[0] * a.zoom),
                                 Image.NEAREST).save(a.out)
     line = json.dumps({"photo": path.name, "size": [img.shape[1], img.shape[0]],
-                      "quality": a.quality, "inrcodec_bytes": r.bytes,
+                      "mode": a.mode, "quality": a.quality, "inrcodec_bytes": r.bytes,
                       "inrcodec_bpp": round(r.bpp, 4), "inrcodec_psnr": round(r.psnr, 2),
                       "jpeg_quality": best[0], "jpeg_bytes": len(best[1]),
                       "jpeg_bpp": round(8 * len(best[1]) / img.shape[0] / img.shape[1], 4),
