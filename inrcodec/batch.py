@@ -31,9 +31,9 @@ import torch
 
 from . import __version__
 from .api import read_inr
-from .codec import decoder
+from .codec import bitstream, decoder
 from .codec.encoder import Options, encode_images
-from .config import DEFAULT_STEPS, LATENT_STEPS, FitConfig
+from .config import DEFAULT_STEPS, LATENT_STEPS, RD_EFFORT, FitConfig
 from .errors import InrcodecError
 from .io import as_loaded, atomic_write_bytes, output_format, save_image, scan_images
 from .model.accel import resolve_device
@@ -267,7 +267,8 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
                    quality: int | None = None, bpp: float | None = None,
                    psnr: float | None = None, quantizer: str = "delta",
                    step_scale: float | None = None, coder: str = "auto",
-                   mode: str = "weights", format_version: int = 2, effort: str = "default",
+                   mode: str = "weights", format_version: int = bitstream.VERSION,
+                   effort: str = "default",
                    device: str | torch.device | None = None, batch_pixels: int | None = None,
                    force: bool = False, progress: ProgressCallback | None = None,
                    dist=None) -> DatasetReport:
@@ -285,7 +286,8 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
     t_start = time.perf_counter()
     m = load_latent_model(model) if mode == "latent" else load_model(model)
     if steps is None:
-        steps = LATENT_STEPS if mode == "latent" else DEFAULT_STEPS
+        steps = LATENT_STEPS if mode == "latent" else RD_EFFORT[effort][1] \
+            if format_version == bitstream.RD_VERSION and effort in RD_EFFORT else DEFAULT_STEPS
     opts = Options(level=level, steps=steps, lr=lr, seed=seed, quantizer=quantizer,
                    step_scale=step_scale, coder=coder, quality=quality, bpp=bpp, psnr=psnr,
                    mode=mode, format_version=format_version, effort=effort)
@@ -299,7 +301,7 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
     settings = {"model_hash": m.hash, "seed": seed, "steps": steps}
     if mode == "latent":
         settings.update(mode="latent", quality=quality)
-    elif format_version == 5:
+    elif format_version == bitstream.RD_VERSION:
         settings.update(format_version=5, effort=effort, level=level,
                         **({opts.target: getattr(opts, opts.target)} if opts.target else {}))
     elif opts.target is None:

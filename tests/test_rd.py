@@ -10,7 +10,6 @@ import pytest
 
 import inrcodec
 from inrcodec.codec import bitstream, prior, rdencode, rdfit, tilecode
-from inrcodec.codec.decoder import read_tiles
 from inrcodec.errors import FormatError, InrcodecError
 from inrcodec.io import as_loaded
 from inrcodec.metrics import psnr
@@ -53,6 +52,15 @@ def test_bpp_target_lands_at_or_under(tiny_model, rgb_image):
     assert r.search["target"] == "bpp" and r.search["probes"]
     with pytest.raises(InrcodecError, match="below the smallest"):
         _enc(rgb_image, tiny_model, bpp=1e-4)
+
+
+def test_wrong_model_is_named(tiny_model, rgb_image):
+    from inrcodec import Arch, scratch_model
+    from inrcodec.errors import ModelMismatchError
+    r = _enc(rgb_image, tiny_model, quality=50)
+    other = scratch_model(Arch(width=16, depth=3, w0=30.0), tile=16, n_levels=4, seed=2)
+    with pytest.raises(ModelMismatchError, match=tiny_model.hash):
+        inrcodec.decode_array(r.data, model=other)
 
 
 def test_options_refused(tiny_model, rgb_image):

@@ -140,6 +140,7 @@ FIELDS_V5 = (
     Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
 )
 RD_VERSION = 5  # weight mode with a rate-distortion fit and a level per tile
+MAX_OPTIONS = 16  # version 5: options (level, kind) a file may offer its tiles
 LAYOUTS = {1: FIELDS_V1, 2: FIELDS_V2, 3: FIELDS_V3, 4: FIELDS_V4, 5: FIELDS_V5}
 FIELDS = FIELDS_V2  # the current version
 FORMATS = {v: "<" + "".join(f.fmt for f in fs) for v, fs in LAYOUTS.items()}
@@ -341,8 +342,8 @@ def validate_tiles(h: TileHeader) -> None:
         raise FormatError("tile grid does not match the image size")
     if h.n_tiles > MAX_TILES:
         raise FormatError(f"{h.n_tiles} tiles exceeds the limit {MAX_TILES}")
-    if not 1 <= h.options <= 16:
-        raise FormatError(f"{h.options} options is outside 1..16")
+    if not 1 <= h.options <= MAX_OPTIONS:
+        raise FormatError(f"{h.options} options is outside 1..{MAX_OPTIONS}")
     if (h.options == 1) != (h.map_len == 0):
         raise FormatError("the tile map is empty exactly when there is one option")
     if h.payload_len % 4 or h.map_len % 4:

@@ -15,7 +15,7 @@ from ..model.accel import resolve_device
 from ..model.shared_model import ModelLike, SharedModel, load_model
 from . import bitstream, latent, tilecode
 from .quantiser import DELTA, DeltaQuantiser, Fp16Quantiser
-from .tiling import render, render_groups
+from .tiling import render_groups
 
 
 def target_size(h: bitstream.Header, size, scale) -> tuple[int, int]:
@@ -106,21 +106,17 @@ def decode_array(data: bytes, size: tuple[int, int] | None = None, *, scale: flo
         out = latent.decode_rgb(data, h, oh, ow,
                                 None if isinstance(model, SharedModel) else model)
         out *= 255.0
-    elif isinstance(h, bitstream.TileHeader):
-        h, m, groups = read_tiles(data, model)
-        ow, oh = target_size(h, size, scale)
-        alpha = bitstream.alpha_section(data, h)
-        dev = resolve_device(device)
-        out = render_groups([(net, th.to(dev), ids) for net, th, ids in groups],
-                            h.height, h.width, m.tile, oh, ow)
-        out += 1.0
-        out *= 127.5
     else:
-        h, m, theta = read(data, model)
+        if isinstance(h, bitstream.TileHeader):
+            h, m, groups = read_tiles(data, model)
+        else:
+            h, m, theta = read(data, model)
+            groups = [(m.net(h.level), theta, np.arange(h.n_tiles))]
         ow, oh = target_size(h, size, scale)
         alpha = bitstream.alpha_section(data, h)  # a bad alpha plane fails before the render
         dev = resolve_device(device)
-        out = render(m.net(h.level), theta.to(dev), h.height, h.width, m.tile, oh, ow)
+        out = render_groups([(net, th.to(dev), ids) for net, th, ids in groups],
+                            h.height, h.width, m.tile, oh, ow)
         # In place, (out + 1) * 127.5 without full-size float temporaries.
         out += 1.0
         out *= 127.5

@@ -67,21 +67,11 @@ class Options:
             if len(targets) > 1:
                 raise InrcodecError(f"give one of quality, bpp and psnr, not "
                                     f"{' and '.join(targets)}")
-            for k in ("bpp", "psnr"):
-                v = getattr(self, k)
-                if v is not None and not (math.isfinite(v) and v > 0):
-                    raise InrcodecError(f"the {k} target must be a positive number")
             if other or self.quantizer != "delta" or self.format_version != bitstream.VERSION:
                 raise InrcodecError(f"the latent mode takes --quality (or --bpp, --psnr), "
                                     f"--level and --steps only, not "
                                     f"{', '.join(other) or 'a quantiser or format version'}")
-            if self.level is not None:
-                m.check_level(self.level)
-            if self.quality is not None and not 1 <= self.quality <= 100:
-                raise InrcodecError("quality must be an integer from 1 to 100")
-            if self.steps < 1:
-                raise InrcodecError("the latent mode needs at least one step")
-            return
+            return self._check_lambda_mode(m, "the latent mode")
         targets = [k for k in ("quality", "bpp", "psnr") if getattr(self, k) is not None]
         if len(targets) > 1:
             raise InrcodecError(f"give one of quality, bpp and psnr, not {' and '.join(targets)}")
@@ -94,17 +84,7 @@ class Options:
                                     f"{', '.join(other) or 'a quantiser or coder'}")
             if self.effort not in RD_EFFORT:
                 raise InrcodecError(f"unknown effort {self.effort!r}")
-            if self.level is not None:
-                m.check_level(self.level)
-            for k in ("bpp", "psnr"):
-                v = getattr(self, k)
-                if v is not None and not (math.isfinite(v) and v > 0):
-                    raise InrcodecError(f"the {k} target must be a positive number")
-            if self.quality is not None and not 1 <= self.quality <= 100:
-                raise InrcodecError("quality must be an integer from 1 to 100")
-            if self.steps < 1:
-                raise InrcodecError("format 5 needs at least one step")
-            return
+            return self._check_lambda_mode(m, "format 5")
         if self.steps < 0:
             raise InrcodecError("steps must be zero or more")
         if targets:
@@ -119,6 +99,19 @@ class Options:
             QuantConfig(coder=self.coder)
         else:
             self.settings(m).check(m)
+
+    def _check_lambda_mode(self, m, name: str) -> None:
+        """The latent mode and format 5: quality is lambda, a level is optional."""
+        for k in ("bpp", "psnr"):
+            v = getattr(self, k)
+            if v is not None and not (math.isfinite(v) and v > 0):
+                raise InrcodecError(f"the {k} target must be a positive number")
+        if self.level is not None:
+            m.check_level(self.level)
+        if self.quality is not None and not 1 <= self.quality <= 100:
+            raise InrcodecError("quality must be an integer from 1 to 100")
+        if self.steps < 1:
+            raise InrcodecError(f"{name} needs at least one step")
 
     def settings(self, m: SharedModel) -> Settings:
         """The fixed settings these options name (not for rate targets)."""
@@ -279,18 +272,19 @@ def _encode_rd(img: LoadedImage, m: SharedModel, opts: Options, progress,
     cfg = rdfit.RDFitConfig(steps=opts.steps, lam=weight_lambda(q), seed=opts.seed)
     r = rdencode.encode(img, m, cands, cfg, dense_share=RD_EFFORT[opts.effort][2],
                         progress=progress)
-    levels = sorted({o.level for o in r.options})
-    return EncodeReport(data=r.data, width=w, height=h, mode=img.mode, level=levels[-1],
+    tiles = np.bincount(r.choice, minlength=len(r.options))
+    levels: dict[int, int] = {}
+    for o, n in zip(r.options, tiles):
+        levels[o.level] = levels.get(o.level, 0) + int(n)
+    return EncodeReport(data=r.data, width=w, height=h, mode=img.mode, level=max(levels),
                         steps=opts.steps,
-                        params=int(sum(len(tilecode.layout(m, o)[0]) * int((r.choice == k).sum())
-                                       for k, o in enumerate(r.options))),
+                        params=int(sum(len(tilecode.layout(m, o)[0]) * int(n)
+                                       for o, n in zip(r.options, tiles))),
                         tiles=len(r.choice), psnr=decoded_psnr(r.data, img, m),
                         seconds=time.perf_counter() - t0, model_hash=m.hash,
                         notices=list(img.notices), quantizer="learned", coder="laplace",
                         version=bitstream.RD_VERSION, quality=q, codec="weights-rd",
-                        levels={int(lv): int(sum((r.choice == k).sum()
-                                                 for k, o in enumerate(r.options)
-                                                 if o.level == lv)) for lv in levels})
+                        levels=dict(sorted(levels.items())))
 
 
 # --bpp / --psnr in format 5. log2(bpp) and PSNR are close to linear in quality, with a

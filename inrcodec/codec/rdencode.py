@@ -33,7 +33,6 @@ class Chosen:
     data: bytes
     options: list[tilecode.Option]
     choice: np.ndarray  # option per tile
-    fits: dict  # candidate -> (estimated bpp, estimated PSNR) of all tiles at it
 
 
 def encode(img: LoadedImage, m: SharedModel, candidates: list[Candidate],
@@ -82,9 +81,4 @@ def encode(img: LoadedImage, m: SharedModel, candidates: list[Candidate],
     data = bitstream.write_tiles(model_hash=m.hash, width=w, height=h, mode=img.mode,
                                  tile=m.tile, n_options=len(options), options=side,
                                  tile_map=tmap, payload=payload, alpha_plane=alpha)
-    est = {}
-    for c, f, idx in zip(candidates, fits, rows):
-        n_pix = float(weights[torch.from_numpy(idx)].sum())
-        est[c] = (float(f.bits.sum()) / n_pix,
-                  float(10 * np.log10(3 * n_pix / max(f.sse.sum(), 1e-12))))
-    return Chosen(data, options, choice, est)
+    return Chosen(data, options, choice)

@@ -14,7 +14,8 @@ place of rounding; the last `ste_fraction` of them round straight-through, so th
 image is what the last steps optimised. Adam, one learning rate per kind of variable.
 
 The result per tile (squared error and ideal bits of its rounded deltas) is what the
-encoder compares across levels to give each tile its own (codec/weightcode.py writes it).
+encoder compares across levels to give each tile its own (codec/rdencode.py; the file's
+sections: codec/tilecode.py).
 """
 from __future__ import annotations
 
@@ -26,9 +27,8 @@ import numpy as np
 import torch
 
 from ..model.inr import INR
-from ..model.sparse import live_mask
 from . import prior
-from .quantiser import groups
+from .tilecode import dequantize, stored
 
 
 @dataclass(frozen=True)
@@ -49,31 +49,11 @@ class RDFitConfig:
 
 @dataclass
 class RDFitResult:
-    theta: torch.Tensor  # (n, P) float, the rounded values theta0 + s q (stored ones)
     q: np.ndarray  # (n, A) int64, the stored integers (adapted entries, canonical order)
     steps: np.ndarray  # (G,) float32 step size per stored tensor
     tensors: list[np.ndarray]  # per stored tensor: its columns in q
     sse: np.ndarray  # (n,) squared error of each tile, images in [0, 1], valid pixels
     bits: np.ndarray  # (n,) ideal bits of each tile's integers under per-tensor priors
-
-
-def adapted(net: INR, biases_only: bool) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The parameters that are stored (live, and biases only if asked), in canonical
-    order, and per tensor their positions among them (tensors with none are left out)."""
-    live = live_mask(net)
-    keep = live.copy()
-    if biases_only:
-        for (o, _), _, w_off, n_w, _ in net.layout:
-            keep[w_off:w_off + n_w] = False
-    pos = np.nonzero(keep)[0]
-    where = np.full(len(keep), -1)
-    where[pos] = np.arange(len(pos))
-    tensors = []
-    for g in groups(net):
-        cols = where[g][where[g] >= 0]
-        if len(cols):
-            tensors.append(cols)
-    return pos, tensors
 
 
 def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Tensor,
@@ -82,7 +62,7 @@ def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Ten
     """Fit every tile (targets (n, N, 3) in [-1, 1], weights (n, N)) to D + lambda R."""
     torch.manual_seed(cfg.seed)
     n = targets.shape[0]
-    pos, tensors = adapted(net, biases_only)
+    pos, tensors = stored(net, biases_only)
     pos_t = torch.from_numpy(pos)
     t0 = theta0.detach().float().reshape(-1)
     gid = torch.zeros(len(pos), dtype=torch.long)
@@ -104,14 +84,11 @@ def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Ten
     n_ste = int(round(cfg.steps * cfg.ste_fraction))
     base = t0.reshape(1, -1)
 
-    def values(d: torch.Tensor, s: torch.Tensor, hard: bool, noisy: bool):
-        u = d / s  # in steps
-        if hard:
-            qv = u + (torch.round(u) - u).detach()
-        elif noisy:
-            qv = u + torch.rand_like(u) - 0.5
-        else:
-            qv = u
+    def values(d: torch.Tensor, s: torch.Tensor, hard: bool):
+        """Parameters and integers (in steps) as the forward pass sees them: rounded
+        straight-through, or with uniform noise in place of rounding."""
+        u = d / s
+        qv = u + (torch.round(u) - u).detach() if hard else u + torch.rand_like(u) - 0.5
         th = base.expand(d.shape[0], -1).index_copy(1, pos_t, base[:, pos_t] + s * qv)
         return th, qv
 
@@ -122,7 +99,7 @@ def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Ten
         for a in range(0, n, per_pass):
             rows = slice(a, a + per_pass)
             s = log_s.exp()[gid]
-            th, qv = values(delta[rows], s, hard, not hard)
+            th, qv = values(delta[rows], s, hard)
             if n_sub < targets.shape[1]:
                 idx = torch.randperm(targets.shape[1])[:n_sub]
                 err = (net(th, coords[idx]) - targets[rows][:, idx]).square().sum(-1)
@@ -139,12 +116,10 @@ def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Ten
             progress(step + 1, cfg.steps, total)
 
     with torch.no_grad():
-        s = log_s.exp().float()
-        sv = s[gid]
-        q = torch.round(delta / sv).clamp(-prior.MAX_QMAX, prior.MAX_QMAX).to(torch.int64)
-        # What the decoder will compute: theta0 + s q, in float32 (quantiser.dequantize_delta).
-        th = base.expand(n, -1).clone()
-        th[:, pos_t] = base[:, pos_t] + sv * q.float()
+        steps = log_s.exp().float().numpy().astype(np.float32)
+        q = torch.round(delta / log_s.exp()[gid]).clamp(-prior.MAX_QMAX, prior.MAX_QMAX)
+        qn = q.to(torch.int64).numpy()
+        th = dequantize(t0.numpy(), pos, tensors, steps, qn)  # what the decoder computes
         sse = np.zeros(n)
         per_eval = max(1, cfg.chunk_pixels // targets.shape[1])
         for a in range(0, n, per_eval):
@@ -153,12 +128,9 @@ def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Ten
             ref = (targets[rows] + 1.0) * 127.5
             err = ((out - ref) / 255.0).square().sum(-1)
             sse[a:a + per_eval] = (err * weights[rows]).sum(1).double().numpy()
-    qn = q.numpy()
     bits = np.zeros(n)
     for cols in tensors:
         qt = qn[:, cols]
-        m, qmax = prior.fit_m(np.clip(qt, -prior.MAX_QMAX, prior.MAX_QMAX))
-        f = prior.table(m, qmax)
-        bits += -(np.log2(f[np.clip(qt, -qmax, qmax) + qmax]) - prior.PRECISION).sum(1)
-    return RDFitResult(theta=th, q=qn, steps=s.numpy().astype(np.float32), tensors=tensors,
-                       sse=sse, bits=bits)
+        m, qmax = prior.fit_m(qt)
+        bits += -(np.log2(prior.table(m, qmax)[qt + qmax]) - prior.PRECISION).sum(1)
+    return RDFitResult(q=qn, steps=steps, tensors=tensors, sse=sse, bits=bits)

@@ -27,12 +27,11 @@ import numpy as np
 import torch
 
 from ..errors import FormatError
+from ..model.sparse import live_mask
 from . import prior
-from .quantiser import MAX_STEP_SIZE
-from .rdfit import adapted
+from .quantiser import MAX_STEP_SIZE, dequantize_delta, groups
 
 KINDS = {0: "all", 1: "biases"}
-MAX_OPTIONS = 16
 
 
 @dataclass
@@ -49,9 +48,24 @@ class Option:
         return out
 
 
+def stored(net, biases_only: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The parameters a tile stores (live ones; biases only if asked), as positions in the
+    canonical order, and per tensor their columns among them (tensors with none are left
+    out)."""
+    keep = live_mask(net).copy()
+    if biases_only:
+        for _, _, w_off, n_w, _ in net.layout:
+            keep[w_off:w_off + n_w] = False
+    pos = np.nonzero(keep)[0]
+    where = np.full(len(keep), -1)
+    where[pos] = np.arange(len(pos))
+    tensors = [where[g][where[g] >= 0] for g in groups(net)]
+    return pos, [cols for cols in tensors if len(cols)]
+
+
 def layout(model, option: Option):
     """(stored positions, per-tensor columns) of an option, from the model's level."""
-    return adapted(model.net(option.level), option.kind == 1)
+    return stored(model.net(option.level), option.kind == 1)
 
 
 def encode(model, options: list[Option], choice: np.ndarray, q: list[np.ndarray]
@@ -138,7 +152,7 @@ def decode(model, side: bytes, tmap: bytes, payload: bytes, n_options: int, n_ti
     qs, i = [], 0
     for o, (n_k, pos, tensors) in zip(options, shapes):
         q = np.zeros((n_k, len(pos)), dtype=np.int64)
-        for g, cols in enumerate(tensors):
+        for cols in tensors:
             q[:, cols] = flat[i].reshape(n_k, len(cols))
             i += 1
         qs.append(q)
@@ -148,10 +162,15 @@ def decode(model, side: bytes, tmap: bytes, payload: bytes, n_options: int, n_ti
 def values(model, o: Option, q: np.ndarray) -> torch.Tensor:
     """(n, stored) integers -> (n, P) float32 parameters: theta0 + s q where stored."""
     theta0 = model.levels[o.level].theta0.detach().float().numpy()
-    pos, tensors = layout(model, o)
-    step = np.zeros(len(pos), dtype=np.float32)
-    for s, cols in zip(o.steps, tensors):
-        step[cols] = s
-    out = np.repeat(theta0[None, :].astype(np.float32), q.shape[0], axis=0)
-    out[:, pos] = theta0[pos].astype(np.float32) + step * q.astype(np.float32)
-    return torch.from_numpy(out)
+    return dequantize(theta0, *layout(model, o), o.steps, q)
+
+
+def dequantize(theta0: np.ndarray, pos: np.ndarray, tensors: list[np.ndarray],
+               steps: np.ndarray, q: np.ndarray) -> torch.Tensor:
+    """theta0 + s_g q at the stored positions (version 2's float32 arithmetic)."""
+    step = np.ones(len(theta0), dtype=np.float32)
+    for s, cols in zip(steps, tensors):
+        step[pos[cols]] = s
+    mask = np.zeros(len(theta0), dtype=bool)
+    mask[pos] = True
+    return dequantize_delta(q, theta0, step, mask)
