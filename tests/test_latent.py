@@ -2,6 +2,7 @@
 resolution, rate control by quality, determinism, and clear errors for damaged files or
 the wrong model."""
 import numpy as np
+import torch
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -48,6 +49,8 @@ def test_round_trip(encoded):
 def test_reencoding_is_deterministic_on_this_machine(encoded):
     img, r = encoded
     assert inrcodec.encode(img, mode="latent", steps=STEPS, quality=60) == r.data
+    # the fit runs with deterministic algorithms and leaves the caller's setting as it was
+    assert not torch.are_deterministic_algorithms_enabled()
 
 
 def test_any_resolution_agrees_with_the_stored_one(encoded):

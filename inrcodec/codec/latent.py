@@ -122,7 +122,23 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
         start: Start | None = None) -> Fitted:
     """img: (H, W, 3) uint8 -> latents, synthesis and autoregressive model. From `start`
     (a shared model's level) the ARM stays frozen and only the masked synthesis entries
-    move."""
+    move.
+
+    Runs with torch's deterministic algorithms: the backward of the sampled-pixel gather
+    (lm.features_at) accumulates into the latents, and with several threads the order of
+    that sum, and so the file, changed from one run to the next."""
+    was = (torch.are_deterministic_algorithms_enabled(),
+           torch.is_deterministic_algorithms_warn_only_enabled())
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _fit(img, arch, fs, progress, start)
+    finally:
+        torch.use_deterministic_algorithms(was[0], warn_only=was[1])
+
+
+def _fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
+         progress: Callable[[float, int, float], None] | None,
+         start: Start | None) -> Fitted:
     h, w = img.shape[:2]
     gen = torch.Generator().manual_seed(fs.seed)
     target = torch.from_numpy(img.reshape(-1, 3).astype(np.float32) / 255.0)
