@@ -107,8 +107,10 @@ EFFORT_STEPS = {"fast": {"weights": 50, "latent": 100},
 # mode's. Each quality fits its candidate levels around a target density (below), and
 # every tile takes the cheapest in J; --effort sets how many candidates and steps.
 RD_QUALITY = 50
-# effort: (candidate levels, steps, share of the tiles the denser candidates are fitted on)
-RD_EFFORT = {"fast": (1, 300, 1.0), "default": (2, 600, 0.5), "slow": (3, 1200, 1.0)}
+# effort: (candidate levels, steps, share of the tiles the denser candidates are fitted on).
+# slow: 5x the steps, about 4-5x the time, -21% BD-rate on dev:4 (benchmarks/results/
+# rd-inrcodec-rd-slow-dev4.json); a third candidate level had bought little (README).
+RD_EFFORT = {"fast": (1, 300, 1.0), "default": (2, 600, 0.5), "slow": (2, 3000, 0.5)}
 
 
 def weight_lambda(quality: float) -> float:
