@@ -20,7 +20,6 @@ Sections (bitstream.write_latent lays them out):
 """
 from __future__ import annotations
 
-import math
 import struct
 from dataclasses import dataclass
 from typing import Callable
@@ -32,6 +31,7 @@ from ..config import LatentArch, LatentFit
 from ..errors import FormatError
 from ..model import latent as lm
 from . import arm, prior
+from .fit import cosine_decay
 
 K_MIN, K_MAX = 2, 16  # synthesis step sizes 2^-k
 NO_MODEL = bytes(32)  # model_hash of a self-contained file
@@ -161,9 +161,9 @@ def _fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     n_ste = int(round(fs.ste_fraction * fs.steps))
     n_px = max(1, int(fs.pixel_fraction * h * w))
     for t in range(fs.steps):
-        f = 0.5 * (1 + math.cos(math.pi * t / max(fs.steps, 1)))  # cosine decay to 2%
+        f = cosine_decay(t, fs.steps, 0.02)
         for g, b in zip(opt.param_groups, base):
-            g["lr"] = b * (0.02 + 0.98 * f)
+            g["lr"] = b * f
         if t >= fs.steps - n_ste:
             q = [v + (torch.round(v) - v).detach() for v in lat]
         else:

@@ -29,6 +29,7 @@ import torch
 
 from ..model.inr import INR
 from . import prior
+from .fit import cosine_decay
 from .tilecode import dequantize, stored
 
 
@@ -99,8 +100,7 @@ def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Ten
 
     for step in range(cfg.steps):
         hard = step >= cfg.steps - n_ste
-        cos = 0.5 * (1.0 + math.cos(math.pi * step / max(1, cfg.steps - 1)))
-        opt.param_groups[0]["lr"] = cfg.lr * (cfg.lr_final + (1.0 - cfg.lr_final) * cos)
+        opt.param_groups[0]["lr"] = cfg.lr * cosine_decay(step, cfg.steps - 1, cfg.lr_final)
         opt.zero_grad(set_to_none=True)
         total = 0.0
         for a in range(0, n, per_pass):
