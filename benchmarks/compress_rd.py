@@ -6,7 +6,7 @@
 
 Per image and level, one plain fit of --steps Adam steps at --lr gives the fp16 + zstd
 baseline (format version 1's way of storing values, here in a version-2 file). For every
---scales value the encoder's own fit (inrcodec.codec.session.Session: the last 20% of the steps
+--scales value the encoder's own fit (inrcodec.codec.weights.session.Session: the last 20% of the steps
 quantiser-aware when that pays, else plain) is stored with zstd (delta-zstd), with the
 range coder (delta-range), and the smaller of the two (delta-auto, the default). Two
 ablations: the plain fit quantised as it is (delta-noqat) and always 20% quantiser-aware
@@ -46,8 +46,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import inrcodec  # noqa: E402
-from inrcodec.codec.quantiser import DeltaQuantiser, Fp16Quantiser  # noqa: E402
-from inrcodec.codec.session import Session, Settings  # noqa: E402
+from inrcodec.codec.weights.quantiser import DeltaQuantiser, Fp16Quantiser  # noqa: E402
+from inrcodec.codec.weights.session import Session, Settings  # noqa: E402
 from inrcodec.config import QuantConfig  # noqa: E402
 from inrcodec.io import as_loaded  # noqa: E402
 from inrcodec.metrics import psnr  # noqa: E402

@@ -7,7 +7,7 @@ valid CRC, random bytes, random header fields, damaged zstd and range-coded sect
 quantiser parameters with a valid CRC) on small valid files made with a tiny scratch
 model: format version 1 (fp16; RGB, and RGBA with an alpha section) and version 2
 (integer deltas coded by zstd and by the range coder; RGB and RGBA). Every file goes through
-inrcodec.codec.decoder.read, bitstream.verify and api.info; every
+inrcodec.codec.wcodec.read, bitstream.verify and api.info; every
 --render-every'th also through inrcodec.decode (rendering is the slow part). Any
 exception that is not an InrcodecError is printed and makes the exit status 1.
 """
@@ -29,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import inrcodec  # noqa: E402
 import malformed  # noqa: E402
 from inrcodec import api  # noqa: E402
-from inrcodec.codec import bitstream, decoder  # noqa: E402
+from inrcodec.codec import bitstream  # noqa: E402
 from inrcodec.errors import InrcodecError  # noqa: E402
+from inrcodec.codec.weights import codec as wcodec
 
 
 def base_files(model) -> list[bytes]:
@@ -74,7 +75,7 @@ def main(argv=None) -> int:
                 if step == "decode":
                     inrcodec.decode(data, model=model)
                 elif step == "read":
-                    decoder.read(data, model=model)
+                    wcodec.read(data, model=model)
                     bitstream.verify(data)
                 else:
                     api.info(data)

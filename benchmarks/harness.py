@@ -36,6 +36,8 @@ from PIL import Image
 from inrcodec.io import atomic_output
 from inrcodec.metrics import bpp as bits_per_pixel
 from inrcodec.metrics import ms_ssim, ms_ssim_min_side, psnr
+from inrcodec.codec.latent import format as lformat
+from inrcodec.codec.weights import format as wformat
 
 SCHEMA = 2
 METRICS = ("bytes", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s", "params")
@@ -298,7 +300,7 @@ class Inrcodec(Codec):
         if mode == "latent":  # format 4: a latent shared model, a --quality sweep
             if levels is not None or not qualities:
                 raise BenchError("the latent mode sweeps --qualities (and no levels)")
-            from inrcodec.model.latent_model import load_latent_model
+            from inrcodec.codec.latent.model import load_latent_model
             try:
                 self.model = load_latent_model(model)
             except inrcodec.InrcodecError as e:
@@ -360,7 +362,7 @@ class Inrcodec(Codec):
 
     def point_info(self, point):
         if self.mode == "weights-rd":
-            from inrcodec.codec.encoder import rd_candidates
+            from inrcodec.codec.weights.codec import rd_candidates
             from inrcodec.config import RD_EFFORT, weight_lambda
             cands = rd_candidates(self.model, point["quality"], RD_EFFORT[self.effort][0])
             return {"lambda": weight_lambda(point["quality"]),
@@ -369,7 +371,7 @@ class Inrcodec(Codec):
             from inrcodec.config import latent_lambda
             return {"lambda": latent_lambda(point["quality"])}
         if "quality" in point:
-            from inrcodec.codec.rate import quality_settings
+            from inrcodec.codec.weights.rate import quality_settings
 
             s = quality_settings(self.model, point["quality"], self.steps)
             return {"level": s.level, "step_scale": s.quant.step_scale, "lr": s.lr,
@@ -383,13 +385,16 @@ class Inrcodec(Codec):
             return inrcodec.encode_report(image, mode="latent", model=self.model,
                                           quality=point["quality"], steps=self.steps).data
         if self.mode == "weights-rd":
-            return inrcodec.encode_report(image, model=self.model, format_version=5,
+            return inrcodec.encode_report(image, mode="weights", model=self.model,
+                                          format_version=5,
                                           quality=point["quality"], steps=self.steps,
                                           effort=self.effort).data
         if "quality" in point:
-            return inrcodec.encode_report(image, model=self.model, quality=point["quality"],
+            return inrcodec.encode_report(image, mode="weights", format_version=2,
+                                          model=self.model, quality=point["quality"],
                                           steps=self.steps).data
-        return inrcodec.encode_report(image, model=self.model, level=point["level"],
+        return inrcodec.encode_report(image, mode="weights", format_version=2,
+                                      model=self.model, level=point["level"],
                                       steps=self.steps, lr=self.lr).data
 
     def decompress(self, data):
@@ -401,11 +406,11 @@ class Inrcodec(Codec):
         from inrcodec.codec import bitstream
 
         h = bitstream.unpack_header(data)
-        if isinstance(h, bitstream.TileHeader):  # every tile's stored values
-            from inrcodec.codec.decoder import read_tiles
+        if isinstance(h, wformat.TileHeader):  # every tile's stored values
+            from inrcodec.codec.weights.codec import read_tiles
             return sum(th.shape[0] * th.shape[1] for _, th, _ in read_tiles(data, self.model)[2])
-        if isinstance(h, bitstream.LatentHeader):  # the synthesis parameters it adapts
-            from inrcodec.codec.latent import arch_of
+        if isinstance(h, lformat.LatentHeader):  # the synthesis parameters it adapts
+            from inrcodec.codec.latent.format import arch_of
             if h.shared:
                 return int(self.model.masks[h.level].sum()) if h.synth_len else 0
             return arch_of(h).n_params()

@@ -40,7 +40,7 @@ from inrcodec.training.data import centre_crops, dev_photos, image_paths, random
 from inrcodec.training.meta import train_meta_sparse
 from inrcodec.io import atomic_output
 from inrcodec.model.shared_model import SharedModel
-from inrcodec.codec.tiling import tile_coords
+from inrcodec.codec.weights.tiles import tile_coords
 from inrcodec.training.train import signals
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

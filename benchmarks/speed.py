@@ -48,7 +48,7 @@ from inrcodec.model import accel
 from inrcodec.config import FitConfig
 from inrcodec.training.data import build_dev_set, cache_dir
 from inrcodec.model.sparse import compute_path, plan_for
-from inrcodec.codec.tiling import image_to_tiles, tile_coords
+from inrcodec.codec.weights.tiles import image_to_tiles, tile_coords
 
 
 def sync(dev):
@@ -157,7 +157,8 @@ def _encode_child(q, photo, model_path, level, path, amp, compile_, steps, devic
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     with accel.options(compute=path, amp=amp, compile=compile_):
-        r = inrcodec.encode_report(img, model=m, level=level, steps=steps, device=dev)
+        r = inrcodec.encode_report(img, mode="weights", format_version=2, model=m, level=level,
+                                   steps=steps, device=dev)
     peak = (torch.cuda.max_memory_allocated(dev) / 2 ** 20 if dev.type == "cuda"
             else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
     q.put({"seconds": r.seconds, "psnr": r.psnr, "bytes": r.bytes, "bpp": r.bpp,
@@ -193,7 +194,7 @@ def latent_section(args, dev, log) -> dict:
     """The latent mode: default-effort encode and decode of a 768x512 photo; MACs/pixel;
     PSNR and bpp against steps for the meta-learned init and a random one."""
     from inrcodec.config import LATENT_QUALITY, LATENT_STEPS, latent_lambda
-    from inrcodec.model.latent_model import load_latent_model, scratch_latent_model
+    from inrcodec.codec.latent.model import load_latent_model, scratch_latent_model
     m = load_latent_model(args.latent_model)
     photo = next(p for p in photos(32) if Image.open(p).size == (768, 512))
     img = np.asarray(Image.open(photo).convert("RGB"))
@@ -304,7 +305,7 @@ def main(argv=None):
         rows = []
         for level in enc_levels:
             data = encodes.get((level, "dense")) or inrcodec.encode(
-                img, model=model, level=level, steps=1)
+                img, mode="weights", format_version=2, model=model, level=level, steps=1)
             row = {"level": level}
             for p in ("dense", "compact"):
                 row[f"{p}_ms"] = decode_ms(data, model, dev, p)
@@ -326,7 +327,8 @@ def main(argv=None):
                                   (w - c) // 2:(w - c) // 2 + c]).save(src / p.name)
             if dev.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(dev)
-            r = inrcodec.encode_dataset(src, Path(tmp) / "out", model=model, steps=args.steps,
+            r = inrcodec.encode_dataset(src, Path(tmp) / "out", mode="weights", format_version=2,
+                                        model=model, steps=args.steps,
                                         device=dev)
             man = json.loads((Path(tmp) / "out" / "manifest.json").read_text())
             res["dataset"] = {"images": r.encoded, "crop": args.crop, "seconds": r.seconds,

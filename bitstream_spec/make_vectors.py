@@ -17,7 +17,7 @@ from skimage import data
 import inrcodec
 from inrcodec import Arch, scratch_model
 from inrcodec.config import LatentArch
-from inrcodec.model.latent_model import scratch_latent_model
+from inrcodec.codec.latent.model import scratch_latent_model
 from inrcodec.model.shared_model import sparse_delta_from
 
 HERE = Path(__file__).parent / "vectors"
@@ -82,6 +82,7 @@ def main():
         else:
             kw = dict(options, seed=0) if options.get("mode") == "latent" \
                 or options.get("format_version") == 5 else dict(SETTINGS, **options)
+            kw.setdefault("mode", "weights")
             rep = inrcodec.encode_report(spath, model=mpath, level=level, **kw)
         out = HERE / f"{name}.inr"
         if out.exists() and out.read_bytes() != rep.data:
@@ -109,7 +110,7 @@ def _rd_levels(src, model_path, options):
     """A format-5 file whose tiles choose among given candidates (rdencode directly)."""
     from types import SimpleNamespace
 
-    from inrcodec.codec import rdencode, rdfit
+    from inrcodec.codec.weights import rdencode, rdfit
     from inrcodec.io import load_image
     from inrcodec.model.shared_model import load_model
     m = load_model(model_path)

@@ -1,65 +1,66 @@
 """The public API, a facade: encode / decode / info on images, bytes and files.
 
-The work is done in codec/ (encoder, decoder) and model/ (shared models); this module
-turns the caller's arguments into theirs.
+The work is done in codec/ (encoder, decoder and the modes); this module turns the
+caller's arguments into theirs. The default mode is config.DEFAULT_MODE, the same as the
+command line's: `inrcodec.encode(x)` and `inrcodec encode` write the same bytes.
 """
 from __future__ import annotations
 
 import dataclasses
-
 from pathlib import Path
 
 import torch
 
 from .codec import bitstream, decoder
-from .codec.encoder import EncodeReport, Options, ProgressFn, encode_images
-from .config import DEFAULT_STEPS, LATENT_STEPS, RD_EFFORT, FitConfig
+from .codec.encoder import EncodeReport, ProgressFn, encode_images, settings_for
+from .codec.latent.model import LatentModel
+from .codec.weights.format import MAX_QPARAMS, MAX_VALUES
+from .config import FitConfig
 from .errors import FormatError, ModelError
 from .io import as_loaded, atomic_write_bytes, check_writable, output_format, read_bytes, save_image
 from .metrics import bpp as bits_per_pixel
-from .model.latent_model import LatentModel, load_latent_model
 from .model.shared_model import ModelLike, SharedModel, default_model_path, load_model
 
 __all__ = ["EncodeReport", "encode_report", "encode", "encode_file", "decode", "decode_array",
            "decode_file", "info", "load_model", "default_model_path", "read_inr"]
 
 
-def encode_report(image, *, model: ModelLike = None, level: int | None = None,
-                  steps: int | None = None, lr: float | None = None, seed: int = 0,
+def encode_report(image, *, mode: str | None = None, model: ModelLike = None,
+                  quality: int | None = None, bpp: float | None = None,
+                  psnr: float | None = None, level: int | None = None,
+                  steps: int | None = None, effort: str | None = None, seed: int = 0,
+                  preset: str | None = None, format_version: int | None = None,
+                  lr: float | None = None, quantizer: str | None = None,
+                  step_scale: float | None = None, coder: str | None = None,
+                  qat_fraction: float | None = None,
                   device: str | torch.device | None = None,
                   progress: ProgressFn | None = None,
-                  max_batch_pixels: int = FitConfig.max_batch_pixels,
-                  quantizer: str = "delta", step_scale: float | None = None,
-                  coder: str = "auto", qat_fraction: float | None = None,
-                  format_version: int = bitstream.VERSION, quality: int | None = None,
-                  bpp: float | None = None, psnr: float | None = None,
-                  mode: str = "weights", effort: str = "default") -> EncodeReport:
+                  max_batch_pixels: int = FitConfig.max_batch_pixels) -> EncodeReport:
     """Fit `image` (path, PIL image or array) and return the .inr bytes with a report.
 
-    quantizer "delta" stores integer changes from the shared initialisation with one step
-    size per tensor of `step_scale` x their RMS (0.5 by default; smaller: finer, larger
-    file), the last `qat_fraction` of the optimiser steps quantiser-aware (default: 20% at
-    step scales of 0.4 and above, none below), coded by "zstd", "range" or "auto" (the
-    smaller); "fp16" stores every value as a half float (the version-1 format when
-    format_version=1). Rate control: `quality` (1..100) chooses level, step scale and
-    learning rate; `bpp` / `psnr` search for the smallest file meeting the target.
-    mode "latent" writes format version 4: latent grids and the deltas of a synthesis that
-    starts from the shipped latent model (or `model`, a latent model), `quality`, `level`
-    and `steps` only. format_version=5 fits the weight mode to distortion + lambda x rate,
-    with learned step sizes and a level per tile: `quality` (or `bpp`, `psnr`), `level`
-    (one level for every tile), `steps` and `effort` ("fast", "default", "slow": how many
-    candidate levels, and the default steps).
+    mode "latent" (the default, format 4): latent grids and the deltas of a synthesis that
+    starts from the shipped latent model (or `model`, a latent model). "weights": tiles of
+    the shared sparse SIREN; format 5 (fitted to distortion + lambda x rate, learned step
+    sizes, a level per tile) unless `preset="paper"`, `format_version` 1 or 2, or one of
+    format 2's own options is given.
+
+    Every mode: `quality` (1..100: the rate-distortion trade-off), or `bpp` / `psnr` (the
+    file within that many bits per pixel / the smallest reaching that PSNR, searched over
+    quality), `level` (the shared model's ladder level), `steps` (default by `effort`:
+    "fast", "default", "slow"), `seed`.
+    Format 2's own: `lr`, `quantizer` ("delta": integer changes from the shared
+    initialisation, step size `step_scale` x their RMS; "fp16": half floats, the version-1
+    format with format_version=1), `coder` ("zstd", "range", "auto": the smaller),
+    `qat_fraction` (the last share of the steps quantiser-aware).
     """
-    if steps is None:  # each mode's default number of optimiser steps
-        steps = LATENT_STEPS if mode == "latent" else RD_EFFORT[effort][1] \
-            if format_version == bitstream.RD_VERSION and effort in RD_EFFORT else DEFAULT_STEPS
-    opts = Options(level=level, steps=steps, lr=lr, seed=seed, quantizer=quantizer,
-                   step_scale=step_scale, coder=coder, qat_fraction=qat_fraction,
-                   format_version=format_version, quality=quality, bpp=bpp, psnr=psnr,
-                   mode=mode, effort=effort)
-    m = load_latent_model(model) if mode == "latent" else load_model(model)
-    opts.check(m)  # bad options fail before the image is read
-    return encode_images([as_loaded(image)], m, opts, device=device,
+    md, settings = settings_for(mode, effort=effort, preset=preset,
+                                format_version=format_version, steps=steps, quality=quality,
+                                bpp=bpp, psnr=psnr, level=level, seed=seed, lr=lr,
+                                quantizer=quantizer, step_scale=step_scale, coder=coder,
+                                qat_fraction=qat_fraction)
+    m = md.load_model(model)
+    settings.check(m)  # bad options fail before the image is read
+    return encode_images([as_loaded(image)], md, m, settings, device=device,
                          max_batch_pixels=max_batch_pixels, progress=progress)[0]
 
 
@@ -91,7 +92,7 @@ def decode(data: bytes, size: tuple[int, int] | None = None, *, scale: float | N
 
 def read_inr(path: str | Path) -> bytes:
     """A .inr file's bytes (refusing anything larger than a valid file can be)."""
-    max_size = (bitstream.HEADER_SIZE + bitstream.MAX_QPARAMS + 2 * bitstream.MAX_VALUES
+    max_size = (bitstream.HEADER_SIZE + MAX_QPARAMS + 2 * MAX_VALUES
                 + bitstream.MAX_PIXELS + 1024)
     return read_bytes(path, max_size, ".inr file")
 

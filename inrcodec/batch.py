@@ -31,14 +31,13 @@ import torch
 
 from . import __version__
 from .api import read_inr
-from .codec import bitstream, decoder
-from .codec.encoder import Options, encode_images
-from .config import DEFAULT_STEPS, LATENT_STEPS, RD_EFFORT, FitConfig
+from .codec import decoder
+from .codec.encoder import encode_images, settings_for
+from .config import FitConfig
 from .errors import InrcodecError
 from .io import as_loaded, atomic_write_bytes, output_format, save_image, scan_images
 from .model.accel import resolve_device
-from .model.latent_model import load_latent_model
-from .model.shared_model import ModelLike, load_model
+from .model.shared_model import ModelLike
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "inrcodec-dataset-manifest"
@@ -262,13 +261,13 @@ def batch_pixels_for(arch, device: torch.device, memory_fraction: float = 0.5) -
     return int(min(max(tiles_px, 1 << 14), 1 << 26))
 
 
-def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int | None = None,
-                   steps: int | None = None, lr: float | None = None, seed: int = 0,
+def encode_dataset(src, dst: str | Path, *, mode: str | None = None, model: ModelLike = None,
                    quality: int | None = None, bpp: float | None = None,
-                   psnr: float | None = None, quantizer: str = "delta",
-                   step_scale: float | None = None, coder: str = "auto",
-                   mode: str = "weights", format_version: int = bitstream.VERSION,
-                   effort: str = "default",
+                   psnr: float | None = None, level: int | None = None,
+                   steps: int | None = None, effort: str | None = None, seed: int = 0,
+                   preset: str | None = None, format_version: int | None = None,
+                   lr: float | None = None, quantizer: str | None = None,
+                   step_scale: float | None = None, coder: str | None = None,
                    device: str | torch.device | None = None, batch_pixels: int | None = None,
                    force: bool = False, progress: ProgressCallback | None = None,
                    dist=None) -> DatasetReport:
@@ -276,21 +275,19 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
 
     `src`: a folder (searched recursively; a/b.png becomes a/b.inr) or an iterable of image
     paths or of (name, image) pairs (image: a path, PIL image or uint8 array).
-    The options are `encode`'s, and each image's file is the one `encode` writes for it
-    alone (the encoder fits the tiles of a batch of images together, and decides
-    everything else per image). Images already in the manifest with the same settings are
-    skipped, so running the same command again resumes an interrupted run. `force`
-    re-encodes everything (and overwrites). `dist` (distributed.DataParallel) deals the
-    work out across processes.
+    The options are `encode`'s (the same default mode), and each image's file is the one
+    `encode` writes for it alone (a mode that fits several images together packs a batch
+    of them; everything else is decided per image). Images already in the manifest with
+    the same settings are skipped, so running the same command again resumes an
+    interrupted run. `force` re-encodes everything (and overwrites). `dist`
+    (distributed.DataParallel) deals the work out across processes.
     """
     t_start = time.perf_counter()
-    m = load_latent_model(model) if mode == "latent" else load_model(model)
-    if steps is None:
-        steps = LATENT_STEPS if mode == "latent" else RD_EFFORT[effort][1] \
-            if format_version == bitstream.RD_VERSION and effort in RD_EFFORT else DEFAULT_STEPS
-    opts = Options(level=level, steps=steps, lr=lr, seed=seed, quantizer=quantizer,
-                   step_scale=step_scale, coder=coder, quality=quality, bpp=bpp, psnr=psnr,
-                   mode=mode, format_version=format_version, effort=effort)
+    md, opts = settings_for(mode, effort=effort, preset=preset, format_version=format_version,
+                            steps=steps, quality=quality, bpp=bpp, psnr=psnr, level=level,
+                            seed=seed, lr=lr, quantizer=quantizer, step_scale=step_scale,
+                            coder=coder)
+    m = md.load_model(model)
     opts.check(m)
     dst = Path(dst)
     if dst.exists() and not dst.is_dir():
@@ -298,18 +295,7 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
     rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
     writer = rank == 0
     dev = dist.device(device) if dist is not None else resolve_device(device)
-    settings = {"model_hash": m.hash, "seed": seed, "steps": steps}
-    if mode == "latent":
-        settings.update(mode="latent", quality=quality)
-    elif format_version == bitstream.RD_VERSION:
-        settings.update(format_version=5, effort=effort, level=level,
-                        **({opts.target: getattr(opts, opts.target)} if opts.target else {}))
-    elif opts.target is None:
-        s = opts.settings(m)
-        settings.update(level=s.level, lr=s.lr, quantizer=s.quant.quantizer,
-                        step_scale=s.quant.step_scale, coder=s.quant.coder)
-    else:
-        settings.update({opts.target: getattr(opts, opts.target), "coder": coder})
+    settings = {"model_hash": m.hash, "seed": seed, "steps": opts.steps, **opts.manifest(m)}
     items, total_all = _iter_items(src)
 
     # Rank 0 folds what an interrupted run left into manifest.json; then all ranks read it.
@@ -353,8 +339,8 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
                 k += 1
         mine, total = mine_gen(), None
 
-    tile = m.tile
-    if batch_pixels is None:
+    batched = md.encode_batch is not None and opts.target is None
+    if batched and batch_pixels is None:
         batch_pixels = batch_pixels_for(m.arch, dev)
     entries: list[dict] = []
     failed: list[dict] = []
@@ -374,8 +360,8 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
         def fit_progress(d, t, _loss):
             notify(len(batch) * d / max(t, 1))
         try:
-            reports = encode_images([img for _, img in batch], m, opts, device=dev,
-                                    max_batch_pixels=batch_pixels,
+            reports = encode_images([img for _, img in batch], md, m, opts, device=dev,
+                                    max_batch_pixels=batch_pixels or FitConfig.max_batch_pixels,
                                     progress=fit_progress if progress is not None else None)
         except InrcodecError as e:
             for item, _ in batch:
@@ -400,9 +386,8 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
         write_part()
         notify()
 
-    # Rate searches (bpp, psnr) and the latent mode work image by image; the weight mode
-    # batches tiles.
-    per_batch = 1 if opts.target in ("bpp", "psnr") or mode == "latent" else None
+    # A batched mode packs the tiles of several images into one fit; rate searches (bpp,
+    # psnr) and the other modes work image by image.
     batch, batch_px = [], 0
     notify()
     for item in mine:
@@ -413,8 +398,8 @@ def encode_dataset(src, dst: str | Path, *, model: ModelLike = None, level: int 
             failed.append({"source": item.source, "error": str(e)})
             write_part()
             continue
-        px = -(-h // tile) * -(-w // tile) * tile * tile
-        if batch and (batch_px + px > batch_pixels or len(batch) == per_batch):
+        px = -(-h // m.tile) * -(-w // m.tile) * m.tile ** 2 if batched else 0
+        if batch and (not batched or batch_px + px > batch_pixels):
             flush(batch)
             batch, batch_px = [], 0
         batch.append((item, img))
@@ -455,7 +440,6 @@ def decode_dataset(src: str | Path, dst: str | Path, *, format: str = "png",
     files = sorted(p for p in src.rglob("*.inr") if p.is_file())
     rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
     dev = dist.device(device) if dist is not None else resolve_device(device)
-    mdl = load_model(model) if model is not None else None
     outs = [dst / p.relative_to(src).with_suffix("." + fmt) for p in files]
     report = DatasetReport()
     todo = []
@@ -472,7 +456,7 @@ def decode_dataset(src: str | Path, dst: str | Path, *, format: str = "png",
         t0 = time.perf_counter()
         try:
             data = read_inr(f)
-            img = decoder.decode_image(data, size, scale=scale, model=mdl, device=dev)
+            img = decoder.decode_image(data, size, scale=scale, model=model, device=dev)
             o.parent.mkdir(parents=True, exist_ok=True)
             save_image(img, o, force=True)
         except InrcodecError as e:
@@ -523,7 +507,7 @@ class InrDataset(torch.utils.data.Dataset):
                scale: float | None = None) -> torch.Tensor:
         """Item `index` at a resolution of its own."""
         arr = decoder.decode_array(read_inr(self.paths[index]), size, scale=scale,
-                           model=load_model(self.model), device=self.device)
+                                   model=self.model, device=self.device)
         t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
         if self.dtype != torch.uint8:
             t = t.to(self.dtype) / 255.0

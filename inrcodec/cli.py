@@ -10,8 +10,9 @@ import sys
 import click
 
 from . import __version__, api
-from .codec import bitstream
-from .config import DEFAULT_LR, DEFAULT_STEPS, EFFORT_STEPS, LATENT_STEPS, QUALITY_LR, RD_EFFORT
+from .codec.encoder import MODE_NAMES
+from .config import (DEFAULT_LR, DEFAULT_MODE, DEFAULT_STEPS, EFFORT_STEPS, LATENT_STEPS,
+                     QUALITY_LR, RD_EFFORT)
 from .errors import InrcodecError
 
 
@@ -151,29 +152,6 @@ def main():
     """
 
 
-def _format_and_steps(mode, preset, format_version, effort, steps, lr, quantizer, step_scale,
-                      coder):
-    """The format version, steps and lr an encode runs with: the weight mode writes
-    format 5 unless the paper's preset, an older format or format 2's own settings are
-    asked for."""
-    if mode == "latent":
-        if preset or format_version:
-            raise InrcodecError("the latent mode writes format 4; --preset and "
-                                "--format-version are for the weight mode")
-        return bitstream.VERSION, EFFORT_STEPS[effort]["latent"] if steps is None else steps, lr
-    if preset == "paper":
-        if format_version == "5" or lr is not None:
-            raise InrcodecError("--preset paper is format 2 with lr 1e-4; drop --format-version "
-                                "5 and --lr")
-        return int(format_version or 2), DEFAULT_STEPS if steps is None else steps, DEFAULT_LR
-    old = lr is not None or step_scale is not None or quantizer != "delta" or coder != "auto"
-    fmt = int(format_version) if format_version else (2 if old else bitstream.RD_VERSION)
-    if steps is None:
-        steps = RD_EFFORT[effort][1] if fmt == bitstream.RD_VERSION \
-            else EFFORT_STEPS[effort]["weights"]
-    return fmt, steps, lr
-
-
 def _encode_options(fn):
     """The options encode and encode-dir share: what decides the bytes of each file."""
     for opt in reversed(_ENCODE_OPTIONS):
@@ -206,12 +184,12 @@ _ENCODE_OPTIONS = (
                  "bits per pixel (searches --quality; fits each level it tries once)."),
     click.option("--psnr", type=float, help="Smallest file whose decoded PSNR is at least this "
                  "many dB (searches --quality)."),
-    click.option("--quantizer", type=click.Choice(["delta", "fp16"]), default="delta",
-                 show_default=True, help="delta: integer changes from the shared initialisation; "
-                 "fp16: every value as a half float (the version-1 storage)."),
+    click.option("--quantizer", type=click.Choice(["delta", "fp16"]),
+                 help="Format 2: delta (default): integer changes from the shared "
+                 "initialisation; fp16: every value as a half float (the version-1 storage)."),
     click.option("--step-scale", type=float, help="Delta quantiser step, as a multiple of each "
                  "tensor's RMS change (default 0.5): larger is coarser and smaller."),
-    click.option("--mode", type=click.Choice(["weights", "latent"]), default="latent",
+    click.option("--mode", type=click.Choice(list(MODE_NAMES)), default=DEFAULT_MODE,
                  show_default=True, help="weights: tiles of the shared sparse network "
                  "(format 5: fitted to distortion + rate, a level per tile; format 2 with "
                  "--preset paper or --lr, --step-scale, --quantizer, --coder); latent: entropy-coded latent grids and the deltas of a shared "
@@ -219,8 +197,9 @@ _ENCODE_OPTIONS = (
                  "--steps and a latent --model)."),
     click.option("--preset", type=click.Choice(["paper"]), help="paper: the paper's encoder "
                  "(format 2: one level for every tile, lr 1e-4, 100 steps, step sizes by rule)."),
-    click.option("--coder", type=click.Choice(["auto", "zstd", "range"]), default="auto",
-                 show_default=True, help="Entropy coder of the delta integers (auto: the smaller)."),
+    click.option("--coder", type=click.Choice(["auto", "zstd", "range"]),
+                 help="Format 2: entropy coder of the delta integers (default auto: the "
+                 "smaller)."),
     click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
     click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
                  show_default=True, help="Where to fit: auto uses a GPU when there is one."),
@@ -247,13 +226,12 @@ def encode(src, dst, model, level, steps, effort, lr, quality, bpp, psnr, quanti
     Prints the size, bits per pixel and the PSNR the decoder will reproduce.
     """
     progress = _Progress("fitting", not quiet)
-    fmt, steps, lr = _format_and_steps(mode, preset, format_version, effort, steps, lr,
-                                       quantizer, step_scale, coder)
     try:
         r = api.encode_file(src, dst, force=force, model=model, level=level, steps=steps, lr=lr,
                             seed=seed, device=device, quality=quality, bpp=bpp, psnr=psnr,
                             quantizer=quantizer, step_scale=step_scale, coder=coder,
-                            format_version=fmt, mode=mode, effort=effort,
+                            format_version=int(format_version) if format_version else None,
+                            mode=mode, effort=effort, preset=preset,
                             progress=progress if progress.enabled else None)
     finally:
         progress.close()
@@ -356,14 +334,12 @@ def encode_dir(src, dst, model, level, steps, effort, lr, quality, bpp, psnr, qu
     dist = _distributed()
     writer = dist is None or dist.is_writer
     progress = _DatasetProgress("encode-dir", not quiet and writer)
-    fmt, steps, lr = _format_and_steps(mode, preset, None, effort, steps, lr, quantizer,
-                                       step_scale, coder)
     try:
         with accel.options(compute=compute, amp=amp, compile=compile_):
             r = batch.encode_dataset(src, dst, model=model, level=level, steps=steps, lr=lr,
                                      seed=seed, quality=quality, bpp=bpp, psnr=psnr,
                                      quantizer=quantizer, step_scale=step_scale, coder=coder,
-                                     mode=mode, format_version=fmt, effort=effort,
+                                     mode=mode, preset=preset, effort=effort,
                                      device=device, batch_pixels=batch_pixels,
                                      force=force,
                                      progress=progress if progress.enabled else None,

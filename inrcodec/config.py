@@ -69,6 +69,9 @@ class Arch:
 
 
 # -- the encoder -------------------------------------------------------------------------
+# The mode `inrcodec encode`, `encode-dir`, the Python API and the dataset tools use when no
+# mode is named (codec/encoder.settings_for): the latent mode, the best codec we have.
+DEFAULT_MODE = "latent"
 DEFAULT_STEPS = 100  # optimiser (Adam) steps per tile
 DEFAULT_LR = 1e-4  # the paper's test-time learning rate
 # The delta quantiser's step sizes come from the fit's first STEP_SIZE_REF_STEPS plain
@@ -82,7 +85,7 @@ QAT_MIN_SCALE = 0.4
 QUANTIZER_NAMES = ("delta", "fp16")
 CODER_NAMES = ("auto", "zstd", "range")
 
-# Rate control (codec.rate). 100 steps at lr 1e-4 barely move the weights (README, measured).
+# Rate control (codec/weights/rate.py). 100 steps at lr 1e-4 barely move the weights (README, measured).
 QUALITY_LR = 1e-3
 # (quality, density, step scale) anchors, log-linear in between. From the operational
 # curve (upper convex hull) of the shipped model a078708559e7 on development photos
@@ -91,7 +94,7 @@ QUALITY_LR = 1e-3
 QUALITY_PATH = ((1, 0.035, 2.0), (25, 0.035, 1.0), (75, 0.086, 0.25), (100, 0.21, 0.25))
 MAX_COARSEN = 40  # x1.15 step sizes each: up to ~270x coarser than the quality's own
 
-# The latent mode (codec/latent.py). --quality q in 1..100 is lambda = 2^(-5 - q / 10) in
+# The latent mode (codec/latent/). --quality q in 1..100 is lambda = 2^(-5 - q / 10) in
 # loss = MSE (images in [0, 1]) + lambda x bits per pixel: higher quality, smaller lambda.
 LATENT_STEPS = 300
 LATENT_QUALITY = 50
@@ -101,7 +104,7 @@ EFFORT_STEPS = {"fast": {"weights": 50, "latent": 100},
                 "slow": {"weights": 300, "latent": 1000}}
 
 
-# The weight mode's rate-distortion encoder (format 5, codec/rdencode.py). --quality q is
+# The weight mode's rate-distortion encoder (format 5, codec/weights/rdencode.py). --quality q is
 # lambda = 2^(-2 - q / 10) in loss = MSE (images in [0, 1]) + lambda x bits per pixel: a
 # weight costs more bits per dB than a latent, so the scale sits 4 octaves above the latent
 # mode's. Each quality fits its candidate levels around a target density (below), and
@@ -126,7 +129,7 @@ def rd_density(quality: float) -> float:
 
 @dataclass(frozen=True)
 class LatentArch:
-    """The latent mode's image model (model/latent.py): grids, synthesis, ARM width."""
+    """The latent mode's image model (codec/latent/grids.py, synthesis.py): grids, synthesis, ARM width."""
 
     levels: int = 7
     hidden: int = 32
@@ -167,7 +170,7 @@ LATENT_ARCH = LatentArch(levels=7, hidden=24, layers=2, act="sine", w0=5.0, arm_
 
 @dataclass(frozen=True)
 class LatentFit:
-    """The latent mode's fit (codec/latent.py)."""
+    """The latent mode's fit (codec/latent/)."""
 
     steps: int = LATENT_STEPS
     lam: float = 1e-3  # lambda: loss = MSE (images in [0, 1]) + lambda x bits per pixel

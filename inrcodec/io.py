@@ -249,3 +249,20 @@ def scan_images(folder: str | Path, suffixes=IMAGE_SUFFIXES) -> list[Path]:
         raise InrcodecError(f"{folder} is not a folder")
     return sorted(p for p in folder.rglob("*")
                   if p.suffix.lower() in suffixes and p.is_file() and not p.name.startswith("."))
+
+
+def colour_of(img: LoadedImage) -> np.ndarray:
+    """The colour channels (1 for L/LA, 3 for RGB/RGBA), uint8."""
+    return img.pixels[:, :, :1] if img.mode in ("L", "LA") else img.pixels[:, :, :3]
+
+
+def rgb_of(img: LoadedImage) -> np.ndarray:
+    """The 3 channels a network fits, uint8; greyscale is replicated."""
+    c = colour_of(img)
+    return np.ascontiguousarray(c.repeat(3, axis=2) if c.shape[2] == 1 else c)
+
+
+def alpha_plane(img: LoadedImage) -> bytes | None:
+    """The raw 8-bit alpha plane a file stores losslessly (None without alpha)."""
+    return np.ascontiguousarray(img.pixels[:, :, -1]).tobytes() \
+        if img.mode in ("LA", "RGBA") else None

@@ -17,10 +17,12 @@ import numpy as np
 import zstandard
 
 from inrcodec.codec import bitstream
+from inrcodec.codec.weights import format as wformat
+from inrcodec.codec.weights import files as wfiles
 
 H = bitstream.MIN_HEADER_SIZE  # random files: noise behind a version-1-sized header
-NAMES = [f.name for f in bitstream.FIELDS]  # every field of either version (v2 has them all)
-FMTS = {f.name: f.fmt for f in bitstream.FIELDS}
+NAMES = [f.name for f in wformat.FIELDS_V2]  # every field of either version (v2 has them all)
+FMTS = {f.name: f.fmt for f in wformat.FIELDS_V2}
 
 
 def with_crc(body: bytes) -> bytes:
@@ -41,14 +43,14 @@ def build(fields: dict, payload: bytes, alpha: bytes = b"", *, fix_lengths: bool
     f = dict(fields)
     qp = f.pop("qparams_bytes", b"") if qparams is None else qparams
     f.pop("qparams_bytes", None)
-    layout = bitstream.LAYOUTS.get(f["version"], bitstream.FIELDS_V1)
+    layout = bitstream.LAYOUTS.get(f["version"], wformat.FIELDS_V1)
     if any(x.name not in f for x in layout):  # e.g. a weight header claiming version 3
-        layout = bitstream.FIELDS_V1
-    if layout is bitstream.FIELDS_V1:
+        layout = wformat.FIELDS_V1
+    if layout is wformat.FIELDS_V1:
         qp = b""
     if fix_lengths:
         f.update(payload_len=len(payload), alpha_len=len(alpha))
-        if layout is not bitstream.FIELDS_V1:
+        if layout is not wformat.FIELDS_V1:
             f.update(qparams_len=len(qp))
     fmt = "<" + "".join(x.fmt for x in layout)
     head = struct.pack(fmt, *(f[x.name] for x in layout))
@@ -62,7 +64,7 @@ def parts(data: bytes) -> tuple[dict, bytes, bytes]:
     p0 = h.size + h.qparams_len
     p = data[p0:p0 + h.payload_len]
     a = data[p0 + h.payload_len:p0 + h.payload_len + h.alpha_len]
-    return dict(asdict(h), qparams_bytes=bitstream.qparams_section(data, h)), p, a
+    return dict(asdict(h), qparams_bytes=wfiles.qparams_section(data, h)), p, a
 
 
 def field_max(name: str) -> int:
@@ -93,7 +95,7 @@ def random_files(rng: random.Random, n: int):
     for _ in range(n):
         k = rng.randrange(3)
         body = rng.randbytes(rng.randrange(0, 200))
-        v = rng.choice(bitstream.SUPPORTED_VERSIONS)
+        v = rng.choice(wformat.SUPPORTED_VERSIONS)
         if k == 0:
             yield "random", body
         elif k == 1:

@@ -5,7 +5,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from inrcodec.codec import arm
+from inrcodec.codec.latent import arm
 from inrcodec.errors import FormatError
 
 

@@ -11,7 +11,7 @@ from inrcodec.config import Arch, FitConfig, MetaConfig
 from inrcodec.model.inr import INR, init_dense
 from inrcodec.training.meta import to_targets, train_meta_sparse
 from inrcodec.model.shared_model import scratch_model
-from inrcodec.codec.tiling import tile_coords
+from inrcodec.codec.weights.tiles import tile_coords
 from synthetic import sine_signals
 
 ARCH = Arch(width=12, depth=2, w0=30.0)

@@ -197,7 +197,7 @@ def test_inrcodec_codec(tiny_model, photo):
 def test_inrcodec_latent_codec(photo):
     photo = photo[:40, :56]
     from inrcodec.codec import bitstream
-    from inrcodec.model.latent_model import load_latent_model
+    from inrcodec.codec.latent.model import load_latent_model
     m = load_latent_model()
     c = harness.make_codec("inrcodec", qualities=[10, 60], steps=3, mode="latent")
     assert c.name == "inrcodec-latent" and c.settings() == {
@@ -296,7 +296,7 @@ def test_a_method_without_files_plugs_in(tmp_path):
 
 def test_inrcodec_quality_sweep(tiny_model, photo):
     """--qualities: the codec encodes with rate.py's settings for each quality."""
-    from inrcodec.codec.rate import quality_settings
+    from inrcodec.codec.weights.rate import quality_settings
 
     photo = photo[:40, :56]
     c = harness.make_codec("inrcodec", model=tiny_model, qualities=[1, 100], steps=3)

@@ -44,12 +44,12 @@ def test_packed_batches_give_each_image_its_own_encode(photo_dir, tmp_path, tiny
     out = tmp_path / "out"
     # a batch of ~10 tiles: several images per batch, and batches of different make-up
     r = inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS,
-                                batch_pixels=10 * 16 * 16)
+                                batch_pixels=10 * 16 * 16, mode="weights", format_version=2)
     assert r.encoded == len(SIZES) and r.skipped == 0 and not r.failed
     man = json.loads((out / "manifest.json").read_text())
     assert len(man["images"]) == len(SIZES)
     for e in man["images"]:
-        alone = inrcodec.encode_report(photo_dir / e["source"], model=tiny_model, steps=STEPS)
+        alone = inrcodec.encode_report(photo_dir / e["source"], model=tiny_model, steps=STEPS, mode="weights", format_version=2)
         data = (out / e["file"]).read_bytes()
         assert data == alone.data, e["file"]  # byte for byte what encode writes
         assert e["bytes"] == len(data) and e["psnr"] == pytest.approx(alone.psnr)
@@ -65,11 +65,12 @@ def test_packed_batches_give_each_image_its_own_encode(photo_dir, tmp_path, tiny
 def test_dataset_and_single_encodes_write_the_same_bytes(photo_dir, tmp_path, tiny_model, opts):
     out = tmp_path / "out"
     r = inrcodec.encode_dataset(photo_dir, out, model=tiny_model, batch_pixels=10 * 16 * 16,
-                                **opts)
+                                mode="weights", format_version=2, **opts)
     assert r.encoded == len(SIZES) and not r.failed
     qat = []
     for e in json.loads((out / "manifest.json").read_text())["images"]:
-        alone = inrcodec.encode_report(photo_dir / e["source"], model=tiny_model, **opts)
+        alone = inrcodec.encode_report(photo_dir / e["source"], model=tiny_model,
+                                       mode="weights", format_version=2, **opts)
         assert (out / e["file"]).read_bytes() == alone.data, e["file"]
         qat.append(alone.qat_steps)
     if "step_scale" in opts:  # the batch mixed images with and without quantiser-aware steps
@@ -78,7 +79,7 @@ def test_dataset_and_single_encodes_write_the_same_bytes(photo_dir, tmp_path, ti
 
 def test_manifest_matches_files(photo_dir, tmp_path, tiny_model):
     out = tmp_path / "out"
-    inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS)
+    inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS, mode="weights", format_version=2)
     assert bulk.check_manifest(out) == []
     man = json.loads((out / "manifest.json").read_text())
     assert man["settings"] == {"model_hash": tiny_model.hash, "level": tiny_model.default_level,
@@ -113,33 +114,33 @@ def test_interrupted_run_resumes_without_redoing_finished_files(photo_dir, tmp_p
             raise _Stop
     with pytest.raises(_Stop):  # like a Ctrl-C in the middle of the third image's fit
         inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS,
-                                batch_pixels=1, progress=stop_after_two)
+                                batch_pixels=1, progress=stop_after_two, mode="weights", format_version=2)
     parts = list(out.glob("manifest.part-*.json"))
     assert len(parts) == 1
     done_files = sorted(out.rglob("*.inr"))
     assert len(done_files) == 2
     before = {p: _stat(p) for p in done_files}
-    r = inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS, batch_pixels=1)
+    r = inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS, batch_pixels=1, mode="weights", format_version=2)
     assert (r.encoded, r.skipped) == (len(SIZES) - 2, 2)
     assert {p: _stat(p) for p in done_files} == before  # not rewritten
     assert bulk.check_manifest(out) == [] and not list(out.glob("manifest.part-*"))
     # a third run has nothing to do
-    r = inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS)
+    r = inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS, mode="weights", format_version=2)
     assert (r.encoded, r.skipped) == (0, len(SIZES))
     # a file that went missing (or was damaged) is redone, the others are not
     gone = out / "im2.inr"
     gone.unlink()
-    r = inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS)
+    r = inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS, mode="weights", format_version=2)
     assert (r.encoded, r.skipped) == (1, len(SIZES) - 1) and gone.exists()
     assert bulk.check_manifest(out) == []
 
 
 def test_other_settings_are_refused_unless_forced(photo_dir, tmp_path, tiny_model):
     out = tmp_path / "out"
-    inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS)
+    inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS, mode="weights", format_version=2)
     with pytest.raises(inrcodec.InrcodecError, match="other settings"):
-        inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS + 1)
-    r = inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS + 1, force=True)
+        inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS + 1, mode="weights", format_version=2)
+    r = inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS + 1, force=True, mode="weights", format_version=2)
     assert r.encoded == len(SIZES)
     man = json.loads((out / "manifest.json").read_text())
     assert man["settings"]["steps"] == STEPS + 1 and bulk.check_manifest(out) == []
@@ -150,7 +151,7 @@ def test_foreign_inr_files_are_not_overwritten(photo_dir, tmp_path, tiny_model):
     out.mkdir()
     (out / "im0.inr").write_bytes(b"precious")
     with pytest.raises(inrcodec.InrcodecError, match="no manifest"):
-        inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS)
+        inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS, mode="weights", format_version=2)
     assert (out / "im0.inr").read_bytes() == b"precious"
     assert sorted(p.name for p in out.iterdir()) == ["im0.inr"]
 
@@ -158,12 +159,12 @@ def test_foreign_inr_files_are_not_overwritten(photo_dir, tmp_path, tiny_model):
 def test_bad_images_are_reported_and_retried(photo_dir, tmp_path, tiny_model):
     (photo_dir / "broken.png").write_bytes(b"not a png")
     out = tmp_path / "out"
-    r = inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS)
+    r = inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS, mode="weights", format_version=2)
     assert r.encoded == len(SIZES) and [f["source"] for f in r.failed] == ["broken.png"]
     man = json.loads((out / "manifest.json").read_text())
     assert [f["source"] for f in man["failed"]] == ["broken.png"]
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photo_dir / "broken.png")
-    r = inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS)
+    r = inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS, mode="weights", format_version=2)
     assert (r.encoded, r.skipped, r.failed) == (1, len(SIZES), [])
     man = json.loads((out / "manifest.json").read_text())
     assert man["failed"] == [] and bulk.check_manifest(out) == []
@@ -173,16 +174,16 @@ def test_iterable_sources(tmp_path, tiny_model, rgb_image):
     grey = rgb_image[:, :, 0]
     pairs = [("a", rgb_image), ("deep/b", Image.fromarray(grey))]
     out = tmp_path / "out"
-    r = inrcodec.encode_dataset(iter(pairs), out, model=tiny_model, steps=STEPS)
+    r = inrcodec.encode_dataset(iter(pairs), out, model=tiny_model, steps=STEPS, mode="weights", format_version=2)
     assert r.encoded == 2
     assert (out / "a.inr").read_bytes() == inrcodec.encode(rgb_image, model=tiny_model,
-                                                           steps=STEPS)
+                                                           steps=STEPS, mode="weights", format_version=2)
     assert inrcodec.decode((out / "deep" / "b.inr").read_bytes(), model=tiny_model).mode == "L"
-    r = inrcodec.encode_dataset(iter(pairs), out, model=tiny_model, steps=STEPS)
+    r = inrcodec.encode_dataset(iter(pairs), out, model=tiny_model, steps=STEPS, mode="weights", format_version=2)
     assert (r.encoded, r.skipped) == (0, 2)
     for bad in ([("../up", rgb_image)], [("/abs", rgb_image)], [42]):
         with pytest.raises(inrcodec.InrcodecError):
-            inrcodec.encode_dataset(bad, tmp_path / "o2", model=tiny_model, steps=STEPS)
+            inrcodec.encode_dataset(bad, tmp_path / "o2", model=tiny_model, steps=STEPS, mode="weights", format_version=2)
 
 
 def test_name_collisions_are_refused(tmp_path, tiny_model, rgb_image):
@@ -191,12 +192,12 @@ def test_name_collisions_are_refused(tmp_path, tiny_model, rgb_image):
     Image.fromarray(rgb_image).save(src / "x.png")
     Image.fromarray(rgb_image).save(src / "x.jpg")
     with pytest.raises(inrcodec.InrcodecError, match="x.inr"):
-        inrcodec.encode_dataset(src, tmp_path / "out", model=tiny_model, steps=STEPS)
+        inrcodec.encode_dataset(src, tmp_path / "out", model=tiny_model, steps=STEPS, mode="weights", format_version=2)
 
 
 def test_decode_dataset_and_torch_dataset(photo_dir, tmp_path, tiny_model):
     out = tmp_path / "out"
-    inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS)
+    inrcodec.encode_dataset(photo_dir, out, model=tiny_model, steps=STEPS, mode="weights", format_version=2)
     dec = tmp_path / "dec"
     r = inrcodec.decode_dataset(out, dec, model=tiny_model)
     assert r.encoded == len(SIZES) and r.skipped == 0

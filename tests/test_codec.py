@@ -8,16 +8,18 @@ from PIL import Image
 
 import inrcodec
 from inrcodec.codec import bitstream
-from inrcodec.codec.decoder import read
+from inrcodec.codec.weights.codec import read
 from inrcodec.errors import ChecksumError, FormatError, ModelMismatchError
 from inrcodec.metrics import psnr
 from inrcodec.model.shared_model import SharedModel, scratch_model
-from inrcodec.codec.tiling import image_to_tiles, render
+from inrcodec.codec.weights.tiles import image_to_tiles, render
+from inrcodec.codec.weights import format as wformat
+from inrcodec.codec.weights import files as wfiles
 
 
 def test_round_trip_rgb(tiny_model, rgb_image):
     r = inrcodec.encode_report(rgb_image, model=tiny_model, level=1, steps=30, lr=1e-2,
-                               quantizer="fp16")
+                               quantizer="fp16", mode="weights", format_version=2)
     img = inrcodec.decode(r.data, model=tiny_model)
     assert img.size == (40, 28) and img.mode == "RGB"
     a = np.asarray(img)
@@ -33,14 +35,14 @@ def test_round_trip_rgb(tiny_model, rgb_image):
 
 
 def test_more_steps_better(tiny_model, rgb_image):
-    a = inrcodec.encode_report(rgb_image, model=tiny_model, steps=5, lr=1e-3).psnr
-    b = inrcodec.encode_report(rgb_image, model=tiny_model, steps=60, lr=1e-3).psnr
+    a = inrcodec.encode_report(rgb_image, model=tiny_model, steps=5, lr=1e-3, mode="weights", format_version=2).psnr
+    b = inrcodec.encode_report(rgb_image, model=tiny_model, steps=60, lr=1e-3, mode="weights", format_version=2).psnr
     assert b > a
 
 
 def test_payload_holds_surviving_values_only(tiny_model, rgb_image):
     for level in (0, 3):
-        r = inrcodec.encode_report(rgb_image, model=tiny_model, level=level, steps=2)
+        r = inrcodec.encode_report(rgb_image, model=tiny_model, level=level, steps=2, mode="weights", format_version=2)
         h, m, theta = read(r.data, tiny_model)
         net = tiny_model.net(level)
         assert theta.shape == (6, net.n_params)
@@ -48,7 +50,7 @@ def test_payload_holds_surviving_values_only(tiny_model, rgb_image):
 
 
 def test_render_2x_size_and_shared_pixels(tiny_model, rgb_image):
-    data = inrcodec.encode(rgb_image, model=tiny_model, steps=10, lr=1e-3)
+    data = inrcodec.encode(rgb_image, model=tiny_model, steps=10, lr=1e-3, mode="weights", format_version=2)
     one = inrcodec.decode_array(data, model=tiny_model)
     two = inrcodec.decode_array(data, model=tiny_model, scale=2)
     assert two.shape == (56, 80, 3)
@@ -63,7 +65,7 @@ def test_render_float_matches_tiles_at_1x(tiny_model):
     net = tiny_model.net(2)
     theta = tiny_model.levels[2].theta0 + 0.05 * torch.randn(6, net.n_params)
     img = render(net, theta, 28, 40, 16)
-    from inrcodec.codec.tiling import tile_coords
+    from inrcodec.codec.weights.tiles import tile_coords
     per_tile = net(theta, tile_coords(16)).reshape(2, 3, 16, 16, 3)
     stitched = per_tile.permute(0, 2, 1, 3, 4).reshape(32, 48, 3)[:28, :40]
     np.testing.assert_allclose(img, stitched.detach().numpy(), rtol=1e-5, atol=1e-5)
@@ -80,7 +82,7 @@ def test_image_to_tiles_round_trip():
 
 def test_greyscale_stays_greyscale(tiny_model, rgb_image):
     grey = rgb_image[:, :, 1]
-    r = inrcodec.encode_report(grey, model=tiny_model, steps=20, lr=1e-3)
+    r = inrcodec.encode_report(grey, model=tiny_model, steps=20, lr=1e-3, mode="weights", format_version=2)
     img = inrcodec.decode(r.data, model=tiny_model)
     assert img.mode == "L" and img.size == (40, 28)
     assert r.psnr == pytest.approx(psnr(np.asarray(img), grey))
@@ -89,7 +91,7 @@ def test_greyscale_stays_greyscale(tiny_model, rgb_image):
 def test_rgba_alpha_is_lossless(tiny_model, rgb_image):
     alpha = np.random.default_rng(1).integers(0, 256, rgb_image.shape[:2], dtype=np.uint8)
     rgba = np.dstack([rgb_image, alpha])
-    data = inrcodec.encode(rgba, model=tiny_model, steps=2)
+    data = inrcodec.encode(rgba, model=tiny_model, steps=2, mode="weights", format_version=2)
     img = inrcodec.decode(data, model=tiny_model)
     assert img.mode == "RGBA"
     np.testing.assert_array_equal(np.asarray(img)[:, :, 3], alpha)
@@ -97,28 +99,28 @@ def test_rgba_alpha_is_lossless(tiny_model, rgb_image):
 
 
 def test_header_pack_unpack():
-    h = bitstream.Header(version=1, flags=0, model_hash=bytes(range(32)), width=300, height=17,
+    h = wformat.Header(version=1, flags=0, model_hash=bytes(range(32)), width=300, height=17,
                          mode=2, level=7, quantizer=0, tile=64, tiles_y=1, tiles_x=5, n_params=99,
                          payload_len=3, alpha_len=0)
-    data = bitstream.pack(h, b"abc")
+    data = wfiles.pack(h, b"abc")
     assert bitstream.unpack_header(data) == h
     assert data[:4] == b"INRC" and data[4] == 1
     assert len(data) == bitstream.HEADER_SIZES[1] + 3 + 4
     (crc,) = struct.unpack("<I", data[-4:])
     assert crc == zlib.crc32(data[:-4])
     names = [row[0] for row in h.describe()]
-    assert names == [f.name for f in bitstream.FIELDS_V1]
-    h2 = bitstream.Header(version=2, flags=0, model_hash=bytes(range(32)), width=300, height=17,
+    assert names == [f.name for f in wformat.FIELDS_V1]
+    h2 = wformat.Header(version=2, flags=0, model_hash=bytes(range(32)), width=300, height=17,
                           mode=2, level=7, quantizer=1, qbits=8, coder=1, tile=64, tiles_y=1,
                           tiles_x=5, n_params=99, qparams_len=8, payload_len=4, alpha_len=0)
-    data = bitstream.pack(h2, b"abcd", qparams=b"\0" * 8)
+    data = wfiles.pack(h2, b"abcd", qparams=b"\0" * 8)
     assert bitstream.unpack_header(data) == h2
     assert len(data) == bitstream.HEADER_SIZES[2] + 8 + 4 + 4 == 89
-    assert [row[0] for row in h2.describe()] == [f.name for f in bitstream.FIELDS_V2]
+    assert [row[0] for row in h2.describe()] == [f.name for f in wformat.FIELDS_V2]
 
 
 def test_flipped_byte_is_a_checksum_error(tiny_model, rgb_image):
-    data = bytearray(inrcodec.encode(rgb_image, model=tiny_model, steps=1))
+    data = bytearray(inrcodec.encode(rgb_image, model=tiny_model, steps=1, mode="weights", format_version=2))
     for pos in (bitstream.HEADER_SIZE + 1, len(data) - 6, len(data) - 1):
         bad = bytearray(data)
         bad[pos] ^= 0x10
@@ -127,7 +129,7 @@ def test_flipped_byte_is_a_checksum_error(tiny_model, rgb_image):
 
 
 def test_wrong_model_names_both_hashes(tiny_model, tiny_model_path, rgb_image):
-    data = inrcodec.encode(rgb_image, model=tiny_model_path, steps=1)
+    data = inrcodec.encode(rgb_image, model=tiny_model_path, steps=1, mode="weights", format_version=2)
     other = scratch_model(tiny_model.arch, tile=16, n_levels=4, seed=2)
     with pytest.raises(ModelMismatchError) as e:
         inrcodec.decode(data, model=other)
@@ -135,7 +137,7 @@ def test_wrong_model_names_both_hashes(tiny_model, tiny_model_path, rgb_image):
 
 
 def test_truncated_and_foreign_files(tiny_model, rgb_image):
-    data = inrcodec.encode(rgb_image, model=tiny_model, steps=1)
+    data = inrcodec.encode(rgb_image, model=tiny_model, steps=1, mode="weights", format_version=2)
     for cut in (0, 3, 10, bitstream.HEADER_SIZE, len(data) - 1):
         with pytest.raises(FormatError):
             inrcodec.decode(data[:cut], model=tiny_model)
@@ -158,12 +160,12 @@ def test_ffn_model_round_trip(tmp_path, rgb_image):
     m.save(tmp_path / "ffn.safetensors")
     m2 = SharedModel.load(tmp_path / "ffn.safetensors")
     assert torch.equal(m2.fourier, m.fourier)
-    r = inrcodec.encode_report(rgb_image, model=m2, steps=5, lr=1e-3)
+    r = inrcodec.encode_report(rgb_image, model=m2, steps=5, lr=1e-3, mode="weights", format_version=2)
     assert np.asarray(inrcodec.decode(r.data, model=m2)).shape == (28, 40, 3)
 
 
 def test_info_describes_file_and_model(tiny_model, tiny_model_path, rgb_image):
-    data = inrcodec.encode(rgb_image, model=tiny_model, steps=1)
+    data = inrcodec.encode(rgb_image, model=tiny_model, steps=1, mode="weights", format_version=2)
     d = inrcodec.info(data)
     assert d["kind"] == "inr"
     fields = {k: v for k, v, _ in d["fields"]}
@@ -177,6 +179,6 @@ def test_info_describes_file_and_model(tiny_model, tiny_model_path, rgb_image):
 def test_encode_from_pil_and_path(tiny_model, rgb_image, tmp_path):
     p = tmp_path / "x.png"
     Image.fromarray(rgb_image).save(p)
-    a = inrcodec.encode(p, model=tiny_model, steps=3)
-    b = inrcodec.encode(Image.fromarray(rgb_image), model=tiny_model, steps=3)
+    a = inrcodec.encode(p, model=tiny_model, steps=3, mode="weights", format_version=2)
+    b = inrcodec.encode(Image.fromarray(rgb_image), model=tiny_model, steps=3, mode="weights", format_version=2)
     assert a == b

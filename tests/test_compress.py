@@ -10,12 +10,13 @@ import inrcodec
 from inrcodec import Arch, scratch_model
 from inrcodec.codec import bitstream
 from inrcodec.codec import entropy
-from inrcodec.codec import quantiser as quant
-from inrcodec.codec.quantiser import DeltaQuantiser
+from inrcodec.codec.weights import quantiser as quant
+from inrcodec.codec.weights.quantiser import DeltaQuantiser
 from inrcodec.errors import FormatError, InrcodecError
 from inrcodec.model.inr import INR
 from inrcodec.model.shared_model import SharedModel, sparse_delta_from
-from inrcodec.codec.tiling import tile_coords
+from inrcodec.codec.weights.tiles import tile_coords
+from inrcodec.codec.weights import files as wfiles
 
 
 # -- the delta quantiser -------------------------------------------------------------------
@@ -142,7 +143,7 @@ def test_range_decoder_garbage_is_a_format_error():
 @pytest.mark.parametrize("coder", ["zstd", "range"])
 def test_v2_round_trip_and_report(tiny_model, rgb_image, coder):
     r = inrcodec.encode_report(rgb_image, model=tiny_model, level=1, steps=40, lr=3e-3,
-                               coder=coder, step_scale=0.2)
+                               coder=coder, step_scale=0.2, mode="weights", format_version=2)
     h = bitstream.unpack_header(r.data)
     assert (h.version, h.quantizer, h.coder) == (2, quant.DELTA, entropy.CODERS_BY_NAME[coder])
     assert len(r.data) == h.size + h.qparams_len + h.payload_len + 4
@@ -156,22 +157,22 @@ def test_v2_round_trip_and_report(tiny_model, rgb_image, coder):
 
 def test_delta_is_smaller_than_fp16(tiny_model, rgb_image):
     kw = dict(model=tiny_model, level=0, steps=40, lr=3e-3)
-    fp16 = inrcodec.encode_report(rgb_image, quantizer="fp16", **kw)
-    delta = inrcodec.encode_report(rgb_image, step_scale=0.25, **kw)
+    fp16 = inrcodec.encode_report(rgb_image, quantizer="fp16", **kw, mode="weights", format_version=2)
+    delta = inrcodec.encode_report(rgb_image, step_scale=0.25, **kw, mode="weights", format_version=2)
     assert delta.bytes < fp16.bytes / 3
     assert delta.psnr > fp16.psnr - 4
 
 
 def test_coarser_steps_give_smaller_files(tiny_model, rgb_image):
     sizes = [inrcodec.encode_report(rgb_image, model=tiny_model, steps=10, lr=1e-2,
-                                    step_scale=s).bytes for s in (0.1, 0.5, 2.0)]
+                                    step_scale=s, mode="weights", format_version=2).bytes for s in (0.1, 0.5, 2.0)]
     assert sizes[0] > sizes[1] > sizes[2]
 
 
 def test_auto_coder_keeps_the_smaller(tiny_model, rgb_image):
     kw = dict(model=tiny_model, steps=10, lr=1e-2, step_scale=0.7)
-    sizes = {c: inrcodec.encode_report(rgb_image, coder=c, **kw).bytes for c in ("zstd", "range")}
-    auto = inrcodec.encode_report(rgb_image, coder="auto", **kw)
+    sizes = {c: inrcodec.encode_report(rgb_image, coder=c, **kw, mode="weights", format_version=2).bytes for c in ("zstd", "range")}
+    auto = inrcodec.encode_report(rgb_image, coder="auto", **kw, mode="weights", format_version=2)
     assert auto.bytes == min(sizes.values())
 
 
@@ -179,16 +180,16 @@ def test_quantiser_aware_steps_help(tiny_model, rgb_image):
     """The last steps see the quantised network: the decoded PSNR is higher than quantising
     a plain fit of the same length, at a similar size."""
     kw = dict(model=tiny_model, level=0, steps=40, lr=3e-3, step_scale=1.5)
-    plain = inrcodec.encode_report(rgb_image, qat_fraction=0.0, **kw)
-    aware = inrcodec.encode_report(rgb_image, qat_fraction=0.25, **kw)
+    plain = inrcodec.encode_report(rgb_image, qat_fraction=0.0, **kw, mode="weights", format_version=2)
+    aware = inrcodec.encode_report(rgb_image, qat_fraction=0.25, **kw, mode="weights", format_version=2)
     assert aware.psnr > plain.psnr + 1
     assert aware.bytes < 1.1 * plain.bytes
 
 
 def test_v1_and_v2_files_both_decode(tiny_model, rgb_image):
     v1 = inrcodec.encode(rgb_image, model=tiny_model, steps=5, quantizer="fp16",
-                         format_version=1)
-    v2 = inrcodec.encode(rgb_image, model=tiny_model, steps=5, quantizer="fp16")
+                         format_version=1, mode="weights")
+    v2 = inrcodec.encode(rgb_image, model=tiny_model, steps=5, quantizer="fp16", mode="weights", format_version=2)
     assert v1[4] == 1 and v2[4] == 2
     # fp16 values are the same bytes in both versions: the pixels agree exactly
     np.testing.assert_array_equal(inrcodec.decode_array(v1, model=tiny_model),
@@ -198,7 +199,7 @@ def test_v1_and_v2_files_both_decode(tiny_model, rgb_image):
 
 def test_version_1_cannot_hold_deltas(tiny_model, rgb_image):
     with pytest.raises(InrcodecError, match="version 1"):
-        inrcodec.encode(rgb_image, model=tiny_model, steps=1, format_version=1)
+        inrcodec.encode(rgb_image, model=tiny_model, steps=1, format_version=1, mode="weights")
 
 
 def test_bad_quantiser_options(tiny_model, rgb_image):
@@ -209,7 +210,8 @@ def test_bad_quantiser_options(tiny_model, rgb_image):
                     (dict(step_scale=float("nan")), "positive"),
                     (dict(format_version=7), "cannot be written")):
         with pytest.raises(InrcodecError, match=msg):
-            inrcodec.encode(rgb_image, model=tiny_model, steps=1, **kw)
+            inrcodec.encode(rgb_image, model=tiny_model, steps=1, mode="weights",
+                            **{"format_version": 2, **kw})
 
 
 # -- sparse-delta networks and models -----------------------------------------------------------
@@ -243,7 +245,7 @@ def test_sparse_delta_model_file_round_trip(tmp_path, rgb_image):
     assert all(torch.equal(a.base, b.base) for a, b in zip(m.levels, m2.levels))
     assert m2.net(4).n_params == m.arch.n_biases()  # the bias-only level
     for level in (1, 4):
-        r = inrcodec.encode_report(rgb_image, model=p, level=level, steps=10, lr=1e-2)
+        r = inrcodec.encode_report(rgb_image, model=p, level=level, steps=10, lr=1e-2, mode="weights", format_version=2)
         assert r.psnr == pytest.approx(
             inrcodec.metrics.psnr(inrcodec.decode_array(r.data, model=p), rgb_image))
         assert r.params == m.net(level).n_params
@@ -281,7 +283,7 @@ def test_meta_training_sparse_delta_learns_the_dense_base(tmp_path):
 
 # -- rate control ---------------------------------------------------------------------------------
 def test_quality_maps_to_settings(tiny_model):
-    from inrcodec.codec import rate
+    from inrcodec.codec.weights import rate
     lo, hi = rate.quality_settings(tiny_model, 1), rate.quality_settings(tiny_model, 100)
     assert lo.quant.step_scale > hi.quant.step_scale
     assert tiny_model.ladder()[lo.level]["density"] <= tiny_model.ladder()[hi.level]["density"]
@@ -295,37 +297,38 @@ def test_quality_maps_to_settings(tiny_model):
 
 
 def test_quality_trades_size_for_psnr(tiny_model, rgb_image):
-    a = inrcodec.encode_report(rgb_image, model=tiny_model, quality=5, steps=25)
-    b = inrcodec.encode_report(rgb_image, model=tiny_model, quality=95, steps=25)
+    a = inrcodec.encode_report(rgb_image, model=tiny_model, quality=5, steps=25, mode="weights", format_version=2)
+    b = inrcodec.encode_report(rgb_image, model=tiny_model, quality=95, steps=25, mode="weights", format_version=2)
     assert a.bytes < b.bytes and a.psnr < b.psnr
     assert (a.quality, b.quality) == (5, 95)
 
 
 @pytest.mark.parametrize("target", [3.0, 6.0])
 def test_bpp_target_lands_at_or_under(tiny_model, rgb_image, target):
-    r = inrcodec.encode_report(rgb_image, model=tiny_model, bpp=target, steps=40)
+    r = inrcodec.encode_report(rgb_image, model=tiny_model, bpp=target, steps=40, mode="weights", format_version=2)
     assert r.bpp <= target
     assert r.search["target"] == "bpp" and r.search["probes"]
     assert inrcodec.decode_array(r.data, model=tiny_model).shape == rgb_image.shape
     # and it is not needlessly small: the next quality up (if any) was over the target
     if r.quality < 100 and not r.search["coarsened"]:
         up = inrcodec.encode_report(rgb_image, model=tiny_model, quality=r.quality + 1,
-                                    steps=40)
+                                    steps=40, mode="weights", format_version=2)
         assert up.bpp > target * 0.9
 
 
 def test_psnr_target_is_met_or_refused(tiny_model, rgb_image):
-    r = inrcodec.encode_report(rgb_image, model=tiny_model, psnr=12.0, steps=40)
+    r = inrcodec.encode_report(rgb_image, model=tiny_model, psnr=12.0, steps=40, mode="weights", format_version=2)
     assert r.psnr >= 12.0 and r.search["target"] == "psnr"
     with pytest.raises(InrcodecError, match="out of reach"):
-        inrcodec.encode_report(rgb_image, model=tiny_model, psnr=60.0, steps=5)
+        inrcodec.encode_report(rgb_image, model=tiny_model, psnr=60.0, steps=5, mode="weights", format_version=2)
 
 
 def test_rate_control_refuses_fixed_choices(tiny_model, rgb_image):
     for kw in (dict(quality=50, level=1), dict(bpp=1.0, lr=1e-3), dict(psnr=20, step_scale=1),
                dict(quality=50, bpp=1.0), dict(bpp=1.0, quantizer="fp16")):
         with pytest.raises(InrcodecError):
-            inrcodec.encode(rgb_image, model=tiny_model, steps=1, **kw)
+            inrcodec.encode(rgb_image, model=tiny_model, steps=1, mode="weights",
+                            **{"format_version": 2, **kw})
 
 
 # -- the command line ---------------------------------------------------------------------------
@@ -370,8 +373,8 @@ def test_fit_continues_exactly(tiny_model, rgb_image):
     can continue the plain steps' optimiser."""
     import copy
     from inrcodec.config import FitConfig
-    from inrcodec.codec.fit import fit
-    from inrcodec.codec.tiling import image_to_tiles
+    from inrcodec.codec.weights.fit import fit
+    from inrcodec.codec.weights.tiles import image_to_tiles
     net, theta0 = tiny_model.net(1), tiny_model.levels[1].theta0
     tg, w = image_to_tiles(rgb_image.astype(np.float32) / 127.5 - 1, 16)
     c = tile_coords(16)
@@ -404,18 +407,18 @@ def test_sparse_delta_base_carries_over_between_phases(tmp_path):
 
 def test_quantiser_aware_steps_are_chosen_when_they_pay(tiny_model, rgb_image):
     kw = dict(model=tiny_model, level=0, steps=40, lr=3e-3)
-    coarse = inrcodec.encode_report(rgb_image, step_scale=3.0, **kw)
+    coarse = inrcodec.encode_report(rgb_image, step_scale=3.0, **kw, mode="weights", format_version=2)
     assert coarse.qat_steps == 8  # rounding this coarsely costs more than 8 steps gain
-    fine = inrcodec.encode_report(rgb_image, step_scale=0.3, **kw)
+    fine = inrcodec.encode_report(rgb_image, step_scale=0.3, **kw, mode="weights", format_version=2)
     assert fine.qat_steps == 0  # below step scale 0.4: all steps plain
-    forced = inrcodec.encode_report(rgb_image, step_scale=0.3, qat_fraction=0.25, **kw)
+    forced = inrcodec.encode_report(rgb_image, step_scale=0.3, qat_fraction=0.25, **kw, mode="weights", format_version=2)
     assert forced.qat_steps == 10
-    fp16 = inrcodec.encode_report(rgb_image, quantizer="fp16", **kw)
+    fp16 = inrcodec.encode_report(rgb_image, quantizer="fp16", **kw, mode="weights", format_version=2)
     assert fp16.qat_steps == 0
     # a plain encode is the plain 40-step fit, quantised: the same as fp16's fit
-    from inrcodec.codec.decoder import read
+    from inrcodec.codec.weights.codec import read
     _, _, t16 = read(fp16.data, tiny_model)
     _, _, tq = read(fine.data, tiny_model)
-    step = float(np.frombuffer(bitstream.qparams_section(
+    step = float(np.frombuffer(wfiles.qparams_section(
         fine.data, bitstream.unpack_header(fine.data)), "<f4").max())
     assert float((t16 - tq).abs().max()) <= step / 2 + 1e-3

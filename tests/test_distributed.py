@@ -54,7 +54,7 @@ def _encode_worker(rank, world, store, src, dst, model, batch_pixels):
     dist = _join(rank, world, store)
     try:
         r = inrcodec.encode_dataset(src, dst, model=model, steps=3, batch_pixels=batch_pixels,
-                                    dist=dist)
+                                    dist=dist, mode="weights", format_version=2)
         Path(dst).joinpath(f".report{rank}").write_text(json.dumps(r.summary()))
     finally:
         tdist.destroy_process_group()
@@ -95,7 +95,7 @@ def test_two_process_encoding_matches_single_process(tmp_path, tiny_model_path, 
     for i, (w, h) in enumerate([(40, 28), (16, 16), (33, 50), (20, 20), (9, 30)]):
         Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(src / f"{i}.png")
     one = tmp_path / "one"
-    inrcodec.encode_dataset(src, one, model=tiny_model, steps=3, batch_pixels=6 * 256)
+    inrcodec.encode_dataset(src, one, model=tiny_model, steps=3, batch_pixels=6 * 256, mode="weights", format_version=2)
     two = tmp_path / "two"
     _spawn(_encode_worker, str(src), str(two), str(tiny_model_path), 6 * 256, tmp_path=tmp_path)
     assert bulk.check_manifest(two) == []

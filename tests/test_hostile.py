@@ -24,12 +24,14 @@ from safetensors.torch import save as st_save
 
 import inrcodec
 from inrcodec import api
-from inrcodec.codec import bitstream, decoder, entropy
+from inrcodec.codec import bitstream, entropy
 from inrcodec.errors import (ChecksumError, FormatError, InrcodecError, ModelError,
                              ModelMismatchError)
 from inrcodec.model.shared_model import SharedModel, _data_digest
 
 import malformed
+from inrcodec.codec.weights import files as wfiles
+from inrcodec.codec.weights import codec as wcodec
 
 TALLY: collections.Counter = collections.Counter()
 
@@ -45,14 +47,14 @@ def files(tiny_model, rgb_image_module):
     integers."""
     rgba = np.concatenate(
         [rgb_image_module, (np.arange(28 * 40) % 251).reshape(28, 40, 1).astype(np.uint8)], 2)
-    out = {"rgb": api.encode(rgb_image_module, model=tiny_model, steps=2, **V1),
-           "rgba": api.encode(rgba, model=tiny_model, steps=2, **V1),
-           "rgb2z": api.encode(rgb_image_module, model=tiny_model, steps=4, lr=1e-2, coder="zstd"),
+    out = {"rgb": api.encode(rgb_image_module, model=tiny_model, steps=2, mode="weights", **V1),
+           "rgba": api.encode(rgba, model=tiny_model, steps=2, mode="weights", **V1),
+           "rgb2z": api.encode(rgb_image_module, model=tiny_model, steps=4, lr=1e-2, coder="zstd", mode="weights", format_version=2),
            "rgb2r": api.encode(rgb_image_module, model=tiny_model, steps=4, lr=1e-2,
-                               coder="range"),
-           "rgba2r": api.encode(rgba, model=tiny_model, steps=4, lr=1e-2, coder="range"),
+                               coder="range", mode="weights", format_version=2),
+           "rgba2r": api.encode(rgba, model=tiny_model, steps=4, lr=1e-2, coder="range", mode="weights", format_version=2),
            "rgb2r16": api.encode(rgb_image_module, model=tiny_model, steps=4, lr=1e-2,
-                                 coder="range", step_scale=0.003)}
+                                 coder="range", step_scale=0.003, mode="weights", format_version=2)}
     for name in V2:
         h = bitstream.unpack_header(out[name])
         assert (h.version, h.quantizer, h.coder) == (2, 1, 0 if name.endswith("z") else 1)
@@ -81,11 +83,11 @@ def _attempt(fn, data: bytes) -> str:
 def outcome(data: bytes, model, *, full: bool = False) -> str:
     """Run one input through the decoder: 'ok' or the InrcodecError class name.
 
-    full=False runs decoder.read and the alpha section (everything but rendering, fast);
+    full=False runs wcodec.read and the alpha section (everything but rendering, fast);
     full=True runs inrcodec.decode itself. api.info must fail as cleanly either way.
     """
     def read():
-        decoder.read(data, model=model)
+        wcodec.read(data, model=model)
         bitstream.alpha_section(data, bitstream.verify(data))  # the alpha section too
 
     o = _attempt((lambda: inrcodec.decode(data, model=model)) if full else read, data)
@@ -259,7 +261,7 @@ def test_alpha_bomb(files, tiny_model):
 def _fp16_payload(data: bytes):
     """(header, decompressed fp16 payload) of an fp16 file."""
     h = bitstream.verify(data)
-    return h, entropy.unzstd(bitstream.coded_payload(data, h), 2 * h.n_tiles * h.n_params,
+    return h, entropy.unzstd(wfiles.coded_payload(data, h), 2 * h.n_tiles * h.n_params,
                              "payload")
 
 
@@ -287,17 +289,17 @@ def test_non_finite_values(files, tiny_model, bad):
 
 
 def test_unknown_version_quantiser_via_pack(files):
-    """bitstream.pack itself refuses to write what the reader would refuse."""
+    """wfiles.pack itself refuses to write what the reader would refuse."""
     h = bitstream.unpack_header(files["rgb"])
     for change in (dict(version=3), dict(quantizer=7), dict(quantizer=1), dict(mode=9)):
         with pytest.raises(FormatError):
-            bitstream.pack(dataclasses.replace(h, **change), b"\0" * h.payload_len)
+            wfiles.pack(dataclasses.replace(h, **change), b"\0" * h.payload_len)
     h2 = bitstream.unpack_header(files["rgb2r"])
     for change in (dict(coder=2), dict(qbits=12), dict(quantizer=0), dict(qparams_len=0),
                    dict(payload_len=h2.payload_len + 1)):
         with pytest.raises(FormatError):
             h3 = dataclasses.replace(h2, **change)
-            bitstream.pack(h3, b"\0" * h3.payload_len, qparams=b"\0" * h3.qparams_len)
+            wfiles.pack(h3, b"\0" * h3.payload_len, qparams=b"\0" * h3.qparams_len)
 
 
 @pytest.mark.parametrize("name", ["rgb2z", "rgb2r"])
@@ -419,7 +421,7 @@ def test_every_byte_flip_is_caught_at_load_or_by_the_hash(tiny_model, files):
             c["refused"] += 1
             continue
         with pytest.raises(ModelMismatchError, match=tiny_model.hash):
-            decoder.read(files["rgb"], model=m)
+            wcodec.read(files["rgb"], model=m)
         c["mismatch"] += 1
     assert c["refused"] > 500 and c["refused"] + c["mismatch"] == 600
     print(f"model byte flips: {dict(c)}")
@@ -531,7 +533,7 @@ def test_mismatched_model_names_both_hashes(files, tiny_model, tmp_path):
 def test_encode_with_in_memory_model_then_save_decodes(tmp_path, rgb_image_module):
     """The hash an in-memory model names is the one its saved file has."""
     m = inrcodec.scratch_model(inrcodec.Arch(width=8, depth=2), tile=16, n_levels=2, seed=3)
-    data = api.encode(rgb_image_module, model=m, steps=1)
+    data = api.encode(rgb_image_module, model=m, steps=1, mode="weights", format_version=2)
     p = tmp_path / "m.safetensors"
     m.save(p)
     assert inrcodec.decode(data, model=p).size == (40, 28)

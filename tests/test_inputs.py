@@ -29,7 +29,8 @@ STEPS = 2
 @pytest.fixture
 def enc(tiny_model):
     def run(image, **kw):
-        return api.encode_report(image, model=tiny_model, steps=kw.pop("steps", STEPS), **kw)
+        return api.encode_report(image, model=tiny_model, steps=kw.pop("steps", STEPS),
+                                 mode="weights", **{"format_version": 2, **kw})
     return run
 
 
@@ -151,7 +152,7 @@ def test_moderately_large_image_in_chunks(tiny_model, dec):
     a = np.stack([(x // 7) % 256, (y // 5) % 256, (x + y) % 256], -1).astype(np.uint8)
     calls = []
     r = api.encode_report(a, model=tiny_model, steps=1, max_batch_pixels=64 * 256,
-                          progress=lambda done, total, loss: calls.append((done, total)))
+                          progress=lambda done, total, loss: calls.append((done, total)), mode="weights", format_version=2)
     n_tiles = 38 * 63
     # one call per chunk of 64 tiles, counting the optimiser step in fractions
     assert r.tiles == n_tiles and len(calls) == -(-n_tiles // 64)
@@ -160,8 +161,8 @@ def test_moderately_large_image_in_chunks(tiny_model, dec):
 
 
 def test_chunk_size_does_not_change_the_output(tiny_model, rgb_image):
-    a = api.encode(rgb_image, model=tiny_model, steps=2, max_batch_pixels=512)
-    b = api.encode(rgb_image, model=tiny_model, steps=2)
+    a = api.encode(rgb_image, model=tiny_model, steps=2, max_batch_pixels=512, mode="weights", format_version=2)
+    b = api.encode(rgb_image, model=tiny_model, steps=2, mode="weights", format_version=2)
     assert a == b
 
 
@@ -216,7 +217,7 @@ def test_alpha_round_trips_exactly(enc, dec, tiny_model, tiny_model_path, tmp_pa
 @pytest.mark.parametrize("ext", ["ppm", "bmp", "jpg", "gif"])
 def test_alpha_is_not_dropped_silently_on_output(tmp_path, tiny_model, tiny_model_path, ext):
     for mode, c in (("RGBA", 4), ("LA", 2)):
-        data = api.encode(noise(9, 9, c), model=tiny_model, steps=1)
+        data = api.encode(noise(9, 9, c), model=tiny_model, steps=1, mode="weights", format_version=2)
         (tmp_path / "x.inr").write_bytes(data)
         r = cli("decode", tmp_path / "x.inr", tmp_path / f"o.{ext}", "--model", tiny_model_path)
         assert_refused(r, "cannot store the alpha channel")
@@ -302,9 +303,9 @@ def test_existing_output_needs_force_api(tmp_path, tiny_model, rgb_image):
     Image.fromarray(rgb_image).save(src)
     dst.write_bytes(b"precious")
     with pytest.raises(OutputExistsError):
-        api.encode_file(src, dst, model=tiny_model, steps=1)
+        api.encode_file(src, dst, model=tiny_model, steps=1, mode="weights", format_version=2)
     assert dst.read_bytes() == b"precious"
-    api.encode_file(src, dst, model=tiny_model, steps=1, force=True)
+    api.encode_file(src, dst, model=tiny_model, steps=1, force=True, mode="weights", format_version=2)
     data = dst.read_bytes()
     assert data.startswith(bitstream.MAGIC)
     png = tmp_path / "out.png"
@@ -346,7 +347,7 @@ def test_interrupted_encode_leaves_nothing(tmp_path, tiny_model, rgb_image, exis
     if existing:
         dst.write_bytes(b"old")
     with pytest.raises(KeyboardInterrupt):
-        api.encode_file(src, dst, model=tiny_model, steps=5, progress=_interrupt, force=True)
+        api.encode_file(src, dst, model=tiny_model, steps=5, progress=_interrupt, force=True, mode="weights", format_version=2)
     no_leftovers(tmp_path, "in.png", *(["out.inr"] if existing else []))
     if existing:
         assert dst.read_bytes() == b"old"
@@ -360,7 +361,7 @@ def test_interrupted_while_writing_leaves_nothing(tmp_path, tiny_model, rgb_imag
         raise KeyboardInterrupt
     monkeypatch.setattr(os, "fsync", boom)
     with pytest.raises(KeyboardInterrupt):
-        api.encode_file(src, dst, model=tiny_model, steps=1)
+        api.encode_file(src, dst, model=tiny_model, steps=1, mode="weights", format_version=2)
     no_leftovers(tmp_path, "in.png")
 
 
@@ -385,7 +386,7 @@ def test_write_failure_is_a_clear_error(tmp_path, tiny_model, rgb_image, monkeyp
     monkeypatch.setattr(os, "replace", full)
     with pytest.raises(InrcodecError, match="No space left"):
         api.encode_file(rgb_image_path(tmp_path, rgb_image), tmp_path / "o.inr",
-                        model=tiny_model, steps=1)
+                        model=tiny_model, steps=1, mode="weights", format_version=2)
     no_leftovers(tmp_path, "in.png")
 
 
@@ -399,10 +400,10 @@ def test_outputs_get_the_usual_permissions(tmp_path, tiny_model, rgb_image):
     umask = os.umask(0o022)
     try:
         dst = tmp_path / "o.inr"
-        api.encode_file(rgb_image_path(tmp_path, rgb_image), dst, model=tiny_model, steps=1)
+        api.encode_file(rgb_image_path(tmp_path, rgb_image), dst, model=tiny_model, steps=1, mode="weights", format_version=2)
         assert stat.S_IMODE(dst.stat().st_mode) == 0o644
         dst.chmod(0o600)
-        api.encode_file(tmp_path / "in.png", dst, model=tiny_model, steps=1, force=True)
+        api.encode_file(tmp_path / "in.png", dst, model=tiny_model, steps=1, force=True, mode="weights", format_version=2)
         assert stat.S_IMODE(dst.stat().st_mode) == 0o600
     finally:
         os.umask(umask)
@@ -410,7 +411,7 @@ def test_outputs_get_the_usual_permissions(tmp_path, tiny_model, rgb_image):
 
 def test_missing_model_cli_names_the_hash(tmp_path, tiny_model, rgb_image):
     inr = tmp_path / "x.inr"
-    inr.write_bytes(api.encode(rgb_image, model=tiny_model, steps=1))
+    inr.write_bytes(api.encode(rgb_image, model=tiny_model, steps=1, mode="weights", format_version=2))
     r = cli("decode", inr, tmp_path / "o.png", "--model", tmp_path / "none.safetensors")
     assert_refused(r, f"needs shared model {tiny_model.hash}")
     with pytest.raises(ModelError, match=tiny_model.hash):
@@ -419,7 +420,7 @@ def test_missing_model_cli_names_the_hash(tmp_path, tiny_model, rgb_image):
 
 
 def test_damaged_inr_cli(tmp_path, tiny_model, tiny_model_path, rgb_image):
-    data = api.encode(rgb_image, model=tiny_model, steps=1)
+    data = api.encode(rgb_image, model=tiny_model, steps=1, mode="weights", format_version=2)
     inr = tmp_path / "x.inr"
     flipped = data[:100] + bytes([data[100] ^ 1]) + data[101:]  # in the payload
     for bad, msg in ((data[:-1], "truncated"), (flipped, "checksum"),
@@ -432,17 +433,17 @@ def test_damaged_inr_cli(tmp_path, tiny_model, tiny_model_path, rgb_image):
 
 # -- reproducibility ----------------------------------------------------------------------------
 def test_reencode_is_byte_identical(tiny_model, tiny_model_path, rgb_image):
-    a = api.encode(rgb_image, model=tiny_model, steps=3)
-    b = api.encode(rgb_image.copy(), model=inrcodec.SharedModel.load(tiny_model_path), steps=3)
+    a = api.encode(rgb_image, model=tiny_model, steps=3, mode="weights", format_version=2)
+    b = api.encode(rgb_image.copy(), model=inrcodec.SharedModel.load(tiny_model_path), steps=3, mode="weights", format_version=2)
     assert a == b
     rgba = np.concatenate([rgb_image, rgb_image[:, :, :1]], 2)
-    assert api.encode(rgba, model=tiny_model, steps=2) == api.encode(rgba, model=tiny_model,
-                                                                     steps=2)
+    assert api.encode(rgba, model=tiny_model, steps=2, mode="weights", format_version=2) == api.encode(rgba, model=tiny_model,
+                                                                     steps=2, mode="weights", format_version=2)
 
 
 def test_reencode_in_a_new_process_is_byte_identical(tmp_path, tiny_model_path, rgb_image):
     src = rgb_image_path(tmp_path, rgb_image)
-    here = api.encode(src, model=tiny_model_path, steps=2)
+    here = api.encode(src, model=tiny_model_path, steps=2, mode="weights", format_version=2)
     env = dict(os.environ, PYTHONPATH=str(Path(inrcodec.__file__).parent.parent))
     subprocess.run([sys.executable, "-m", "inrcodec.cli", "encode", str(src),
                     str(tmp_path / "o.inr"), "--model", str(tiny_model_path), "--steps", "2",
@@ -452,7 +453,7 @@ def test_reencode_in_a_new_process_is_byte_identical(tmp_path, tiny_model_path, 
 
 
 def test_decode_is_deterministic(tmp_path, tiny_model, rgb_image):
-    data = api.encode(rgb_image, model=tiny_model, steps=2)
+    data = api.encode(rgb_image, model=tiny_model, steps=2, mode="weights", format_version=2)
     a, b = api.decode_array(data, model=tiny_model), api.decode_array(data, model=tiny_model)
     assert np.array_equal(a, b)
     assert np.array_equal(api.decode_array(data, model=tiny_model, scale=1.7),

@@ -13,7 +13,8 @@ from inrcodec.codec import bitstream
 from inrcodec.errors import FormatError, InrcodecError
 from inrcodec.errors import ModelMismatchError
 from inrcodec.metrics import psnr
-from inrcodec.model.latent_model import load_latent_model, scratch_latent_model
+from inrcodec.codec.latent.model import load_latent_model, scratch_latent_model
+from inrcodec.codec.latent import format as lformat
 
 STEPS = 100
 
@@ -35,7 +36,7 @@ def test_round_trip(encoded):
     img, r = encoded
     assert r.version == 4 and r.codec == "latent"
     h = bitstream.verify(r.data)
-    assert isinstance(h, bitstream.LatentHeader) and (h.width, h.height) == (56, 40)
+    assert isinstance(h, lformat.LatentHeader) and (h.width, h.height) == (56, 40)
     assert h.model_hash.hex() == load_latent_model().hash == r.model_hash
     assert h.arm_len == 0  # the shared model's entropy model codes the latents
     out = inrcodec.decode_array(r.data)
@@ -169,7 +170,7 @@ def test_sampled_features_match_the_full_upsample():
     the decoder's full upsampling gives there."""
     import torch
 
-    from inrcodec.model import latent as lm
+    from inrcodec.codec.latent import grids as lm
     arch = load_latent_model().arch
     for h, w in ((40, 56), (37, 53), (64, 64)):
         grids = [torch.randn(s) for s in lm.grid_shapes(h, w, arch.levels)]
@@ -193,7 +194,7 @@ def test_bpp_and_psnr_targets():
 
 def test_latent_model_file_round_trips_and_refuses_damage():
     from inrcodec.errors import ModelError
-    from inrcodec.model.latent_model import LatentModel
+    from inrcodec.codec.latent.model import LatentModel
     m = scratch_latent_model(load_latent_model().arch, n_levels=3, seed=2)
     w = ~torch_bias_mask(m)
     kept = [int((mk & w).sum()) for mk in m.masks]
@@ -212,7 +213,7 @@ def torch_bias_mask(m):
     """True at the synthesis's biases."""
     import torch
 
-    from inrcodec.model.latent import synthesis_tensors
+    from inrcodec.codec.latent.synthesis import synthesis_tensors
     out = torch.zeros(m.arch.n_params(), dtype=torch.bool)
     for s in synthesis_tensors(m.arch)[1::2]:
         out[s] = True

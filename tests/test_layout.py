@@ -77,3 +77,26 @@ def test_import_inrcodec_loads_no_training_code():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_modes_do_not_import_each_other():
+    """The latent mode and the weight mode live in packages of their own: neither imports
+    the other, so a change to one stays inside it."""
+    rooms = ("inrcodec.codec.latent", "inrcodec.codec.weights")
+    for m, deps in import_graph().items():
+        for here, there in (rooms, rooms[::-1]):
+            if m.startswith(here):
+                assert not [d for d in deps if d.startswith(there)], (m, deps)
+
+
+def test_only_the_tables_know_every_mode():
+    """Below the encoder's and decoder's tables (and the container's version table),
+    codec modules do not reach into a mode's package."""
+    tables = {"inrcodec.codec.encoder", "inrcodec.codec.decoder", "inrcodec.codec.bitstream"}
+    shared = [m for m in import_graph() if m.startswith("inrcodec.codec.")
+              and not m.startswith(("inrcodec.codec.latent", "inrcodec.codec.weights"))
+              and m not in tables]
+    graph = import_graph()
+    for m in shared:
+        assert not [d for d in graph[m]
+                    if d.startswith(("inrcodec.codec.latent", "inrcodec.codec.weights"))], m

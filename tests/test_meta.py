@@ -8,7 +8,7 @@ from inrcodec.model.inr import INR, init_dense
 from inrcodec.training.meta import load_checkpoint, maml_loss, train_meta_sparse
 from inrcodec.model.prune import is_nested
 from inrcodec.model.shared_model import SharedModel
-from inrcodec.codec.tiling import tile_coords
+from inrcodec.codec.weights.tiles import tile_coords
 from synthetic import sine_signals
 
 ARCH = Arch(width=12, depth=2, w0=30.0)

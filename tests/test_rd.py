@@ -9,16 +9,18 @@ import numpy as np
 import pytest
 
 import inrcodec
-from inrcodec.codec import bitstream, prior, rdencode, rdfit, tilecode
+from inrcodec.codec import bitstream, prior
+from inrcodec.codec.weights import rdencode, rdfit, tilecode
 from inrcodec.errors import FormatError, InrcodecError
 from inrcodec.io import as_loaded
 from inrcodec.metrics import psnr
+from inrcodec.codec.weights import files as wfiles
 
 FAST = dict(format_version=5, steps=30)
 
 
 def _enc(img, model, **kw):
-    return inrcodec.encode_report(img, model=model, **{**FAST, **kw})
+    return inrcodec.encode_report(img, model=model, mode="weights", **{**FAST, **kw})
 
 
 def test_round_trip_and_any_size(tiny_model, rgb_image):
@@ -151,7 +153,7 @@ def test_corrupt_options_and_map_give_clear_errors(tiny_model, rgb_image):
     n = 3 * 2  # the 40x28 image in 16-pixel tiles
     opts, forced, qs = _forced(tiny_model, n)
     side, tmap, payload = tilecode.encode(tiny_model, opts, forced, qs)
-    data = bitstream.write_tiles(model_hash=tiny_model.hash, width=40, height=28, mode="RGB",
+    data = wfiles.write_tiles(model_hash=tiny_model.hash, width=40, height=28, mode="RGB",
                                  tile=tiny_model.tile, n_options=3, options=side,
                                  tile_map=tmap, payload=payload)
     assert inrcodec.decode_array(data, model=tiny_model).shape == (28, 40, 3)

@@ -5,12 +5,12 @@ import torch
 
 from inrcodec.model import accel
 from inrcodec.config import Arch, FitConfig, MetaConfig
-from inrcodec.codec.fit import fit
+from inrcodec.codec.weights.fit import fit
 from inrcodec.model.inr import INR, init_dense
 from inrcodec.training.meta import maml_loss
 from inrcodec.model.prune import magnitude_prune
 from inrcodec.model.sparse import CPU_THRESHOLD, compute_path, plan_for
-from inrcodec.codec.tiling import tile_coords
+from inrcodec.codec.weights.tiles import tile_coords
 
 
 def _net(arch, rounds, seed=0, random_masks=None):

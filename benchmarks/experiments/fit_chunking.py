@@ -15,7 +15,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 import inrcodec as ic  # noqa: E402
-from inrcodec.codec.tiling import tile_coords  # noqa: E402
+from inrcodec.codec.weights.tiles import tile_coords  # noqa: E402
 from inrcodec.model.inr import tile_losses  # noqa: E402
 
 

@@ -46,7 +46,7 @@ def main(argv=None):
     src = Image.open(path).convert("RGB")
     img = np.asarray(src)
     t = time.perf_counter()
-    mode = {"mode": "latent"} if a.mode == "latent" else {"format_version": 5}
+    mode = {"mode": "latent"} if a.mode == "latent" else {"mode": "weights", "format_version": 5}
     r = inrcodec.encode_report(img, quality=a.quality, **mode,
                                **({"steps": a.steps} if a.steps else {}))
     enc_s = time.perf_counter() - t

@@ -15,7 +15,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
-from inrcodec.codec.tiling import tile_coords  # noqa: E402
+from inrcodec.codec.weights.tiles import tile_coords  # noqa: E402
 from inrcodec.config import Arch, MetaConfig  # noqa: E402
 from inrcodec.model.inr import INR, init_dense  # noqa: E402
 from inrcodec.training.meta import maml_loss, to_targets, validation_psnr  # noqa: E402

@@ -25,9 +25,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 import inrcodec  # noqa: E402
-from inrcodec.codec.fit import fit  # noqa: E402
-from inrcodec.codec.quantiser import DeltaQuantiser  # noqa: E402
-from inrcodec.codec.session import Session, Settings  # noqa: E402
+from inrcodec.codec.weights.fit import fit  # noqa: E402
+from inrcodec.codec.weights.quantiser import DeltaQuantiser  # noqa: E402
+from inrcodec.codec.weights.session import Session, Settings  # noqa: E402
 from inrcodec.config import QuantConfig  # noqa: E402
 from inrcodec.io import as_loaded  # noqa: E402
 from benchmarks.harness import dev_images  # noqa: E402

@@ -37,8 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 
 from benchmarks import bd  # noqa: E402
 from benchmarks.harness import load_images  # noqa: E402
-from inrcodec.codec import bitstream, entropy, rdencode, rdfit, tilecode  # noqa: E402
-from inrcodec.codec.encoder import rd_candidates  # noqa: E402
+from inrcodec.codec import bitstream, entropy
+from inrcodec.codec.weights import rdencode, rdfit, tilecode  # noqa: E402
+from inrcodec.codec.weights.codec import rd_candidates  # noqa: E402
 from inrcodec.config import RD_EFFORT, weight_lambda  # noqa: E402
 from inrcodec.io import as_loaded  # noqa: E402
 from inrcodec.metrics import psnr  # noqa: E402

@@ -42,7 +42,7 @@ def main(argv=None):
         for kind, value in targets:
             t = time.perf_counter()
             try:
-                r = inrcodec.encode_report(px, format_version=5, **{kind: value})
+                r = inrcodec.encode_report(px, mode="weights", format_version=5, **{kind: value})
             except inrcodec.InrcodecError as e:
                 row = {"image": name, "target": kind, "value": value, "error": str(e)}
                 print(json.dumps(row), flush=True)
@@ -50,7 +50,7 @@ def main(argv=None):
                 continue
             search_s = time.perf_counter() - t
             t = time.perf_counter()
-            plain = inrcodec.encode_report(px, format_version=5, quality=r.quality)
+            plain = inrcodec.encode_report(px, mode="weights", format_version=5, quality=r.quality)
             plain_s = time.perf_counter() - t
             row = {"image": name, "target": kind, "value": value, "quality": r.quality,
                    "bpp": round(r.bpp, 4), "psnr": round(r.psnr, 3),

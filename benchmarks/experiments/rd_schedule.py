@@ -5,7 +5,7 @@
     python benchmarks/experiments/rd_schedule.py --report A.json [B.json ...]
 
 Each variant fits one ladder level (the sparser candidate of the default encoder at that
-quality, on every tile) with the default's lambda and steps (codec/rdfit.py), and reports
+quality, on every tile) with the default's lambda and steps (codec/weights/rdfit.py), and reports
 what the fit minimises: J = (squared error + lambda x bits) per pixel, with the bits the
 ideal code length of the rounded integers under the per-tensor priors the file would
 carry, and the squared error of the decoded tiles. Variants:
@@ -31,10 +31,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 from benchmarks.harness import load_images  # noqa: E402
-from inrcodec.codec import rdfit  # noqa: E402
-from inrcodec.codec.encoder import rd_candidates  # noqa: E402
-from inrcodec.codec.session import colour_target  # noqa: E402
-from inrcodec.codec.tiling import image_to_tiles, tile_coords  # noqa: E402
+from inrcodec.codec.weights import rdfit  # noqa: E402
+from inrcodec.codec.weights.codec import rd_candidates  # noqa: E402
+from inrcodec.codec.weights.session import colour_target  # noqa: E402
+from inrcodec.codec.weights.tiles import image_to_tiles, tile_coords  # noqa: E402
 from inrcodec.config import RD_EFFORT, weight_lambda  # noqa: E402
 from inrcodec.io import as_loaded  # noqa: E402
 from inrcodec.model.shared_model import load_model  # noqa: E402

@@ -17,7 +17,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 from inrcodec import Arch, scratch_model  # noqa: E402
-from inrcodec.codec.tiling import tile_coords  # noqa: E402
+from inrcodec.codec.weights.tiles import tile_coords  # noqa: E402
 from inrcodec.training.meta import validation_psnr  # noqa: E402
 from inrcodec.training.train import signals  # noqa: E402
 

@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 
 import inrcodec  # noqa: E402
 from inrcodec.codec import prior  # noqa: E402
-from inrcodec.codec.quantiser import groups  # noqa: E402
-from inrcodec.codec.session import Session, Settings  # noqa: E402
-from inrcodec.codec.tiling import image_to_tiles  # noqa: E402
+from inrcodec.codec.weights.quantiser import groups  # noqa: E402
+from inrcodec.codec.weights.session import Session, Settings  # noqa: E402
+from inrcodec.codec.weights.tiles import image_to_tiles  # noqa: E402
 from inrcodec.config import QUALITY_LR, QuantConfig  # noqa: E402
 from inrcodec.io import as_loaded  # noqa: E402
 from benchmarks import bd  # noqa: E402
@@ -47,7 +47,7 @@ from benchmarks.harness import dev_images  # noqa: E402
 
 def tile_sse(net, theta, img_u8, tile):
     """(tiles,) sum of squared 8-bit errors of each tile's decoded pixels (valid ones)."""
-    from inrcodec.codec.tiling import tile_coords
+    from inrcodec.codec.weights.tiles import tile_coords
     tgt, wts = image_to_tiles(img_u8.astype(np.float32), tile)
     with torch.no_grad():
         out = net(theta, tile_coords(tile))

@@ -1,17 +1,11 @@
-"""The shared-model file: architecture, tile size and a ladder of sparse initialisations.
-
-Stored as a safetensors file (a tensor container whose loader parses a bounded JSON header
-and raw little-endian arrays, and never executes code, unlike pickle). The content hash
-that compressed files name is the SHA-256 of the whole file; a digest of the tensor data
-kept in the metadata detects a tampered or truncated file on load. Layout:
-bitstream_spec/shared_model.md.
+"""The weight mode's shared model: architecture, tile size and a ladder of sparse
+initialisations (Algorithm 1). A model file (file.py): safetensors, never pickle, named by
+the SHA-256 of its bytes. Layout: bitstream_spec/shared_model.md.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import stat
-import struct
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -24,18 +18,16 @@ from safetensors.torch import save as st_save
 
 from ..config import Arch
 from ..errors import ModelError
+from .file import (FORMAT_NAME, MAX_LEVELS, MAX_MODEL_BYTES, META_KEY, ModelFile,
+                   _data_digest, _dumps, _read_metadata)
 from .inr import INR, fourier_matrix, init_dense
 from .prune import magnitude_prune
 
-FORMAT_NAME = "inrcodec-shared-model"
 # Version 1: pruned weights are zero. Version 2 adds a dense base per level (sparse-delta
 # models: pruned weights keep shared values). A model without bases is still written as
 # version 1, so existing models keep their bytes and their hash.
 FORMAT_VERSION = 2
 READ_VERSIONS = ("1", "2")
-MAX_MODEL_BYTES = 256 << 20
-MAX_LEVELS = 64
-META_KEY = "inrcodec"
 # A tile is fitted as one batch entry, so its T^2 pixels must fit in FitConfig.max_batch_pixels.
 MAX_TILE = 1024
 _TENSOR_DTYPES = (torch.float32, torch.uint8)  # all this format writes
@@ -67,45 +59,6 @@ class Level:
     @property
     def n_params(self) -> int:
         return int(self.theta0.numel())
-
-
-class ModelFile:
-    """What every shared-model file has: its identity, the SHA-256 of its bytes (what .inr
-    files name), and loading with bounds. Subclasses give to_bytes, from_bytes and WHAT."""
-
-    WHAT = "shared model"
-
-    @property
-    def hash(self) -> str:
-        """SHA-256 (hex) of the file this model saves to: what .inr files name."""
-        if self._hash is None:
-            self._hash = hashlib.sha256(self.to_bytes()).hexdigest()
-        return self._hash
-
-    def save(self, path: str | Path) -> str:
-        from ..io import atomic_write_bytes
-        data = self.to_bytes()
-        atomic_write_bytes(Path(path), data, force=True)
-        self._hash = hashlib.sha256(data).hexdigest()
-        return self._hash
-
-    @classmethod
-    def load(cls, path: str | Path):
-        path, what = Path(path), cls.WHAT
-        try:
-            st = path.stat()
-            if not stat.S_ISREG(st.st_mode):
-                raise ModelError(f"{what} {path} is not a regular file")
-            size = st.st_size
-            if size > MAX_MODEL_BYTES:
-                raise ModelError(f"{path}: {size} bytes is too large for a {what}")
-            data = path.read_bytes()
-        except OSError as e:
-            raise ModelError(f"cannot read {what} {path}: {e.strerror or e}") from None
-        try:
-            return cls.from_bytes(data)
-        except ModelError as e:
-            raise ModelError(f"{path}: {e}") from None
 
 
 @dataclass
@@ -267,39 +220,6 @@ class SharedModel(ModelFile):
         return model
 
 
-def _dumps(obj) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
-
-
-def _data_digest(tensors: dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].contiguous()
-        h.update(name.encode() + b"\0" + str(t.dtype).encode() + b"\0"
-                 + str(tuple(t.shape)).encode() + b"\0")
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
-
-
-def _read_metadata(data: bytes) -> dict:
-    if len(data) < 8:
-        raise ModelError("shared model file is truncated")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > len(data) - 8 or n > (16 << 20):
-        raise ModelError("shared model header length is invalid (truncated or not a model)")
-    try:
-        header = json.loads(data[8:8 + n])
-    except (ValueError, RecursionError):
-        raise ModelError("shared model header is not valid JSON") from None
-    try:
-        meta = json.loads(header["__metadata__"][META_KEY])
-    except (ValueError, AttributeError, KeyError, TypeError, RecursionError):
-        raise ModelError("shared model metadata is missing or malformed") from None
-    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
-        raise ModelError("shared model metadata is malformed")
-    return meta
-
-
 def sparse_delta_from(model: SharedModel, *, bias_only: bool = True) -> SharedModel:
     """The same ladder as a sparse-delta model whose dense base is level 0 (untrained as
     sparse-delta): every level adapts the weights its mask keeps, the others keep their
@@ -360,6 +280,9 @@ def load_model(model: ModelLike = None) -> SharedModel:
     """A SharedModel from a path, or the default model shipped in the package (cached)."""
     if isinstance(model, SharedModel):
         return model
+    if isinstance(model, ModelFile):
+        raise ModelError(f"the weight mode needs its shared model, not a {model.WHAT} "
+                         f"({model.hash}); for that model use the latent mode")
     path = Path(model) if model is not None else default_model_path()
     if not path.is_file():
         if model is None:

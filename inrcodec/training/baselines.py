@@ -30,13 +30,13 @@ import numpy as np
 import torch
 
 from ..config import DEFAULT_LR, Arch, FitConfig, MetaConfig
-from ..codec.fit import fit
+from ..codec.weights.fit import fit
 from ..model.inr import tile_losses
 from ..model.inr import INR, init_dense
 from .meta import to_targets, train_meta_sparse
 from ..model.prune import _n_remove
 from ..model.shared_model import SharedModel
-from ..codec.tiling import tile_coords
+from ..codec.weights.tiles import tile_coords
 
 METHODS = ("meta-sparse", "random-pruning", "dense-narrow", "scratch", "maml-oneshot",
            "maml-imp")

@@ -1,4 +1,4 @@
-"""Training the latent mode's shared model (model/latent_model.py): the synthesis SIREN's
+"""Training the latent mode's shared model (codec/latent/model.py): the synthesis SIREN's
 initialisation and the autoregressive entropy model, then Algorithm 1's pruning ladder.
 
 What the encoder does to a photo is what training does to crops: latents start at zero and
@@ -31,10 +31,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..codec import arm, prior
+from ..codec import prior
+from ..codec.latent import arm, grids, synthesis
+from ..codec.latent.model import LatentModel, prune_mask
 from ..config import LatentArch, LatentFit, latent_lambda
-from ..model import latent as lm
-from ..model.latent_model import LatentModel, prune_mask
 from .data import random_crops
 from .train import split_photos
 
@@ -70,7 +70,7 @@ class _Pool:
         self.rng = np.random.default_rng(seed)
         self.refills = 0
         self.buffer: list[np.ndarray] = []
-        self.shapes = lm.grid_shapes(cfg.crop, cfg.crop, arch.levels)
+        self.shapes = grids.grid_shapes(cfg.crop, cfg.crop, arch.levels)
         self.img = torch.empty(cfg.pool, cfg.crop * cfg.crop, 3)
         self.lat = [torch.zeros(cfg.pool, *s) for s in self.shapes]
         self.m = [torch.zeros_like(g) for g in self.lat]
@@ -110,7 +110,7 @@ def train_latent(out: Path, *, arch: LatentArch, cfg: LatentTrainConfig, photos:
     ckpt = out.with_suffix(".ckpt.safetensors")
     train_photos, _ = split_photos(list(photos))
     gen = torch.Generator().manual_seed(cfg.seed)
-    theta = lm.init_synthesis(arch, gen)
+    theta = synthesis.init_synthesis(arch, gen)
     armp = arm.init_float(arch.arm_hidden, gen)
     mask = torch.ones(arch.n_params(), dtype=torch.bool)
     levels: list[torch.Tensor] = []
@@ -137,7 +137,7 @@ def train_latent(out: Path, *, arch: LatentArch, cfg: LatentTrainConfig, photos:
     total = cfg.steps + cfg.rounds * cfg.round_steps
     n_px = cfg.crop * cfg.crop
     n_sample = max(1, int(cfg.pixel_fraction * n_px))
-    coords = lm.coordinates(cfg.crop, cfg.crop).reshape(2, -1)
+    coords = grids.coordinates(cfg.crop, cfg.crop).reshape(2, -1)
     n_ste = int(round(cfg.ste_fraction * cfg.visits))
     b1, b2, eps = 0.9, 0.999, 1e-8
     leaving: list[tuple[float, float]] = []
@@ -178,13 +178,13 @@ def train_latent(out: Path, *, arch: LatentArch, cfg: LatentTrainConfig, photos:
             noise = torch.rand(g.shape) - 0.5
             q.append(g + (ste.view(view) * (torch.round(g) - g) + (1 - ste.view(view)) * noise
                           ).detach())
-        up = lm.upsample_batch(q, cfg.crop, cfg.crop).reshape(cfg.batch, arch.levels, -1)
+        up = grids.upsample_batch(q, cfg.crop, cfg.crop).reshape(cfg.batch, arch.levels, -1)
         feats = torch.cat([up, coords.expand(cfg.batch, -1, -1)], 1) if arch.coords else up
         pix = torch.randint(0, n_px, (n_sample,))
         x = feats[:, :, pix].permute(0, 2, 1).reshape(-1, arch.inputs)
         y = pool.img[idx][:, pix].reshape(-1, 3)
         th = theta * mask
-        err = (lm.synthesize(arch, th, x) - y).square().reshape(cfg.batch, -1).mean(1)
+        err = (synthesis.synthesize(arch, th, x) - y).square().reshape(cfg.batch, -1).mean(1)
         bits = torch.zeros(cfg.batch)
         for g in q:
             mu, sc = arm.predict_float(armp, arm.context_float(g))

@@ -19,12 +19,12 @@ from safetensors.torch import load_file as st_load_file
 from safetensors.torch import save_file as st_save_file
 
 from ..config import DEFAULT_LR, DEFAULT_STEPS, Arch, FitConfig, MetaConfig
-from ..codec.fit import fit
+from ..codec.weights.fit import fit
 from ..model.inr import tile_losses
 from ..model.inr import INR, init_dense
 from ..model.prune import magnitude_prune, random_prune
 from ..model.shared_model import Level, SharedModel
-from ..codec.tiling import tile_coords
+from ..codec.weights.tiles import tile_coords
 
 
 def maml_loss(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Tensor,

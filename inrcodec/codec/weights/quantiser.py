@@ -14,9 +14,9 @@ import torch
 
 from dataclasses import dataclass
 
-from ..errors import FormatError, InrcodecError
-from ..model.sparse import live_mask
-from . import entropy
+from ...errors import FormatError, InrcodecError
+from ...model.sparse import live_mask
+from .. import entropy
 
 FP16 = 0
 DELTA = 1

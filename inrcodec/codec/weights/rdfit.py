@@ -15,8 +15,8 @@ image is what the last steps optimised. Adam, one learning rate per kind of vari
 weights' decays on a cosine.
 
 The result per tile (squared error and ideal bits of its rounded deltas) is what the
-encoder compares across levels to give each tile its own (codec/rdencode.py; the file's
-sections: codec/tilecode.py).
+encoder compares across levels to give each tile its own (codec/weights/rdencode.py; the file's
+sections: codec/weights/tilecode.py).
 """
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..model.inr import INR
-from . import prior
-from .fit import cosine_decay
+from ...model.inr import INR
+from .. import prior
+from ..schedule import cosine_decay
 from .tilecode import dequantize, stored
 
 

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import FormatError
-from . import prior
-from .entropy import strict_decode
+from ...errors import FormatError
+from .. import prior
+from ..entropy import strict_decode
 
 CONTEXT = ((-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2),
            (-1, -2), (-1, -1), (-1, 0), (-1, 1), (-1, 2),

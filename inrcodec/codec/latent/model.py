@@ -4,7 +4,7 @@ every file coded with it uses.
 
 A file that names this model sends only its latents and the quantised deltas of the
 surviving synthesis parameters of one level; the mask is implicit here. Stored like the
-weight mode's shared model (model/shared_model.py): one safetensors file, never pickle,
+weight mode's shared model (model/file.py): one safetensors file, never pickle,
 its identity the SHA-256 of its bytes. Layout: bitstream_spec/shared_model.md, version 3.
 """
 from __future__ import annotations
@@ -22,10 +22,12 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from ..config import LatentArch
-from ..errors import ModelError
-from .shared_model import (FORMAT_NAME, MAX_LEVELS, MAX_MODEL_BYTES, META_KEY, ModelFile,
+from ...config import LatentArch
+from ...errors import ModelError
+from ...model.file import (FORMAT_NAME, MAX_LEVELS, MAX_MODEL_BYTES, META_KEY, ModelFile,
                            _data_digest, _dumps, _read_metadata)
+from .arm import ArmParams, init_float
+from .synthesis import init_synthesis, synthesis_tensors
 
 FORMAT_VERSION = "3"
 KIND = "latent"
@@ -75,7 +77,6 @@ class LatentModel(ModelFile):
 
     def ladder(self) -> list[dict]:
         """Per level: transmitted parameters and the synthesis's nonzero MACs per pixel."""
-        from .latent import synthesis_tensors
         out = []
         for k, m in enumerate(self.masks):
             macs = sum(int(m[s].sum()) for s in synthesis_tensors(self.arch)[0::2])
@@ -158,7 +159,6 @@ def prune_mask(theta: torch.Tensor, mask: torch.Tensor, arch: LatentArch, rate: 
                ) -> torch.Tensor:
     """Algorithm 1's pruning step on a synthesis: drop `rate` of the surviving weights (not
     biases) by global magnitude."""
-    from .latent import synthesis_tensors
     idx = torch.cat([torch.arange(s.start, s.stop) for s in synthesis_tensors(arch)[0::2]])
     alive = idx[mask[idx]]
     k = int(round(rate * alive.numel()))
@@ -173,8 +173,6 @@ def scratch_latent_model(arch: LatentArch, *, n_levels: int = 2, seed: int = 0,
                          arm_params: tuple[np.ndarray, ...] | None = None) -> LatentModel:
     """An untrained latent model: a seeded random synthesis, pruned by magnitude into
     `n_levels` levels, and an untrained ARM (or `arm_params`). For tests and ablations."""
-    from ..codec.arm import ArmParams, init_float
-    from .latent import init_synthesis
     gen = torch.Generator().manual_seed(seed)
     theta = init_synthesis(arch, gen)
     armf = init_float(arch.arm_hidden, gen)
@@ -205,6 +203,9 @@ def load_latent_model(model: "LatentModel | str | Path | None" = None) -> Latent
     """The shipped latent model, a path to one, or a model as is."""
     if isinstance(model, LatentModel):
         return model
+    if isinstance(model, ModelFile):
+        raise ModelError(f"the latent mode needs a latent model, not a {model.WHAT} "
+                         f"({model.hash}); for that model use the weight mode")
     path = Path(model) if model is not None else default_latent_model_path()
     try:
         st = path.stat()

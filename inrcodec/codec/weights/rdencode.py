@@ -1,7 +1,7 @@
 """The weight mode's rate-distortion encoder (format 5): a level per tile.
 
 Every candidate option (a ladder level, storing all its live parameters or its biases
-only) is fitted over all tiles to D + lambda R (codec/rdfit.py). Each tile then takes the
+only) is fitted over all tiles to D + lambda R (codec/weights/rdfit.py). Each tile then takes the
 option with the smallest J = squared error + lambda x bits, where its bits are the ideal
 code length under each option's per-tensor priors. The priors actually written are fitted
 again on the tiles that chose each option; options no tile chose are dropped. The ladder
@@ -15,11 +15,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..io import LoadedImage
-from ..model.shared_model import SharedModel
-from . import bitstream, prior, rdfit, tilecode
+from ...io import LoadedImage, alpha_plane
+from ...model.shared_model import SharedModel
+from .. import prior
+from . import files, rdfit, tilecode
 from .session import colour_target
-from .tiling import image_to_tiles, tile_coords
+from .tiles import image_to_tiles, tile_coords
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,7 @@ def encode(img: LoadedImage, m: SharedModel, candidates: list[Candidate],
     remap[used] = np.arange(len(used))
     choice = remap[choice]
     side, tmap, payload = tilecode.encode(m, options, choice, q)
-    alpha = np.ascontiguousarray(img.pixels[:, :, -1]).tobytes() \
-        if img.mode in ("LA", "RGBA") else None
-    data = bitstream.write_tiles(model_hash=m.hash, width=w, height=h, mode=img.mode,
-                                 tile=m.tile, n_options=len(options), options=side,
-                                 tile_map=tmap, payload=payload, alpha_plane=alpha)
+    data = files.write_tiles(model_hash=m.hash, width=w, height=h, mode=img.mode,
+                             tile=m.tile, n_options=len(options), options=side,
+                             tile_map=tmap, payload=payload, alpha_plane=alpha_plane(img))
     return Chosen(data, options, choice)

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import FormatError
-from ..model.sparse import live_mask
-from . import prior
+from ...errors import FormatError
+from ...model.sparse import live_mask
+from .. import prior
 from .quantiser import MAX_STEP_SIZE, dequantize_delta, groups
 
 KINDS = {0: "all", 1: "biases"}

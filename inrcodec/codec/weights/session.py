@@ -6,8 +6,8 @@ image gets the same numbers alone or in a batch); everything that decides an ima
 bytes (step sizes, whether the last steps see the quantiser, the payload) is decided per
 image. Plain (not quantiser-aware) fits are cached per image and (level, lr, steps), and a
 longer fit continues the longest shorter one, so rate control can try several quantisers
-and levels while fitting each level once. The encoder decodes its own output with the
-decoder and reports the PSNR the receiver will see.
+and levels while fitting each level once. `measure` is the encoder's check: it decodes
+a file with the decoder and gives the PSNR the receiver will see.
 """
 from __future__ import annotations
 
@@ -18,41 +18,25 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..config import DEFAULT_LR, DEFAULT_STEPS, STEP_SIZE_REF_STEPS, FitConfig, QuantConfig
-from ..errors import InrcodecError
-from ..io import LoadedImage
-from ..metrics import psnr as psnr_u8
-from ..model.inr import tile_losses
-from ..model.shared_model import SharedModel
-from . import bitstream, decoder
+from ...config import DEFAULT_LR, DEFAULT_STEPS, STEP_SIZE_REF_STEPS, FitConfig, QuantConfig
+from ...errors import InrcodecError
+from ...io import LoadedImage, alpha_plane, rgb_of
+from ...model.inr import tile_losses
+from ...model.shared_model import SharedModel
+from ..header import MAX_PIXELS, MAX_SIDE
+from . import files
+from .format import SUPPORTED_VERSIONS, VERSION
 from .fit import AdamState, fit
 from .quantiser import DeltaQuantiser, Fp16Quantiser, Payload, straight_through
-from .tiling import image_to_tiles, tile_coords
+from .tiles import image_to_tiles, tile_coords
 
 ProgressFn = Callable[[float, int, float], None]
-
-
-def colour_of(img: LoadedImage) -> np.ndarray:
-    """The colour channels (1 for L/LA, 3 for RGB/RGBA), uint8."""
-    return img.pixels[:, :, :1] if img.mode in ("L", "LA") else img.pixels[:, :, :3]
-
-
-def rgb_of(img: LoadedImage) -> np.ndarray:
-    """The 3 channels a network fits, uint8; greyscale is replicated."""
-    c = colour_of(img)
-    return np.ascontiguousarray(c.repeat(3, axis=2) if c.shape[2] == 1 else c)
+MeasureFn = Callable[[bytes, LoadedImage], float]  # a file's decoded PSNR against its image
 
 
 def colour_target(img: LoadedImage) -> np.ndarray:
     """rgb_of in [-1, 1], what the weight mode's tiles fit."""
     return rgb_of(img).astype(np.float32) / 127.5 - 1.0
-
-
-def decoded_psnr(data: bytes, img: LoadedImage, model=None, device=None) -> float:
-    """PSNR of the decoded file against the source: what the receiver will see."""
-    decoded = decoder.decode_array(data, model=model, device=device)
-    ref = colour_of(img)
-    return psnr_u8(decoded[:, :, :ref.shape[2]], ref)
 
 
 @dataclass(frozen=True)
@@ -64,7 +48,7 @@ class Settings:
     steps: int = DEFAULT_STEPS
     lr: float = DEFAULT_LR
     quant: QuantConfig = QuantConfig()
-    version: int = bitstream.VERSION
+    version: int = VERSION
 
     def check(self, m: SharedModel) -> None:
         m.check_level(self.level)
@@ -72,9 +56,9 @@ class Settings:
             raise InrcodecError("steps must be zero or more")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise InrcodecError("the learning rate must be a positive number")
-        if self.version not in bitstream.SUPPORTED_VERSIONS:
+        if self.version not in SUPPORTED_VERSIONS:
             raise InrcodecError(f"format version {self.version} cannot be written (choose from "
-                                f"{', '.join(map(str, bitstream.SUPPORTED_VERSIONS))})")
+                                f"{', '.join(map(str, SUPPORTED_VERSIONS))})")
         if self.version == 1 and self.quant.quantizer != "fp16":
             raise InrcodecError("format version 1 stores fp16 values only (use the fp16 "
                                 "quantiser, or version 2)")
@@ -103,14 +87,15 @@ class _Image:
 class Session:
     def __init__(self, images: list[LoadedImage], m: SharedModel, device: torch.device, *,
                  seed: int = 0, max_batch_pixels: int = FitConfig.max_batch_pixels,
-                 progress: ProgressFn | None = None):
+                 progress: ProgressFn | None = None, measure: MeasureFn):
         self.m, self.dev, self.seed = m, device, seed
+        self.measure_psnr = measure
         self.max_batch_pixels = max_batch_pixels
         self.progress = progress
         self.images = []
         for img in images:
             h, w = img.pixels.shape[:2]
-            if h > bitstream.MAX_SIDE or w > bitstream.MAX_SIDE or h * w > bitstream.MAX_PIXELS:
+            if h > MAX_SIDE or w > MAX_SIDE or h * w > MAX_PIXELS:
                 raise InrcodecError(f"{w}x{h} is larger than the format allows")
             self.images.append(_Image(img, *image_to_tiles(colour_target(img), m.tile)))
         self.coords = tile_coords(m.tile)
@@ -288,15 +273,13 @@ class Session:
     def pack(self, i: int, s: Settings, payload: Payload) -> bytes:
         img, m = self.images[i].img, self.m
         h, w = img.pixels.shape[:2]
-        alpha = np.ascontiguousarray(img.pixels[:, :, -1]).tobytes() \
-            if img.mode in ("LA", "RGBA") else None
-        return bitstream.write(version=s.version, model_hash=m.hash, width=w, height=h,
+        return files.write(version=s.version, model_hash=m.hash, width=w, height=h,
                                mode=img.mode, level=s.level, tile=m.tile,
                                n_params=m.net(s.level).n_params, payload=payload,
-                               alpha_plane=alpha)
+                               alpha_plane=alpha_plane(img))
 
     def measure(self, i: int, data: bytes) -> float:
-        return decoded_psnr(data, self.images[i].img, self.m, self.dev)
+        return self.measure_psnr(data, self.images[i].img)
 
     def write(self, i: int, s: Settings, theta: torch.Tensor, dq: DeltaQuantiser | None,
               qat: bool = False) -> Result:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..config import DEFAULT_STEPS, MAX_COARSEN, QUALITY_LR, QUALITY_PATH, QuantConfig
-from ..errors import InrcodecError
+from ...config import DEFAULT_STEPS, MAX_COARSEN, QUALITY_LR, QUALITY_PATH, QuantConfig
+from ...errors import InrcodecError
 from .session import Result, Session, Settings
 from .quantiser import DeltaQuantiser
 

@@ -1,0 +1,188 @@
+"""The latent mode's file format (versions 3 and 4): its header fields and the synthesis
+section. bitstream.py lays the header and the sections out in a file; arm.py codes the
+latents section and the autoregressive model's parameters.
+
+Sections, in file order:
+- synthesis: per tensor of the flat parameter vector (synthesis.py), only the entries
+  the level keeps with a shared model, one byte k (step size 2^-k), u16 m and u16 qmax of
+  its discrete Laplace prior (codec/prior.py), then the range-coded integers of every
+  tensor; empty with a shared model: no deltas;
+- arm: the fixed-point autoregressive model (arm.py, ArmParams.to_bytes), or empty:
+  the shared model's;
+- latents: u16 qmax per grid, then the grids coded by that model (arm.py);
+- alpha: the zstd-compressed 8-bit alpha plane (0 bytes if none).
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...config import LatentArch
+from ...errors import FormatError
+from .. import prior
+from ..header import MAGIC, MAX_SECTION, Field, ImageHeader, validate_alpha_len, validate_image
+from .synthesis import synthesis_tensors
+
+VERSION = 4  # what the encoder writes
+VERSIONS = (3, 4)  # what the decoder reads
+ACTIVATIONS = {0: "relu", 1: "sine"}
+NO_MODEL = bytes(32)  # model_hash of a self-contained file
+K_MIN, K_MAX = 2, 16  # synthesis step sizes 2^-k
+
+FIELDS_V3 = (
+    Field("magic", "4s", "b'INRC'"),
+    Field("version", "B", "format version (this is 3: latent mode)"),
+    Field("flags", "B", "bit 0: alpha plane present; other bits 0"),
+    Field("model_hash", "32s", "SHA-256 of the shared model needed to decode; all zero: none"),
+    Field("width", "I", "image width in pixels, 1..65536"),
+    Field("height", "I", "image height in pixels, 1..65536"),
+    Field("mode", "B", "0 L, 1 LA, 2 RGB, 3 RGBA"),
+    Field("levels", "B", "latent grids, 1..12; grid k is ceil(height/2^k) x ceil(width/2^k)"),
+    Field("hidden", "B", "synthesis hidden width, 1..255"),
+    Field("layers", "B", "synthesis hidden layers, 1..8"),
+    Field("act", "B", "synthesis activation: 0 ReLU, 1 sine"),
+    Field("w0", "H", "sine frequency factor (1..65535; act 1 only, else 0)"),
+    Field("synth_len", "I", "bytes of the synthesis parameters section"),
+    Field("arm_len", "I", "bytes of the autoregressive model section"),
+    Field("latent_len", "I", "bytes of the latent grids section"),
+    Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
+)
+FIELDS_V4 = (
+    Field("magic", "4s", "b'INRC'"),
+    Field("version", "B", "format version (this is 4: latent mode)"),
+    Field("flags", "B", "bit 0: alpha plane present; other bits 0"),
+    Field("model_hash", "32s", "SHA-256 of the latent shared model the synthesis starts from "
+          "and whose entropy model codes the latents; all zero: none (self-contained file)"),
+    Field("width", "I", "image width in pixels, 1..65536"),
+    Field("height", "I", "image height in pixels, 1..65536"),
+    Field("mode", "B", "0 L, 1 LA, 2 RGB, 3 RGBA"),
+    Field("level", "B", "ladder level of the shared model (0 without one)"),
+    Field("levels", "B", "latent grids, 1..12; grid k is ceil(height/2^k) x ceil(width/2^k)"),
+    Field("coords", "B", "1: the pixel's two coordinates are synthesis inputs too; else 0"),
+    Field("hidden", "B", "synthesis hidden width, 1..255"),
+    Field("layers", "B", "synthesis hidden layers, 1..8"),
+    Field("act", "B", "synthesis activation: 0 ReLU, 1 sine"),
+    Field("w0", "H", "sine frequency factor (1..65535; act 1 only, else 0)"),
+    Field("synth_len", "I", "bytes of the synthesis section (0 with a shared model: no deltas)"),
+    Field("arm_len", "I", "bytes of the autoregressive model section (0: the shared model's)"),
+    Field("latent_len", "I", "bytes of the latent grids section"),
+    Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
+)
+
+
+@dataclass(frozen=True)
+class LatentHeader(ImageHeader):
+    """Format versions 3 and 4: an image as latent grids decoded by a synthesis network.
+    Version 3 has no level and no coordinates (both read as 0) and is self-contained."""
+
+    LAYOUTS = {3: FIELDS_V3, 4: FIELDS_V4}
+    NAMES = {"act": ACTIVATIONS}
+
+    version: int
+    flags: int
+    model_hash: bytes
+    width: int
+    height: int
+    mode: int
+    levels: int
+    hidden: int
+    layers: int
+    act: int
+    w0: int
+    synth_len: int
+    arm_len: int
+    latent_len: int
+    alpha_len: int
+    magic: bytes = MAGIC
+    level: int = 0  # version 4 only
+    coords: int = 0  # version 4 only
+
+    @property
+    def shared(self) -> bool:
+        return any(self.model_hash)
+
+    def sections(self) -> list[tuple[str, int]]:
+        return [("synthesis", self.synth_len), ("arm", self.arm_len),
+                ("latents", self.latent_len), ("alpha", self.alpha_len)]
+
+    def validate(self) -> None:
+        h = self
+        validate_image(h)
+        if not 1 <= h.levels <= 12 or not 1 <= h.hidden or not 1 <= h.layers <= 8:
+            raise FormatError(f"latent architecture (levels {h.levels}, hidden {h.hidden}, "
+                              f"layers {h.layers}) is out of range")
+        if h.act not in ACTIVATIONS or (h.act == 1) != (h.w0 > 0):
+            raise FormatError(f"activation {h.act} with w0 {h.w0} is invalid")
+        if h.version == 3 and h.shared:
+            raise FormatError("a version-3 file names no shared model (model_hash must be zero)")
+        if h.coords not in (0, 1):
+            raise FormatError(f"coords field {h.coords} is not 0 or 1")
+        if not h.shared and (h.level or h.synth_len == 0 or h.arm_len == 0):
+            raise FormatError("a self-contained latent file needs its synthesis and its "
+                              "autoregressive model, and has no level")
+        if (h.arm_len % 2 == 0 and h.arm_len) or h.latent_len < 2 * h.levels or \
+                (h.latent_len - 2 * h.levels) % 4:
+            raise FormatError("latent sections have impossible lengths")
+        if max(h.synth_len, h.arm_len, h.latent_len, h.alpha_len) > MAX_SECTION:
+            raise FormatError("a section is larger than any valid file's")
+        validate_alpha_len(h)
+
+
+def arch_of(h: LatentHeader) -> LatentArch:
+    """The architecture a latent-mode header declares."""
+    try:
+        return LatentArch(levels=h.levels, hidden=h.hidden, layers=h.layers,
+                          act=ACTIVATIONS[h.act], w0=float(h.w0 or 30),
+                          arm_hidden=1, coords=bool(h.coords))  # the ARM states its width
+    except ValueError as e:
+        raise FormatError(str(e)) from None
+
+
+# -- the synthesis section ---------------------------------------------------------------------
+def _entries(arch: LatentArch, mask: np.ndarray | None) -> list[np.ndarray]:
+    """Per tensor of the flat vector, the indices a file codes (with a shared model only
+    the level's surviving entries; the mask is implicit in the model)."""
+    out = []
+    for s in synthesis_tensors(arch):
+        idx = np.arange(s.start, s.stop)
+        out.append(idx if mask is None else idx[mask[s]])
+    return out
+
+
+def pack_synthesis(theta: np.ndarray, arch: LatentArch, k: int,
+                   base: np.ndarray | None = None, mask: np.ndarray | None = None) -> bytes:
+    """Quantise every tensor (its deltas from `base` at `mask`, with a shared model) to step
+    2^-k and code it with its own discrete Laplace."""
+    parts, params, head = [], [], b""
+    d = theta.astype(np.float64) - (0.0 if base is None else base.astype(np.float64))
+    for idx in _entries(arch, mask):
+        q = np.round(d[idx] * (1 << k)).astype(np.int64)
+        q = np.clip(q, -prior.MAX_QMAX, prior.MAX_QMAX)
+        m, qmax = prior.fit_m(q)
+        parts.append(q)
+        params.append((m, qmax))
+        head += struct.pack("<BHH", k, m, qmax)
+    return head + prior.encode_tensors(parts, params)
+
+
+def unpack_synthesis(data: bytes, arch: LatentArch, base: np.ndarray | None = None,
+                     mask: np.ndarray | None = None) -> np.ndarray:
+    theta = np.zeros(arch.n_params(), dtype=np.float32) if base is None else base.copy()
+    if base is not None and not data:
+        return theta  # no deltas: the shared initialisation as is
+    entries = _entries(arch, mask)
+    n = 5 * len(entries)
+    if len(data) < n or (len(data) - n) % 4:
+        raise FormatError("synthesis section has an impossible length")
+    heads = [struct.unpack_from("<BHH", data, 5 * i) for i in range(len(entries))]
+    if any(not K_MIN <= k <= K_MAX for k, _, _ in heads):
+        raise FormatError("synthesis step size out of range")
+    qs = prior.decode_tensors(data[n:], [len(i) for i in entries],
+                              [(m, qmax) for _, m, qmax in heads])
+    for idx, q, (k, _, _) in zip(entries, qs, heads):
+        # exact: integer / 2^k, plus a float32 base, in float64 then rounded once
+        theta[idx] = (theta[idx].astype(np.float64) + q.astype(np.float64) / (1 << k)
+                      ).astype(np.float32)
+    return theta

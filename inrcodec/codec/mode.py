@@ -1,0 +1,43 @@
+"""The interface every mode implements, and the record the encoder's and decoder's tables
+hold. A new mode or format is a package that builds a `Mode` and a row in those tables
+(encoder.MODES, decoder.MODES), not a branch in every module."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..io import LoadedImage
+from .report import EncodeReport
+
+ProgressFn = Callable[[float, int, float], None]  # (steps done, steps in all, loss)
+CheckFn = Callable[[bytes, LoadedImage], float]  # decode a file, give its PSNR on the image
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One codec.
+
+    settings: its settings dataclass, validated when built (an option it does not take
+      is a clear error); `settings.check(model)` checks what needs the shared model, and
+      `settings.manifest(model)` gives what a dataset manifest records.
+    load_model(model-like) -> its shared model (a path, a model object or None: shipped).
+    encode(image, model, settings, progress, *, check, device) -> its report, with the
+      file's bytes; `check(data, image)` is the encoder's check-decode, the PSNR the
+      receiver will see.
+    encode_batch(images, model, settings, progress, *, check, device, max_batch_pixels)
+      -> a report per image: a mode that fits several images together has one (and a
+      dataset packs images for it by pixels); None for the others.
+    decode(data, header, model-like, (width, height), device) -> float32 (H, W, 3) in
+      [0, 255], unrounded; the decoder rounds and lays out the channels.
+    """
+
+    name: str
+    writes: tuple[int, ...]
+    reads: tuple[int, ...]
+    settings: type
+    load_model: Callable
+    encode: Callable[..., EncodeReport]
+    decode: Callable[..., np.ndarray]
+    encode_batch: Callable[..., list[EncodeReport]] | None = None

@@ -1,0 +1,93 @@
+"""The default mode (config.DEFAULT_MODE, the latent mode) through every door: the Python
+API, `inrcodec encode`, `encode-dir` (with resume), `decode-dir` and InrDataset; and the one
+place where options become a mode and its settings (codec.encoder.settings_for)."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import inrcodec
+from inrcodec.cli import main
+from inrcodec.codec import bitstream
+from inrcodec.codec.encoder import settings_for
+from inrcodec.codec.latent.format import LatentHeader
+from inrcodec.config import DEFAULT_MODE
+from inrcodec.errors import InrcodecError, ModelError
+
+STEPS = 4
+
+
+def _photo(seed, h=24, w=32):
+    y, x = np.mgrid[0:h, 0:w] / 7.0
+    base = np.stack([np.sin(x + seed), np.cos(y * 1.3), np.sin(x * y / 5)], -1)
+    return np.clip((0.4 * base + 0.5) * 255, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    d = tmp_path_factory.mktemp("photos")
+    for k in range(2):
+        Image.fromarray(_photo(k)).save(d / f"p{k}.png")
+    return d
+
+
+def test_the_default_mode_is_the_latent_mode():
+    assert DEFAULT_MODE == "latent"
+    mode, s = settings_for()
+    assert mode.name == "latent" and mode.writes == (4,)
+
+
+def test_api_and_cli_write_the_same_bytes(folder, tmp_path):
+    src = folder / "p0.png"
+    r = CliRunner().invoke(main, ["encode", str(src), str(tmp_path / "a.inr"), "--steps",
+                                  str(STEPS), "-q"])
+    assert r.exit_code == 0, r.output
+    cli = (tmp_path / "a.inr").read_bytes()
+    assert isinstance(bitstream.verify(cli), LatentHeader)
+    assert inrcodec.encode(src, steps=STEPS) == cli
+    assert inrcodec.encode(np.asarray(Image.open(src)), steps=STEPS) == cli
+
+
+def test_encode_dir_resumes_and_every_reader_reads_it(folder, tmp_path):
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["encode-dir", str(folder), str(out), "--steps", str(STEPS),
+                                  "-q", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output.strip().splitlines()[-1])["encoded"] == 2
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["settings"]["mode"] == "latent" and len(man["images"]) == 2
+    for e in man["images"]:  # each file is the one `encode` writes for the image alone
+        assert (out / e["file"]).read_bytes() == inrcodec.encode(folder / e["source"],
+                                                                   steps=STEPS)
+    again = inrcodec.encode_dataset(folder, out, steps=STEPS)
+    assert again.encoded == 0 and again.skipped == 2
+    ds = inrcodec.InrDataset(out)
+    assert len(ds) == 2 and tuple(ds[0].shape) == (3, 24, 32)
+    assert tuple(inrcodec.InrDataset(out, size=(16, 12))[1].shape) == (3, 12, 16)
+    r = CliRunner().invoke(main, ["decode-dir", str(out), str(tmp_path / "png"), "-q"])
+    assert r.exit_code == 0, r.output
+    png = np.asarray(Image.open(tmp_path / "png" / "p0.png"))
+    assert np.array_equal(png, inrcodec.decode_array((out / "p0.inr").read_bytes()))
+
+
+def test_weight_mode_resolves_as_on_the_command_line():
+    assert settings_for("weights")[0].writes == (5,)
+    assert settings_for("weights", preset="paper")[1].version == 2
+    assert settings_for("weights", coder="range")[1].version == 2  # format 2's own option
+    assert settings_for("weights", format_version=1, quantizer="fp16")[1].version == 1
+    with pytest.raises(InrcodecError, match="not lr"):
+        settings_for("latent", lr=1e-3)
+    with pytest.raises(InrcodecError, match="learns its step sizes"):
+        settings_for("weights", format_version=5, step_scale=1.0)
+    with pytest.raises(InrcodecError, match="unknown mode"):
+        settings_for("pixels")
+
+
+def test_a_model_of_the_other_mode_is_a_clear_error(tiny_model):
+    with pytest.raises(ModelError, match="latent mode needs a latent model"):
+        inrcodec.encode(_photo(0), model=tiny_model, steps=1)
+    from inrcodec.codec.latent.model import load_latent_model
+    with pytest.raises(ModelError, match="weight mode needs its shared model"):
+        inrcodec.encode(_photo(0), mode="weights", model=load_latent_model(), steps=1)
