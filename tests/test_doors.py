@@ -91,3 +91,18 @@ def test_a_model_of_the_other_mode_is_a_clear_error(tiny_model):
     from inrcodec.codec.latent.model import load_latent_model
     with pytest.raises(ModelError, match="weight mode needs its shared model"):
         inrcodec.encode(_photo(0), mode="weights", model=load_latent_model(), steps=1)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA device is here")
+@pytest.mark.parametrize("mode", [[], ["--mode", "weights"]])
+def test_a_missing_gpu_is_a_clear_error(folder, tmp_path, mode):
+    dst = tmp_path / "x.inr"
+    r = CliRunner().invoke(main, ["encode", str(folder / "p0.png"), str(dst), "--steps", "1",
+                                  "--device", "cuda", *mode])
+    assert r.exit_code == 1 and "CUDA was requested" in r.output
+    assert "Traceback" not in r.output and not dst.exists()
+
+
+def test_the_latent_fit_on_the_cpu_device_is_the_default(folder):
+    src = folder / "p1.png"
+    assert inrcodec.encode(src, steps=STEPS, device="cpu") == inrcodec.encode(src, steps=STEPS)

@@ -21,6 +21,7 @@ import torch
 from ...config import LATENT_QUALITY, LATENT_STEPS, LatentArch, LatentFit, latent_lambda
 from ...errors import FormatError, InrcodecError
 from ...io import LoadedImage, alpha_plane, rgb_of
+from ...model.accel import resolve_device
 from ...model.file import load_named
 from .. import bitstream, search
 from ..header import MODE_IDS
@@ -94,19 +95,21 @@ def write(*, model_hash: bytes, width: int, height: int, mode: str, levels: int,
 
 def compress(img: np.ndarray, mode: str, alpha: bytes | None, fs: LatentFit,
              model: LatentModel | None = None, level: int = 0, arch: LatentArch | None = None,
-             progress=None, start: Start | None = None) -> bytes:
+             progress=None, start: Start | None = None, device=None) -> bytes:
     """(H, W, 3) uint8 -> a version-4 file. With a shared latent model (its `level`) the
     synthesis starts from the model and the file sends the deltas of the level's entries;
     without, a self-contained file (`arch`, default LatentArch()). The synthesis step size
     (or, with a model, sending no deltas) is chosen by D + lambda R on the whole image.
-    `start` overrides the model's level (for ablations: a random init, the model's ARM)."""
+    `start` overrides the model's level (for ablations: a random init, the model's ARM).
+    The fit runs on `device`; coding and the choice of step size stay on the CPU, so the
+    file decodes the same on every machine."""
     h, w = img.shape[:2]
     if model is not None:
         model.check_level(level)
         arch = model.arch
         start = start or Start.of(model, level)
     arch = arch or LatentArch()
-    f = fit(img, arch, fs, progress, start)
+    f = fit(img, arch, fs, progress, start, device)
     own_arm = model is None or start.arm is None
     latents = arm.encode_section(f.latents, f.arm)
     arm_bytes = f.arm.to_bytes() if own_arm else b""
@@ -149,7 +152,7 @@ def encode(img: LoadedImage, model: LatentModel, settings: Settings, progress=No
     level = model.default_level if settings.level is None else settings.level
     fs = LatentFit(steps=settings.steps, lam=latent_lambda(quality), seed=settings.seed)
     data = compress(rgb_of(img), img.mode, alpha_plane(img), fs, model, level,
-                    progress=progress)
+                    progress=progress, device=resolve_device(device))
     return EncodeReport(data=data, width=w, height=h, mode=img.mode, level=level,
                         steps=settings.steps, params=int(model.masks[level].sum()), tiles=1,
                         psnr=check(data, img), seconds=time.perf_counter() - t0,

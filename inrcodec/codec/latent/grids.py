@@ -44,11 +44,11 @@ def upsample_batch(grids: list[torch.Tensor], height: int, width: int) -> torch.
     return torch.stack(out, 1)
 
 
-def coordinates(height: int, width: int) -> torch.Tensor:
+def coordinates(height: int, width: int, device=None) -> torch.Tensor:
     """(2, height, width): pixel centres, x then y, each in [-1, 1] over the image's extent
     (the same continuous function at any output size)."""
-    ys = (torch.arange(height, dtype=torch.float32) * 2 + 1) / height - 1
-    xs = (torch.arange(width, dtype=torch.float32) * 2 + 1) / width - 1
+    ys = (torch.arange(height, dtype=torch.float32, device=device) * 2 + 1) / height - 1
+    xs = (torch.arange(width, dtype=torch.float32, device=device) * 2 + 1) / width - 1
     return torch.stack([xs.expand(height, width), ys[:, None].expand(height, width)])
 
 
@@ -57,7 +57,7 @@ def features(arch: LatentArch, grids: list[torch.Tensor], height: int, width: in
     """(inputs, height * width): what the synthesis reads at every output pixel."""
     up = upsample(grids, height, width)
     if arch.coords:
-        up = torch.cat([up, coordinates(height, width)])
+        up = torch.cat([up, coordinates(height, width, up.device)])
     return up.reshape(up.shape[0], -1)
 
 

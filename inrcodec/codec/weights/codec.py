@@ -92,12 +92,14 @@ def rd_candidates(m: SharedModel, quality: float, n: int, level: int | None = No
 
 def encode_rd(img: LoadedImage, m: SharedModel, s: RDSettings, progress=None, *, check,
               device=None) -> EncodeReport:
-    """One image in format 5; a bpp / psnr target searches the quality (search.by_curve)."""
+    """One image in format 5; a bpp / psnr target searches the quality (search.by_curve).
+    The fit runs on the CPU whatever `device` says (a device it names must exist)."""
+    resolve_device(device)
     t0 = time.perf_counter()
     if s.target is not None:
         def at(q: int) -> EncodeReport:
             return encode_rd(img, m, replace(s, quality=q, bpp=None, psnr=None), progress,
-                             check=check)
+                             check=check, device=device)
         r = search.by_curve(at, s.target, getattr(s, s.target), RD_CURVE[s.target],
                             RD_MAX_PROBES)
         return replace(r, seconds=time.perf_counter() - t0)
