@@ -106,3 +106,19 @@ def test_a_missing_gpu_is_a_clear_error(folder, tmp_path, mode):
 def test_the_latent_fit_on_the_cpu_device_is_the_default(folder):
     src = folder / "p1.png"
     assert inrcodec.encode(src, steps=STEPS, device="cpu") == inrcodec.encode(src, steps=STEPS)
+
+
+@pytest.mark.parametrize("extra", [[], ["--preset", "paper"]])
+def test_encode_dir_in_the_weight_mode(folder, tmp_path, tiny_model_path, extra):
+    out = tmp_path / "w"
+    r = CliRunner().invoke(main, ["encode-dir", str(folder), str(out), "--mode", "weights",
+                                  "--model", str(tiny_model_path), "--steps", "2", "-q",
+                                  *extra])
+    assert r.exit_code == 0, r.output
+    versions = {bitstream.verify(p.read_bytes()).version for p in out.glob("*.inr")}
+    assert versions == ({2} if extra else {5})
+    ds = inrcodec.InrDataset(out, model=tiny_model_path)
+    assert len(ds) == 2 and tuple(ds[0].shape) == (3, 24, 32)
+    again = inrcodec.encode_dataset(folder, out, mode="weights", model=tiny_model_path,
+                                    steps=2, **({"preset": "paper"} if extra else {}))
+    assert again.encoded == 0 and again.skipped == 2
