@@ -19,7 +19,8 @@ compile (torch.compile: first-call time and step time), latent (the latent mode 
 768x512 photo at the default effort: encode and decode time, the synthesis's MACs per pixel
 at every level, and a steps curve of the shipped latent model against the same
 architecture with a random synthesis init, the shipped entropy model kept:
-`--latent-steps`).
+`--latent-steps`), latent-step (one step of the latent fit part by part, each next to its
+floor at the ceiling measured in the same run).
 
     python benchmarks/speed.py --sections latent --threads 2 --out benchmarks/results/speed-latent.json
 FLOPs counted: matmul multiply-adds only, 2 per MAC forward and 4 backward (6 x MACs x
@@ -188,6 +189,71 @@ def decode_ms(data: bytes, model, dev, path, reps=5) -> float:
             sync(dev)
             ts.append(time.perf_counter() - t)
     return 1e3 * statistics.median(ts)
+
+
+def latent_step_profile(img: np.ndarray, m, gflops: float, reps: int = 10) -> dict:
+    """One step of the latent fit at the default settings, part by part (ms, the median
+    of `reps` steps), each next to its floor: its FLOPs at the matmul ceiling measured in
+    the same run. The step mirrors codec/latent/fit.py (noise, sampled pixels' features,
+    synthesis, the ARM's rate term, backward, Adam); the parts are timed apart, so their
+    sum is a little over one real step."""
+    import torch
+
+    from inrcodec.codec.latent import arm
+    from inrcodec.codec.latent.fit import Start, _bits
+    from inrcodec.codec.latent.grids import features_at, grid_shapes
+    from inrcodec.codec.latent.synthesis import synthesize
+    from inrcodec.config import LatentFit, latent_lambda, LATENT_QUALITY
+    fs = LatentFit(lam=latent_lambda(LATENT_QUALITY))
+    a = m.arch
+    h, w = img.shape[:2]
+    st = Start.of(m, m.default_level)
+    gen = torch.Generator().manual_seed(0)
+    target = torch.from_numpy(img.reshape(-1, 3).astype(np.float32) / 255.0)
+    lat = [torch.zeros(s, requires_grad=True) for s in grid_shapes(h, w, a.levels)]
+    theta = st.theta.clone().requires_grad_(True)
+    armp = [torch.from_numpy(x).float() for x in st.arm.to_float()]
+    opt = torch.optim.Adam([{"params": lat}, {"params": [theta]}], lr=1e-3)
+    n_px = int(fs.pixel_fraction * h * w)
+    parts = {k: [] for k in ("noise", "features", "synthesis", "arm_rate", "backward",
+                             "optimiser", "step")}
+
+    def clock(name, fn):
+        t = time.perf_counter()
+        out = fn()
+        parts[name].append(1e3 * (time.perf_counter() - t))
+        return out
+    was = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)  # as the fit runs
+    try:
+        for _ in range(reps + 2):
+            t0 = time.perf_counter()
+            q = clock("noise", lambda: [v + torch.rand(v.shape, generator=gen) - 0.5
+                                        for v in lat])
+            idx = torch.randint(0, h * w, (n_px,), generator=gen)
+            x = clock("features", lambda: features_at(a, q, h, w, idx))
+            mse = clock("synthesis", lambda: (synthesize(a, theta, x) - target[idx])
+                        .square().mean())
+            bits = clock("arm_rate", lambda: _bits(armp, q))
+            loss = mse + fs.lam * bits / (h * w)
+            opt.zero_grad(set_to_none=True)
+            clock("backward", loss.backward)
+            clock("optimiser", opt.step)
+            parts["step"].append(1e3 * (time.perf_counter() - t0))
+    finally:
+        torch.use_deterministic_algorithms(was)
+    med = {k: float(np.median(v[2:])) for k, v in parts.items()}
+    n_lat = sum(gh * gw for gh, gw in grid_shapes(h, w, a.levels))
+    arm_macs = st.arm.hidden * (len(arm.CONTEXT) + 2)
+    flops = {"synthesis": 2 * n_px * a.macs_per_pixel(),
+             "arm_rate": 2 * n_lat * arm_macs}
+    flops["backward"] = 2 * (flops["synthesis"] + flops["arm_rate"])
+    flops["step"] = flops["synthesis"] + flops["arm_rate"] + flops["backward"]
+    floor = {k: 1e3 * f / (gflops * 1e9) for k, f in flops.items()}
+    return {"size": [w, h], "sampled_pixels": n_px, "latents": n_lat, "reps": reps,
+            "ms": med, "floor_ms": floor, "gflop": {k: f / 1e9 for k, f in flops.items()},
+            "ceiling_gflops": gflops,
+            "step_over_floor": med["step"] / floor["step"]}
 
 
 def latent_section(args, dev, log) -> dict:
@@ -398,6 +464,16 @@ def main(argv=None):
         log(f"compile: first step {first:.1f} s; step {c['compiled_step_s'] * 1e3:.1f} ms vs "
             f"eager {c['eager_step_s'] * 1e3:.1f} ms")
 
+    if "latent-step" in sections:
+        from inrcodec.codec.latent.model import load_latent_model
+        photo = photos(32)[0]
+        prof = latent_step_profile(np.asarray(Image.open(photo).convert("RGB")),
+                                   load_latent_model(args.latent_model),
+                                   statistics.median(res["ceiling_gflops"]))
+        res["latent_step"] = {"photo": photo.name, **prof}
+        log("latent step (ms, floor ms): " + ", ".join(
+            f"{k} {v:.1f}" + (f" ({prof['floor_ms'][k]:.1f})" if k in prof["floor_ms"] else "")
+            for k, v in prof["ms"].items()) + f"; step/floor {prof['step_over_floor']:.1f}x")
     if "latent" in sections:
         res["latent"] = latent_section(args, dev, log)
         lt = res["latent"]
