@@ -1,13 +1,15 @@
 """Datasets: encode a folder (or any iterable) of images, decode a folder of .inr files,
 and a torch Dataset that yields decoded images.
 
-`encode_dataset` streams the images, packs the tiles of as many images as fit in one
-batch (`batch_pixels`) into a single fit, and writes one .inr per image plus a manifest.
-Packing is exact: every tile is an independent network with its own loss (fit.py), so an
-image's file is the one `encode` would write for it alone.
+`encode_dataset` streams the images through the encoder in any mode (the default mode
+unless told) and writes one .inr per image plus a manifest. A mode that fits several
+images together (the weight mode's formats 1 and 2) gets the tiles of as many images as
+fit in one batch (`batch_pixels`); packing is exact (every tile is an independent network
+with its own loss, codec/weights/fit.py), so an image's file is the one `encode` would
+write for it alone. The other modes encode image by image.
 
 The output folder holds, besides the .inr files:
-- ``manifest.json``: the settings (model hash, level, steps, lr, seed) and one entry per
+- ``manifest.json``: the settings (model hash, steps, seed and the mode's own) and one entry per
   encoded image (file, source, bytes, sha256, bpp, PSNR, seconds, size, mode);
 - while a run is in progress, ``manifest.part-R.json`` per process R: what that process
   has finished so far, rewritten atomically after every batch. The next run (or the end
