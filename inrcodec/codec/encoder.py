@@ -58,8 +58,9 @@ def settings_for(mode: str | None = None, *, effort: str | None = None,
         if paper_given:
             raise InrcodecError(f"the latent mode takes --quality (or --bpp, --psnr), "
                                 f"--level and --steps only, not {', '.join(paper_given)}")
-        steps = EFFORT_STEPS[effort]["latent"] if steps is None else steps
-        return latent.MODE, latent.Settings(steps=steps, **given)
+        md = MODES[("latent", LATENT_VERSION)]
+        return md, md.settings(steps=EFFORT_STEPS[effort]["latent"] if steps is None
+                               else steps, **given)
     if preset == "paper":
         if format_version == RD_VERSION or "lr" in given:
             raise InrcodecError("--preset paper is format 2 with lr 1e-4; drop "
@@ -72,10 +73,13 @@ def settings_for(mode: str | None = None, *, effort: str | None = None,
             raise InrcodecError(f"format 5 learns its step sizes and codes with its own "
                                 f"priors; it takes --quality (or --bpp, --psnr), --level, "
                                 f"--steps and --effort, not {', '.join(paper_given)}")
-        steps = RD_EFFORT[effort][1] if steps is None else steps
-        return weights.RD, weights.RDSettings(steps=steps, effort=effort, **given)
-    steps = EFFORT_STEPS[effort]["weights"] if steps is None else steps
-    return weights.PAPER, weights.PaperSettings(steps=steps, version=version, **given)
+        md = MODES[("weights", RD_VERSION)]
+        return md, md.settings(steps=RD_EFFORT[effort][1] if steps is None else steps,
+                               effort=effort, **given)
+    # a version no mode writes still goes to format 2's settings, which name the ones it can
+    md = MODES.get(("weights", version), weights.PAPER)
+    return md, md.settings(steps=EFFORT_STEPS[effort]["weights"] if steps is None else steps,
+                           version=version, **given)
 
 
 def decoded_psnr(data: bytes, img: LoadedImage, model=None, device=None) -> float:

@@ -1,7 +1,8 @@
 """--bpp / --psnr over a mode's quality knob: the file whose real size (or decoded PSNR)
 meets the target, found with real encodes. `encode_at(quality)` encodes at one quality
 and returns its report (bytes, bpp, decoded PSNR); rate is close to monotone in quality,
-not exactly, so both searches keep every encode they made and choose among them.
+not exactly, so both searches keep every encode they made and choose among them. The
+target is a positive number already (Targets checks it when settings are built).
 
 - `on_grid`: bisection over a grid of qualities (four or five encodes).
 - `by_curve`: the first encode at a guess from a typical curve of quality against log2 bpp
@@ -31,11 +32,6 @@ class Curve:
     aim: float
 
 
-def _check_value(target: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise InrcodecError(f"the {target} target must be a positive number")
-
-
 def _meets(target: str, value: float, r: EncodeReport) -> bool:
     return r.bpp <= value if target == "bpp" else r.psnr >= value
 
@@ -58,7 +54,6 @@ def on_grid(encode_at: EncodeAt, target: str, value: float, grid: tuple[int, ...
             what: str = "") -> EncodeReport:
     """The largest quality of `grid` within a bpp target, or the smallest that reaches a
     PSNR target, by bisection."""
-    _check_value(target, value)
     done: dict[int, EncodeReport] = {}
 
     def probe(i: int) -> EncodeReport:
@@ -88,7 +83,6 @@ def on_grid(encode_at: EncodeAt, target: str, value: float, grid: tuple[int, ...
 def by_curve(encode_at: EncodeAt, target: str, value: float, curve: Curve,
              max_probes: int) -> EncodeReport:
     """Guesses from the mode's typical curve, corrected by the image's own points."""
-    _check_value(target, value)
     value = float(value)
     goal = (math.log2(value) if target == "bpp" else value) + curve.aim
     done: dict[int, EncodeReport] = {}

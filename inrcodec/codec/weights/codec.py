@@ -69,7 +69,7 @@ class RDSettings(search.Targets):
 
     def manifest(self, m: SharedModel) -> dict:
         return {"format_version": RD_VERSION, "effort": self.effort, "level": self.level,
-                **{k: v for k, v in self.targets().items()}}
+                **self.targets()}
 
 
 def rd_candidates(m: SharedModel, quality: float, n: int, level: int | None = None
