@@ -191,69 +191,117 @@ def decode_ms(data: bytes, model, dev, path, reps=5) -> float:
     return 1e3 * statistics.median(ts)
 
 
+def _old_bits(armp, grids):
+    """The rate term as the fit computed it before issue 21 (autograd over the ARM's
+    float twin, grid by grid): the reference step's."""
+    import torch  # noqa: F401
+    from inrcodec.codec import prior
+    from inrcodec.codec.latent import arm
+    total = 0
+    for g in grids:
+        mu, b = arm.predict_float(armp, arm.context_float(g))
+        total = total + prior.rate_bits(g.reshape(-1), b, mu).sum()
+    return total
+
+
 def latent_step_profile(img: np.ndarray, m, gflops: float, reps: int = 10) -> dict:
     """One step of the latent fit at the default settings, part by part (ms, the median
-    of `reps` steps), each next to its floor: its FLOPs at the matmul ceiling measured in
-    the same run. The step mirrors codec/latent/fit.py (noise, sampled pixels' features,
-    synthesis, the ARM's rate term, backward, Adam); the parts are timed apart, so their
-    sum is a little over one real step."""
+    of `reps` steps), each next to its floor (its FLOPs at the matmul ceiling measured in
+    the same run), the fit's step (codec/latent/fit.py) next to the reference step it
+    replaced (scattered pixels' features, autograd over synthesis and ARM, deterministic
+    kernels), interleaved rep by rep. The parts are timed apart, so their sum is a little
+    over one step, which is also timed whole."""
     import torch
 
-    from inrcodec.codec.latent import arm
-    from inrcodec.codec.latent.fit import Start, _bits
-    from inrcodec.codec.latent.grids import features_at, grid_shapes
-    from inrcodec.codec.latent.synthesis import synthesize
+    from inrcodec.codec.latent import arm, rate, synthesis
+    from inrcodec.codec.latent.fit import Start, phases
+    from inrcodec.codec.latent.grids import (features_at, features_lattice, grid_shapes,
+                                             lattice)
     from inrcodec.config import LatentFit, latent_lambda, LATENT_QUALITY
     fs = LatentFit(lam=latent_lambda(LATENT_QUALITY))
     a = m.arch
     h, w = img.shape[:2]
     st = Start.of(m, m.default_level)
     gen = torch.Generator().manual_seed(0)
-    target = torch.from_numpy(img.reshape(-1, 3).astype(np.float32) / 255.0)
-    lat = [torch.zeros(s, requires_grad=True) for s in grid_shapes(h, w, a.levels)]
+    flat = torch.from_numpy(img.reshape(-1, 3).astype(np.float32) / 255.0)
+    full = flat.t().reshape(3, h, w)
+    order = phases(fs.stride)
+    targets = [full[(slice(None),) + lattice(h, w, fs.stride, p)].reshape(3, -1).contiguous()
+               for p in order]
+    shapes = grid_shapes(h, w, a.levels)
+    canvas = rate.Canvas(shapes)
+    lat = [torch.zeros(s, requires_grad=True) for s in shapes]
     theta = st.theta.clone().requires_grad_(True)
     armp = [torch.from_numpy(x).float() for x in st.arm.to_float()]
-    opt = torch.optim.Adam([{"params": lat}, {"params": [theta]}], lr=1e-3)
-    n_px = int(fs.pixel_fraction * h * w)
-    parts = {k: [] for k in ("noise", "features", "synthesis", "arm_rate", "backward",
-                             "optimiser", "step")}
+    opt_new = torch.optim.Adam([{"params": lat}, {"params": [theta]}], lr=1e-3, foreach=True)
+    opt_old = torch.optim.Adam([{"params": lat}, {"params": [theta]}], lr=1e-3)
+    n_px = targets[0].shape[1]
+    names = ("noise", "features", "synthesis", "arm_rate", "backward", "optimiser", "step")
+    parts = {v: {k: [] for k in names} for v in ("reference", "new")}
+    sizes = [x * y for x, y in shapes]
 
-    def clock(name, fn):
+    def clock(v, name, fn):
         t = time.perf_counter()
         out = fn()
-        parts[name].append(1e3 * (time.perf_counter() - t))
+        parts[v][name].append(1e3 * (time.perf_counter() - t))
         return out
+
+    def reference():
+        t0 = time.perf_counter()
+        q = clock("reference", "noise",
+                  lambda: [v + torch.rand(v.shape, generator=gen) - 0.5 for v in lat])
+        idx = torch.randint(0, h * w, (n_px,), generator=gen)
+        x = clock("reference", "features", lambda: features_at(a, q, h, w, idx))
+        mse = clock("reference", "synthesis",
+                    lambda: (synthesis.synthesize(a, theta, x) - flat[idx]).square().mean())
+        bits = clock("reference", "arm_rate", lambda: _old_bits(armp, q))
+        loss = mse + fs.lam * bits / (h * w)
+        opt_old.zero_grad(set_to_none=True)
+        clock("reference", "backward", loss.backward)
+        clock("reference", "optimiser", opt_old.step)
+        parts["reference"]["step"].append(1e3 * (time.perf_counter() - t0))
+
+    def new(k):
+        t0 = time.perf_counter()
+
+        def noisy():
+            u = torch.rand(sum(sizes), generator=gen).sub_(0.5)
+            return [v + n.view(v.shape) for v, n in zip(lat, u.split(sizes))]
+        q = clock("new", "noise", noisy)
+        x = clock("new", "features", lambda: features_lattice(a, q, h, w, fs.stride, order[k]))
+        mse = clock("new", "synthesis", lambda: synthesis.mse(a, theta, x, targets[k]))
+        bits = clock("new", "arm_rate", lambda: rate.bits(canvas, q, armp, value=False))
+        loss = mse + fs.lam * bits / (h * w)
+        opt_new.zero_grad(set_to_none=True)
+        clock("new", "backward", loss.backward)
+        clock("new", "optimiser", opt_new.step)
+        parts["new"]["step"].append(1e3 * (time.perf_counter() - t0))
+
     was = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)  # as the fit runs
     try:
-        for _ in range(reps + 2):
-            t0 = time.perf_counter()
-            q = clock("noise", lambda: [v + torch.rand(v.shape, generator=gen) - 0.5
-                                        for v in lat])
-            idx = torch.randint(0, h * w, (n_px,), generator=gen)
-            x = clock("features", lambda: features_at(a, q, h, w, idx))
-            mse = clock("synthesis", lambda: (synthesize(a, theta, x) - target[idx])
-                        .square().mean())
-            bits = clock("arm_rate", lambda: _bits(armp, q))
-            loss = mse + fs.lam * bits / (h * w)
-            opt.zero_grad(set_to_none=True)
-            clock("backward", loss.backward)
-            clock("optimiser", opt.step)
-            parts["step"].append(1e3 * (time.perf_counter() - t0))
+        with rate.threads(torch.get_num_threads()):
+            for r in range(reps + 2):
+                torch.use_deterministic_algorithms(True)  # as the reference fit ran
+                reference()
+                torch.use_deterministic_algorithms(was)
+                new(r % len(order))
     finally:
         torch.use_deterministic_algorithms(was)
-    med = {k: float(np.median(v[2:])) for k, v in parts.items()}
-    n_lat = sum(gh * gw for gh, gw in grid_shapes(h, w, a.levels))
+    med = {v: {k: float(np.median(x[2:])) for k, x in p.items()} for v, p in parts.items()}
+    n_lat = sum(sizes)
     arm_macs = st.arm.hidden * (len(arm.CONTEXT) + 2)
-    flops = {"synthesis": 2 * n_px * a.macs_per_pixel(),
-             "arm_rate": 2 * n_lat * arm_macs}
-    flops["backward"] = 2 * (flops["synthesis"] + flops["arm_rate"])
-    flops["step"] = flops["synthesis"] + flops["arm_rate"] + flops["backward"]
-    floor = {k: 1e3 * f / (gflops * 1e9) for k, f in flops.items()}
+    # forward 2 flops per MAC, backward 4 (the fused parts include their backward)
+    syn, ar = 2 * n_px * a.macs_per_pixel(), 2 * n_lat * arm_macs
+    flops = {"reference": {"synthesis": syn, "arm_rate": ar, "backward": 2 * (syn + ar),
+                           "step": 3 * (syn + ar)},
+             "new": {"synthesis": 3 * syn, "arm_rate": 3 * ar, "step": 3 * (syn + ar)}}
+    floor = {v: {k: 1e3 * f / (gflops * 1e9) for k, f in fl.items()}
+             for v, fl in flops.items()}
     return {"size": [w, h], "sampled_pixels": n_px, "latents": n_lat, "reps": reps,
-            "ms": med, "floor_ms": floor, "gflop": {k: f / 1e9 for k, f in flops.items()},
-            "ceiling_gflops": gflops,
-            "step_over_floor": med["step"] / floor["step"]}
+            "ms": med, "floor_ms": floor, "ceiling_gflops": gflops,
+            "gflop_step": flops["new"]["step"] / 1e9,
+            "step_over_floor": {v: med[v]["step"] / floor[v]["step"] for v in med},
+            "new_over_reference": med["new"]["step"] / med["reference"]["step"]}
 
 
 def latent_section(args, dev, log) -> dict:
@@ -466,14 +514,18 @@ def main(argv=None):
 
     if "latent-step" in sections:
         from inrcodec.codec.latent.model import load_latent_model
-        photo = photos(32)[0]
+        photo = next(p for p in photos(32) if Image.open(p).size == (768, 512))
         prof = latent_step_profile(np.asarray(Image.open(photo).convert("RGB")),
                                    load_latent_model(args.latent_model),
                                    statistics.median(res["ceiling_gflops"]))
         res["latent_step"] = {"photo": photo.name, **prof}
-        log("latent step (ms, floor ms): " + ", ".join(
-            f"{k} {v:.1f}" + (f" ({prof['floor_ms'][k]:.1f})" if k in prof["floor_ms"] else "")
-            for k, v in prof["ms"].items()) + f"; step/floor {prof['step_over_floor']:.1f}x")
+        for v in ("reference", "new"):
+            log(f"latent step, {v} (ms, floor ms): " + ", ".join(
+                f"{k} {x:.1f}" + (f" ({prof['floor_ms'][v][k]:.1f})"
+                                  if k in prof["floor_ms"][v] else "")
+                for k, x in prof["ms"][v].items())
+                + f"; step/floor {prof['step_over_floor'][v]:.1f}x")
+        log(f"latent step: new/reference {prof['new_over_reference']:.2f}")
     if "latent" in sections:
         res["latent"] = latent_section(args, dev, log)
         lt = res["latent"]

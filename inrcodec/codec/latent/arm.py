@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import math
 
+import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -117,62 +118,184 @@ class _Tables:
         self.freq = f
         self.prob = f.astype(np.float64) / (1 << prior.PRECISION)
 
-    def split(self, mu4: np.ndarray, qmax: int) -> tuple[np.ndarray, np.ndarray]:
-        """Integer part of the mean (clamped to the grid's range) and quarter offset j."""
-        mi = np.clip(mu4 >> 2, -qmax, qmax)
-        j = np.where((mu4 >> 2) == mi, mu4 & 3, 0)
-        return mi, j
+
+# -- the schedule, compiled --------------------------------------------------------------------
+# The decoder walks the wavefronts one by one (each needs the last); a wavefront's
+# contexts, fixed-point MLP and table choice are one compiled call (numba), and the
+# coder one call. The writer knows every latent, so it predicts all of them at once and
+# codes them in the same order in a few large calls. Both run the same integer code.
+_DY = np.array([d[0] for d in CONTEXT], dtype=np.int64)
+_DX = np.array([d[1] for d in CONTEXT], dtype=np.int64)
 
 
-def _positions(t: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    y0 = max(0, -(-(t - w + 1) // 3))
-    y1 = min(h - 1, t // 3)
-    if y1 < y0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    y = np.arange(y0, y1 + 1, dtype=np.int64)
-    return y, t - 3 * y
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _predict(ctx, n, w1, b1, w2, b2, qmax, out):
+    """ArmParams.predict and the table choice for contexts ctx[:, :n] (float64 holding
+    integers, one column per latent): out[k] = (mean's integer part, quarter offset,
+    scale index). Every product and sum is an integer below 2^46, exact in float64 in any
+    order, so this is ArmParams.predict to the bit; 64 latents go side by side."""
+    hdim, c = w1.shape
+    acc = np.empty(64, np.float64)
+    f0 = np.empty(64, np.float64)
+    f1 = np.empty(64, np.float64)
+    for k0 in range(0, n, 64):
+        m = min(64, n - k0)
+        f0[:] = 0.0
+        f1[:] = 0.0
+        for j in range(hdim):
+            for k in range(m):
+                acc[k] = b1[j]
+            for i in range(c):
+                w = w1[j, i]
+                row = ctx[i, k0:k0 + m]  # a slice: unit stride, no index wrap-around
+                for k in range(m):
+                    acc[k] += w * row[k]
+            wa = w2[0, j]
+            wb = w2[1, j]
+            for k in range(m):
+                h = acc[k] if acc[k] > 0.0 else 0.0
+                f0[k] += h * wa
+                f1[k] += h * wb
+        for k in range(m):
+            o0 = (np.int64(f0[k]) >> FRAC) + np.int64(b2[0])
+            o1 = (np.int64(f1[k]) >> FRAC) + np.int64(b2[1])
+            mu4 = (o0 + (1 << (FRAC - 3))) >> (FRAC - 2)
+            mh = mu4 >> 2
+            q = qmax[k0 + k]
+            mi = min(max(mh, -q), q)
+            out[k0 + k, 0] = mi
+            out[k0 + k, 1] = (mu4 & 3) if mh == mi else 0
+            out[k0 + k, 2] = min(max((o1 * 6) >> FRAC, 0), SCALES - 1)
 
 
-def _run(grids: list[np.ndarray], shapes: list[tuple[int, int]], qmaxes: list[int],
+@numba.njit(cache=True, nogil=True)
+def _gather(padded, g, y, x, ctx, k):
+    """The clipped context of latent (y, x) of grid g into column k (CONTEXT's order:
+    two rows above at x-2..x+2, then the two latents to the left)."""
+    r0 = padded[g, y]
+    r1 = padded[g, y + 1]
+    r2 = padded[g, y + 2]
+    for i in range(5):
+        ctx[i, k] = min(max(r0[x + i], -CLIP), CLIP)
+        ctx[5 + i, k] = min(max(r1[x + i], -CLIP), CLIP)
+    for i in range(2):
+        ctx[10 + i, k] = min(max(r2[x + i], -CLIP), CLIP)
+
+
+@numba.njit(cache=True, nogil=True)
+def _wave(padded, shapes, qmaxes, t, w1, b1, w2, b2, ctx, qk, out, where):
+    """The latents on wavefront t (every grid, grid by grid, rows ascending): their
+    predictions in out[:n] and (grid, y, x) in where[:n]; returns n."""
+    n = 0
+    for g in range(shapes.shape[0]):
+        h, w = shapes[g, 0], shapes[g, 1]
+        y0 = max(0, -(-(t - w + 1) // 3))
+        y1 = min(h - 1, t // 3)
+        for y in range(y0, y1 + 1):
+            x = t - 3 * y
+            _gather(padded, g, y, x, ctx, n)
+            qk[n] = qmaxes[g]
+            where[n, 0] = g
+            where[n, 1] = y
+            where[n, 2] = x
+            n += 1
+    _predict(ctx, n, w1, b1, w2, b2, qk, out)
+    return n
+
+
+@numba.njit(cache=True, nogil=True)
+def _store(padded, sym, pred, where, n, R, qmaxes):
+    """Decoded symbols -> latents in the padded grids; False if one is out of range."""
+    for k in range(n):
+        g = where[k, 0]
+        v = sym[k] - R + pred[k, 0]
+        if abs(v) > qmaxes[g]:
+            return False
+        padded[g, where[k, 1] + 2, where[k, 2] + 2] = v
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _coding_order(shapes):
+    """Index, into the grids' latents concatenated row-major, of each latent in coding
+    order (wavefront t = 3y + x, then grid, then row)."""
+    n_grids = shapes.shape[0]
+    start = np.zeros(n_grids + 1, np.int64)
+    n_wave = 0
+    for g in range(n_grids):
+        start[g + 1] = start[g] + shapes[g, 0] * shapes[g, 1]
+        n_wave = max(n_wave, 3 * (shapes[g, 0] - 1) + shapes[g, 1])
+    order = np.empty(start[n_grids], np.int64)
+    n = 0
+    for t in range(n_wave):
+        for g in range(n_grids):
+            h, w = shapes[g, 0], shapes[g, 1]
+            for y in range(max(0, -(-(t - w + 1) // 3)), min(h - 1, t // 3) + 1):
+                order[n] = start[g] + y * w + t - 3 * y
+                n += 1
+    return order
+
+
+def _predict_all(grids: list[np.ndarray], qmaxes: list[int], w) -> np.ndarray:
+    """Every latent's (mean's integer part, quarter offset, scale index, symbol - R) in
+    coding order: the writer knows every context, so they are shifted copies."""
+    ctx, qk = [], []
+    for g, q in zip(grids, qmaxes):
+        h, w_ = g.shape
+        p = np.pad(np.clip(g, -CLIP, CLIP), ((2, 0), (2, 2)))
+        ctx.append(np.stack([p[2 + dy:2 + dy + h, 2 + dx:2 + dx + w_].ravel()
+                             for dy, dx in CONTEXT]))
+        qk.append(np.full(h * w_, q, dtype=np.int64))
+    ctx = np.ascontiguousarray(np.concatenate(ctx, 1), dtype=np.float64)
+    n = ctx.shape[1]
+    out = np.empty((n, 4), np.int64)
+    _predict(ctx, n, *w, np.concatenate(qk), out)
+    out[:, 3] = np.concatenate([g.ravel() for g in grids]) - out[:, 0]
+    return out[_coding_order(np.array([g.shape for g in grids], dtype=np.int64))]
+
+
+def _padded(shapes: list[tuple[int, int]]) -> np.ndarray:
+    """The reader's grids, in one zero-padded int64 array (grid, y + 2, x + 2)."""
+    h = max((s[0] for s in shapes), default=0)
+    w = max((s[1] for s in shapes), default=0)
+    return np.zeros((len(shapes), h + 2, w + 4), dtype=np.int64)
+
+
+CODE_CHUNK = 1 << 16  # symbols per coder call of the writer (bounds its probability rows)
+
+
+def _run(grids: list[np.ndarray] | None, shapes: list[tuple[int, int]], qmaxes: list[int],
          params: ArmParams, side) -> list[np.ndarray]:
-    """The schedule shared by the writer and the reader: wavefront by wavefront, every
-    grid's latents on it, contexts -> tables -> side.code. `side.code(symbols | None,
-    probs)` returns the symbols (alphabet index = r + R)."""
+    """The schedule shared by the writer and the reader: wavefront by wavefront (t = 3y +
+    x), every grid's latents on it, contexts -> tables -> side.code(symbols | None, probs),
+    which returns the symbols (alphabet index = r + R)."""
     R = max(1, 2 * max(qmaxes, default=0))  # constriction needs two symbols or more
     tables = _Tables(R)
-    padded = [np.zeros((h + 2, w + 4), dtype=np.int64) for h, w in shapes]
-    n_wave = max((3 * (h - 1) + w for h, w in shapes), default=0)
-    dy = np.array([d[0] for d in CONTEXT]) + 2
-    dx = np.array([d[1] for d in CONTEXT]) + 2
+    shp = np.array(shapes, dtype=np.int64).reshape(-1, 2)
+    qm = np.array(qmaxes, dtype=np.int64)
+    w = tuple(np.asarray(v, dtype=np.float64) for v in (params.w1, params.b1, params.w2, params.b2))
+    if grids is not None:
+        grids = [np.asarray(g, dtype=np.int64) for g in grids]
+        pred = _predict_all(grids, qmaxes, w)
+        for a in range(0, len(pred), CODE_CHUNK):
+            p = pred[a:a + CODE_CHUNK]
+            side.code(p[:, 3] + R, tables.prob[p[:, 2], p[:, 1]])
+        return grids
+    padded = _padded(shapes)
+    n_max = sum(min(h, w_ // 3 + 2) for h, w_ in shapes) + len(shapes)
+    pred = np.empty((n_max, 3), np.int64)
+    where = np.empty((n_max, 3), np.int64)
+    ctx = np.empty((len(CONTEXT), n_max), np.float64)
+    qk = np.empty(n_max, np.int64)
+    n_wave = max((3 * (h - 1) + w_ for h, w_ in shapes), default=0)
     for t in range(n_wave):
-        ctx, where = [], []
-        for g, (h, w) in enumerate(shapes):
-            y, x = _positions(t, h, w)
-            if y.size:
-                ctx.append(padded[g][y[:, None] + dy[None, :], x[:, None] + dx[None, :]])
-                where.append((g, y, x))
-        if not ctx:
+        n = _wave(padded, shp, qm, t, *w, ctx, qk, pred, where)
+        if not n:
             continue
-        ctx = np.concatenate(ctx)
-        mu4, s = params.predict(ctx)
-        truth, mis, k = [], [], 0
-        for g, y, x in where:
-            mi, j = tables.split(mu4[k:k + y.size], qmaxes[g])
-            mis.append((mi, j))
-            if grids is not None:
-                truth.append(grids[g][y, x] - mi + R)
-            k += y.size
-        j_all = np.concatenate([j for _, j in mis])
-        probs = tables.prob[s, j_all]
-        sym = side.code(np.concatenate(truth) if grids is not None else None, probs)
-        k = 0
-        for (g, y, x), (mi, _) in zip(where, mis):
-            v = sym[k:k + y.size] - R + mi
-            if np.abs(v).max(initial=0) > qmaxes[g]:
-                raise FormatError(f"latent beyond the declared range {qmaxes[g]}")
-            padded[g][y + 2, x + 2] = v
-            k += y.size
-    return [p[2:, 2:-2].copy() for p in padded]
+        sym = side.code(None, tables.prob[pred[:n, 2], pred[:n, 1]])
+        if not _store(padded, np.asarray(sym, dtype=np.int64), pred, where, n, R, qm):
+            raise FormatError("latent beyond the declared range")
+    return [padded[g, 2:2 + h, 2:2 + w_].copy() for g, (h, w_) in enumerate(shapes)]
 
 
 class _Writer:

@@ -11,6 +11,7 @@ carries its whole synthesis and ARM, fitted from scratch. Header and sections: f
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 from typing import Callable
@@ -31,13 +32,14 @@ from . import arm
 from .fit import Start, fit
 from .format import (ACTIVATIONS, NO_MODEL, VERSION, VERSIONS, LatentHeader, arch_of,
                      pack_synthesis, unpack_synthesis)
-from .grids import grid_shapes
+from .grids import features_lattice, grid_shapes, lattice
 from .model import LatentModel, load_latent_model
-from .synthesis import render
+from .synthesis import render, synthesize_cf
 
 NAME = "latent"
 # --bpp / --psnr: real encodes on this grid of qualities, by bisection (search.on_grid).
 TARGET_QUALITIES = (1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+CHOICE_PIXELS = 1 << 17  # pixels that judge the synthesis step size
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def compress(img: np.ndarray, mode: str, alpha: bytes | None, fs: LatentFit,
     """(H, W, 3) uint8 -> a version-4 file. With a shared latent model (its `level`) the
     synthesis starts from the model and the file sends the deltas of the level's entries;
     without, a self-contained file (`arch`, default LatentArch()). The synthesis step size
-    (or, with a model, sending no deltas) is chosen by D + lambda R on the whole image.
+    (or, with a model, sending no deltas) is chosen by D + lambda R on a lattice of pixels.
     `start` overrides the model's level (for ablations: a random init, the model's ARM).
     The fit runs on `device`; coding and the choice of step size stay on the CPU, so the
     file decodes the same on every machine."""
@@ -117,17 +119,25 @@ def compress(img: np.ndarray, mode: str, alpha: bytes | None, fs: LatentFit,
     if model is not None:
         base = start.theta.numpy().astype(np.float32)
         mask = start.mask.numpy()
-    ref = img.astype(np.float64) / 255.0
+    # D + lambda R of each option, D on a lattice of about 2^17 pixels (the full render
+    # is the check-decode's): the choice costs the same at any image size
+    stride = max(1, math.ceil(math.sqrt(h * w / CHOICE_PIXELS)))
+    phase = (min(stride // 2, h - 1), min(stride // 2, w - 1))
+    x = features_lattice(arch, [torch.from_numpy(g.astype(np.float32)) for g in f.latents],
+                         h, w, stride, phase)
+    rows, cols = lattice(h, w, stride, phase)
+    ref = img[rows, cols].reshape(-1, 3).T.astype(np.float64) / 255.0
     options = ([b""] if model is not None else []) + [
         pack_synthesis(f.theta, arch, k, base, mask) for k in range(4, 13)]
     best = None
-    for synth in options:
-        theta_q = unpack_synthesis(synth, arch, base, mask)
-        mse = float(np.mean((np.round(_rgb(arch, theta_q, f.latents, h, w) * 255) / 255
-                             - ref) ** 2))
-        cost = mse + fs.lam * 8 * (len(synth) + len(latents) + len(arm_bytes)) / (h * w)
-        if best is None or cost < best[0]:
-            best = (cost, synth)
+    with torch.no_grad():
+        for synth in options:
+            theta_q = torch.from_numpy(unpack_synthesis(synth, arch, base, mask))
+            rgb = synthesize_cf(arch, theta_q, x).clamp_(0, 1).double().numpy()
+            mse = float(np.mean((np.round(rgb * 255) / 255 - ref) ** 2))
+            cost = mse + fs.lam * 8 * (len(synth) + len(latents) + len(arm_bytes)) / (h * w)
+            if best is None or cost < best[0]:
+                best = (cost, synth)
     return write(model_hash=bytes.fromhex(model.hash) if model is not None else NO_MODEL,
                  width=w, height=h, mode=mode, levels=arch.levels, hidden=arch.hidden,
                  layers=arch.layers, act=arch.act, w0=int(arch.w0) if arch.act == "sine" else 0,

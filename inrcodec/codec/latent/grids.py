@@ -54,11 +54,17 @@ def coordinates(height: int, width: int, device=None) -> torch.Tensor:
 
 def features(arch: LatentArch, grids: list[torch.Tensor], height: int, width: int
              ) -> torch.Tensor:
-    """(inputs, height * width): what the synthesis reads at every output pixel."""
-    up = upsample(grids, height, width)
+    """(inputs, height * width): what the synthesis reads at every output pixel, each
+    row written once into one buffer (the values of `upsample`, then the coordinates)."""
+    out = torch.empty(arch.inputs, height, width, device=grids[0].device)
+    for k, g in enumerate(grids):
+        if g.shape != (height, width):
+            g = F.interpolate(g[None, None], size=(height, width), mode="bilinear",
+                              align_corners=False)[0, 0]
+        out[k] = g
     if arch.coords:
-        up = torch.cat([up, coordinates(height, width, up.device)])
-    return up.reshape(up.shape[0], -1)
+        out[len(grids):] = coordinates(height, width, out.device)
+    return out.reshape(arch.inputs, -1)
 
 
 def _taps(n_in: int, n_out: int, pos: torch.Tensor):
@@ -93,3 +99,34 @@ def features_at(arch: LatentArch, grids: list[torch.Tensor], height: int, width:
         cols += [(px.to(torch.float32) * 2 + 1) / width - 1,
                  (py.to(torch.float32) * 2 + 1) / height - 1]
     return torch.stack(cols, 1)
+
+
+def lattice(height: int, width: int, stride: int, phase: tuple[int, int]
+            ) -> tuple[slice, slice]:
+    """The pixels (rows, columns) of a stride x stride lattice at `phase` (dy, dx)."""
+    return slice(phase[0], height, stride), slice(phase[1], width, stride)
+
+
+def features_lattice(arch: LatentArch, grids: list[torch.Tensor], height: int, width: int,
+                     stride: int, phase: tuple[int, int]) -> torch.Tensor:
+    """(inputs, n): `features` at the pixels of a lattice (`lattice`), row-major. Each
+    grid is interpolated along its rows, then its columns (bilinear is separable), so a
+    step costs what it samples and its backward is two index-adds, not a scatter."""
+    rows, cols = lattice(height, width, stride, phase)
+    py = torch.arange(height, device=grids[0].device)[rows]
+    px = torch.arange(width, device=grids[0].device)[cols]
+    out = []
+    for g in grids:
+        gh, gw = g.shape
+        if (gh, gw) == (height, width):
+            out.append(g[rows, cols])
+            continue
+        y0, y1, wy = _taps(gh, height, py)
+        x0, x1, wx = _taps(gw, width, px)
+        r = torch.lerp(g.index_select(0, y0), g.index_select(0, y1), wy[:, None])
+        out.append(torch.lerp(r.index_select(1, x0), r.index_select(1, x1), wx[None, :]))
+    if arch.coords:
+        cy = (py.to(torch.float32) * 2 + 1) / height - 1
+        cx = (px.to(torch.float32) * 2 + 1) / width - 1
+        out += [cx[None, :].expand(len(py), len(px)), cy[:, None].expand(len(py), len(px))]
+    return torch.stack(out).reshape(len(out), -1)

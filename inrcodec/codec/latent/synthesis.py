@@ -52,6 +52,89 @@ def synthesize(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor) -> to
     return h + 0.5
 
 
+def synthesize_cf(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+    """`synthesize` channels first: (inputs, N) features -> (3, N), the layout of a
+    lattice's features (grids.features_lattice), with no transposes."""
+    h = feats
+    off = 0
+    shapes = arch.shapes()
+    for k, (o, i) in enumerate(shapes):
+        w = theta[off:off + o * i].view(o, i)
+        b = theta[off + o * i:off + o * i + o]
+        off += o * i + o
+        h = torch.addmm(b[:, None], w, h)
+        if k < len(shapes) - 1:
+            h = torch.sin(arch.w0 * h) if arch.act == "sine" else torch.relu(h)
+    return h + 0.5
+
+
+CHUNK = 1 << 13  # pixels per pass of `mse_and_grad`: their activations stay in cache
+
+
+def mse_and_grad(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor,
+                 target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """mean((synthesize_cf(theta, feats) - target)^2) with its gradients for theta and
+    feats ((inputs, N), (3, N)), forward and backward written out per chunk of pixels:
+    a sine layer is sin(w0 W h + w0 b) with w0 folded into W once, its backward one
+    cosine and one product, and the chunks' parameter gradients add in a fixed order."""
+    shapes = arch.shapes()
+    sine = arch.act == "sine"
+    ws, bs, off = [], [], 0
+    for k, (o, i) in enumerate(shapes):
+        s = arch.w0 if sine and k < len(shapes) - 1 else 1.0
+        ws.append(theta[off:off + o * i].view(o, i) * s)
+        bs.append(theta[off + o * i:off + o * i + o][:, None] * s)
+        off += o * i + o
+    n = feats.shape[1]
+    g_ws = [torch.zeros_like(w) for w in ws]
+    g_bs = [torch.zeros_like(b) for b in bs]
+    g_feats = torch.empty_like(feats)
+    sse = torch.zeros((), dtype=torch.float64, device=feats.device)
+    last = len(shapes) - 1
+    for a in range(0, n, CHUNK):
+        hs, pre = [feats[:, a:a + CHUNK]], []
+        for k in range(last):
+            z = torch.addmm(bs[k], ws[k], hs[-1])
+            pre.append(z)
+            hs.append(torch.sin(z) if sine else torch.relu(z))
+        err = torch.addmm(bs[last], ws[last], hs[-1]).add_(0.5).sub_(target[:, a:a + CHUNK])
+        sse += err.square().sum(dtype=torch.float64)
+        g = err.mul_(2.0 / (3 * n))
+        for k in range(last, -1, -1):
+            g_ws[k].addmm_(g, hs[k].t())
+            g_bs[k] += g.sum(1, keepdim=True)
+            g = ws[k].t() @ g
+            if k:
+                z = pre[k - 1]
+                g = g.mul_(torch.cos(z)) if sine else g.mul_(z > 0)
+        g_feats[:, a:a + CHUNK] = g
+    parts = []
+    for k, (w, b) in enumerate(zip(g_ws, g_bs)):
+        s = arch.w0 if sine and k < last else 1.0
+        parts += [(w * s).reshape(-1), (b * s).reshape(-1)]
+    return (sse / (3 * n)).to(feats.dtype), torch.cat(parts), g_feats
+
+
+class _MSE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, arch, theta, feats, target):
+        mse, g_theta, g_feats = mse_and_grad(arch, theta.detach(), feats.detach(), target)
+        ctx.save_for_backward(g_theta, g_feats)
+        return mse
+
+    @staticmethod
+    def backward(ctx, g_out):
+        g_theta, g_feats = ctx.saved_tensors
+        return None, g_out * g_theta, g_out * g_feats, None
+
+
+def mse(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor, target: torch.Tensor
+        ) -> torch.Tensor:
+    """The synthesis' mean squared error on (inputs, N) features against a (3, N) target,
+    as a scalar autograd differentiates (its gradient computed in the same pass)."""
+    return _MSE.apply(arch, theta, feats, target)
+
+
 def render(arch: LatentArch, theta: torch.Tensor, grids: list[torch.Tensor], height: int,
            width: int, chunk: int = 1 << 16) -> torch.Tensor:
     """(height, width, 3) float32 in [0, 1] (clamped)."""

@@ -1,0 +1,385 @@
+"""The fit's rate term: the bits of every latent grid under the ARM's float twin
+(arm.predict_float's model, prior.rate_bits' Laplace proxy), and their gradient, in one
+pass written by hand.
+
+Autograd over the same expression costs a step several times its arithmetic: a dozen
+context copies per grid, a graph of small ops, and their backward. Here every grid sits
+in one zero-padded canvas of a common row width (`Canvas`), so a latent's 12 causal
+neighbours are 12 fixed offsets into the flat canvas for all grids at once. The pass runs
+over contiguous chunks of the canvas that stay in cache; each computes the bits and,
+in the same breath, their gradient with respect to the canvas (the latent's own term
+and, through the MLP, its neighbours') and, when the ARM is fitted, to its parameters.
+The sums run in a fixed order, so the result is the same on every run.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+import torch
+
+from .. import prior
+from .arm import CLIP, CONTEXT, MAX_HIDDEN, SCALES
+
+LN2 = math.log(2.0)
+CHUNK = 1 << 15  # canvas positions per step of the torch pass
+BLOCK = 4096  # canvas positions per parallel task of the CPU pass (partial sums apart)
+LANES = 64  # positions computed side by side (vectorised) inside a task
+MAX_PARAMS = MAX_HIDDEN * (len(CONTEXT) + 3) + 2
+
+
+class Canvas:
+    """Where each grid sits in one flat, zero-padded buffer: grid 0 on top, the coarser
+    grids side by side below it, two zero rows above and two zero columns between and
+    beside them (a context reaches two rows up and two columns either side)."""
+
+    def __init__(self, shapes: list[tuple[int, int]], device=None, seed: int = 0):
+        self.shapes = shapes
+        h0, w0 = shapes[0]
+        rest = shapes[1:]
+        self.width = max(w0 + 4, 2 + sum(w + 2 for _, w in rest))
+        band = max((h for h, _ in rest), default=0)
+        self.height = 2 + h0 + (2 + band if rest else 0)
+        self.origins = [(2, 2)]
+        x = 2
+        for h, w in rest:
+            self.origins.append((4 + h0, x))
+            x += w + 2
+        self.offsets = [dy * self.width + dx for dy, dx in CONTEXT]
+        self.start = 2 * self.width + 2  # the first position whose contexts are in range
+        self.size = self.height * self.width
+        self.valid = torch.zeros(self.height, self.width, device=device)
+        for (h, w), (y, x) in zip(shapes, self.origins):
+            self.valid[y:y + h, x:x + w] = 1
+        self.valid = self.valid.reshape(-1)
+        self.buf = torch.zeros(self.size, device=device)
+        self.n_latents = sum(h * w for h, w in shapes)
+        self._scratch = None
+        self.rng = np.random.default_rng(seed)  # cpu_pass's sampled tasks
+
+    def scratch(self) -> dict:
+        """The CPU pass's buffers, made once per canvas (a fit reuses them every step)."""
+        if self._scratch is None:
+            n_blocks = (self.size - self.start + BLOCK - 1) // BLOCK
+            self._scratch = {
+                "valid": self.valid.cpu().numpy().astype(np.uint8),
+                "offs": np.array(self.offsets, dtype=np.int64),
+                "live": np.add.reduceat(self.valid[self.start:].cpu().numpy(), np.arange(
+                    0, self.size - self.start, LANES)).astype(bool).astype(np.uint8),
+                "g_q": np.zeros(self.size, np.float32), "g": np.zeros(self.size, np.float32),
+                "gx": np.zeros((n_blocks, len(CONTEXT), BLOCK), np.float32),
+                "partial": np.zeros((n_blocks, 1 + MAX_PARAMS)),
+                "active": np.ones(n_blocks, np.uint8)}
+        return self._scratch
+
+    def views(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """Each grid's region of a flat canvas-shaped tensor, as a (h, w) view."""
+        c = flat.view(self.height, self.width)
+        return [c[y:y + h, x:x + w] for (h, w), (y, x) in zip(self.shapes, self.origins)]
+
+    def fill(self, grids: list[torch.Tensor]) -> torch.Tensor:
+        for v, g in zip(self.views(self.buf), grids):
+            v.copy_(g)
+        return self.buf
+
+
+def torch_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Tensor],
+                  need_params: bool) -> tuple[torch.Tensor, list[torch.Tensor],
+                                              list[torch.Tensor] | None]:
+    """Total bits of `grids` (float latents) under the ARM `params` ([W1, b1, W2, b2]),
+    the gradient for each grid and, if `need_params`, for each parameter."""
+    w1, b1, w2, b2 = params
+    q = canvas.fill(grids)
+    qc = q.clamp(-CLIP, CLIP)
+    g_q = torch.zeros_like(q)  # each latent's own term
+    g_c = torch.zeros_like(q)  # as a neighbour in others' contexts
+    gp = [torch.zeros_like(p) for p in params] if need_params else None
+    total = torch.zeros((), dtype=torch.float64, device=q.device)
+    offs, s_max = canvas.offsets, (SCALES - 1) / 6.0
+    floor = 2.0 ** -prior.PRECISION
+    b1c, b2c = b1[:, None], b2[:, None]
+    for a in range(canvas.start, canvas.size, CHUNK):
+        b = min(a + CHUNK, canvas.size)
+        x = torch.stack([qc[a + o:b + o] for o in offs])  # (12, n)
+        hpre = torch.addmm(b1c, w1, x)
+        hid = hpre.clamp_min(0)
+        out = torch.addmm(b2c, w2, hid)
+        valid = canvas.valid[a:b]
+        s = out[1].clamp(0.0, s_max)
+        scale = torch.exp2(s).mul_(0.04)
+        d = q[a:b] - out[0]
+        # prior.rate_bits: P = CDF(d + 1/2) - CDF(d - 1/2) under Laplace(0, scale)
+        u_hi, u_lo = d + 0.5, d - 0.5
+        e_hi = torch.exp(-u_hi.abs() / scale)
+        e_lo = torch.exp(-u_lo.abs() / scale)
+        p = 0.5 * (torch.sign(u_hi) * (1 - e_hi) - torch.sign(u_lo) * (1 - e_lo))
+        live = (p > floor).to(p.dtype) * valid
+        p = p.clamp_min(floor)
+        total += (-torch.log2(p) * valid).sum(dtype=torch.float64)
+        # d bits / d d and d bits / d scale (pdf(u) = e / 2 scale; d CDF(u)/d scale = -u pdf / scale)
+        k = live / (p * (2 * LN2) * scale)
+        g_d = (e_lo - e_hi) * k
+        g_s = (u_hi * e_hi - u_lo * e_lo) * k / scale
+        g_q[a:b] += g_d
+        inside = ((out[1] >= 0) & (out[1] <= s_max)).to(p.dtype)
+        g_out = torch.stack([-g_d, g_s * scale * LN2 * inside])  # (2, n)
+        g_hpre = (w2.t() @ g_out) * (hpre > 0)
+        g_x = w1.t() @ g_hpre  # (12, n)
+        for i, o in enumerate(offs):
+            g_c[a + o:b + o] += g_x[i]
+        if need_params:
+            gp[0] += g_hpre @ x.t()
+            gp[1] += g_hpre.sum(1)
+            gp[2] += g_out @ hid.t()
+            gp[3] += g_out.sum(1)
+    g = g_q + g_c * ((q >= -CLIP) & (q <= CLIP))
+    return total.to(q.dtype), [v.clone() for v in canvas.views(g)], gp
+
+
+@contextmanager
+def threads(n: int):
+    """The CPU pass on n threads (the fit's torch threads), as far as numba has them."""
+    was = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(was)
+
+
+def cpu_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Tensor],
+             need_params: bool, want_bits: bool = True, sample: float = 1.0):
+    """torch_pass on the CPU, compiled (numba): the same values, one vectorised pass over
+    the canvas in parallel tasks whose partial sums are added in a fixed order.
+
+    With sample < 1 each task runs with that probability (drawn from the canvas' seeded
+    generator) and the gradient is scaled by 1 / sample: an unbiased estimate at that
+    share of the cost (the bits and parameter gradients then cover the tasks that ran)."""
+    w1, b1, w2, b2 = [p.detach().float().contiguous().numpy() for p in params]
+    q = canvas.fill(grids).numpy()
+    s = canvas.scratch()
+    s["partial"][:] = 0
+    if sample < 1:
+        s["active"][:] = canvas.rng.random(len(s["active"])) < sample
+    _cpu_pass(q, s["valid"], s["live"], s["offs"], np.ascontiguousarray(w1.T), b1, w2, b2,
+              canvas.start, np.float32(CLIP), np.float32((SCALES - 1) / 6.0),
+              -prior.PRECISION * LN2, 2 if need_params else int(want_bits),
+              s["active"], s["g_q"], s["gx"], s["partial"])
+    _cpu_gather(q, s["g_q"], s["gx"], s["offs"], canvas.start, np.float32(CLIP), s["g"])
+    part = s["partial"].sum(0)
+    total = torch.tensor(part[0] if want_bits or need_params else 0.0)
+    g = torch.from_numpy(s["g"] / sample if sample < 1 else s["g"])
+    gp = None
+    if need_params:
+        c, h = w1.shape[1], w1.shape[0]
+        o = 1 + c * h
+        gp = [torch.from_numpy(part[1:o].reshape(c, h).T.copy()).float(),
+              torch.from_numpy(part[o:o + h]).float(),
+              torch.from_numpy(part[o + h:o + 3 * h].reshape(2, h)).float(),
+              torch.from_numpy(part[o + 3 * h:o + 3 * h + 2]).float()]
+    return total, [v.clone() for v in canvas.views(g)], gp
+
+
+class _Bits(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, canvas, need_params, value, sample, *tensors):
+        n = len(canvas.shapes)
+        grids, params = list(tensors[:n]), list(tensors[n:])
+        g, p = [g.detach() for g in grids], [p.detach() for p in params]
+        if grids[0].device.type == "cpu":
+            total, g_grids, g_params = cpu_pass(canvas, g, p, need_params, value, sample)
+        else:
+            total, g_grids, g_params = torch_pass(canvas, g, p, need_params)
+        ctx.save_for_backward(*g_grids, *(g_params or []))
+        ctx.n, ctx.need_params = n, need_params
+        return total
+
+    @staticmethod
+    def backward(ctx, g_out):
+        saved = ctx.saved_tensors
+        grads = [g_out * s for s in saved[:ctx.n]]
+        params = [g_out * s for s in saved[ctx.n:]] if ctx.need_params else [None] * 4
+        return (None, None, None, None, *grads, *params)
+
+
+def bits(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Tensor],
+         value: bool = True, sample: float = 1.0) -> torch.Tensor:
+    """The grids' bits: a scalar that autograd differentiates (its gradient is computed
+    in the same pass); the ARM's parameters get gradients if they require them. With
+    value=False the CPU pass skips the sum (the fit needs only the gradient) and the
+    scalar reads 0; `sample` < 1 estimates the gradient on the CPU (cpu_pass)."""
+    need = any(p.requires_grad for p in params)
+    return _Bits.apply(canvas, need, value, sample, *grids, *params)
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def _cpu_pass(q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, log_floor, want,
+              active, g_q, gx, partial):
+    """One pass over the canvas `q` (float32, flat) from `start`: per position, the ARM's
+    float twin on its clipped context, the Laplace proxy's gradient with respect to the
+    latent (g_q) and to its 12 context entries (gx, (blocks, 12, BLOCK)); per task, `partial` gets
+    [bits, dW1 (C x H, as w1t), db1, dW2 (2 x H), db2] of its positions when `want` asks
+    (0: gradients only, 1: + bits, 2: + parameter gradients)."""
+    size = q.shape[0]
+    C, H = w1t.shape
+    f0 = np.float32(0.0)
+    n_blocks = (size - start + BLOCK - 1) // BLOCK
+    for blk in numba.prange(n_blocks):
+        ctx = np.empty((C, LANES), np.float32)
+        hp = np.empty((H, LANES), np.float32)
+        gh = np.empty((H, LANES), np.float32)
+        o0 = np.empty(LANES, np.float32)
+        o1 = np.empty(LANES, np.float32)
+        g0 = np.empty(LANES, np.float32)
+        g1 = np.empty(LANES, np.float32)
+        acc = np.empty(LANES, np.float32)
+        bits = 0.0
+        gxb = gx[blk]
+        lo = start + blk * BLOCK
+        hi = min(lo + BLOCK, size)
+        if not active[blk]:
+            gxb[:, :] = f0
+            g_q[lo:hi] = f0
+            continue
+        for base in range(lo, hi, LANES):
+            if not live[(base - start) // LANES]:
+                continue  # no latent here (the canvas' padding): its gx stays 0
+            n = min(LANES, hi - base)
+            for k in range(C):
+                o = base + offs[k]
+                for i in range(n):
+                    v = q[o + i]
+                    v = v if v > -clip else -clip
+                    ctx[k, i] = v if v < clip else clip
+            for j in range(H):
+                for i in range(n):
+                    hp[j, i] = b1[j]
+            for k in range(C):
+                for j in range(H):
+                    w = w1t[k, j]
+                    for i in range(n):
+                        hp[j, i] += w * ctx[k, i]
+            for i in range(n):
+                o0[i] = b2[0]
+                o1[i] = b2[1]
+            for j in range(H):
+                wa = w2[0, j]
+                wb = w2[1, j]
+                for i in range(n):
+                    h = hp[j, i]
+                    h = h if h > f0 else f0
+                    o0[i] += wa * h
+                    o1[i] += wb * h
+            for i in range(n):
+                p = base + i
+                g0[i] = f0
+                g1[i] = f0
+                if not valid[p]:
+                    continue
+                g_q[p] = f0
+                # prior.rate_bits, with P written so float32 keeps its tails:
+                # P = 1 - (e_hi + e_lo) / 2 inside (-1/2, 1/2), else e_near (1 - E) / 2,
+                # E = exp(-1 / scale)
+                sc = o1[i]
+                sc = sc if sc > f0 else f0
+                sc = sc if sc < s_max else np.float32(s_max)
+                s = np.float32(0.04) * math.exp(sc * np.float32(LN2))
+                d = q[p] - o0[i]
+                uh = d + np.float32(0.5)
+                ul = d - np.float32(0.5)
+                if ul >= 0 or uh <= 0:
+                    e = math.exp(-np.float32(1.0) / s)
+                    near = ul if ul >= 0 else -uh  # distance to the interval's near end
+                    lp = math.log1p(-e) - LN2 - near / s  # ln P
+                    if lp <= log_floor:
+                        if want:
+                            bits -= log_floor / LN2
+                        continue
+                    if want:
+                        bits -= lp / LN2
+                    gd = np.float32(1.0) / (s * np.float32(LN2))
+                    if ul >= 0:
+                        gs = (uh * e - ul) / (s * s * (1 - e) * np.float32(LN2))
+                    else:
+                        gd = -gd
+                        gs = (uh - ul * e) / (s * s * (1 - e) * np.float32(LN2))
+                else:
+                    eh = math.exp(-uh / s)
+                    el = math.exp(ul / s)
+                    pr = 1 - np.float32(0.5) * (eh + el)
+                    if want:
+                        bits -= math.log2(pr)
+                    k2 = np.float32(1.0) / (pr * np.float32(2.0 * LN2) * s)
+                    gd = (el - eh) * k2
+                    gs = (uh * eh - ul * el) * k2 / s
+                g_q[p] = gd
+                g0[i] = -gd
+                if o1[i] >= 0 and o1[i] <= s_max:
+                    g1[i] = gs * s * np.float32(LN2)
+            for j in range(H):
+                wa = w2[0, j]
+                wb = w2[1, j]
+                for i in range(n):
+                    gh[j, i] = (wa * g0[i] + wb * g1[i]) if hp[j, i] > 0 else f0
+            for k in range(C):
+                for i in range(n):
+                    acc[i] = f0
+                for j in range(H):
+                    w = w1t[k, j]
+                    for i in range(n):
+                        acc[i] += w * gh[j, i]
+                for i in range(n):
+                    gxb[k, base - lo + i] = acc[i]
+            if want == 2:
+                pp = partial[blk]
+                for k in range(C):
+                    for j in range(H):
+                        t = 0.0
+                        for i in range(n):
+                            t += gh[j, i] * ctx[k, i]
+                        pp[1 + k * H + j] += t
+                off = 1 + C * H
+                for j in range(H):
+                    t = 0.0
+                    t0 = 0.0
+                    t1 = 0.0
+                    for i in range(n):
+                        h = max(hp[j, i], f0)
+                        t += gh[j, i]
+                        t0 += g0[i] * h
+                        t1 += g1[i] * h
+                    pp[off + j] += t
+                    pp[off + H + j] += t0
+                    pp[off + 2 * H + j] += t1
+                t0 = 0.0
+                t1 = 0.0
+                for i in range(n):
+                    t0 += g0[i]
+                    t1 += g1[i]
+                pp[off + 3 * H] += t0
+                pp[off + 3 * H + 1] += t1
+        partial[blk, 0] = bits
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def _cpu_gather(q, g_q, gx, offs, start, clip, out):
+    """out = g_q + (the context terms of the positions that read each latent), zero
+    where the latent was clipped for the context."""
+    size = q.shape[0]
+    C = offs.shape[0]
+    n_blocks = (size + BLOCK - 1) // BLOCK
+    for blk in numba.prange(n_blocks):
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, size)
+        acc = np.zeros(hi - lo, np.float32)
+        for k in range(C):
+            # the position reading p as its context k is p - offs[k] (> p)
+            for p in range(lo, min(hi, size + offs[k])):
+                sidx = p - offs[k] - start
+                if sidx >= 0:
+                    acc[p - lo] += gx[sidx // BLOCK, k, sidx % BLOCK]
+        for p in range(lo, hi):
+            v = q[p]
+            out[p] = g_q[p] + (acc[p - lo] if -clip <= v <= clip else np.float32(0.0))

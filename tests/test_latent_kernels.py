@@ -1,0 +1,191 @@
+"""The latent fit's hand-written passes and the ARM's compiled coding path, each against
+the plain expression it replaces (autograd, or the integer reference)."""
+import numpy as np
+import pytest
+import torch
+
+from inrcodec.codec import prior
+from inrcodec.codec.latent import arm, rate, synthesis
+from inrcodec.codec.latent.fit import phases
+from inrcodec.codec.latent.grids import features, features_lattice, grid_shapes
+from inrcodec.config import LatentArch
+
+
+def _reference_bits(params, grids):
+    """The rate term as autograd sees it: arm.predict_float on context_float, grid by grid."""
+    total = 0
+    for g in grids:
+        mu, b = arm.predict_float(params, arm.context_float(g))
+        total = total + prior.rate_bits(g.reshape(-1), b, mu).sum()
+    return total
+
+
+def _arm_params(hidden=16, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    w1, b1, w2, b2 = arm.init_float(hidden, g)
+    w2 = torch.randn(2, hidden, generator=g) * 0.3  # a trained-looking second layer
+    b1 = torch.randn(hidden, generator=g) * 0.1
+    return [p.to(dtype) for p in (w1, b1, w2, b2)]
+
+
+def _grids(h, w, levels=5, seed=1, scale=0.7, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(s, generator=g, dtype=torch.float64) * scale).to(dtype)
+            for s in grid_shapes(h, w, levels)]
+
+
+@pytest.mark.parametrize("h,w", [(37, 53), (16, 128), (64, 9)])
+def test_rate_passes_match_autograd(h, w):
+    params = [p.requires_grad_(True) for p in _arm_params(dtype=torch.float64)]
+    grids = [g.requires_grad_(True) for g in _grids(h, w, dtype=torch.float64)]
+    ref = _reference_bits(params, grids)
+    ref.backward()
+    want = [g.grad.clone() for g in grids], [p.grad.clone() for p in params]
+    canvas = rate.Canvas([tuple(g.shape) for g in grids])
+    canvas.buf, canvas.valid = canvas.buf.double(), canvas.valid.double()
+    total, g_grids, g_params = rate.torch_pass(canvas, [g.detach() for g in grids],
+                                               [p.detach() for p in params], True)
+    assert float(total) == pytest.approx(float(ref.detach()), rel=1e-12)
+    for a, b in zip(g_grids + g_params, want[0] + want[1]):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+    # the compiled CPU pass, in float32, against the float64 reference
+    c32 = rate.Canvas([tuple(g.shape) for g in grids])
+    total, g_grids, g_params = rate.cpu_pass(c32, [g.detach().float() for g in grids],
+                                             [p.detach().float() for p in params], True)
+    assert float(total) == pytest.approx(float(ref.detach()), rel=1e-5)
+    for a, b in zip(g_grids + g_params, want[0] + want[1]):
+        assert float((a.double() - b).abs().max()) <= 1e-4 * float(b.abs().max()) + 1e-6
+
+
+def test_rate_bits_is_an_autograd_scalar_and_sampling_is_seeded():
+    params = _arm_params()
+    grids = [g.requires_grad_(True) for g in _grids(40, 60)]
+    canvas = rate.Canvas([tuple(g.shape) for g in grids])
+    rate.bits(canvas, grids, params).backward()
+    full = [g.grad.clone() for g in grids]
+    total, g_grids, _ = rate.cpu_pass(canvas, [g.detach() for g in grids], params, False)
+    for a, b in zip(full, g_grids):
+        torch.testing.assert_close(a, b)
+
+    def sampled(seed):
+        c = rate.Canvas([tuple(g.shape) for g in grids], seed=seed)
+        return rate.cpu_pass(c, [g.detach() for g in grids], params, False, False, 0.5)[1]
+    a, b = sampled(3), sampled(3)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    # each latent's estimate is 0, or its full gradient's scaled share, or a mix at the
+    # edges of a sampled block; never the full gradient everywhere
+    assert not all(torch.allclose(x, y) for x, y in zip(a, full))
+
+
+def test_canvas_holds_every_grid_apart():
+    shapes = grid_shapes(50, 77, 7)
+    c = rate.Canvas(shapes)
+    grids = [torch.full(s, float(k + 1)) for k, s in enumerate(shapes)]
+    buf = c.fill(grids).view(c.height, c.width)
+    assert float(c.valid.sum()) == sum(h * w for h, w in shapes)
+    for k, v in enumerate(c.views(buf)):
+        assert torch.equal(v, grids[k])
+    # every grid has two zero rows above and two zero columns either side
+    for (h, w), (y, x) in zip(shapes, c.origins):
+        assert float(buf[y - 2:y, x - 2:x + w + 2].abs().sum()) == 0
+        assert float(buf[y:y + h, x - 2:x].abs().sum()) == 0
+        assert float(buf[y:y + h, x + w:x + w + 2].abs().sum()) == 0
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_features_on_a_lattice_are_the_full_features_there(stride):
+    arch = LatentArch(levels=5, coords=True)
+    h, w = 29, 41
+    grids = _grids(h, w, levels=5)
+    full = features(arch, grids, h, w).reshape(-1, h, w)
+    for p in phases(stride):
+        got = features_lattice(arch, grids, h, w, stride, p)
+        want = full[:, p[0]::stride, p[1]::stride].reshape(full.shape[0], -1)
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+
+
+def test_phases_cover_the_lattice_once():
+    for s in (1, 2, 3, 4):
+        assert sorted(phases(s)) == [(y, x) for y in range(s) for x in range(s)]
+
+
+@pytest.mark.parametrize("arch", [LatentArch(hidden=12, act="sine", w0=5.0, coords=True),
+                                  LatentArch(hidden=8, layers=3)])
+def test_synthesis_mse_matches_autograd(arch, monkeypatch):
+    monkeypatch.setattr(synthesis, "CHUNK", 700)  # several chunks, one short
+    g = torch.Generator().manual_seed(0)
+    theta = synthesis.init_synthesis(arch, g).double().requires_grad_(True)
+    x = torch.randn(arch.inputs, 2500, generator=g, dtype=torch.float64).requires_grad_(True)
+    y = torch.rand(3, 2500, generator=g, dtype=torch.float64)
+    ref = (synthesis.synthesize_cf(arch, theta, x) - y).square().mean()
+    ref.backward()
+    want = theta.grad.clone(), x.grad.clone()
+    theta.grad = x.grad = None
+    got = synthesis.mse(arch, theta, x, y)
+    got.backward()
+    assert float(got.detach()) == pytest.approx(float(ref.detach()), rel=1e-12)
+    torch.testing.assert_close(theta.grad, want[0], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(x.grad, want[1], rtol=1e-10, atol=1e-12)
+
+
+def test_synthesize_cf_is_synthesize_transposed():
+    arch = LatentArch(hidden=16, act="sine", w0=5.0, coords=True)
+    theta = synthesis.init_synthesis(arch, torch.Generator().manual_seed(1))
+    x = torch.randn(arch.inputs, 300)
+    torch.testing.assert_close(synthesis.synthesize_cf(arch, theta, x),
+                               synthesis.synthesize(arch, theta, x.t()).t())
+
+
+# -- the ARM's compiled coding path -------------------------------------------------------------
+def _extreme_params(hidden, seed):
+    rng = np.random.default_rng(seed)
+    m = arm.MAX_PARAM
+    return arm.ArmParams(rng.integers(-m, m + 1, (hidden, len(arm.CONTEXT))),
+                         rng.integers(-m, m + 1, hidden), rng.integers(-m, m + 1, (2, hidden)),
+                         rng.integers(-m, m + 1, 2))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_compiled_prediction_is_the_integer_reference(seed):
+    """Float64 holding integers must give ArmParams.predict to the bit, at the extremes
+    of the weights (int16) and of the contexts (+-CLIP, and beyond, clipped)."""
+    rng = np.random.default_rng(seed)
+    p = _extreme_params(arm.MAX_HIDDEN if seed % 2 else 16, seed)
+    n = 3000
+    ctx = rng.integers(-300, 301, (n, len(arm.CONTEXT)))
+    ctx[: n // 3] = rng.choice([-arm.CLIP, arm.CLIP, -300, 300], (n // 3, len(arm.CONTEXT)))
+    mu4, s = p.predict(ctx)
+    qmax = rng.integers(0, 40, n)
+    out = np.empty((n, 3), np.int64)
+    w = tuple(np.asarray(v, dtype=np.float64) for v in (p.w1, p.b1, p.w2, p.b2))
+    arm._predict(np.ascontiguousarray(np.clip(ctx, -arm.CLIP, arm.CLIP).T, dtype=np.float64),
+                 n, *w, qmax, out)
+    mi = np.clip(mu4 >> 2, -qmax, qmax)
+    assert np.array_equal(out[:, 0], mi)
+    assert np.array_equal(out[:, 1], np.where((mu4 >> 2) == mi, mu4 & 3, 0))
+    assert np.array_equal(out[:, 2], s)
+
+
+@pytest.mark.parametrize("shapes", [[(7, 11), (4, 6), (2, 3), (1, 2)], [(1, 1)],
+                                    [(33, 5), (17, 3), (9, 2)]])
+def test_writer_and_reader_agree(shapes):
+    rng = np.random.default_rng(len(shapes))
+    p = _extreme_params(8, 3)
+    p = arm.ArmParams(p.w1 // 64, p.b1 // 64, p.w2 // 64, p.b2 // 8)
+    grids = [rng.integers(-6, 7, s) for s in shapes]
+    data, qmaxes = arm.encode_grids(grids, p)
+    back = arm.decode_grids(data, shapes, qmaxes, p)
+    assert all(np.array_equal(a, b) for a, b in zip(grids, back))
+    assert arm.grid_bits(grids, p) == pytest.approx(8 * len(data), rel=0.05, abs=64)
+
+
+def test_coding_order_is_wavefront_then_grid_then_row():
+    shapes = [(5, 7), (3, 4), (2, 2)]
+    order = arm._coding_order(np.array(shapes))
+    start = np.cumsum([0] + [h * w for h, w in shapes])
+    keys = []
+    for g, (h, w) in enumerate(shapes):
+        for y in range(h):
+            for x in range(w):
+                keys.append((3 * y + x, g, y, start[g] + y * w + x))
+    assert list(order) == [k[3] for k in sorted(keys)]
