@@ -214,7 +214,7 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, reps: int = 10) -> di
     import torch
 
     from inrcodec.codec.latent import arm, rate, synthesis
-    from inrcodec.codec.latent.fit import Start, phases
+    from inrcodec.codec.latent.fit import Start, phases, uniform_noise
     from inrcodec.codec.latent.grids import (features_at, features_lattice, grid_shapes,
                                              lattice)
     from inrcodec.config import LatentFit, latent_lambda, LATENT_QUALITY
@@ -265,12 +265,12 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, reps: int = 10) -> di
         t0 = time.perf_counter()
 
         def noisy():
-            u = torch.rand(sum(sizes), generator=gen).sub_(0.5)
+            u = uniform_noise(sum(sizes), 0, k)
             return [v + n.view(v.shape) for v, n in zip(lat, u.split(sizes))]
         q = clock("new", "noise", noisy)
         x = clock("new", "features", lambda: features_lattice(a, q, h, w, fs.stride, order[k]))
         mse = clock("new", "synthesis", lambda: synthesis.mse(a, theta, x, targets[k]))
-        bits = clock("new", "arm_rate", lambda: rate.bits(canvas, q, armp, value=False))
+        bits = clock("new", "arm_rate", lambda: rate.bits(canvas, q, armp, False, fs.rate_sample))
         loss = mse + fs.lam * bits / (h * w)
         opt_new.zero_grad(set_to_none=True)
         clock("new", "backward", loss.backward)

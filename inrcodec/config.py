@@ -96,12 +96,14 @@ MAX_COARSEN = 40  # x1.15 step sizes each: up to ~270x coarser than the quality'
 
 # The latent mode (codec/latent/). --quality q in 1..100 is lambda = 2^(-5 - q / 10) in
 # loss = MSE (images in [0, 1]) + lambda x bits per pixel: higher quality, smaller lambda.
-LATENT_STEPS = 300
+LATENT_STEPS = 900
 LATENT_QUALITY = 50
 # --effort: optimiser steps per mode (weights: per tile; latent: per image).
-EFFORT_STEPS = {"fast": {"weights": 50, "latent": 100},
-                "default": {"weights": 100, "latent": 300},
-                "slow": {"weights": 300, "latent": 1000}}
+# Latent: a 768x512 photo takes about 40-55 ms a step on 2 threads (benchmarks/speed.py
+# --sections latent-step), so the default's 900 steps encode in under a minute.
+EFFORT_STEPS = {"fast": {"weights": 50, "latent": 300},
+                "default": {"weights": 100, "latent": 900},
+                "slow": {"weights": 300, "latent": 2700}}
 
 
 # The weight mode's rate-distortion encoder (format 5, codec/weights/rdencode.py). --quality q is
