@@ -304,9 +304,58 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, reps: int = 10) -> di
             "new_over_reference": med["new"]["step"] / med["reference"]["step"]}
 
 
-def latent_section(args, dev, log) -> dict:
-    """The latent mode: default-effort encode and decode of a 768x512 photo; MACs/pixel;
-    PSNR and bpp against steps for the meta-learned init and a random one."""
+def big_photo() -> np.ndarray:
+    """A 12 MP (4000x3000) photo: mate-backgrounds' Wood (2560x1920, a real photograph),
+    Lanczos-upscaled by 1.5625."""
+    from inrcodec.training.data import fetch_debian_package
+    src = fetch_debian_package("mate-backgrounds") / "usr/share/backgrounds/mate/nature/Wood.jpg"
+    return np.asarray(Image.open(src).convert("RGB").resize((4000, 3000), Image.LANCZOS))
+
+
+def jpeg_decode_s(img: np.ndarray, reps: int = 3) -> float:
+    """Best of `reps` decodes of the photo as a quality-90 JPEG (Pillow, libjpeg-turbo)."""
+    import io
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=90)
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        Image.open(io.BytesIO(buf.getvalue())).convert("RGB").load()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def timed_encode(img: np.ndarray, m, **kw) -> dict:
+    """One latent encode: its time, and the time outside the fit's steps (before the
+    first step ends and after the last: loading, coding, the step-size choice, the
+    check-decode)."""
+    marks = []
+    t0 = time.perf_counter()
+    r = inrcodec.encode_report(img, mode="latent", model=m,
+                               progress=lambda *a: marks.append(time.perf_counter()), **kw)
+    t1 = time.perf_counter()
+    steps = marks[-1] - marks[0] if len(marks) > 1 else 0.0
+    per_step = steps / (len(marks) - 1) if len(marks) > 1 else 0.0
+    return {"seconds": t1 - t0, "outside_fit_s": t1 - t0 - steps - per_step,
+            "step_ms": 1e3 * per_step, "steps": len(marks), "bytes": r.bytes, "bpp": r.bpp,
+            "psnr": r.psnr, "data": r.data}
+
+
+def decode_s(data: bytes, m, reps: int = 3) -> float:
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        inrcodec.decode_array(data, model=m)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def latent_section(args, dev, log, gflops: float) -> dict:
+    """The latent mode: one fit step part by part next to the reference step; a
+    default-effort encode and its decode of a 768x512 photo, and a 12 MP photo's encode
+    (--latent-big-steps steps) and decode, each decode next to a JPEG decode of the same
+    photo in the same run; MACs/pixel; PSNR and bpp against steps for the meta-learned
+    init and a random one."""
     from inrcodec.config import LATENT_QUALITY, LATENT_STEPS, latent_lambda
     from inrcodec.codec.latent.model import load_latent_model, scratch_latent_model
     m = load_latent_model(args.latent_model)
@@ -315,18 +364,29 @@ def latent_section(args, dev, log) -> dict:
     out = {"model": m.hash, "photo": photo.name, "size": [768, 512],
            "steps": LATENT_STEPS, "quality": LATENT_QUALITY, "ladder": m.ladder(),
            "dense_macs_per_pixel": m.arch.macs_per_pixel()}
-    t = time.perf_counter()
-    r = inrcodec.encode_report(img, mode="latent", model=m)
-    out["encode_s"] = time.perf_counter() - t
-    out["bytes"], out["bpp"], out["psnr"] = r.bytes, r.bpp, r.psnr
-    dec = []
-    for _ in range(3):
-        t = time.perf_counter()
-        inrcodec.decode_array(r.data, model=m)
-        dec.append(time.perf_counter() - t)
-    out["decode_s"] = min(dec)
-    log(f"latent: encode {out['encode_s']:.1f} s ({LATENT_STEPS} steps), decode "
-        f"{out['decode_s']:.2f} s, {r.bpp:.4f} bpp, {r.psnr:.2f} dB")
+    prof = out["step"] = latent_step_profile(img, m, gflops)
+    log(f"latent step: new {prof['ms']['new']['step']:.1f} ms, reference "
+        f"{prof['ms']['reference']['step']:.1f} ms (x{prof['new_over_reference']:.2f})")
+    enc = timed_encode(img, m)
+    data = enc.pop("data")
+    out["encode"] = enc
+    out["decode_s"] = decode_s(data, m)
+    out["jpeg_decode_s"] = jpeg_decode_s(img)
+    log(f"latent 768x512: encode {enc['seconds']:.1f} s ({enc['steps']} steps, "
+        f"{enc['step_ms']:.1f} ms each, {enc['outside_fit_s']:.1f} s outside them), "
+        f"{enc['bpp']:.4f} bpp, {enc['psnr']:.2f} dB; decode {out['decode_s']:.3f} s "
+        f"(JPEG {out['jpeg_decode_s']:.4f} s)")
+    if args.latent_big_steps:
+        big = big_photo()
+        enc = timed_encode(big, m, steps=args.latent_big_steps)
+        data = enc.pop("data")
+        out["big"] = {"size": [big.shape[1], big.shape[0]], "source": "mate-backgrounds Wood.jpg "
+                      "(2560x1920), Lanczos to 4000x3000", "encode": enc,
+                      "decode_s": decode_s(data, m, reps=1), "jpeg_decode_s": jpeg_decode_s(big)}
+        b = out["big"]
+        log(f"latent 12 MP: encode {enc['seconds']:.1f} s ({enc['steps']} steps, "
+            f"{enc['outside_fit_s']:.1f} s outside them); decode {b['decode_s']:.2f} s "
+            f"(JPEG {b['jpeg_decode_s']:.3f} s)")
     rand = scratch_latent_model(m.arch, n_levels=1, seed=1, arm_params=m.arm)
     lam = latent_lambda(LATENT_QUALITY)
     curve = []
@@ -363,6 +423,8 @@ def main(argv=None):
                     help="latent model for the latent section (default: the shipped one)")
     ap.add_argument("--latent-steps", default="50,100,300,1000",
                     help="steps of the latent section's curve (empty: no curve)")
+    ap.add_argument("--latent-big-steps", type=int, default=3,
+                    help="fit steps of the latent section's 12 MP encode (0: none)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -527,7 +589,7 @@ def main(argv=None):
                 + f"; step/floor {prof['step_over_floor'][v]:.1f}x")
         log(f"latent step: new/reference {prof['new_over_reference']:.2f}")
     if "latent" in sections:
-        res["latent"] = latent_section(args, dev, log)
+        res["latent"] = latent_section(args, dev, log, statistics.median(res["ceiling_gflops"]))
         lt = res["latent"]
         ceil_now = statistics.median(res["ceiling_gflops"])
         # the synthesis's share of the machine at decode: 2 flops per MAC per pixel

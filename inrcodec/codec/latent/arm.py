@@ -236,29 +236,45 @@ def _coding_order(shapes):
     return order
 
 
+@numba.njit(cache=True, nogil=True)
+def _predict_grid(padded, g, h, w, qmax, w1, b1, w2, b2, out, o):
+    """_predict for every latent of grid g, row by row (contexts gathered 64 at a time,
+    never all at once), into out[o:o + h * w] in row-major order, with each latent's
+    symbol (latent - mean's integer part) in column 3."""
+    c = w1.shape[1]
+    ctx = np.empty((c, 64), np.float64)
+    qk = np.full(64, qmax, np.int64)
+    for y in range(h):
+        for x0 in range(0, w, 64):
+            m = min(64, w - x0)
+            for k in range(m):
+                _gather(padded, g, y, x0 + k, ctx, k)
+            r = o + y * w + x0
+            _predict(ctx, m, w1, b1, w2, b2, qk, out[r:r + m])
+            for k in range(m):
+                out[r + k, 3] = padded[g, y + 2, x0 + k + 2] - out[r + k, 0]
+
+
 def _predict_all(grids: list[np.ndarray], qmaxes: list[int], w) -> np.ndarray:
     """Every latent's (mean's integer part, quarter offset, scale index, symbol - R) in
-    coding order: the writer knows every context, so they are shifted copies."""
-    ctx, qk = [], []
-    for g, q in zip(grids, qmaxes):
-        h, w_ = g.shape
-        p = np.pad(np.clip(g, -CLIP, CLIP), ((2, 0), (2, 2)))
-        ctx.append(np.stack([p[2 + dy:2 + dy + h, 2 + dx:2 + dx + w_].ravel()
-                             for dy, dx in CONTEXT]))
-        qk.append(np.full(h * w_, q, dtype=np.int64))
-    ctx = np.ascontiguousarray(np.concatenate(ctx, 1), dtype=np.float64)
-    n = ctx.shape[1]
-    out = np.empty((n, 4), np.int64)
-    _predict(ctx, n, *w, np.concatenate(qk), out)
-    out[:, 3] = np.concatenate([g.ravel() for g in grids]) - out[:, 0]
-    return out[_coding_order(np.array([g.shape for g in grids], dtype=np.int64))]
+    coding order: the writer knows every context, so it predicts them all in one go."""
+    shapes = [g.shape for g in grids]
+    padded = _padded(shapes)
+    for k, g in enumerate(grids):
+        padded[k, 2:2 + g.shape[0], 2:2 + g.shape[1]] = g
+    out = np.empty((sum(h * w_ for h, w_ in shapes), 4), np.int64)
+    o = 0
+    for k, ((h, w_), q) in enumerate(zip(shapes, qmaxes)):
+        _predict_grid(padded, k, h, w_, q, *w, out, o)
+        o += h * w_
+    return out[_coding_order(np.array(shapes, dtype=np.int64).reshape(-1, 2))]
 
 
 def _padded(shapes: list[tuple[int, int]]) -> np.ndarray:
-    """The reader's grids, in one zero-padded int64 array (grid, y + 2, x + 2)."""
+    """Grids in one zero-padded array (grid, y + 2, x + 2); int32 holds any latent."""
     h = max((s[0] for s in shapes), default=0)
     w = max((s[1] for s in shapes), default=0)
-    return np.zeros((len(shapes), h + 2, w + 4), dtype=np.int64)
+    return np.zeros((len(shapes), h + 2, w + 4), dtype=np.int32)
 
 
 CODE_CHUNK = 1 << 16  # symbols per coder call of the writer (bounds its probability rows)
@@ -295,7 +311,7 @@ def _run(grids: list[np.ndarray] | None, shapes: list[tuple[int, int]], qmaxes: 
         sym = side.code(None, tables.prob[pred[:n, 2], pred[:n, 1]])
         if not _store(padded, np.asarray(sym, dtype=np.int64), pred, where, n, R, qm):
             raise FormatError("latent beyond the declared range")
-    return [padded[g, 2:2 + h, 2:2 + w_].copy() for g, (h, w_) in enumerate(shapes)]
+    return [padded[g, 2:2 + h, 2:2 + w_].astype(np.int64) for g, (h, w_) in enumerate(shapes)]
 
 
 class _Writer:

@@ -2,14 +2,18 @@
 (arm.predict_float's model, prior.rate_bits' Laplace proxy), and their gradient, in one
 pass written by hand.
 
-Autograd over the same expression costs a step several times its arithmetic: a dozen
+Autograd over the same expression cost the fit's step more than half its time: a dozen
 context copies per grid, a graph of small ops, and their backward. Here every grid sits
 in one zero-padded canvas of a common row width (`Canvas`), so a latent's 12 causal
-neighbours are 12 fixed offsets into the flat canvas for all grids at once. The pass runs
-over contiguous chunks of the canvas that stay in cache; each computes the bits and,
-in the same breath, their gradient with respect to the canvas (the latent's own term
-and, through the MLP, its neighbours') and, when the ARM is fitted, to its parameters.
-The sums run in a fixed order, so the result is the same on every run.
+neighbours are 12 fixed offsets into the flat canvas for all grids at once. Each pass
+computes the bits and, in the same breath, their gradient with respect to the canvas
+(the latent's own term and, through the MLP, its neighbours') and, when the ARM is
+fitted, to its parameters:
+- `cpu_pass`: compiled (numba), blocks of the canvas in parallel, 64 positions side by
+  side so the MLP and the Laplace term vectorise; partial sums per block, added in a fixed
+  order, so a run repeats exactly. It can sample the blocks (an unbiased estimate);
+- `torch_pass`: the same in torch ops over chunks of the canvas, for a GPU (and as the
+  tests' float64 reference).
 """
 from __future__ import annotations
 
