@@ -93,8 +93,9 @@ def rd_candidates(m: SharedModel, quality: float, n: int, level: int | None = No
 def encode_rd(img: LoadedImage, m: SharedModel, s: RDSettings, progress=None, *, check,
               device=None) -> EncodeReport:
     """One image in format 5; a bpp / psnr target searches the quality (search.by_curve).
-    The fit runs on the CPU whatever `device` says (a device it names must exist)."""
-    resolve_device(device)
+    The fit runs on `device`; the integers, the choice per tile and the coding stay on the
+    CPU, so the file decodes the same on every machine."""
+    dev = resolve_device(device)
     t0 = time.perf_counter()
     if s.target is not None:
         def at(q: int) -> EncodeReport:
@@ -108,7 +109,7 @@ def encode_rd(img: LoadedImage, m: SharedModel, s: RDSettings, progress=None, *,
     cands = rd_candidates(m, q, RD_EFFORT[s.effort][0], s.level)
     cfg = rdfit.RDFitConfig(steps=s.steps, lam=weight_lambda(q), seed=s.seed)
     r = rdencode.encode(img, m, cands, cfg, dense_share=RD_EFFORT[s.effort][2],
-                        progress=progress)
+                        progress=progress, device=dev)
     tiles = np.bincount(r.choice, minlength=len(r.options))
     levels: dict[int, int] = {}
     for o, n in zip(r.options, tiles):

@@ -38,7 +38,8 @@ class Chosen:
 
 def encode(img: LoadedImage, m: SharedModel, candidates: list[Candidate],
            cfg: rdfit.RDFitConfig, *, dense_share: float = 1.0,
-           progress: Callable[[float, int, float], None] | None = None) -> Chosen:
+           progress: Callable[[float, int, float], None] | None = None,
+           device=None) -> Chosen:
     """candidates[0] is fitted on every tile; the others only on the `dense_share` of
     tiles with the largest squared error under candidates[0] (the tiles that can gain)."""
     h, w = img.pixels.shape[:2]
@@ -59,7 +60,7 @@ def encode(img: LoadedImage, m: SharedModel, candidates: list[Candidate],
         sel = torch.from_numpy(idx)
         fits.append(rdfit.fit(m.net(c.level), m.levels[c.level].theta0, coords,
                               targets[sel], weights[sel], cfg, biases_only=c.biases_only,
-                              progress=report))
+                              progress=report, device=device))
         rows.append(idx)
     j = np.full((len(candidates), n), np.inf)  # J of every tile at every candidate
     for k, (f, idx) in enumerate(zip(fits, rows)):

@@ -64,23 +64,30 @@ class RDFitResult:
 
 def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Tensor,
         weights: torch.Tensor, cfg: RDFitConfig, *, biases_only: bool = False,
-        progress: Callable[[int, int, float], None] | None = None) -> RDFitResult:
-    """Fit every tile (targets (n, N, 3) in [-1, 1], weights (n, N)) to D + lambda R."""
+        progress: Callable[[int, int, float], None] | None = None,
+        device: torch.device | None = None) -> RDFitResult:
+    """Fit every tile (targets (n, N, 3) in [-1, 1], weights (n, N)) to D + lambda R.
+    The fit runs on `device` (default the CPU); the integers it returns, their squared
+    error and bits are computed on the CPU, as the decoder will."""
     torch.manual_seed(cfg.seed)
+    dev = torch.device("cpu") if device is None else torch.device(device)
+    cpu = (coords, targets, weights)
+    coords, targets, weights = (t.to(dev) for t in cpu)
     n = targets.shape[0]
     pos, tensors = stored(net, biases_only)
-    pos_t = torch.from_numpy(pos)
-    t0 = theta0.detach().float().reshape(-1)
-    gid = torch.zeros(len(pos), dtype=torch.long)
+    pos_t = torch.from_numpy(pos).to(dev)
+    t0 = theta0.detach().float().reshape(-1).to(dev)
+    gid = torch.zeros(len(pos), dtype=torch.long, device=dev)
     init = []
     for g, cols in enumerate(tensors):
-        gid[torch.from_numpy(cols)] = g
-        ref = t0[pos_t[torch.from_numpy(cols)]]
+        c = torch.from_numpy(cols).to(dev)
+        gid[c] = g
+        ref = t0[pos_t[c]]
         rms = float(ref.square().mean().sqrt()) or 1.0
         init.append(math.log(cfg.step_init * rms))
-    delta = torch.zeros(n, len(pos), requires_grad=True)
-    log_s = torch.tensor(init, requires_grad=True)
-    log_b = torch.zeros(len(tensors), requires_grad=True)
+    delta = torch.zeros(n, len(pos), device=dev, requires_grad=True)
+    log_s = torch.tensor(init, device=dev, requires_grad=True)
+    log_b = torch.zeros(len(tensors), device=dev, requires_grad=True)
     opt = torch.optim.Adam([{"params": [delta], "lr": cfg.lr},
                             {"params": [log_s], "lr": cfg.lr_step},
                             {"params": [log_b], "lr": cfg.lr_scale}])
@@ -108,7 +115,7 @@ def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Ten
             s = log_s.exp()[gid]
             th, qv = values(delta[rows], s, hard)
             if n_sub < targets.shape[1]:
-                idx = torch.randperm(targets.shape[1])[:n_sub]
+                idx = torch.randperm(targets.shape[1], device=dev)[:n_sub]
                 err = (net(th, coords[idx]) - targets[rows][:, idx]).square().sum(-1)
                 sse = (err * weights[rows][:, idx]).sum() / (4.0 * cfg.pixel_fraction)
             else:
@@ -122,11 +129,12 @@ def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Ten
         if progress is not None:
             progress(step + 1, cfg.steps, total)
 
+    coords, targets, weights = cpu
     with torch.no_grad():
-        steps = log_s.exp().float().numpy().astype(np.float32)
+        steps = log_s.exp().float().cpu().numpy().astype(np.float32)
         q = torch.round(delta / log_s.exp()[gid]).clamp(-prior.MAX_QMAX, prior.MAX_QMAX)
-        qn = q.to(torch.int64).numpy()
-        th = dequantize(t0.numpy(), pos, tensors, steps, qn)  # what the decoder computes
+        qn = q.to(torch.int64).cpu().numpy()
+        th = dequantize(t0.cpu().numpy(), pos, tensors, steps, qn)  # what the decoder computes
         sse = np.zeros(n)
         per_eval = max(1, cfg.chunk_pixels // targets.shape[1])
         for a in range(0, n, per_eval):
