@@ -16,6 +16,7 @@ grids' exact code length for encoder decisions.
 """
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -109,7 +110,7 @@ class ArmParams:
 
 class _Tables:
     """Frequencies for every (scale index, quarter offset j) over residuals r in [-R, R],
-    as exact dyadic probabilities for constriction."""
+    as exact dyadic probabilities for constriction; `rows` picks one per latent."""
 
     def __init__(self, R: int):
         self.R = R
@@ -117,6 +118,17 @@ class _Tables:
                       for m in SCALE_M])  # (SCALES, 4, 2R + 1)
         self.freq = f
         self.prob = f.astype(np.float64) / (1 << prior.PRECISION)
+        self._flat = self.prob.reshape(SCALES * 4, -1)
+
+    def rows(self, s: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """The probability rows of scale indices s and quarter offsets j."""
+        return self._flat[s * 4 + j]
+
+
+@functools.lru_cache(maxsize=8)
+def _tables(R: int) -> _Tables:
+    """The tables of one R (a decode builds them once for its check's re-encode too)."""
+    return _Tables(R)
 
 
 # -- the schedule, compiled --------------------------------------------------------------------
@@ -281,12 +293,13 @@ CODE_CHUNK = 1 << 16  # symbols per coder call of the writer (bounds its probabi
 
 
 def _run(grids: list[np.ndarray] | None, shapes: list[tuple[int, int]], qmaxes: list[int],
-         params: ArmParams, side) -> list[np.ndarray]:
+         params: ArmParams, side, record: list | None = None) -> list[np.ndarray]:
     """The schedule shared by the writer and the reader: wavefront by wavefront (t = 3y +
     x), every grid's latents on it, contexts -> tables -> side.code(symbols | None, probs),
-    which returns the symbols (alphabet index = r + R)."""
+    which returns the symbols (alphabet index = r + R). The reader appends each
+    wavefront's (symbols, scale indices, quarter offsets) to `record` if given."""
     R = max(1, 2 * max(qmaxes, default=0))  # constriction needs two symbols or more
-    tables = _Tables(R)
+    tables = _tables(R)
     shp = np.array(shapes, dtype=np.int64).reshape(-1, 2)
     qm = np.array(qmaxes, dtype=np.int64)
     w = tuple(np.asarray(v, dtype=np.float64) for v in (params.w1, params.b1, params.w2, params.b2))
@@ -295,7 +308,7 @@ def _run(grids: list[np.ndarray] | None, shapes: list[tuple[int, int]], qmaxes: 
         pred = _predict_all(grids, qmaxes, w)
         for a in range(0, len(pred), CODE_CHUNK):
             p = pred[a:a + CODE_CHUNK]
-            side.code(p[:, 3] + R, tables.prob[p[:, 2], p[:, 1]])
+            side.code(p[:, 3] + R, tables.rows(p[:, 2], p[:, 1]))
         return grids
     padded = _padded(shapes)
     n_max = sum(min(h, w_ // 3 + 2) for h, w_ in shapes) + len(shapes)
@@ -308,9 +321,12 @@ def _run(grids: list[np.ndarray] | None, shapes: list[tuple[int, int]], qmaxes: 
         n = _wave(padded, shp, qm, t, *w, ctx, qk, pred, where)
         if not n:
             continue
-        sym = side.code(None, tables.prob[pred[:n, 2], pred[:n, 1]])
-        if not _store(padded, np.asarray(sym, dtype=np.int64), pred, where, n, R, qm):
+        sym = np.asarray(side.code(None, tables.rows(pred[:n, 2], pred[:n, 1])),
+                         dtype=np.int64)
+        if not _store(padded, sym, pred, where, n, R, qm):
             raise FormatError("latent beyond the declared range")
+        if record is not None:
+            record.append((sym, pred[:n, 2].copy(), pred[:n, 1].copy()))
     return [padded[g, 2:2 + h, 2:2 + w_].astype(np.int64) for g, (h, w_) in enumerate(shapes)]
 
 
@@ -354,8 +370,24 @@ def decode_grids(data: bytes, shapes: list[tuple[int, int]], qmaxes: list[int],
         raise FormatError("latent payload is not a whole number of 32-bit words")
     if any(not 0 <= q <= prior.MAX_QMAX // 2 for q in qmaxes):
         raise FormatError("a latent range in the file is out of bounds")
-    return strict_decode(lambda: _run(None, shapes, qmaxes, params, _Reader(data)),
-                         lambda grids: encode_grids(grids, params)[0], data, "latent payload")
+    record: list = []
+
+    def again(grids: list[np.ndarray]) -> bytes | None:
+        """encode_grids(grids)'s payload, from what the decode recorded: the same
+        symbols under the same predictions (the decoded grids' contexts), so no latent
+        is predicted twice; None when the file's ranges are not the grids' own."""
+        if [int(np.abs(g).max(initial=0)) for g in grids] != list(qmaxes):
+            return None
+        if not record:
+            return _Writer().enc.get_compressed().astype("<u4").tobytes()
+        tables = _tables(max(1, 2 * max(qmaxes, default=0)))
+        sym, s, j = (np.concatenate(c) for c in zip(*record))
+        w = _Writer()
+        for a in range(0, len(sym), CODE_CHUNK):
+            w.code(sym[a:a + CODE_CHUNK], tables.rows(s[a:a + CODE_CHUNK], j[a:a + CODE_CHUNK]))
+        return w.enc.get_compressed().astype("<u4").tobytes()
+    return strict_decode(lambda: _run(None, shapes, qmaxes, params, _Reader(data), record),
+                         again, data, "latent payload")
 
 
 # The latent section: u16 qmax per grid, then the coded words.
