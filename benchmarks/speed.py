@@ -204,13 +204,15 @@ def _old_bits(armp, grids):
     return total
 
 
-def latent_step_profile(img: np.ndarray, m, gflops: float, reps: int = 10) -> dict:
+def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
+                        block: int = 6) -> dict:
     """One step of the latent fit at the default settings, part by part (ms, the median
-    of `reps` steps), each next to its floor (its FLOPs at the matmul ceiling measured in
+    of its steps), each next to its floor (its FLOPs at the matmul ceiling measured in
     the same run), the fit's step (codec/latent/fit.py) next to the reference step it
     replaced (scattered pixels' features, autograd over synthesis and ARM, deterministic
-    kernels), interleaved rep by rep. The parts are timed apart, so their sum is a little
-    over one step, which is also timed whole."""
+    kernels), in alternating blocks of `block` steps, `rounds` times (the medians leave out
+    each kind's first step). The parts are timed apart, so their sum is a little over one
+    step, which is also timed whole."""
     import torch
 
     from inrcodec.codec.latent import arm, rate, synthesis
@@ -280,14 +282,18 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, reps: int = 10) -> di
     was = torch.are_deterministic_algorithms_enabled()
     try:
         with rate.threads(torch.get_num_threads()):
-            for r in range(reps + 2):
+            # blocks of `block` steps of each, alternating: each step runs after its own
+            # kind, as in a fit, and a slow spell of the machine falls on both
+            for r in range(rounds):
                 torch.use_deterministic_algorithms(True)  # as the reference fit ran
-                reference()
+                for _ in range(block):
+                    reference()
                 torch.use_deterministic_algorithms(was)
-                new(r % len(order))
+                for i in range(block):
+                    new((r * block + i) % len(order))
     finally:
         torch.use_deterministic_algorithms(was)
-    med = {v: {k: float(np.median(x[2:])) for k, x in p.items()} for v, p in parts.items()}
+    med = {v: {k: float(np.median(x[1:])) for k, x in p.items()} for v, p in parts.items()}
     n_lat = sum(sizes)
     arm_macs = st.arm.hidden * (len(arm.CONTEXT) + 2)
     # forward 2 flops per MAC, backward 4 (the fused parts include their backward)
@@ -297,7 +303,8 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, reps: int = 10) -> di
              "new": {"synthesis": 3 * syn, "arm_rate": 3 * ar, "step": 3 * (syn + ar)}}
     floor = {v: {k: 1e3 * f / (gflops * 1e9) for k, f in fl.items()}
              for v, fl in flops.items()}
-    return {"size": [w, h], "sampled_pixels": n_px, "latents": n_lat, "reps": reps,
+    return {"size": [w, h], "sampled_pixels": n_px, "latents": n_lat,
+            "steps_each": rounds * block,
             "ms": med, "floor_ms": floor, "ceiling_gflops": gflops,
             "gflop_step": flops["new"]["step"] / 1e9,
             "step_over_floor": {v: med[v]["step"] / floor[v]["step"] for v in med},

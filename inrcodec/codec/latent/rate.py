@@ -181,7 +181,7 @@ def cpu_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Tenso
 
     With sample < 1 each task runs with that probability (drawn from the canvas' seeded
     generator) and the gradient is scaled by 1 / sample: an unbiased estimate at that
-    share of the cost (the bits and parameter gradients then cover the tasks that ran)."""
+    share of the cost (the bits and parameter gradients too are the tasks' sums, scaled)."""
     w1, b1, w2, b2 = [p.detach().float().contiguous().numpy() for p in params]
     q = canvas.fill(grids).numpy()
     s = canvas.scratch()
@@ -194,7 +194,7 @@ def cpu_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Tenso
               s["partial"])
     _cpu_gather(q, s["g_q"], s["gx"], s["offs"], canvas.start, np.float32(CLIP),
                 s["active"], s["g"])
-    part = s["partial"].sum(0)
+    part = s["partial"].sum(0) / sample  # the sampled tasks' sums, scaled up
     total = torch.tensor(part[0] if want_bits or need_params else 0.0)
     g = torch.from_numpy(s["g"] / sample if sample < 1 else s["g"])
     gp = None
