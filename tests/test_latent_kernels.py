@@ -189,3 +189,12 @@ def test_coding_order_is_wavefront_then_grid_then_row():
             for x in range(w):
                 keys.append((3 * y + x, g, y, start[g] + y * w + x))
     assert list(order) == [k[3] for k in sorted(keys)]
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 7, 3), (5, 1, 3), (2, 3, 3)])
+def test_images_thinner_than_the_lattice_encode(shape):
+    """A lattice phase with no pixels is skipped, not divided by."""
+    import inrcodec
+    img = np.random.default_rng(0).integers(0, 256, shape).astype(np.uint8)
+    data = inrcodec.encode(img, steps=6)
+    assert inrcodec.decode_array(data).shape == shape

@@ -18,9 +18,8 @@ import torch
 from ...config import LatentArch, LatentFit
 from .. import prior
 from ..schedule import cosine_decay
-from . import arm, rate
+from . import arm, rate, synthesis
 from .grids import features_lattice, grid_shapes, lattice
-from . import synthesis
 from .synthesis import init_synthesis
 
 
@@ -53,7 +52,7 @@ _M1, _M2, _GOLD = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB),
 
 @numba.njit(cache=True, nogil=True)
 def _uniform(key, out):
-    """out[i] = U[-1/2, 1/2) from splitmix64(key + i): counter-based, so each step's noise
+    """out[i] = U[-1/2, 1/2) from splitmix64(key + i x golden): counter-based, so each step's noise
     is a function of (seed, step) alone, and it costs a fraction of torch.rand's."""
     for i in range(out.shape[0]):
         z = key + np.uint64(i) * _GOLD
@@ -95,7 +94,7 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     # the per-step noise: uniform_noise on the CPU, the device's generator elsewhere
     noise = None if dev.type == "cpu" else torch.Generator(device=dev).manual_seed(fs.seed)
     full = torch.from_numpy(img.astype(np.float32) / 255.0).permute(2, 0, 1).to(dev)
-    order = phases(fs.stride)
+    order = [p for p in phases(fs.stride) if p[0] < h and p[1] < w]  # none empty
     targets = [full[(slice(None),) + lattice(h, w, fs.stride, p)].reshape(3, -1).contiguous()
                for p in order]
     shapes = grid_shapes(h, w, arch.levels)
