@@ -68,7 +68,8 @@ def cmd_run(a, command: str) -> int:
                                    qualities=_ints(a.qualities) if a.qualities else None,
                                    mode="weights-rd", effort=a.effort)
         elif name == "inrcodec" and a.mode == "latent":
-            m = harness.make_codec("inrcodec", model=a.model, steps=a.steps or 300,
+            from inrcodec.config import LATENT_STEPS
+            m = harness.make_codec("inrcodec", model=a.model, steps=a.steps or LATENT_STEPS,
                                    label=a.label,
                                    qualities=_ints(a.qualities) if a.qualities else None,
                                    mode="latent")
@@ -235,7 +236,8 @@ def parser() -> argparse.ArgumentParser:
                    help="inrcodec weights-rd: candidate levels and steps")
     r.add_argument("--qualities", help="inrcodec: sweep --quality (1..100, comma-separated) "
                    "instead of levels; quality sets level, quantiser and lr itself")
-    r.add_argument("--steps", type=int, help="inrcodec encoder steps (default 100)")
+    r.add_argument("--steps", type=int, help="inrcodec encoder steps (default: the latent "
+                   "mode's default effort, format 5's, 100 for format 2)")
     r.add_argument("--lr", type=float, default=1e-4, help="inrcodec encoder lr (default 1e-4)")
     r.add_argument("--threads", type=int, help="torch threads (inrcodec)")
     r.add_argument("--quick", action="store_true", help="smoke run: two small crops, three "
