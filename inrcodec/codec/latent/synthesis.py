@@ -39,34 +39,35 @@ def synthesis_tensors(arch: LatentArch) -> list[slice]:
     return out
 
 
+def layers(arch: LatentArch, theta: torch.Tensor):
+    """Each layer's (weights (out, in), biases (out,), whether an activation follows)."""
+    off, shapes = 0, arch.shapes()
+    for k, (o, i) in enumerate(shapes):
+        yield (theta[off:off + o * i].view(o, i), theta[off + o * i:off + o * i + o],
+               k < len(shapes) - 1)
+        off += o * i + o
+
+
+def _act(arch: LatentArch, h: torch.Tensor) -> torch.Tensor:
+    return torch.sin(arch.w0 * h) if arch.act == "sine" else torch.relu(h)
+
+
 def synthesize(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
     """(N, inputs) pixel features -> (N, 3) RGB in [0, 1] (before clamping)."""
     h = feats
-    off = 0
-    shapes = arch.shapes()
-    for k, (o, i) in enumerate(shapes):
-        w = theta[off:off + o * i].view(o, i)
-        b = theta[off + o * i:off + o * i + o]
-        off += o * i + o
+    for w, b, act in layers(arch, theta):
         h = torch.addmm(b, h, w.t())
-        if k < len(shapes) - 1:
-            h = torch.sin(arch.w0 * h) if arch.act == "sine" else torch.relu(h)
+        h = _act(arch, h) if act else h
     return h + 0.5
 
 
 def synthesize_cf(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
     """`synthesize` channels first: (inputs, N) features -> (3, N), the layout of a
-    lattice's features (grids.features_lattice), with no transposes."""
+    lattice's features (grids.features_lattice) and of the decoder's render."""
     h = feats
-    off = 0
-    shapes = arch.shapes()
-    for k, (o, i) in enumerate(shapes):
-        w = theta[off:off + o * i].view(o, i)
-        b = theta[off + o * i:off + o * i + o]
-        off += o * i + o
+    for w, b, act in layers(arch, theta):
         h = torch.addmm(b[:, None], w, h)
-        if k < len(shapes) - 1:
-            h = torch.sin(arch.w0 * h) if arch.act == "sine" else torch.relu(h)
+        h = _act(arch, h) if act else h
     return h + 0.5
 
 
@@ -119,12 +120,11 @@ def mse_and_grad(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor,
     cosine and one product, and the chunks' parameter gradients add in a fixed order."""
     shapes = arch.shapes()
     sine = arch.act == "sine"
-    ws, bs, off = [], [], 0
-    for k, (o, i) in enumerate(shapes):
-        s = arch.w0 if sine and k < len(shapes) - 1 else 1.0
-        ws.append(theta[off:off + o * i].view(o, i) * s)
-        bs.append(theta[off + o * i:off + o * i + o][:, None] * s)
-        off += o * i + o
+    ws, bs = [], []
+    for w, b, act in layers(arch, theta):
+        s = arch.w0 if sine and act else 1.0
+        ws.append(w * s)
+        bs.append(b[:, None] * s)
     n = feats.shape[1]
     g_ws = [torch.zeros_like(w) for w in ws]
     g_bs = [torch.zeros_like(b) for b in bs]
