@@ -113,12 +113,9 @@ class _Tables:
     as exact dyadic probabilities for constriction; `rows` picks one per latent."""
 
     def __init__(self, R: int):
-        self.R = R
         f = np.stack([np.stack([prior.table_q4(m, j, R) for j in range(4)])
                       for m in SCALE_M])  # (SCALES, 4, 2R + 1)
-        self.freq = f
-        self.prob = f.astype(np.float64) / (1 << prior.PRECISION)
-        self._flat = self.prob.reshape(SCALES * 4, -1)
+        self._flat = (f.astype(np.float64) / (1 << prior.PRECISION)).reshape(SCALES * 4, -1)
 
     def rows(self, s: np.ndarray, j: np.ndarray) -> np.ndarray:
         """The probability rows of scale indices s and quarter offsets j."""
@@ -136,8 +133,6 @@ def _tables(R: int) -> _Tables:
 # contexts, fixed-point MLP and table choice are one compiled call (numba), and the
 # coder one call. The writer knows every latent, so it predicts all of them at once and
 # codes them in the same order in a few large calls. Both run the same integer code.
-_DY = np.array([d[0] for d in CONTEXT], dtype=np.int64)
-_DX = np.array([d[1] for d in CONTEXT], dtype=np.int64)
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})

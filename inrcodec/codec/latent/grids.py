@@ -21,29 +21,6 @@ def grid_shapes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
     return [(math.ceil(height / 2 ** k), math.ceil(width / 2 ** k)) for k in range(levels)]
 
 
-def upsample(grids: list[torch.Tensor], height: int, width: int) -> torch.Tensor:
-    """Grids (each (h_k, w_k)) -> (levels, height, width): bilinear, half-pixel centres
-    (each grid covers the image's extent whatever the output size)."""
-    out = []
-    for g in grids:
-        g = g[None, None]
-        if g.shape[-2:] != (height, width):
-            g = F.interpolate(g, size=(height, width), mode="bilinear", align_corners=False)
-        out.append(g[0, 0])
-    return torch.stack(out)
-
-
-def upsample_batch(grids: list[torch.Tensor], height: int, width: int) -> torch.Tensor:
-    """Grids (each (B, h_k, w_k)) -> (B, levels, height, width), as `upsample` per image."""
-    out = []
-    for g in grids:
-        g = g[:, None]
-        if g.shape[-2:] != (height, width):
-            g = F.interpolate(g, size=(height, width), mode="bilinear", align_corners=False)
-        out.append(g[:, 0])
-    return torch.stack(out, 1)
-
-
 def coordinates(height: int, width: int, device=None) -> torch.Tensor:
     """(2, height, width): pixel centres, x then y, each in [-1, 1] over the image's extent
     (the same continuous function at any output size)."""

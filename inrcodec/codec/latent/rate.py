@@ -60,7 +60,6 @@ class Canvas:
             self.valid[y:y + h, x:x + w] = 1
         self.valid = self.valid.reshape(-1)
         self.buf = torch.zeros(self.size, device=device)
-        self.n_latents = sum(h * w for h, w in shapes)
         self._scratch = None
         self.rng = np.random.default_rng(seed)  # cpu_pass's sampled tasks
 
@@ -185,7 +184,9 @@ def cpu_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Tenso
     w1, b1, w2, b2 = [p.detach().float().contiguous().numpy() for p in params]
     q = canvas.fill(grids).numpy()
     s = canvas.scratch()
-    s["partial"][:] = 0
+    sums = want_bits or need_params  # else the fit needs the gradient alone
+    if sums:
+        s["partial"][:] = 0
     s["active"][:] = canvas.rng.random(len(s["active"])) < sample if sample < 1 else 1
     _cpu_pass(q, s["valid"], s["live"], s["offs"],
               np.ascontiguousarray(w1.T), b1, w2, b2, canvas.start, np.float32(CLIP),
@@ -194,8 +195,8 @@ def cpu_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Tenso
               s["partial"])
     _cpu_gather(q, s["g_q"], s["gx"], s["offs"], canvas.start, np.float32(CLIP),
                 s["active"], s["g"])
-    part = s["partial"].sum(0) / sample  # the sampled tasks' sums, scaled up
-    total = torch.tensor(part[0] if want_bits or need_params else 0.0)
+    part = s["partial"].sum(0) / sample if sums else None  # sampled tasks' sums, scaled
+    total = torch.tensor(part[0] if sums else 0.0)
     g = torch.from_numpy(s["g"] / sample if sample < 1 else s["g"])
     gp = None
     if need_params:
