@@ -12,6 +12,9 @@ from .config import Arch, FitConfig, MetaConfig
 from .errors import (ChecksumError, DatasetError, FormatError, ImageError, InrcodecError,
                      ModelError, ModelMismatchError, OutputExistsError)
 from .model.shared_model import SharedModel, scratch_model
+from .pillow_plugin import register as _register_pillow
+
+_register_pillow()
 
 __all__ = [
     "__version__", "encode", "encode_report", "encode_file", "decode", "decode_array",

@@ -78,15 +78,16 @@ def encode_file(src: str | Path, dst: str | Path, *, force: bool = False,
     return report
 
 
-def decode_array(data: bytes, size: tuple[int, int] | None = None, *, scale: float | None = None,
-                 model: ModelLike = None, device=None):
+def decode_array(data: bytes, size: tuple[int, int] | int | None = None, *,
+                 scale: float | None = None, model: ModelLike = None, device=None):
     """Decode to a uint8 array (H, W, C) with C = 1, 2, 3 or 4 per the stored mode."""
     return decoder.decode_array(data, size, scale=scale, model=model, device=device)
 
 
-def decode(data: bytes, size: tuple[int, int] | None = None, *, scale: float | None = None,
-           model: ModelLike = None, device=None):
-    """Decode .inr bytes to a PIL image, at the stored size or at `size` = (W, H) / `scale`."""
+def decode(data: bytes, size: tuple[int, int] | int | None = None, *,
+           scale: float | None = None, model: ModelLike = None, device=None):
+    """Decode .inr bytes to a PIL image, at the stored size, at `size` = (W, H), at `size` = n
+    (the shorter side n, aspect kept) or at `scale` x the stored size."""
     return decoder.decode_image(data, size, scale=scale, model=model, device=device)
 
 

@@ -483,12 +483,14 @@ class InrDataset(torch.utils.data.Dataset):
 
     `root`: a folder (searched recursively) or a list of .inr paths. Items are float
     tensors (C, H, W) in [0, 1] (or uint8 with `dtype=torch.uint8`), C = 1, 2, 3 or 4 as
-    stored, rendered at the stored size or at `size` = (W, H) / `scale`: the network is
-    continuous, so any resolution works. `transform` is applied to each tensor.
+    stored, rendered at the stored size, at `size` = (W, H), at `size` = n (the shorter side
+    n, aspect kept) or at `scale`: the network is continuous, so any resolution works, and
+    `decode(i, size)` renders one item at a size of its own. `transform` is applied to each tensor.
     The shared model is loaded once per process (DataLoader workers included).
     """
 
-    def __init__(self, root, *, model: ModelLike = None, size: tuple[int, int] | None = None,
+    def __init__(self, root, *, model: ModelLike = None,
+                 size: tuple[int, int] | int | None = None,
                  scale: float | None = None, dtype: torch.dtype = torch.float32,
                  transform: Callable | None = None, device: str = "cpu"):
         if isinstance(root, (str, Path)):
@@ -505,7 +507,7 @@ class InrDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def decode(self, index: int, size: tuple[int, int] | None = None,
+    def decode(self, index: int, size: tuple[int, int] | int | None = None,
                scale: float | None = None) -> torch.Tensor:
         """Item `index` at a resolution of its own."""
         arr = decoder.decode_array(read_inr(self.paths[index]), size, scale=scale,

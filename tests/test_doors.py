@@ -66,6 +66,9 @@ def test_encode_dir_resumes_and_every_reader_reads_it(folder, tmp_path):
     ds = inrcodec.InrDataset(out)
     assert len(ds) == 2 and tuple(ds[0].shape) == (3, 24, 32)
     assert tuple(inrcodec.InrDataset(out, size=(16, 12))[1].shape) == (3, 12, 16)
+    # one file, many training resolutions: the shorter side set, aspect kept
+    assert [tuple(ds.decode(0, n).shape) for n in (12, 48)] == [(3, 12, 16), (3, 48, 64)]
+    assert tuple(inrcodec.InrDataset(out, size=6)[0].shape) == (3, 6, 8)
     r = CliRunner().invoke(main, ["decode-dir", str(out), str(tmp_path / "png"), "-q"])
     assert r.exit_code == 0, r.output
     png = np.asarray(Image.open(tmp_path / "png" / "p0.png"))

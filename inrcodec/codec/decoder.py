@@ -22,9 +22,16 @@ MODES: dict[int, Mode] = {v: m for m in (latent.MODE, weights.RD, weights.PAPER)
 
 
 def target_size(h, size, scale) -> tuple[int, int]:
-    """(width, height) to render: the stored size, `size` = (W, H), or `scale` x stored."""
+    """(width, height) to render: the stored size, `size` = (W, H), `size` = n (the shorter
+    side becomes n, aspect kept, as torchvision's Resize(n)), or `scale` x stored."""
     if size is not None and scale is not None:
         raise InrcodecError("give a size or a scale, not both")
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        if size < 1:
+            raise InrcodecError("size must be a positive number of pixels")
+        short = min(h.width, h.height)
+        size = ((size if h.width == short else max(1, round(h.width * size / short))),
+                (size if h.height == short else max(1, round(h.height * size / short))))
     if scale is not None:
         if not (scale > 0 and math.isfinite(scale)):
             raise InrcodecError("scale must be a positive number")
