@@ -38,7 +38,7 @@ def encode_report(image, *, mode: str | None = None, model: ModelLike = None,
                   max_batch_pixels: int = FitConfig.max_batch_pixels) -> EncodeReport:
     """Fit `image` (path, PIL image or array) and return the .inr bytes with a report.
 
-    mode "latent" (the default, format 4): latent grids and the deltas of a synthesis that
+    mode "latent" (the default, format 6): latent grids and the deltas of a synthesis that
     starts from the shipped latent model (or `model`, a latent model). "weights": tiles of
     the shared sparse SIREN; format 5 (fitted to distortion + lambda x rate, learned step
     sizes, a level per tile) unless `preset="paper"`, `format_version` 1 or 2, or one of

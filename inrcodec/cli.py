@@ -193,7 +193,7 @@ _ENCODE_OPTIONS = (
                  show_default=True, help="weights: tiles of the shared sparse network "
                  "(format 5: fitted to distortion + rate, a level per tile; format 2 with "
                  "--preset paper or --lr, --step-scale, --quantizer, --coder); latent: entropy-coded latent grids and the deltas of a shared "
-                 "sparse SIREN synthesis (format 4; takes --quality, --bpp, --psnr, --level, "
+                 "sparse SIREN synthesis (format 6; takes --quality, --bpp, --psnr, --level, "
                  "--steps and a latent --model)."),
     click.option("--preset", type=click.Choice(["paper"]), help="paper: the paper's encoder "
                  "(format 2: one level for every tile, lr 1e-4, 100 steps, step sizes by rule)."),

@@ -25,10 +25,43 @@ def test_predictions_and_bytes_are_pinned():
     mu, s = p.predict(np.arange(-60, 60).reshape(10, 12))
     assert hashlib.sha256(mu.astype("<i8").tobytes() + s.astype("<i8").tobytes()).hexdigest() \
         == "3aba1db9e5b25806646d0fad8b5ec01b0fc18b7a3bfe5ac035b9aec3ece4d5dd"
-    data, qmaxes = arm.encode_grids(grids, p)
+    data, qmaxes = arm.encode_grids(grids, p)  # format 6: binned tables
+    assert qmaxes == [26, 3] and len(data) == 84
+    assert hashlib.sha256(data).hexdigest() == \
+        "9ccea7af4da2a54f93d2fd153463c1616cd5c90a1eece7c9bb6f6801359c745b"
+    data, qmaxes = arm.encode_grids(grids, p, binned=False)  # formats 3 and 4
     assert qmaxes == [26, 3] and len(data) == 88
     assert hashlib.sha256(data).hexdigest() == \
         "b279fde1a9bc0aa1b8fb075ddfa2dd945c930a52ab51ae78d86700631f085dd1"
+
+
+@pytest.mark.parametrize("binned", [True, False])
+def test_both_table_rules_round_trip(binned):
+    p, grids = _case()
+    data, qmaxes = arm.encode_grids(grids, p, binned)
+    back = arm.decode_grids(data, [g.shape for g in grids], qmaxes, p, binned)
+    assert all((a == b).all() for a, b in zip(grids, back))
+    assert arm.grid_bits(grids, p, binned) == pytest.approx(8 * len(data), rel=0.1, abs=64)
+
+
+def test_binned_tables_are_the_laplace_mass_per_bin():
+    """prior.table_q4(binned=True) against the Laplace's CDF differences in float64; the
+    density at the integers (formats 3, 4) is far more peaked where the scale is small."""
+    from inrcodec.codec import prior
+    for m in (arm.SCALE_M[0], arm.SCALE_M[12], arm.SCALE_M[30], arm.SCALE_M[63]):
+        b = -1 / (4 * np.log(m / 65536))
+        for j in range(4):
+            r = np.arange(-40, 41)
+            cdf = lambda x: 0.5 + 0.5 * np.sign(x) * (1 - np.exp(-np.abs(x) / b))
+            mass = cdf(r - j / 4 + 0.5) - cdf(r - j / 4 - 0.5)
+            f = prior.table_q4(m, j, 40, binned=True)
+            assert f.sum() == 1 << prior.PRECISION and f.min() >= 1
+            assert np.abs(f / (1 << prior.PRECISION) - mass / mass.sum()).max() < 1e-5
+    b = 0.3  # P(0) at mean 0: 1 - e^(-1/2b) binned; (1 - e^(-1/b)) / (1 + e^(-1/b)) sampled
+    m = round(65536 * np.exp(-1 / (4 * b)))
+    p0 = [prior.table_q4(m, 0, 8, binned)[8] / (1 << prior.PRECISION) for binned in (True, False)]
+    assert p0[0] == pytest.approx(1 - np.exp(-1 / (2 * b)), abs=1e-4)
+    assert p0[1] == pytest.approx((1 - np.exp(-1 / b)) / (1 + np.exp(-1 / b)), abs=1e-4)
 
 
 def test_round_trip_and_parameter_section():

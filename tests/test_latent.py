@@ -34,7 +34,7 @@ def encoded():
 
 def test_round_trip(encoded):
     img, r = encoded
-    assert r.version == 4 and r.codec == "latent"
+    assert r.version == 6 and r.codec == "latent"
     h = bitstream.verify(r.data)
     assert isinstance(h, lformat.LatentHeader) and (h.width, h.height) == (56, 40)
     assert h.model_hash.hex() == load_latent_model().hash == r.model_hash
@@ -44,7 +44,7 @@ def test_round_trip(encoded):
     assert r.psnr == pytest.approx(psnr(out, img))  # reported = what the receiver sees
     assert r.psnr > 20
     fields = {k: v for k, v, _ in inrcodec.info(r.data)["fields"]}
-    assert fields["version"] == "4" and fields["levels"] == "7" and fields["coords"] == "1"
+    assert fields["version"] == "6" and fields["levels"] == "7" and fields["coords"] == "1"
 
 
 def test_reencoding_is_deterministic_on_this_machine(encoded):

@@ -37,9 +37,10 @@ def test_model_files_are_the_ones_named():
         assert hashlib.sha256((VEC / name).read_bytes()).hexdigest() == sha
 
 
-def test_both_versions_are_pinned():
+def test_every_version_is_pinned():
+    from inrcodec.codec.bitstream import READ_VERSIONS
     versions = {v["header"]["version"] for v in EXPECTED["vectors"].values()}
-    assert versions == {"1", "2", "3", "4", "5"}
+    assert versions == {str(v) for v in READ_VERSIONS} == {"1", "2", "3", "4", "5", "6"}
     coders = {v["header"].get("coder") for v in EXPECTED["vectors"].values()}
     assert {"0 (zstd)", "1 (range)"} <= coders
 
@@ -102,7 +103,7 @@ def _tiles_writer_reproduces(data, h, model_name):
 
 
 def _latent_writer_reproduces(data, h, model_name):
-    """Versions 3 and 4: the decoded integers, coded again with the file's (or its shared
+    """Versions 3, 4 and 6: the decoded integers, coded again with the file's (or its shared
     model's) parameters, give every section back, and the container gives the file."""
     from inrcodec.codec import prior
     from inrcodec.codec.latent import arm
@@ -127,8 +128,8 @@ def _latent_writer_reproduces(data, h, model_name):
     if own:
         assert params.to_bytes() == own
     lat = bitstream.section(data, h, "latents")
-    grids = arm.decode_section(lat, grid_shapes(h.height, h.width, h.levels), params)
-    assert arm.encode_section(grids, params) == lat
+    grids = arm.decode_section(lat, grid_shapes(h.height, h.width, h.levels), params, h.binned)
+    assert arm.encode_section(grids, params, h.binned) == lat
     alpha = bitstream.alpha_section(data, h) or None
     assert lcodec.write(
         model_hash=h.model_hash, width=h.width, height=h.height, mode=h.mode_name,

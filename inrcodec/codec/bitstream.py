@@ -20,7 +20,8 @@ from .latent.format import LatentHeader
 from .weights.format import Header, TileHeader
 
 # The version table: which header (and so which mode) each format version is.
-HEADERS = {1: Header, 2: Header, 3: LatentHeader, 4: LatentHeader, 5: TileHeader}
+HEADERS = {1: Header, 2: Header, 3: LatentHeader, 4: LatentHeader, 5: TileHeader,
+           6: LatentHeader}
 READ_VERSIONS = tuple(sorted(HEADERS))
 LAYOUTS = {v: cls.LAYOUTS[v] for v, cls in HEADERS.items()}
 FORMATS = {v: struct_format(fs) for v, fs in LAYOUTS.items()}

@@ -51,14 +51,14 @@ def _pow_table(m: int, n: int) -> np.ndarray:
 
 
 def _normalise(weights: np.ndarray, peak: int) -> np.ndarray:
-    """Integer weights (each <= 2^32, at most 2^16 of them) -> frequencies >= 1 summing to
+    """Integer weights (each <= 2^33, at most 2^17 of them) -> frequencies >= 1 summing to
     2^PRECISION; the rounding remainder goes to index `peak`."""
     n = len(weights)
-    total = int(weights.sum())  # <= 2^32 x 2^16: no overflow in int64
+    total = int(weights.sum())  # <= 2^33 x 2^17: no overflow in int64
     spare = (1 << PRECISION) - n  # every symbol gets 1, the rest in proportion
     if spare < 0:
         raise FormatError(f"an alphabet of {n} symbols exceeds the coder's precision")
-    f = 1 + (weights * spare) // total  # products <= 2^56: exact in int64
+    f = 1 + (weights * spare) // total  # products < 2^57: exact in int64
     f[peak] += (1 << PRECISION) - int(f.sum())
     return f
 
@@ -72,15 +72,29 @@ def table_counts(counts: np.ndarray) -> np.ndarray:
     return _normalise(c, int(np.argmax(c)))
 
 
-def table_q4(m: int, j: int, R: int) -> np.ndarray:
-    """Frequencies over r in [-R, R] (index r + R) for P(r) proportional to
-    theta^|4r - j|: a discrete Laplace centred at j/4 (j = 0..3), theta = m / 2^16 per
-    quarter unit. Integer arithmetic only."""
+def table_q4(m: int, j: int, R: int, binned: bool = False) -> np.ndarray:
+    """Frequencies over r in [-R, R] (index r + R) of a Laplace centred at j/4 (j = 0..3),
+    theta = m / 2^16 per quarter unit (theta = exp(-1 / 4b) for scale b). Integer
+    arithmetic only.
+
+    binned=False (latent format 4): P(r) proportional to theta^e, e = |4r - j|, the
+    density sampled at r. binned=True (format 6): the density's mass on [r - 1/2, r + 1/2],
+    the model the fit's rate term (rate.py) minimises. Up to a common factor, that is
+    theta^(e-2) - theta^(e+2) outside the bin holding the centre (e >= 2) and
+    2 - theta^(2-e) - theta^(2+e) in it (e < 2): the density sampled at the points is
+    overconfident where the scale is small, and cost up to a quarter more bits
+    (docs/latent-mode.md)."""
     if not (1 <= m < (1 << M_BITS)) or not (0 <= R <= MAX_QMAX) or j not in (0, 1, 2, 3):
         raise FormatError(f"prior parameters m={m}, j={j}, R={R} are out of range")
     r = np.arange(-R, R + 1, dtype=np.int64)
     e = np.abs(4 * r - j)
-    w = _pow_table(m, int(e.max(initial=0)) + 1)[e]
+    if not binned:
+        w = _pow_table(m, int(e.max(initial=0)) + 1)[e]
+        return _normalise(w, int(np.argmin(e)))
+    p = _pow_table(m, int(e.max(initial=0)) + 3)  # theta^0 .. theta^(e_max + 2)
+    out = e >= 2
+    w = np.where(out, p[np.where(out, e - 2, 0)] - p[e + 2],
+                 2 * _ONE - p[np.where(out, 0, 2 - e)] - p[e + 2])
     return _normalise(w, int(np.argmin(e)))
 
 

@@ -5,8 +5,9 @@ predicts from its 12 causal neighbours (CONTEXT: the two rows above, x-2..x+2, a
 latents to its left; outside the grid they are 0). The MLP runs in fixed point on int64:
 weights and biases are integers in units of 2^-FRAC, so the encoder and the decoder compute
 the same mean and scale on every machine, and those pick one of SCALES x 4 integer
-frequency tables (`prior.table_q4`). Nothing that reaches the coder is a float computed at
-run time.
+frequency tables (`prior.table_q4`): in format 6 the Laplace's mass on each unit bin, the
+model the fit minimises; in formats 3 and 4 its density at the integers. Nothing that
+reaches the coder is a float computed at run time.
 
 Latents are coded in wavefront order t = 3y + x: every context position of (y, x) lies on
 an earlier wavefront, so the decoder decodes one wavefront of every grid at a time, as a
@@ -110,10 +111,11 @@ class ArmParams:
 
 class _Tables:
     """Frequencies for every (scale index, quarter offset j) over residuals r in [-R, R],
-    as exact dyadic probabilities for constriction; `rows` picks one per latent."""
+    as exact dyadic probabilities for constriction; `rows` picks one per latent. `binned`:
+    the Laplace's mass per unit bin (format 6), else its density at the integers (3, 4)."""
 
-    def __init__(self, R: int):
-        f = np.stack([np.stack([prior.table_q4(m, j, R) for j in range(4)])
+    def __init__(self, R: int, binned: bool):
+        f = np.stack([np.stack([prior.table_q4(m, j, R, binned) for j in range(4)])
                       for m in SCALE_M])  # (SCALES, 4, 2R + 1)
         self._flat = (f.astype(np.float64) / (1 << prior.PRECISION)).reshape(SCALES * 4, -1)
 
@@ -123,9 +125,9 @@ class _Tables:
 
 
 @functools.lru_cache(maxsize=8)
-def _tables(R: int) -> _Tables:
+def _tables(R: int, binned: bool) -> _Tables:
     """The tables of one R (a decode builds them once for its check's re-encode too)."""
-    return _Tables(R)
+    return _Tables(R, binned)
 
 
 # -- the schedule, compiled --------------------------------------------------------------------
@@ -288,13 +290,14 @@ CODE_CHUNK = 1 << 16  # symbols per coder call of the writer (bounds its probabi
 
 
 def _run(grids: list[np.ndarray] | None, shapes: list[tuple[int, int]], qmaxes: list[int],
-         params: ArmParams, side, record: list | None = None) -> list[np.ndarray]:
+         params: ArmParams, side, binned: bool, record: list | None = None
+         ) -> list[np.ndarray]:
     """The schedule shared by the writer and the reader: wavefront by wavefront (t = 3y +
     x), every grid's latents on it, contexts -> tables -> side.code(symbols | None, probs),
     which returns the symbols (alphabet index = r + R). The reader appends each
     wavefront's (symbols, scale indices, quarter offsets) to `record` if given."""
     R = max(1, 2 * max(qmaxes, default=0))  # constriction needs two symbols or more
-    tables = _tables(R)
+    tables = _tables(R, binned)
     shp = np.array(shapes, dtype=np.int64).reshape(-1, 2)
     qm = np.array(qmaxes, dtype=np.int64)
     w = tuple(np.asarray(v, dtype=np.float64) for v in (params.w1, params.b1, params.w2, params.b2))
@@ -347,19 +350,21 @@ class _Reader:
         return np.asarray(self.dec.decode(self.model, probs), dtype=np.int64)
 
 
-def encode_grids(grids: list[np.ndarray], params: ArmParams) -> tuple[bytes, list[int]]:
-    """Integer grids -> (payload, each grid's largest magnitude, which the file stores)."""
+def encode_grids(grids: list[np.ndarray], params: ArmParams, binned: bool = True
+                 ) -> tuple[bytes, list[int]]:
+    """Integer grids -> (payload, each grid's largest magnitude, which the file stores).
+    `binned`: format 6's tables (True) or formats 3 and 4's (_Tables)."""
     grids = [np.asarray(g, dtype=np.int64) for g in grids]
     qmaxes = [int(np.abs(g).max(initial=0)) for g in grids]
     if max(qmaxes, default=0) > prior.MAX_QMAX // 2:
         raise ValueError("latents beyond the coder's range")
     w = _Writer()
-    _run(grids, [g.shape for g in grids], qmaxes, params, w)
+    _run(grids, [g.shape for g in grids], qmaxes, params, w, binned)
     return w.enc.get_compressed().astype("<u4").tobytes(), qmaxes
 
 
 def decode_grids(data: bytes, shapes: list[tuple[int, int]], qmaxes: list[int],
-                 params: ArmParams) -> list[np.ndarray]:
+                 params: ArmParams, binned: bool = True) -> list[np.ndarray]:
     """Inverse of encode_grids; raises FormatError on anything it did not make."""
     if len(data) % 4:
         raise FormatError("latent payload is not a whole number of 32-bit words")
@@ -375,32 +380,32 @@ def decode_grids(data: bytes, shapes: list[tuple[int, int]], qmaxes: list[int],
             return None
         if not record:
             return _Writer().enc.get_compressed().astype("<u4").tobytes()
-        tables = _tables(max(1, 2 * max(qmaxes, default=0)))
+        tables = _tables(max(1, 2 * max(qmaxes, default=0)), binned)
         sym, s, j = (np.concatenate(c) for c in zip(*record))
         w = _Writer()
         for a in range(0, len(sym), CODE_CHUNK):
             w.code(sym[a:a + CODE_CHUNK], tables.rows(s[a:a + CODE_CHUNK], j[a:a + CODE_CHUNK]))
         return w.enc.get_compressed().astype("<u4").tobytes()
-    return strict_decode(lambda: _run(None, shapes, qmaxes, params, _Reader(data), record),
+    return strict_decode(lambda: _run(None, shapes, qmaxes, params, _Reader(data), binned, record),
                          again, data, "latent payload")
 
 
 # The latent section: u16 qmax per grid, then the coded words.
-def encode_section(grids: list[np.ndarray], params: ArmParams) -> bytes:
-    data, qmaxes = encode_grids(grids, params)
+def encode_section(grids: list[np.ndarray], params: ArmParams, binned: bool = True) -> bytes:
+    data, qmaxes = encode_grids(grids, params, binned)
     return struct.pack(f"<{len(qmaxes)}H", *qmaxes) + data
 
 
-def decode_section(data: bytes, shapes: list[tuple[int, int]], params: ArmParams
-                   ) -> list[np.ndarray]:
+def decode_section(data: bytes, shapes: list[tuple[int, int]], params: ArmParams,
+                   binned: bool = True) -> list[np.ndarray]:
     n = 2 * len(shapes)
     if len(data) < n:
         raise FormatError("latent section is truncated")
     qmaxes = list(struct.unpack(f"<{len(shapes)}H", data[:n]))
-    return decode_grids(data[n:], shapes, qmaxes, params)
+    return decode_grids(data[n:], shapes, qmaxes, params, binned)
 
 
-def grid_bits(grids: list[np.ndarray], params: ArmParams) -> float:
+def grid_bits(grids: list[np.ndarray], params: ArmParams, binned: bool = True) -> float:
     """The exact ideal code length of the grids (bits), without running the coder."""
     total = 0.0
 
@@ -411,7 +416,7 @@ def grid_bits(grids: list[np.ndarray], params: ArmParams) -> float:
             return symbols
     grids = [np.asarray(g, dtype=np.int64) for g in grids]
     _run(grids, [g.shape for g in grids], [int(np.abs(g).max(initial=0)) for g in grids],
-         params, _Count())
+         params, _Count(), binned)
     return total
 
 

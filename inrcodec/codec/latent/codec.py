@@ -1,12 +1,12 @@
-"""The latent mode (format versions 3 and 4), both directions: an image as a pyramid of
+"""The latent mode (format versions 3, 4 and 6), both directions: an image as a pyramid of
 integer latent grids (grids.py), entropy-coded by a fixed-point autoregressive model
 (arm.py), and a small synthesis network (synthesis.py) that maps the upsampled latents of
 each pixel (and its coordinates) to its colour (Cool-chic's design).
 
-Version 4 files name a latent shared model (model.py): the fit (fit.py) starts the
+Version 4 and 6 files name a latent shared model (model.py): the fit (fit.py) starts the
 synthesis from one of its levels and codes the latents with its frozen ARM, so a file
 sends its latents and the quantised deltas of the level's surviving synthesis entries
-(or none). Without a shared model (version 3, and version 4 with a zero hash) a file
+(or none). Without a shared model (version 3, and 4 or 6 with a zero hash) a file
 carries its whole synthesis and ARM, fitted from scratch. Header and sections: format.py.
 """
 from __future__ import annotations
@@ -81,7 +81,7 @@ def write(*, model_hash: bytes, width: int, height: int, mode: str, levels: int,
           latents: bytes, alpha_plane: bytes | None = None, level: int = 0,
           coords: bool = False, version: int = VERSION) -> bytes:
     """A whole latent-mode file from its coded sections and, for LA/RGBA, the raw alpha.
-    Version 3 (for its test vectors) has no level, no coordinates and no shared model."""
+    Version 3 has no level, no coordinates and no shared model."""
     if version == 3 and (level or coords or any(model_hash)):
         raise ValueError("version 3 has no level, coordinates or shared model")
     flags, alpha = bitstream.alpha_of(alpha_plane)
@@ -97,8 +97,8 @@ def write(*, model_hash: bytes, width: int, height: int, mode: str, levels: int,
 
 def compress(img: np.ndarray, mode: str, alpha: bytes | None, fs: LatentFit,
              model: LatentModel | None = None, level: int = 0, arch: LatentArch | None = None,
-             progress=None, start: Start | None = None, device=None) -> bytes:
-    """(H, W, 3) uint8 -> a version-4 file. With a shared latent model (its `level`) the
+             progress=None, start: Start | None = None, device=None, steer=None) -> bytes:
+    """(H, W, 3) uint8 -> a version-6 file. With a shared latent model (its `level`) the
     synthesis starts from the model and the file sends the deltas of the level's entries;
     without, a self-contained file (`arch`, default LatentArch()). The synthesis step size
     (or, with a model, sending no deltas) is chosen by D + lambda R on a lattice of pixels.
@@ -111,7 +111,7 @@ def compress(img: np.ndarray, mode: str, alpha: bytes | None, fs: LatentFit,
         arch = model.arch
         start = start or Start.of(model, level)
     arch = arch or LatentArch()
-    f = fit(img, arch, fs, progress, start, device)
+    f = fit(img, arch, fs, progress, start, device, steer)
     own_arm = model is None or start.arm is None
     latents = arm.encode_section(f.latents, f.arm)
     arm_bytes = f.arm.to_bytes() if own_arm else b""
@@ -202,7 +202,7 @@ def decode(data: bytes, h: LatentHeader, model, size: tuple[int, int], device=No
         theta = unpack_synthesis(bitstream.section(data, h, "synthesis"), a)
         params = arm.ArmParams.from_bytes(bitstream.section(data, h, "arm"))
     grids = arm.decode_section(bitstream.section(data, h, "latents"),
-                               grid_shapes(h.height, h.width, a.levels), params)
+                               grid_shapes(h.height, h.width, a.levels), params, h.binned)
     out = _rgb(a, theta, grids, size[1], size[0])
     out *= 255.0
     return out

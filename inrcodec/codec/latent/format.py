@@ -1,4 +1,4 @@
-"""The latent mode's file format (versions 3 and 4): its header fields and the synthesis
+"""The latent mode's file format (versions 3, 4 and 6): its header fields and the synthesis
 section. bitstream.py lays the header and the sections out in a file; arm.py codes the
 latents section and the autoregressive model's parameters.
 
@@ -9,7 +9,8 @@ Sections, in file order:
   tensor; empty with a shared model: no deltas;
 - arm: the fixed-point autoregressive model (arm.py, ArmParams.to_bytes), or empty:
   the shared model's;
-- latents: u16 qmax per grid, then the grids coded by that model (arm.py);
+- latents: u16 qmax per grid, then the grids coded by that model (arm.py; version 6
+  codes with the Laplace's mass per unit bin, 3 and 4 with its density at the integers);
 - alpha: the zstd-compressed 8-bit alpha plane (0 bytes if none).
 """
 from __future__ import annotations
@@ -25,8 +26,9 @@ from .. import prior
 from ..header import MAGIC, MAX_SECTION, Field, ImageHeader, validate_alpha_len, validate_image
 from .synthesis import synthesis_tensors
 
-VERSION = 4  # what the encoder writes
-VERSIONS = (3, 4)  # what the decoder reads
+VERSION = 6  # what the encoder writes
+VERSIONS = (3, 4, 6)  # what the decoder reads
+BINNED = 6  # from this version on, the latents' tables are binned (arm._Tables)
 ACTIVATIONS = {0: "relu", 1: "sine"}
 NO_MODEL = bytes(32)  # model_hash of a self-contained file
 K_MIN, K_MAX = 2, 16  # synthesis step sizes 2^-k
@@ -71,13 +73,17 @@ FIELDS_V4 = (
     Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
 )
 
+# Version 6 has version 4's fields; only the latents' probability tables differ.
+FIELDS_V6 = tuple(Field(f.name, f.fmt, "format version (this is 6: latent mode)")
+                  if f.name == "version" else f for f in FIELDS_V4)
+
 
 @dataclass(frozen=True)
 class LatentHeader(ImageHeader):
-    """Format versions 3 and 4: an image as latent grids decoded by a synthesis network.
+    """Format versions 3, 4 and 6: an image as latent grids decoded by a synthesis network.
     Version 3 has no level and no coordinates (both read as 0) and is self-contained."""
 
-    LAYOUTS = {3: FIELDS_V3, 4: FIELDS_V4}
+    LAYOUTS = {3: FIELDS_V3, 4: FIELDS_V4, 6: FIELDS_V6}
     NAMES = {"act": ACTIVATIONS}
 
     version: int
@@ -96,12 +102,17 @@ class LatentHeader(ImageHeader):
     latent_len: int
     alpha_len: int
     magic: bytes = MAGIC
-    level: int = 0  # version 4 only
-    coords: int = 0  # version 4 only
+    level: int = 0  # versions 4 and 6
+    coords: int = 0  # versions 4 and 6
 
     @property
     def shared(self) -> bool:
         return any(self.model_hash)
+
+    @property
+    def binned(self) -> bool:
+        """Whether the latents are coded with binned tables (arm._Tables)."""
+        return self.version >= BINNED
 
     def sections(self) -> list[tuple[str, int]]:
         return [("synthesis", self.synth_len), ("arm", self.arm_len),
