@@ -26,7 +26,8 @@ EXPERIMENTS = BENCH / "experiments"
 # Modules that are imported, not run (benchmarks.X); everything else is a script.
 LIBRARIES = {"__init__.py", "harness.py", "bd.py", "report.py"}
 # The runners a user needs (README); the rest are one-off studies under experiments/.
-RUNNERS = ("bench.py", "compress_rd.py", "fuzz_decoder.py", "ladder.py", "paper.py", "speed.py")
+RUNNERS = ("bench.py", "big_photos.py", "compress_rd.py", "fuzz_decoder.py", "ladder.py", "paper.py",
+           "speed.py")
 
 ALL_FILES = sorted([*BENCH.glob("*.py"), *EXPERIMENTS.glob("*.py")])
 SCRIPTS = [p for p in ALL_FILES if not (p.parent == BENCH and p.name in LIBRARIES)]

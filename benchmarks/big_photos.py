@@ -1,0 +1,81 @@
+"""Encode and decode time and peak memory against photo size, through the command line.
+
+One real photograph (mate-backgrounds' Wood, 2560x1920) is resized with Lanczos to 4:3
+photos of about 1, 4 and 12 MP (12 MP: upscaled, as in speed.py). Each is encoded with
+`inrcodec encode` at the default settings (or `--steps`), then decoded with
+`inrcodec decode`, each in its own process; the peak resident memory is that process's
+(os.wait4). Run it with nothing else on the machine:
+
+    python benchmarks/big_photos.py --mp 1,4,12 --out benchmarks/results/big-photos.json
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def source() -> Image.Image:
+    from inrcodec.training.data import fetch_debian_package
+    return Image.open(fetch_debian_package("mate-backgrounds")
+                      / "usr/share/backgrounds/mate/nature/Wood.jpg").convert("RGB")
+
+
+def run(cmd: list[str], logdir: Path) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS in bytes, stdout) of one process."""
+    out_f, err_f = logdir / "stdout", logdir / "stderr"
+    t = time.perf_counter()
+    with open(out_f, "w") as o, open(err_f, "w") as e:
+        p = subprocess.Popen(cmd, stdout=o, stderr=e)
+        _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    if os.waitstatus_to_exitcode(status):
+        sys.exit(f"{' '.join(cmd)} failed:\n{err_f.read_text()}")
+    return wall, usage.ru_maxrss * 1024, out_f.read_text()  # ru_maxrss: KiB on Linux
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mp", default="1,4,12", help="megapixels, comma-separated")
+    ap.add_argument("--steps", type=int, help="fit steps (default: the encoder's default)")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    src = source()
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        for mp in map(float, a.mp.split(",")):
+            w = round(math.sqrt(mp * 1e6 * 4 / 3))
+            h = round(w * 3 / 4)
+            png, inr, dec = (Path(d) / f"{mp:g}{ext}" for ext in (".png", ".inr", "-dec.png"))
+            src.resize((w, h), Image.LANCZOS).save(png)
+            steps = ["--steps", str(a.steps)] if a.steps else []
+            cli = [sys.executable, "-m", "inrcodec.cli"]
+            e_wall, e_rss, out = run(cli + ["encode", str(png), str(inr), "--json", "-q"]
+                                     + steps, Path(d))
+            rep = json.loads(out.strip().splitlines()[-1])
+            d_wall, d_rss, _ = run(cli + ["decode", str(inr), str(dec)], Path(d))
+            row = {"mp": round(w * h / 1e6, 2), "width": w, "height": h,
+                   "encode_s": round(e_wall, 1), "encode_peak_gb": round(e_rss / 2**30, 2),
+                   "decode_s": round(d_wall, 2), "decode_peak_gb": round(d_rss / 2**30, 2),
+                   "bytes": rep.get("bytes"), "bpp": rep.get("bpp"), "psnr": rep.get("psnr"),
+                   "steps": rep.get("steps")}
+            print(row, file=sys.stderr, flush=True)
+            rows.append(row)
+    Path(a.out).write_text(json.dumps({
+        "command": "python benchmarks/big_photos.py " + " ".join(sys.argv[1:]),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
