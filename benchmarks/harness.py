@@ -297,9 +297,10 @@ class Inrcodec(Codec):
                                 f"steps, effort {effort}")
             self.label = label or "inrcodec weights (format 5)"
             return
-        if mode == "latent":  # format 4: a latent shared model, a --quality sweep
+        if mode == "latent":  # a latent shared model, a --quality sweep
             if levels is not None or not qualities:
                 raise BenchError("the latent mode sweeps --qualities (and no levels)")
+            from inrcodec.codec.latent.format import VERSION
             from inrcodec.codec.latent.model import load_latent_model
             try:
                 self.model = load_latent_model(model)
@@ -308,7 +309,8 @@ class Inrcodec(Codec):
             self.steps, self.lr, self.levels = steps, None, None
             self.qualities = [int(q) for q in qualities]
             self.name, self.sweep = "inrcodec-latent", ("quality",)
-            self.description = (f"inrcodec --mode latent (format 4, latent model "
+            self.description = (f"inrcodec {inrcodec.__version__} --mode latent (format "
+                                f"{VERSION}, latent model "
                                 f"{self.model.hash[:12]}, level {self.model.default_level}), "
                                 f"{steps} steps")
             self.label = label or "inrcodec latent"
