@@ -97,7 +97,7 @@ def write(*, model_hash: bytes, width: int, height: int, mode: str, levels: int,
 
 def compress(img: np.ndarray, mode: str, alpha: bytes | None, fs: LatentFit,
              model: LatentModel | None = None, level: int = 0, arch: LatentArch | None = None,
-             progress=None, start: Start | None = None, device=None, steer=None) -> bytes:
+             progress=None, start: Start | None = None, device=None) -> bytes:
     """(H, W, 3) uint8 -> a version-6 file. With a shared latent model (its `level`) the
     synthesis starts from the model and the file sends the deltas of the level's entries;
     without, a self-contained file (`arch`, default LatentArch()). The synthesis step size
@@ -111,7 +111,7 @@ def compress(img: np.ndarray, mode: str, alpha: bytes | None, fs: LatentFit,
         arch = model.arch
         start = start or Start.of(model, level)
     arch = arch or LatentArch()
-    f = fit(img, arch, fs, progress, start, device, steer)
+    f = fit(img, arch, fs, progress, start, device)
     own_arm = model is None or start.arm is None
     latents = arm.encode_section(f.latents, f.arm)
     arm_bytes = f.arm.to_bytes() if own_arm else b""

@@ -77,14 +77,9 @@ def phases(stride: int) -> list[tuple[int, int]]:
                   key=lambda p: ((p[0] - p[1]) % stride, p[0]))
 
 
-# steer(t, latents, arm parameters, canvas, lambda) -> the lambda for step t onwards
-Steer = Callable[[int, list, list, "rate.Canvas", float], float]
-
-
 def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
         progress: Callable[[float, int, float], None] | None = None,
-        start: Start | None = None, device: torch.device | None = None,
-        steer: Steer | None = None) -> Fitted:
+        start: Start | None = None, device: torch.device | None = None) -> Fitted:
     """img: (H, W, 3) uint8 -> latents, synthesis and autoregressive model. From `start`
     (a shared model's level) the ARM stays frozen and only the masked synthesis entries
     move. The fit runs on `device` (default the CPU); what it returns is on the CPU.
@@ -92,8 +87,7 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     Each step: the latents with uniform noise (or, in the last phase, rounded straight
     through); the distortion on one lattice of pixels (grids.features_lattice); the rate
     of every latent under the ARM's float twin (rate.py, which computes its gradient in
-    the same pass); Adam. On the CPU the same seed gives the same file on every run.
-    `steer` (ratecontrol.py) may change lambda before any step, to land on a rate."""
+    the same pass); Adam. On the CPU the same seed gives the same file on every run."""
     dev = torch.device("cpu") if device is None else torch.device(device)
     h, w = img.shape[:2]
     gen = torch.Generator().manual_seed(fs.seed)  # initialisation, on the CPU
@@ -124,7 +118,6 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     base = [g["lr"] for g in opt.param_groups]
     n_ste = int(round(fs.ste_fraction * fs.steps))
     sizes = [h_ * w_ for h_, w_ in shapes]
-    lam = fs.lam
     with rate.threads(torch.get_num_threads()):
         for t in range(fs.steps):
             f = cosine_decay(t, fs.steps, 0.02)
@@ -136,12 +129,10 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
                 u = uniform_noise(sum(sizes), fs.seed, t) if dev.type == "cpu" else \
                     torch.rand(sum(sizes), generator=noise, device=dev).sub_(0.5)
                 q = [v + n.view(v.shape) for v, n in zip(lat, u.split(sizes))]
-            if steer is not None:
-                lam = steer(t, lat, armp, canvas, lam)
             k = t % len(order)
             x = features_lattice(arch, q, h, w, fs.stride, order[k])
             mse = synthesis.mse(arch, theta, x, targets[k])
-            loss = mse + lam * rate.bits(canvas, q, armp, False, fs.rate_sample) / (h * w)
+            loss = mse + fs.lam * rate.bits(canvas, q, armp, False, fs.rate_sample) / (h * w)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if mask is not None:
