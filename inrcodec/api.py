@@ -45,8 +45,9 @@ def encode_report(image, *, mode: str | None = None, model: ModelLike = None,
     format 2's own options is given.
 
     Every mode: `quality` (1..100: the rate-distortion trade-off), or `bpp` / `psnr` (the
-    file within that many bits per pixel / the smallest reaching that PSNR, searched over
-    quality), `level` (the shared model's ladder level), `steps` (default by `effort`:
+    file within that many bits per pixel / the smallest reaching that PSNR; the latent
+    mode meets `bpp` with a short pilot fit and one full fit, the rest search the
+    quality with whole encodes), `level` (the shared model's ladder level), `steps` (default by `effort`:
     "fast", "default", "slow"), `seed`.
     Format 2's own: `lr`, `quantizer` ("delta": integer changes from the shared
     initialisation, step size `step_scale` x their RMS; "fp16": half floats, the version-1

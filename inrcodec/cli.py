@@ -180,8 +180,9 @@ _ENCODE_OPTIONS = (
     click.option("--quality", type=click.IntRange(1, 100),
                  help="1..100 (default 50): the rate-distortion trade-off (higher: larger file, "
                  "higher PSNR); in format 2, level, quantiser step and learning rate together."),
-    click.option("--bpp", type=float, help="The highest quality whose file is at most this many "
-                 "bits per pixel (searches --quality; fits each level it tries once)."),
+    click.option("--bpp", type=float, help="A file of at most this many bits per pixel. Latent "
+                 "mode: a short pilot fit sets the rate, then one full fit (about 1.3 "
+                 "encodes); weight mode: searches --quality (fits each level it tries once)."),
     click.option("--psnr", type=float, help="Smallest file whose decoded PSNR is at least this "
                  "many dB (searches --quality)."),
     click.option("--quantizer", type=click.Choice(["delta", "fp16"]),

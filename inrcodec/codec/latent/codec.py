@@ -28,8 +28,8 @@ from .. import bitstream, search
 from ..header import MODE_IDS
 from ..mode import Mode
 from ..report import EncodeReport
-from . import arm
-from .fit import Start, fit
+from . import arm, ratecontrol
+from .fit import LIM, Fitted, Start, fit
 from .format import (ACTIVATIONS, NO_MODEL, VERSION, VERSIONS, LatentHeader, arch_of,
                      pack_synthesis, unpack_synthesis)
 from .grids import features_lattice, grid_shapes, lattice
@@ -40,6 +40,7 @@ NAME = "latent"
 # --bpp / --psnr: real encodes on this grid of qualities, by bisection (search.on_grid).
 TARGET_QUALITIES = (1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
 CHOICE_PIXELS = 1 << 17  # pixels that judge the synthesis step size
+TRIM_OPTIONS = 1  # synthesis options tried with trimmed latents when a file is over budget
 
 
 @dataclass(frozen=True)
@@ -97,21 +98,34 @@ def write(*, model_hash: bytes, width: int, height: int, mode: str, levels: int,
 
 def compress(img: np.ndarray, mode: str, alpha: bytes | None, fs: LatentFit,
              model: LatentModel | None = None, level: int = 0, arch: LatentArch | None = None,
-             progress=None, start: Start | None = None, device=None) -> bytes:
+             progress=None, start: Start | None = None, device=None,
+             budget: int | None = None) -> bytes:
     """(H, W, 3) uint8 -> a version-6 file. With a shared latent model (its `level`) the
     synthesis starts from the model and the file sends the deltas of the level's entries;
     without, a self-contained file (`arch`, default LatentArch()). The synthesis step size
     (or, with a model, sending no deltas) is chosen by D + lambda R on a lattice of pixels.
     `start` overrides the model's level (for ablations: a random init, the model's ARM).
+    With a `budget` (bytes) the file fits in it (see `pack`).
     The fit runs on `device`; coding and the choice of step size stay on the CPU, so the
     file decodes the same on every machine."""
-    h, w = img.shape[:2]
     if model is not None:
         model.check_level(level)
-        arch = model.arch
         start = start or Start.of(model, level)
+        arch = model.arch
     arch = arch or LatentArch()
     f = fit(img, arch, fs, progress, start, device)
+    return pack(img, mode, alpha, f, fs.lam, arch, model, level, start, budget)[0]
+
+
+def pack(img: np.ndarray, mode: str, alpha: bytes | None, f: Fitted, lam: float,
+         arch: LatentArch, model: LatentModel | None, level: int, start: Start | None,
+         budget: int | None = None) -> tuple[bytes, float, int]:
+    """A fit -> (its file, the dead zone its latents were trimmed with (0 if none), the
+    size of its latent section). The synthesis option is the one with the least
+    D + lambda R. With a `budget` that file does not fit, the file is the one of least
+    distortion among: the best option that fits as it is, and the TRIM_OPTIONS best
+    options each with its latents trimmed (ratecontrol.trim) to the bytes left."""
+    h, w = img.shape[:2]
     own_arm = model is None or start.arm is None
     latents = arm.encode_section(f.latents, f.arm)
     arm_bytes = f.arm.to_bytes() if own_arm else b""
@@ -119,37 +133,66 @@ def compress(img: np.ndarray, mode: str, alpha: bytes | None, fs: LatentFit,
     if model is not None:
         base = start.theta.numpy().astype(np.float32)
         mask = start.mask.numpy()
-    # D + lambda R of each option, D on a lattice of about 2^17 pixels (the full render
-    # is the check-decode's): the choice costs the same at any image size
+    options = ([b""] if model is not None else []) + [
+        pack_synthesis(f.theta, arch, k, base, mask) for k in range(4, 13)]
+    mses = _synthesis_mse(img, arch, f.latents, options, base, mask)
+    fixed = (bitstream.HEADER_SIZES[VERSION] + bitstream.CRC_SIZE
+             + len(bitstream.alpha_of(alpha)[1]) + len(arm_bytes))
+    order = sorted(range(len(options)), key=lambda i: mses[i] + lam * 8 * (
+        len(options[i]) + len(latents) + len(arm_bytes)) / (h * w))
+    synth, tau = options[order[0]], 0.0
+    if budget is not None and fixed + len(synth) + len(latents) > budget:
+        room = budget - fixed
+        whole = [i for i in order if len(options[i]) + len(latents) <= room]
+        found = [(mses[i], options[i], latents, 0.0) for i in whole[:1]]
+        for i in order[:TRIM_OPTIONS]:
+            if i in whole:
+                continue
+            try:
+                q, section, t = ratecontrol.trim(f.values, f.arm, room - len(options[i]), LIM)
+            except ValueError:
+                continue
+            d = _synthesis_mse(img, arch, q, [options[i]], base, mask)[0]
+            found.append((d, options[i], section, t))
+        if not found:
+            raise InrcodecError(f"{8 * budget / (h * w):.4g} bpp is below the smallest "
+                                "latent-mode file for this image")
+        _, synth, latents, tau = min(found, key=lambda c: c[0])
+    data = write(model_hash=bytes.fromhex(model.hash) if model is not None else NO_MODEL,
+                 width=w, height=h, mode=mode, levels=arch.levels, hidden=arch.hidden,
+                 layers=arch.layers, act=arch.act, w0=int(arch.w0) if arch.act == "sine" else 0,
+                 synthesis=synth, arm=arm_bytes, latents=latents, alpha_plane=alpha,
+                 level=level if model is not None else 0, coords=arch.coords)
+    return data, tau, len(latents)
+
+
+def _synthesis_mse(img, arch, latents: list[np.ndarray], options, base, mask) -> list[float]:
+    """Each synthesis option's MSE, with these integer latents, on a lattice of about 2^17 pixels (the full render is
+    the check-decode's): the choice costs the same at any image size."""
+    h, w = img.shape[:2]
     stride = max(1, math.ceil(math.sqrt(h * w / CHOICE_PIXELS)))
     phase = (min(stride // 2, h - 1), min(stride // 2, w - 1))
-    x = features_lattice(arch, [torch.from_numpy(g.astype(np.float32)) for g in f.latents],
+    x = features_lattice(arch, [torch.from_numpy(g.astype(np.float32)) for g in latents],
                          h, w, stride, phase)
     rows, cols = lattice(h, w, stride, phase)
     ref = img[rows, cols].reshape(-1, 3).T.astype(np.float64) / 255.0
-    options = ([b""] if model is not None else []) + [
-        pack_synthesis(f.theta, arch, k, base, mask) for k in range(4, 13)]
-    best = None
+    out = []
     with torch.no_grad():
         for synth in options:
             theta_q = torch.from_numpy(unpack_synthesis(synth, arch, base, mask))
             rgb = synthesize_cf(arch, theta_q, x).clamp_(0, 1).double().numpy()
-            mse = float(np.mean((np.round(rgb * 255) / 255 - ref) ** 2))
-            cost = mse + fs.lam * 8 * (len(synth) + len(latents) + len(arm_bytes)) / (h * w)
-            if best is None or cost < best[0]:
-                best = (cost, synth)
-    return write(model_hash=bytes.fromhex(model.hash) if model is not None else NO_MODEL,
-                 width=w, height=h, mode=mode, levels=arch.levels, hidden=arch.hidden,
-                 layers=arch.layers, act=arch.act, w0=int(arch.w0) if arch.act == "sine" else 0,
-                 synthesis=best[1], arm=arm_bytes, latents=latents, alpha_plane=alpha,
-                 level=level if model is not None else 0, coords=arch.coords)
+            out.append(float(np.mean((np.round(rgb * 255) / 255 - ref) ** 2)))
+    return out
 
 
 def encode(img: LoadedImage, model: LatentModel, settings: Settings, progress=None, *,
            check: Callable[[bytes, LoadedImage], float], device=None) -> EncodeReport:
     """One image -> its file and report; `check` decodes a file and gives its PSNR (the
-    encoder's check-decode). A bpp / psnr target searches the quality (search.on_grid)."""
+    encoder's check-decode). A bpp target runs a pilot fit and one full fit
+    (ratecontrol.py); a psnr target searches the quality with whole encodes (search.on_grid)."""
     t0 = time.perf_counter()
+    if settings.target == "bpp":
+        return _encode_to_bpp(img, model, settings, progress, check, device, t0)
     if settings.target is not None:
         def at(q: int) -> EncodeReport:
             return encode(img, model, replace(settings, quality=q, bpp=None, psnr=None),
@@ -168,6 +211,49 @@ def encode(img: LoadedImage, model: LatentModel, settings: Settings, progress=No
                         psnr=check(data, img), seconds=time.perf_counter() - t0,
                         model_hash=model.hash, notices=list(img.notices), quantizer="latent",
                         coder="arm", version=VERSION, quality=quality, codec=NAME)
+
+
+def _encode_to_bpp(img: LoadedImage, model: LatentModel, settings: Settings, progress,
+                   check, device, t0: float) -> EncodeReport:
+    """The file within settings.bpp, in about one encode's time: a pilot fit at a first
+    guess of lambda, one full fit at the lambda the pilot points to, then the latents
+    trimmed if the file is over (ratecontrol.py)."""
+    h, w = img.pixels.shape[:2]
+    budget = int(settings.bpp * h * w / 8)
+    level = model.default_level if settings.level is None else settings.level
+    model.check_level(level)
+    start = Start.of(model, level)
+    rgb, alpha, dev = rgb_of(img), alpha_plane(img), resolve_device(device)
+    pilot_steps = max(1, round(ratecontrol.PILOT * settings.steps))
+    total = pilot_steps + settings.steps
+
+    def part(offset):  # one progress bar over both fits
+        return None if progress is None else \
+            (lambda t, n, mse: progress(offset + t, total, mse))
+
+    q0 = ratecontrol.first_quality(rgb, settings.bpp)
+    fs0 = LatentFit(steps=pilot_steps, lam=latent_lambda(q0), seed=settings.seed)
+    f0 = fit(rgb, model.arch, fs0, part(0), start, dev)
+    pilot, _, pilot_latents = pack(rgb, img.mode, alpha, f0, fs0.lam, model.arch, model,
+                                   level, start)
+    q1 = ratecontrol.corrected_quality(q0, len(pilot), budget)
+    fs1 = LatentFit(steps=settings.steps, lam=latent_lambda(q1), seed=settings.seed)
+    steer = ratecontrol.Steer(budget - (len(pilot) - pilot_latents), fs1, start.arm)
+    f1 = fit(rgb, model.arch, fs1, part(pilot_steps), start, dev, steer)
+    data, tau, _ = pack(rgb, img.mode, alpha, f1, steer.lam, model.arch, model, level, start,
+                        budget)
+    return EncodeReport(data=data, width=w, height=h, mode=img.mode, level=level,
+                        steps=settings.steps, params=int(model.masks[level].sum()), tiles=1,
+                        psnr=check(data, img), seconds=time.perf_counter() - t0,
+                        model_hash=model.hash, notices=list(img.notices), quantizer="latent",
+                        coder="arm", version=VERSION, quality=round(q1), codec=NAME,
+                        search={"target": "bpp", "value": float(settings.bpp),
+                                "method": "pilot", "budget_bytes": budget,
+                                "pilot_steps": pilot_steps, "pilot_quality": round(q0, 2),
+                                "pilot_bytes": len(pilot), "quality": round(q1, 2),
+                                "steered": [[t, b, round(lam, 9)] for t, b, lam in
+                                            steer.history],
+                                "dead_zone": round(tau, 4)})
 
 
 # -- decoding ------------------------------------------------------------------------------------

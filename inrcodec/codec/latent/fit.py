@@ -44,7 +44,10 @@ class Fitted:
     latents: list[np.ndarray]  # integer grids
     theta: np.ndarray  # float synthesis parameters
     arm: arm.ArmParams
+    values: list[np.ndarray]  # the latents before rounding (float32): ratecontrol.trim's
 
+
+LIM = prior.MAX_QMAX // 2  # the largest latent magnitude a file can code
 
 _M1, _M2, _GOLD = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB),
                    np.uint64(0x9E3779B97F4A7C15))
@@ -77,9 +80,14 @@ def phases(stride: int) -> list[tuple[int, int]]:
                   key=lambda p: ((p[0] - p[1]) % stride, p[0]))
 
 
+# steer(step, latents) -> the lambda for that step onwards (ratecontrol.Steer)
+Steer = Callable[[int, list], float]
+
+
 def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
         progress: Callable[[float, int, float], None] | None = None,
-        start: Start | None = None, device: torch.device | None = None) -> Fitted:
+        start: Start | None = None, device: torch.device | None = None,
+        steer: Steer | None = None) -> Fitted:
     """img: (H, W, 3) uint8 -> latents, synthesis and autoregressive model. From `start`
     (a shared model's level) the ARM stays frozen and only the masked synthesis entries
     move. The fit runs on `device` (default the CPU); what it returns is on the CPU.
@@ -87,7 +95,8 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     Each step: the latents with uniform noise (or, in the last phase, rounded straight
     through); the distortion on one lattice of pixels (grids.features_lattice); the rate
     of every latent under the ARM's float twin (rate.py, which computes its gradient in
-    the same pass); Adam. On the CPU the same seed gives the same file on every run."""
+    the same pass); Adam. On the CPU the same seed gives the same file on every run.
+    `steer` may change lambda before any step, to land on a rate."""
     dev = torch.device("cpu") if device is None else torch.device(device)
     h, w = img.shape[:2]
     gen = torch.Generator().manual_seed(fs.seed)  # initialisation, on the CPU
@@ -118,6 +127,7 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     base = [g["lr"] for g in opt.param_groups]
     n_ste = int(round(fs.ste_fraction * fs.steps))
     sizes = [h_ * w_ for h_, w_ in shapes]
+    lam = fs.lam
     with rate.threads(torch.get_num_threads()):
         for t in range(fs.steps):
             f = cosine_decay(t, fs.steps, 0.02)
@@ -129,10 +139,12 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
                 u = uniform_noise(sum(sizes), fs.seed, t) if dev.type == "cpu" else \
                     torch.rand(sum(sizes), generator=noise, device=dev).sub_(0.5)
                 q = [v + n.view(v.shape) for v, n in zip(lat, u.split(sizes))]
+            if steer is not None:
+                lam = steer(t, lat)
             k = t % len(order)
             x = features_lattice(arch, q, h, w, fs.stride, order[k])
             mse = synthesis.mse(arch, theta, x, targets[k])
-            loss = mse + fs.lam * rate.bits(canvas, q, armp, False, fs.rate_sample) / (h * w)
+            loss = mse + lam * rate.bits(canvas, q, armp, False, fs.rate_sample) / (h * w)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if mask is not None:
@@ -140,9 +152,9 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
             opt.step()
             if progress is not None:
                 progress(t + 1, fs.steps, float(mse.detach()))
-    lim = prior.MAX_QMAX // 2
-    return Fitted([np.clip(np.round(v.detach().cpu().numpy()), -lim, lim).astype(np.int64)
-                   for v in lat],
+    values = [v.detach().cpu().numpy() for v in lat]
+    return Fitted([np.clip(np.round(v), -LIM, LIM).astype(np.int64) for v in values],
                   theta.detach().cpu().numpy().astype(np.float32),
                   start.arm if frozen else
-                  arm.ArmParams.from_float(*[p.detach().cpu().numpy() for p in armp]))
+                  arm.ArmParams.from_float(*[p.detach().cpu().numpy() for p in armp]),
+                  values)
