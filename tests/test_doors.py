@@ -125,3 +125,19 @@ def test_encode_dir_in_the_weight_mode(folder, tmp_path, tiny_model_path, extra)
     again = inrcodec.encode_dataset(folder, out, mode="weights", model=tiny_model_path,
                                     steps=2, **({"preset": "paper"} if extra else {}))
     assert again.encoded == 0 and again.skipped == 2
+
+
+def test_a_bpp_target_through_every_door(folder, tmp_path):
+    """--bpp in the default mode (a pilot and one steered fit): the API, `encode` and
+    `encode-dir` write the same file, within the budget."""
+    src = folder / "p1.png"
+    api = inrcodec.encode_report(src, steps=STEPS * 5, bpp=3.0)
+    assert len(api.data) <= 3.0 * 24 * 32 / 8 and api.search["method"] == "pilot"
+    r = CliRunner().invoke(main, ["encode", str(src), str(tmp_path / "a.inr"), "--steps",
+                                  str(STEPS * 5), "--bpp", "3", "-q"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "a.inr").read_bytes() == api.data
+    r = CliRunner().invoke(main, ["encode-dir", str(folder), str(tmp_path / "out"), "--steps",
+                                  str(STEPS * 5), "--bpp", "3", "-q"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "out" / "p1.inr").read_bytes() == api.data

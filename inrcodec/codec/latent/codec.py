@@ -37,7 +37,7 @@ from .model import LatentModel, load_latent_model
 from .synthesis import render, synthesize_cf
 
 NAME = "latent"
-# --bpp / --psnr: real encodes on this grid of qualities, by bisection (search.on_grid).
+# --psnr: real encodes on this grid of qualities, by bisection (search.on_grid).
 TARGET_QUALITIES = (1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
 CHOICE_PIXELS = 1 << 17  # pixels that judge the synthesis step size
 TRIM_OPTIONS = 1  # synthesis options tried with trimmed latents when a file is over budget
@@ -224,6 +224,9 @@ def _encode_to_bpp(img: LoadedImage, model: LatentModel, settings: Settings, pro
     model.check_level(level)
     start = Start.of(model, level)
     rgb, alpha, dev = rgb_of(img), alpha_plane(img), resolve_device(device)
+    if budget <= bitstream.HEADER_SIZES[VERSION] + bitstream.CRC_SIZE:
+        raise InrcodecError(f"{settings.bpp:g} bpp is below the smallest latent-mode file "
+                            f"for this image ({budget} bytes: not even a header)")
     pilot_steps = max(1, round(ratecontrol.PILOT * settings.steps))
     total = pilot_steps + settings.steps
 
