@@ -85,7 +85,7 @@ def test_bpp_target_lands_under_the_budget():
     assert len(r.data) <= int(1.5 * 48 * 64 / 8) and r.search["method"] == "pilot"
 
 
-def test_steer_waits_then_only_adds_bits_then_moves_both_ways():
+def test_steer_waits_then_moves_only_outside_the_band_then_both_ways():
     import torch
 
     from inrcodec.codec.latent.grids import grid_shapes
@@ -94,12 +94,16 @@ def test_steer_waits_then_only_adds_bits_then_moves_both_ways():
     shapes = grid_shapes(48, 64, m.arch.levels)
     zeros = [torch.zeros(s) for s in shapes]
     busy = [torch.full(s, 3.0) for s in shapes]
-    fs = LatentFit(lam=1e-3, steps=100)
     small = len(lc.arm.encode_section([np.zeros(s, np.int64) for s in shapes], st.arm))
-    s = ratecontrol.Steer(4 * small, fs, st.arm)  # zeros are well under, busy well over
-    assert s(0, busy) == 1e-3 and s.start == 60 and s.ste == 80 and s.every == 2
-    assert s(s.start, busy) == 1e-3  # over, but before the last phase: no move
-    lam = s(s.start + s.every, zeros)
-    assert lam < 1e-3  # under: more bits
-    up = s(s.ste + (s.every - (s.ste - s.start) % s.every) % s.every, busy)
-    assert up > lam and len(s.history) == 3
+    big = len(lc.arm.encode_section([np.full(s, 3, np.int64) for s in shapes], st.arm))
+    fs = LatentFit(lam=latent_lambda(20), steps=100)  # high lambda: the band is (1, 1.3)
+    s = ratecontrol.Steer(small / 1.15 * 2 ** -ratecontrol.STEER_AIM, fs, st.arm)
+    assert s(0, busy) == fs.lam and s.start == 60 and s.ste == 80 and s.every == 2
+    assert s(60, zeros) == fs.lam  # 1.15 x the target: inside the band, no move
+    assert s(62, busy) > fs.lam  # far over: lambda up
+    lam = s.lam
+    assert s(80, zeros) > lam  # last phase: the same 1.15 x the target now moves it
+    low = ratecontrol.Steer(big * 1.05 * 2 ** -ratecontrol.STEER_AIM,
+                            LatentFit(lam=latent_lambda(60), steps=100), st.arm)
+    assert low(60, busy) == low.lam  # low lambda, 0.95 of the target: inside (0.9, 1)
+    assert low(62, zeros) < latent_lambda(60) and len(low.history) == 2

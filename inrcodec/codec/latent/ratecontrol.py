@@ -7,7 +7,7 @@ and the latents are trimmed if the file is still over.
 - The pilot: a fit with PILOT of the steps, its own schedule, at that lambda. Its file
   size, times 2^PILOT_GAIN (a full fit codes the same lambda in more bytes), corrects the
   guess; lambda moves by the gap over the rate's slope per quality step, ELASTICITY.
-- `Steer`: the full fit's last part moves lambda toward the bytes left for the latents.
+- `Steer`: the full fit's last 40% moves lambda toward the bytes left for the latents.
 - `trim`: if the file is still over, the latents that round up by the least margin round
   down instead, as many as the real coded size needs. It only removes bits, and it costs
   more distortion than a fit at the right lambda would (benchmarks/results/bpp-target.json),
@@ -134,12 +134,16 @@ class Steer:
     """fit.Steer for the late part of the full fit. Every few steps from EARLY x the steps
     on, the latent section the rounded latents would make is coded (arm.encode_section) and
     lambda moves by GAIN x log2 of its ratio to the target, at most MAX_MOVE a move.
+
     Before the last phase (the straight-through rounding) the rounded latents' rate is
-    still a transient: it runs high at high lambda and low at low lambda, so there lambda
-    only comes down (more bits), the move that the transient cannot make wrong for long;
-    in the last phase it moves both ways. Earlier still, lambda stays the pilot's."""
+    still on its way: at high lambda it comes down by the end, at low lambda it goes up
+    (traces of fits at qualities 10 and 60). So there lambda moves only when the rate is
+    outside the band that the end could still bring back: (1, 1.3) x the target at
+    qualities under SPLIT, (0.9, 1) at or above; and then only as far as the band's edge.
+    In the last phase it moves toward the target itself."""
 
     GAIN, MAX_MOVE, EARLY, MOVES = 2.0, 0.5, 0.6, 16
+    SPLIT, BANDS = 40.0, ((1.0, 1.3), (0.9, 1.0))
 
     def __init__(self, latent_bytes: float, fs, params: arm.ArmParams):
         self.target = max(latent_bytes, 1.0) * 2.0 ** STEER_AIM
@@ -155,9 +159,12 @@ class Steer:
         q = [np.clip(np.round(v.detach().cpu().numpy()), -LIM, LIM).astype(np.int64)
              for v in lat]
         coded = len(arm.encode_section(q, self.params))
-        move = self.GAIN * math.log2(max(coded, 1) / self.target)
+        ratio = max(coded, 1) / self.target
         if t < self.ste:
-            move = min(move, 0.0)
+            quality = -10.0 * (math.log2(self.lam) + 6.0)  # config.latent_lambda's inverse
+            lo, hi = self.BANDS[quality >= self.SPLIT]
+            ratio = ratio / lo if ratio < lo else ratio / hi if ratio > hi else 1.0
+        move = self.GAIN * math.log2(ratio)
         self.lam *= 2.0 ** max(-self.MAX_MOVE, min(self.MAX_MOVE, move))
         self.history.append((t, coded, self.lam))
         return self.lam
