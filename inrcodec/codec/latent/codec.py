@@ -120,8 +120,8 @@ def compress(img: np.ndarray, mode: str, alpha: bytes | None, fs: LatentFit,
 def pack(img: np.ndarray, mode: str, alpha: bytes | None, f: Fitted, lam: float,
          arch: LatentArch, model: LatentModel | None, level: int, start: Start | None,
          budget: int | None = None) -> tuple[bytes, float, int]:
-    """A fit -> (its file, the dead zone its latents were trimmed with (0 if none), the
-    size of its latent section). The synthesis option is the one with the least
+    """A fit -> (its file, how deep its latents were trimmed (ratecontrol.trim's depth;
+    0 if not; reports call it "dead_zone"), the size of its latent section). The synthesis option is the one with the least
     D + lambda R. With a `budget` that file does not fit, the file is the one of least
     distortion among: the best option that fits as it is, and the TRIM_OPTIONS best
     options each with its latents trimmed (ratecontrol.trim) to the bytes left."""
@@ -167,8 +167,8 @@ def pack(img: np.ndarray, mode: str, alpha: bytes | None, f: Fitted, lam: float,
 
 
 def _synthesis_mse(img, arch, latents: list[np.ndarray], options, base, mask) -> list[float]:
-    """Each synthesis option's MSE, with these integer latents, on a lattice of about 2^17 pixels (the full render is
-    the check-decode's): the choice costs the same at any image size."""
+    """Each synthesis option's MSE, with these integer latents, on a lattice of about 2^17
+    pixels (the full render is the check-decode's): the choice costs the same at any size."""
     h, w = img.shape[:2]
     stride = max(1, math.ceil(math.sqrt(h * w / CHOICE_PIXELS)))
     phase = (min(stride // 2, h - 1), min(stride // 2, w - 1))

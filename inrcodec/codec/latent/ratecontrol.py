@@ -82,11 +82,11 @@ def marginal(values: list[np.ndarray], k: int, lim: int) -> list[np.ndarray]:
 
 def trim(values: list[np.ndarray], params: arm.ArmParams, budget: int, lim: int,
          iters: int = 8) -> tuple[list[np.ndarray], bytes, float]:
-    """(latents, their section, share): latents whose section fits in `budget` bytes, with
+    """(latents, their section, depth): latents whose section fits in `budget` bytes, with
     as few bits dropped as the search finds. First the marginal latents (`marginal`, k
-    found by interpolation on the real coded size; share = k / the latents that round
+    found by interpolation on the real coded size; depth = k / the latents that round
     up); if all of them do not make it fit, a dead zone (`deadzone`, tau in 1/2..TAU_MAX;
-    share = 1 + tau). Raises ValueError if even tau = TAU_MAX does not fit."""
+    depth = 1 + tau). Raises ValueError if even tau = TAU_MAX does not fit."""
     def by_k(k):
         q = marginal(values, k, lim)
         return q, arm.encode_section(q, params)
