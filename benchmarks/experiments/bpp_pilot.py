@@ -15,9 +15,10 @@ the full fit's bytes at the corrected one, both interpolated in q between the me
 qualities (linear in log2 bytes).
 
 Result: benchmarks/results/bpp-pilot.json (the 128 pilot encodes, 180 steps, in
-benchmarks/results/bpp-pilots-180.jsonl). The JPEG guess leaves a log2 error of sd 0.28 at
-0.5 bpp (0.51 at 1 bpp, where many photos need a quality past the measured 80); pilot and full fit differ by 2^0.33 (median,
-sd 0.15 in log2), so after the pilot the simulated error is still sd 0.20 at 0.5 bpp:
+benchmarks/results/bpp-pilots-180.jsonl). The JPEG guess leaves a log2 error of sd 0.28
+at 0.5 bpp (0.51 at 1 bpp, where many photos need a quality past the measured 80); pilot
+and full fit differ by 2^0.33 (median, sd 0.15 in log2), so after the pilot the simulated
+error is still sd 0.20 at 0.5 bpp:
 too wide to land within 5% by lambda alone, hence the steered last part and the trim.
 
     python benchmarks/experiments/bpp_pilot.py --pilots benchmarks/results/bpp-pilots-180.jsonl \\

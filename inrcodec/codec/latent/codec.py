@@ -121,10 +121,11 @@ def pack(img: np.ndarray, mode: str, alpha: bytes | None, f: Fitted, lam: float,
          arch: LatentArch, model: LatentModel | None, level: int, start: Start | None,
          budget: int | None = None) -> tuple[bytes, float, int]:
     """A fit -> (its file, how deep its latents were trimmed (ratecontrol.trim's depth;
-    0 if not; reports call it "dead_zone"), the size of its latent section). The synthesis option is the one with the least
-    D + lambda R. With a `budget` that file does not fit, the file is the one of least
-    distortion among: the best option that fits as it is, and the TRIM_OPTIONS best
-    options each with its latents trimmed (ratecontrol.trim) to the bytes left."""
+    0 if not; reports call it "dead_zone"), the size of its latent section). The synthesis
+    option is the one with the least D + lambda R. With a `budget` that file does not fit,
+    the file is the one of least distortion among: the best option that fits as it is,
+    and the TRIM_OPTIONS best options each with its latents trimmed (ratecontrol.trim) to
+    the bytes left."""
     h, w = img.shape[:2]
     own_arm = model is None or start.arm is None
     latents = arm.encode_section(f.latents, f.arm)
