@@ -31,7 +31,6 @@ PILOT = 0.2  # share of the full fit's steps the pilot takes
 BASE, SLOPE, JPEG_W = -1.2767, 0.0261, 1.0574
 PILOT_GAIN = 0.334  # log2(full-fit bytes / pilot bytes) at the same lambda
 ELASTICITY = SLOPE  # d log2 bytes / d quality
-AIM = 0.0  # log2 of (the full fit's aim / the budget)
 STEER_AIM = -0.02  # log2 of (the steered latent rate / the latents' share of the budget)
 TAU_MAX = 0.99  # the widest dead zone trim tries
 Q_MIN, Q_MAX = -20.0, 120.0  # quality (lambda) range the control may use
@@ -52,7 +51,7 @@ def first_quality(img: np.ndarray, bpp: float) -> float:
 
 def corrected_quality(quality: float, pilot_bytes: int, budget: int) -> float:
     """The quality for the full fit, from the pilot's file at `quality`."""
-    gap = math.log2(budget) + AIM - math.log2(pilot_bytes) - PILOT_GAIN
+    gap = math.log2(budget) - math.log2(pilot_bytes) - PILOT_GAIN
     return min(max(quality + gap / ELASTICITY, Q_MIN), Q_MAX)
 
 
