@@ -216,7 +216,7 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
     import torch
 
     from inrcodec.codec.latent import arm, rate, synthesis
-    from inrcodec.codec.latent.fit import Start, phases, uniform_noise
+    from inrcodec.codec.latent.fit import Start, phases, quantised, uniform_noise
     from inrcodec.codec.latent.grids import (features_at, features_lattice, grid_shapes,
                                              lattice)
     from inrcodec.config import LatentFit, latent_lambda, LATENT_QUALITY
@@ -267,8 +267,7 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
         t0 = time.perf_counter()
 
         def noisy():
-            u = uniform_noise(sum(sizes), 0, k)
-            return [v + n.view(v.shape) for v, n in zip(lat, u.split(sizes))]
+            return quantised(lat, fs, k, uniform_noise(sum(sizes), 0, k).split(sizes))
         q = clock("new", "noise", noisy)
         x = clock("new", "features", lambda: features_lattice(a, q, h, w, fs.stride, order[k]))
         mse = clock("new", "synthesis", lambda: synthesis.mse(a, theta, x, targets[k]))

@@ -182,6 +182,13 @@ class LatentFit:
     coarse_lr_factor: float = 6.0
     lr_net: float = 5e-3
     ste_fraction: float = 0.2  # the last steps round straight-through
+    # How the steps before those model rounding: "noise" (latent + U[-1/2, 1/2)) or
+    # "softround" (C3's softround(softround(latent, T) + noise x s, T), T and s going
+    # linearly from their first to their second value); with "softround" the straight-
+    # through steps' backward is softround's at the last T.
+    quantizer: str = "softround"
+    temperature: tuple[float, float] = (0.5, 0.1)
+    noise_scale: tuple[float, float] = (1.0, 1.0)
     # The distortion term of each step reads the pixels of a stride x stride lattice, its
     # phase cycling: a quarter of the pixels at 2, every pixel once per stride^2 steps.
     stride: int = 2

@@ -1,14 +1,16 @@
 """The latent fit's hand-written passes and the ARM's compiled coding path, each against
 the plain expression it replaces (autograd, or the integer reference)."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from inrcodec.codec import prior
 from inrcodec.codec.latent import arm, rate, synthesis
-from inrcodec.codec.latent.fit import phases
+from inrcodec.codec.latent.fit import phases, quantised, softround
 from inrcodec.codec.latent.grids import features, features_lattice, grid_shapes
-from inrcodec.config import LatentArch
+from inrcodec.config import LatentArch, LatentFit
 
 
 def _reference_bits(params, grids):
@@ -198,3 +200,43 @@ def test_images_thinner_than_the_lattice_encode(shape):
     img = np.random.default_rng(0).integers(0, 256, shape).astype(np.uint8)
     data = inrcodec.encode(img, steps=6)
     assert inrcodec.decode_array(data).shape == shape
+
+
+def test_softround_goes_from_round_to_identity():
+    x = (torch.arange(-3, 4, dtype=torch.float64)[:, None]
+         + torch.tensor([-0.45, -0.2, 0.0, 0.2, 0.45], dtype=torch.float64)).reshape(-1)
+    assert torch.allclose(softround(x, 1e-3), torch.round(x))
+    x = torch.linspace(-3.2, 3.2, 257, dtype=torch.float64)
+    assert (softround(x, 10.0) - x).abs().max() < 1e-3
+    # continuous at the half-integers, where floor jumps
+    for t in (0.1, 0.3):
+        e = 1e-9
+        assert abs(float(softround(torch.tensor(0.5 - e, dtype=torch.float64), t)
+                         - softround(torch.tensor(0.5 + e, dtype=torch.float64), t))) < 1e-6
+
+
+@pytest.mark.parametrize("quantizer", ["noise", "softround"])
+def test_the_fits_last_steps_see_rounded_latents(quantizer):
+    fs = LatentFit(steps=10, ste_fraction=0.2, quantizer=quantizer)
+    lat = [torch.tensor([[0.05, 0.45], [-1.4, 2.55]], requires_grad=True)]
+    q = quantised(lat, fs, 9, None)
+    assert torch.equal(q[0].detach(), torch.round(lat[0].detach()))
+    q[0].sum().backward()
+    g = lat[0].grad
+    if quantizer == "noise":
+        assert torch.equal(g, torch.ones_like(g))  # straight through
+    else:  # softround's slope at the last temperature: steep near .5, flat near integers
+        assert g[0, 1] > 1 and g[1, 1] > 1 and g[0, 0] < 0.1
+
+
+def test_the_soft_phase_anneals_from_the_first_temperature_to_the_last():
+    fs = LatentFit(steps=11, ste_fraction=0.0, quantizer="softround", temperature=(0.4, 0.1))
+    lat = [torch.tensor([0.3])]
+    zero = [torch.zeros(1)]
+    assert torch.allclose(quantised(lat, fs, 0, zero)[0],
+                          softround(softround(lat[0], 0.4), 0.4))
+    assert torch.allclose(quantised(lat, fs, 10, zero)[0],
+                          softround(softround(lat[0], 0.1), 0.1))
+    u = [torch.tensor([0.25])]
+    assert torch.equal(quantised(lat, replace(fs, quantizer="noise"), 3, u)[0],
+                       lat[0] + 0.25)

@@ -1,6 +1,6 @@
 """The latent mode's fit: latents, synthesis (and, without a shared model, the ARM) for
-distortion + lambda x rate, with a uniform-noise proxy of rounding and a last phase of
-straight-through rounding, Adam with a cosine decay.
+distortion + lambda x rate, with a proxy of rounding (C3's noisy softround, or uniform
+noise) and a last phase of straight-through rounding, Adam with a cosine decay.
 
 From a shared model's level (`Start`) the fit starts the synthesis from the level, moves
 only its surviving entries, and keeps the model's ARM frozen; without one it draws a
@@ -8,6 +8,7 @@ seeded random synthesis and fits an ARM of its own.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -80,6 +81,32 @@ def phases(stride: int) -> list[tuple[int, int]]:
                   key=lambda p: ((p[0] - p[1]) % stride, p[0]))
 
 
+def softround(x: torch.Tensor, t: float) -> torch.Tensor:
+    """Agustsson & Theis' soft rounding: round(x) as t -> 0, x as t grows; continuous in x."""
+    f = torch.floor(x)
+    return f + 0.5 + 0.5 / math.tanh(0.5 / t) * torch.tanh((x - f - 0.5) / t)
+
+
+def _lerp(ab: tuple[float, float], a: float) -> float:
+    return ab[0] + (ab[1] - ab[0]) * a
+
+
+def quantised(lat: list[torch.Tensor], fs: LatentFit, t: int,
+              u: "list[torch.Tensor] | None") -> list[torch.Tensor]:
+    """The latents as step t of a fit sees them: with its noise `u` (flat U[-1/2, 1/2) per
+    grid), the rounding proxy (fs.quantizer); in the last steps (u None), rounded, with the
+    gradient of identity ("noise") or of softround at the last temperature."""
+    soft = fs.quantizer == "softround"
+    if u is None:
+        s = [softround(v, fs.temperature[1]) for v in lat] if soft else lat
+        return [a + (torch.round(v) - a).detach() for v, a in zip(lat, s)]
+    if not soft:
+        return [v + n.view(v.shape) for v, n in zip(lat, u)]
+    a = t / max(1, fs.steps - int(round(fs.ste_fraction * fs.steps)) - 1)
+    tt, ns = _lerp(fs.temperature, a), _lerp(fs.noise_scale, a)
+    return [softround(softround(v, tt) + ns * n.view(v.shape), tt) for v, n in zip(lat, u)]
+
+
 # steer(step, latents) -> the lambda for that step onwards (ratecontrol.Steer)
 Steer = Callable[[int, list], float]
 
@@ -92,8 +119,8 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     (a shared model's level) the ARM stays frozen and only the masked synthesis entries
     move. The fit runs on `device` (default the CPU); what it returns is on the CPU.
 
-    Each step: the latents with uniform noise (or, in the last phase, rounded straight
-    through); the distortion on one lattice of pixels (grids.features_lattice); the rate
+    Each step: the latents through the rounding proxy (`quantised`; in the last phase,
+    rounded straight through); the distortion on one lattice of pixels (grids.features_lattice); the rate
     of every latent under the ARM's float twin (rate.py, which computes its gradient in
     the same pass); Adam. On the CPU the same seed gives the same file on every run.
     `steer` may change lambda before any step, to land on a rate."""
@@ -133,12 +160,12 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
             f = cosine_decay(t, fs.steps, 0.02)
             for g, b in zip(opt.param_groups, base):
                 g["lr"] = b * f
-            if t >= fs.steps - n_ste:
-                q = [v + (torch.round(v) - v).detach() for v in lat]
-            else:
+            u = None
+            if t < fs.steps - n_ste:
                 u = uniform_noise(sum(sizes), fs.seed, t) if dev.type == "cpu" else \
                     torch.rand(sum(sizes), generator=noise, device=dev).sub_(0.5)
-                q = [v + n.view(v.shape) for v, n in zip(lat, u.split(sizes))]
+                u = u.split(sizes)
+            q = quantised(lat, fs, t, u)
             if steer is not None:
                 lam = steer(t, lat)
             k = t % len(order)
