@@ -198,6 +198,10 @@ class LatentFit:
     rate_sample: float = 0.5
     seed: int = 0
 
+    def __post_init__(self):
+        if self.quantizer not in ("noise", "softround"):
+            raise ValueError(f"LatentFit.quantizer: 'noise' or 'softround', not {self.quantizer!r}")
+
 
 def latent_lambda(quality: float) -> float:
     """--quality 0..100 -> lambda 2^-6 .. 2^-16 (a tenth of a quality step is 2^-0.1)."""

@@ -240,3 +240,8 @@ def test_the_soft_phase_anneals_from_the_first_temperature_to_the_last():
     u = [torch.tensor([0.25])]
     assert torch.equal(quantised(lat, replace(fs, quantizer="noise"), 3, u)[0],
                        lat[0] + 0.25)
+
+
+def test_an_unknown_quantizer_is_refused():
+    with pytest.raises(ValueError, match="quantizer"):
+        LatentFit(quantizer="round")

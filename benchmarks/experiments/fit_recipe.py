@@ -1,12 +1,14 @@
-"""The latent fit's recipe (issue 22): variants of LatentFit against the default, same
+"""The latent fit's recipe (issue 22): variants of LatentFit against a base, same
 photos, qualities and steps, each a whole encode and decode with the shipped model.
 
     python benchmarks/experiments/fit_recipe.py --pick 4 --qualities 20,45,70 \
-        --variants default,softround --threads 2 --out A.json
-    python benchmarks/experiments/fit_recipe.py --report A.json [B.json ...]
+        --variants noise,softround --threads 2 --out A.json
+    python benchmarks/experiments/fit_recipe.py --report A.json [B.json ...] [--base noise]
 
-`--report` prints, per variant, its BD-rate (pchip) against `default` on the photos both
-have, and its mean encode time as a ratio to the default's in the same runs.
+`--report` prints, per variant, its BD-rate (pchip) against the base variant on the photos
+both have, and its mean encode time as a ratio to the base's in the same runs. `default`
+is whatever LatentFit's defaults are at the time (0.9.0: softround, T 0.5 -> 0.1); the
+other names fix their recipe, so rows stay comparable across versions.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from inrcodec.metrics import psnr  # noqa: E402
 
 VARIANTS = {
     "default": {},
+    "noise": {"quantizer": "noise"},  # 0.8.0's recipe: latent + U[-1/2, 1/2), then STE
     # C3 / Cool-chic: soft rounding around noise, temperature annealed, then straight-through
     "softround": {"quantizer": "softround", "temperature": (0.3, 0.1)},
     "softround-cc5": {"quantizer": "softround", "temperature": (0.35, 0.08),
@@ -74,13 +77,13 @@ def run(a) -> None:
                     {"command": "python " + " ".join(sys.argv), "rows": rows}, indent=1) + "\n")
 
 
-def report(paths: list[str]) -> None:
+def report(paths: list[str], base_name: str) -> None:
     rows = [r for p in paths for r in json.loads(Path(p).read_text())["rows"]]
     c: dict = {}
     for r in rows:
         c.setdefault(r["variant"], {}).setdefault(r["image"], []).append(r)
-    base = c.pop("default")
-    print("| variant | photos | BD-rate vs default | time ratio |\n|---|---|---|---|")
+    base = c.pop(base_name)
+    print(f"| variant | photos | BD-rate vs {base_name} | time ratio |\n|---|---|---|---|")
     for v, per in c.items():
         bds, ts, tb = [], [], []
         for im, rs in per.items():
@@ -103,14 +106,15 @@ def main() -> None:
     ap.add_argument("--pick", type=int, help="N photos of 768x512, spread over the set")
     ap.add_argument("--only", help="photos whose names contain one of these (comma-separated)")
     ap.add_argument("--qualities", default="20,45,70")
-    ap.add_argument("--variants", default="default,softround")
+    ap.add_argument("--variants", default="noise,default")
     ap.add_argument("--steps", type=int, default=LATENT_STEPS)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out")
     ap.add_argument("--report", nargs="+")
+    ap.add_argument("--base", default="noise", help="the variant --report compares against")
     a = ap.parse_args()
     if a.report:
-        report(a.report)
+        report(a.report, a.base)
     else:
         run(a)
 

@@ -131,7 +131,7 @@ def net_bytes(params, k):
 
 
 def encode(px, net, armp, lam, steps, seed=0, lr=0.05, coarse=6.0, lr_net=5e-3,
-           ste=0.2, temp=(0.3, 0.1)):
+           ste=0.2, temp=(0.5, 0.1)):
     h, w = px.shape[:2]
     target = torch.from_numpy(px.astype(np.float32) / 255).permute(2, 0, 1)
     shapes = grid_shapes(h, w, 7)
