@@ -2,19 +2,22 @@
 fit predicts the full fit's rate.
 
 Data: each development photo encoded at qualities 5, 30, 55, 80 with a pilot's steps
-(`--pilot-steps`, a fifth of the default 900), against the full fits of the 0.7.0 run
-(benchmarks/results/rd-inrcodec-latent-0.7.json, same seed, same lambda) and the JPEG run
-(rd-jpeg.json, quality 50).
+(`--pilot-steps`, a fifth of the default 900), against the full fits of a bench.py run
+(`--full`, default benchmarks/results/rd-inrcodec-latent-0.9.json; same seed, same
+lambda) and the JPEG run (rd-jpeg.json, quality 50).
 
 Fitted, by least squares over the 32 photos x 4 qualities:
 - log2 bpp_full(q) ~ BASE + SLOPE x q + JPEG_W x log2 bpp_jpeg50 (the first guess);
-- PILOT_GAIN: median log2(full bytes / pilot bytes) at the same quality.
+- PILOT_GAIN: log2(full bytes / pilot bytes) at the same quality, linear in the quality
+  (least squares; until 0.8.0 a constant, the median).
 Then the whole control is simulated per photo with leave-one-out constants (the photo's
 own rows left out of every fit): the first guess, the pilot's bytes at that quality and
 the full fit's bytes at the corrected one, both interpolated in q between the measured
 qualities (linear in log2 bytes).
 
-Result: benchmarks/results/bpp-pilot.json (the 128 pilot encodes, 180 steps, in
+Result for 0.9.0: benchmarks/results/bpp-pilot-0.9.json (pilots in bpp-pilots-180-0.9.jsonl;
+the constants in ratecontrol.py). Result for 0.8.0, against the 0.7.0 run, with the median
+gain: benchmarks/results/bpp-pilot.json (the 128 pilot encodes, 180 steps, in
 benchmarks/results/bpp-pilots-180.jsonl). The JPEG guess leaves a log2 error of sd 0.28
 at 0.5 bpp (0.51 at 1 bpp, where many photos need a quality past the measured 80); pilot
 and full fit differ by 2^0.33 (median, sd 0.15 in log2), so after the pilot the simulated
@@ -73,18 +76,21 @@ def interp(q, ys):
 
 
 def fit_constants(ims, full, pilot, jpeg):
-    X, Y, gain = [], [], []
+    X, Y, gain, gq = [], [], [], []
     for i in ims:
         j = math.log2(jpeg[i][50]["bpp"])
         for q in QS:
             X.append([1.0, q, j])
             Y.append(math.log2(full[i][q]["bpp"]))
             gain.append(math.log2(full[i][q]["bytes"] / pilot[i][q]["bytes"]))
+            gq.append([1.0, q])
     c = np.linalg.lstsq(np.array(X), np.array(Y), rcond=None)[0]
+    g = np.linalg.lstsq(np.array(gq), np.array(gain), rcond=None)[0]
     return {"BASE": float(c[0]), "SLOPE": float(c[1]), "JPEG_W": float(c[2]),
-            "PILOT_GAIN": float(statistics.median(gain)),
+            "PILOT_GAIN": [float(g[0]), float(g[1])],
             "resid_sd": float(np.std(np.array(Y) - np.array(X) @ c)),
-            "gain_sd": float(statistics.pstdev(gain))}
+            "gain_sd": float(np.std(np.array(gain) - np.array(gq) @ g)),
+            "gain_median": float(statistics.median(gain))}
 
 
 def simulate(i, k, full, pilot, jpeg, target, aim):
@@ -95,7 +101,8 @@ def simulate(i, k, full, pilot, jpeg, target, aim):
     q0 = (math.log2(target) - k["BASE"] - k["JPEG_W"] * math.log2(jpeg[i][50]["bpp"])) \
         / k["SLOPE"]
     q0 = min(max(q0, -20), 120)
-    gap = math.log2(budget) + aim - interp(q0, pl) - k["PILOT_GAIN"]
+    gap = math.log2(budget) + aim - interp(q0, pl) - (k["PILOT_GAIN"][0]
+                                                      + k["PILOT_GAIN"][1] * q0)
     q1 = min(max(q0 + gap / k["SLOPE"], -20), 120)
     return {"q0": q0, "q1": q1, "first_err": interp(q0, fl) - math.log2(budget),
             "err": interp(q1, fl) - math.log2(budget)}
@@ -107,6 +114,8 @@ def main():
     ap.add_argument("--pilot-steps", type=int, default=180)
     ap.add_argument("--targets", default="0.25,0.5,1.0")
     ap.add_argument("--out", default=str(RES / "bpp-pilot.json"))
+    ap.add_argument("--full", default=str(RES / "rd-inrcodec-latent-0.9.json"),
+                    help="the full fits' run (bench.py rows at qualities 5/30/55/80)")
     a = ap.parse_args()
     if not a.pilots:
         a.pilots = "/tmp/bpp-pilots.jsonl"
@@ -115,11 +124,12 @@ def main():
     for line in open(a.pilots):
         r = json.loads(line)
         pilot[r["image"]][r["quality"]] = r
-    full, jpeg = rows_of(RES / "rd-inrcodec-latent-0.7.json"), rows_of(RES / "rd-jpeg.json")
+    full, jpeg = rows_of(a.full), rows_of(RES / "rd-jpeg.json")
     ims = sorted(i for i in full if all(q in pilot[i] for q in QS))
     k_all = fit_constants(ims, full, pilot, jpeg)
     print(json.dumps(k_all, indent=1))
-    out = {"constants": k_all, "images": len(ims), "pilots": a.pilots, "targets": {}}
+    out = {"constants": k_all, "images": len(ims), "pilots": a.pilots,
+           "full": Path(a.full).name, "targets": {}}
     for target in map(float, a.targets.split(",")):
         sims = []
         for i in ims:

@@ -34,11 +34,15 @@ import harness  # noqa: E402
 import inrcodec  # noqa: E402
 
 
-def curve_psnr(name: str, bpp: float) -> float:
-    """The photo's PSNR at `bpp` on its 0.7.0 curve (quality 5..80, 900 steps), linear in
-    log2 bpp between (and beyond) its points: what the same fit gives at that rate."""
-    rows = sorted((r["bpp"], r["psnr"]) for r in json.load(open(
-        ROOT / "benchmarks/results/rd-inrcodec-latent-0.7.json"))["rows"] if r["image"] == name)
+CURVE = ROOT / "benchmarks/results/rd-inrcodec-latent-0.9.json"
+
+
+def curve_psnr(name: str, bpp: float, curve: Path = CURVE) -> float:
+    """The photo's PSNR at `bpp` on its curve in a bench.py run of the same fit (quality
+    5..80, 900 steps; 0.9.0's by default), linear in log2 bpp between (and beyond) its
+    points: what the same fit gives at that rate."""
+    rows = sorted((r["bpp"], r["psnr"]) for r in json.load(open(curve))["rows"]
+                  if r["image"] == name)
     x = [math.log2(b) for b, _ in rows]
     i = min(max(int(np.searchsorted(x, math.log2(bpp))) - 1, 0), len(x) - 2)
     t = (math.log2(bpp) - x[i]) / (x[i + 1] - x[i])
@@ -48,6 +52,7 @@ def curve_psnr(name: str, bpp: float) -> float:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", default="dev")
+    ap.add_argument("--curve", default=str(CURVE), help="the bench.py run to compare with")
     ap.add_argument("--pick", type=int, help="only N photos of 768x512 pixels (either way "
                     "round), spread evenly over the sorted list")
     ap.add_argument("--bpp", default="0.5")
@@ -87,7 +92,8 @@ def main():
             row = {"image": name, "width": w, "height": h, "target": target, "bpp": r.bpp,
                    "share": r.bpp / target, "psnr": r.psnr, "seconds": s, "cpu_seconds": c,
                    "plain": plain, "search": r.search}
-            row["curve_psnr"] = curve_psnr(name, r.bpp)
+            row["curve_psnr"] = curve_psnr(name, r.bpp, Path(a.curve))
+            row["curve"] = Path(a.curve).name
             if plain:
                 row["time_ratio"] = s / statistics.mean(plain["seconds"])
                 row["cpu_ratio"] = c / statistics.mean(plain["cpu_seconds"])
@@ -98,7 +104,7 @@ def main():
                      f" x{row['time_ratio']:.2f}, cpu x{row['cpu_ratio']:.2f})"
                      if plain else "")
                   + f" q {r.search['pilot_quality']:.1f} -> {r.search['quality']:.1f},"
-                  f" dead zone {r.search['dead_zone']}; the 0.7.0 curve there:"
+                  f" dead zone {r.search['dead_zone']}; the curve there:"
                   f" {row['curve_psnr']:.2f} dB", flush=True)
     if a.out:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],

@@ -9,6 +9,9 @@ photos, qualities and steps, each a whole encode and decode with the shipped mod
 both have, and its mean encode time as a ratio to the base's in the same runs. `default`
 is whatever LatentFit's defaults are at the time (0.9.0: softround, T 0.5 -> 0.1); the
 other names fix their recipe, so rows stay comparable across versions.
+
+Result: the numbers in docs/latent-mode.md ("The fit's rounding (0.9.0)"), which chose
+0.9.0's temperature; the session that ran them lost its result files.
 """
 from __future__ import annotations
 

@@ -16,6 +16,9 @@ best step 2^-k costs (prior.encode_tensors, the file's own coder).
     python benchmarks/experiments/fit_recipe.py --report A.json B.json   (same rows)
 
 Variants (name: hidden width, layers, up, conv).
+
+Result: none yet at full size (a step over a whole 768x512 image under plain autograd is
+far from the codec's fit's; see issue 22's notes).
 """
 from __future__ import annotations
 

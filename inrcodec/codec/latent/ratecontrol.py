@@ -5,7 +5,7 @@ and the latents are trimmed if the file is still over.
   predicts the latent mode's rate at each lambda (a fit on the 32 development photos,
   `first_quality`). It takes milliseconds and removes much of the spread between photos.
 - The pilot: a fit with PILOT of the steps, its own schedule, at that lambda. Its file
-  size, times 2^PILOT_GAIN (a full fit codes the same lambda in more bytes), corrects the
+  size, times 2^PILOT_GAIN(quality) (what a full fit codes the same lambda in), corrects the
   guess; lambda moves by the gap over the rate's slope per quality step, ELASTICITY.
 - `Steer`: the full fit's last 40% moves lambda toward the bytes left for the latents.
 - `trim`: if the file is still over, the latents that round up by the least margin round
@@ -28,8 +28,11 @@ from .fit import LIM
 
 PILOT = 0.2  # share of the full fit's steps the pilot takes
 # log2 bpp of a full fit at quality q ~ BASE + SLOPE x q + JPEG_W x log2(bpp of a q50 JPEG)
-BASE, SLOPE, JPEG_W = -1.2767, 0.0261, 1.0574
-PILOT_GAIN = 0.334  # log2(full-fit bytes / pilot bytes) at the same lambda
+BASE, SLOPE, JPEG_W = -1.8288, 0.0341, 1.1461
+# log2(full-fit bytes / pilot bytes) at the same quality q ~ PILOT_GAIN[0] + PILOT_GAIN[1] x q:
+# with soft rounding (0.9.0) the pilot codes more than the full fit at low quality, less at
+# high (medians -0.19, -0.09, +0.10, +0.31 at qualities 5, 30, 55, 80)
+PILOT_GAIN = (-0.2547, 0.00743)
 ELASTICITY = SLOPE  # d log2 bytes / d quality
 STEER_AIM = -0.02  # log2 of (the steered latent rate / the latents' share of the budget)
 TAU_MAX = 0.99  # the widest dead zone trim tries
@@ -51,7 +54,7 @@ def first_quality(img: np.ndarray, bpp: float) -> float:
 
 def corrected_quality(quality: float, pilot_bytes: int, budget: int) -> float:
     """The quality for the full fit, from the pilot's file at `quality`."""
-    gap = math.log2(budget) - math.log2(pilot_bytes) - PILOT_GAIN
+    gap = math.log2(budget) - math.log2(pilot_bytes) - (PILOT_GAIN[0] + PILOT_GAIN[1] * quality)
     return min(max(quality + gap / ELASTICITY, Q_MIN), Q_MAX)
 
 
@@ -84,7 +87,7 @@ def trim(values: list[np.ndarray], params: arm.ArmParams, budget: int, lim: int,
     """(latents, their section, depth): latents whose section fits in `budget` bytes, with
     as few bits dropped as the search finds. First the marginal latents (`marginal`, k
     found by interpolation on the real coded size; depth = k / the latents that round
-    up); if all of them do not make it fit, a dead zone (`deadzone`, tau in 1/2..TAU_MAX;
+    up); if no number of them makes it fit, a dead zone (`deadzone`, tau in 1/2..TAU_MAX;
     depth = 1 + tau). Raises ValueError if even tau = TAU_MAX does not fit."""
     def by_k(k):
         q = marginal(values, k, lim)
@@ -94,9 +97,19 @@ def trim(values: list[np.ndarray], params: arm.ArmParams, budget: int, lim: int,
     q, s = by_k(0)
     if len(s) <= budget:
         return q, s, 0.0
-    best = by_k(n)
-    if len(best[1]) <= budget:
-        lo, lo_size, hi, hi_size = 0, len(s), n, len(best[1])
+    # Dropping more of them need not keep shrinking the section: past the latents on the
+    # edge come ones the ARM expects (fits with soft rounding leave few on the edge). So
+    # the first k that fits is sought from a few up, and the search stops where size grows.
+    lo, lo_size, best = 0, len(s), None
+    for k in sorted({max(1, n // 64), max(1, n // 16), max(1, n // 4), n}):
+        cand = by_k(k)
+        if len(cand[1]) <= budget:
+            hi, hi_size, best = k, len(cand[1]), cand
+            break
+        if len(cand[1]) > lo_size:
+            break
+        lo, lo_size = k, len(cand[1])
+    if best is not None:
         for i in range(iters):  # interpolate on the coded size, halving if that stalls
             if hi - lo <= 1:
                 break
@@ -132,21 +145,26 @@ def trim(values: list[np.ndarray], params: arm.ArmParams, budget: int, lim: int,
 class Steer:
     """fit.Steer for the late part of the full fit. Every few steps from EARLY x the steps
     on, the latent section the rounded latents would make is coded (arm.encode_section) and
-    lambda moves by GAIN x log2 of its ratio to the target, at most MAX_MOVE a move.
+    lambda moves by GAIN x log2 of its ratio to where the rate should be, at most MAX_MOVE
+    a move.
 
-    Before the last phase (the straight-through rounding) the rounded latents' rate is
-    still on its way: at high lambda it comes down by the end, at low lambda it goes up
-    (traces of fits at qualities 10 and 60). So there lambda moves only when the rate is
-    outside the band that the end could still bring back: (1, 1.3) x the target at
-    qualities under SPLIT, (0.9, 1) at or above; and then only as far as the band's edge.
-    In the last phase it moves toward the target itself."""
+    With soft rounding (0.9.0) the rounded latents' rate at a fixed lambda sits under its
+    final value until the last phase (the straight-through rounding), then climbs to it:
+    before that phase it is 0.95-1.05 x the final at qualities 10-25 and 0.88-0.95 at
+    45-60; in it, about 1 - RISE x (1 - f)^1.5 at a share f of the phase
+    (benchmarks/results/steer-traces-0.9.json: 4 photos x qualities 10 / 25 / 45 / 60).
+    So before it lambda moves only when the rate is outside BANDS x the target (the band
+    by quality, below and from SPLIT), and then only as far as the band's edge; in it,
+    toward that curve."""
 
     GAIN, MAX_MOVE, EARLY, MOVES = 2.0, 0.5, 0.6, 16
-    SPLIT, BANDS = 40.0, ((1.0, 1.3), (0.9, 1.0))
+    SPLIT, BANDS = 35.0, ((0.94, 1.0), (0.87, 0.93))
+    RISE = 0.05
 
     def __init__(self, latent_bytes: float, fs, params: arm.ArmParams):
         self.target = max(latent_bytes, 1.0) * 2.0 ** STEER_AIM
         self.ste = fs.steps - int(round(fs.ste_fraction * fs.steps))
+        self.steps = fs.steps
         self.start = int(self.EARLY * fs.steps)
         self.every = max(1, (fs.steps - self.start) // self.MOVES)
         self.params, self.lam = params, fs.lam
@@ -163,6 +181,9 @@ class Steer:
             quality = -10.0 * (math.log2(self.lam) + 6.0)  # config.latent_lambda's inverse
             lo, hi = self.BANDS[quality >= self.SPLIT]
             ratio = ratio / lo if ratio < lo else ratio / hi if ratio > hi else 1.0
+        else:
+            f = (t - self.ste) / max(1, self.steps - self.ste)
+            ratio /= 1.0 - self.RISE * (1.0 - f) ** 1.5
         move = self.GAIN * math.log2(ratio)
         self.lam *= 2.0 ** max(-self.MAX_MOVE, min(self.MAX_MOVE, move))
         self.history.append((t, coded, self.lam))
