@@ -10,8 +10,10 @@ both have, and its mean encode time as a ratio to the base's in the same runs. `
 is whatever LatentFit's defaults are at the time (0.9.0: softround, T 0.5 -> 0.1); the
 other names fix their recipe, so rows stay comparable across versions.
 
-Result: the numbers in docs/latent-mode.md ("The fit's rounding (0.9.0)"), which chose
-0.9.0's temperature; the session that ran them lost its result files.
+Result: benchmarks/results/fit-recipe-0.9.json (GreenMeadow and the panther at qualities
+20 / 45 / 70: T 0.5 -> 0.1 -19.81% against noise, T 0.3 -> 0.1 -17.08%, time x1.11); the
+4-photo numbers that chose 0.9.0's temperature are in docs/latent-mode.md ("The fit's
+rounding (0.9.0)"), their session's files lost.
 """
 from __future__ import annotations
 
