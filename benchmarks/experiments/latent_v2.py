@@ -17,8 +17,13 @@ best step 2^-k costs (prior.encode_tensors, the file's own coder).
 
 Variants (name: hidden width, layers, up, conv).
 
-Result: none yet at full size (a step over a whole 768x512 image under plain autograd is
-far from the codec's fit's; see issue 22's notes).
+Result: step time only, benchmarks/results/latent-v2-step-time.json (`--pick 4 --variants
+mlp16,conv2 --time 150`, mate-backgrounds-Aqua 768x512, 2 threads): the codec's fit 24.6
+ms a step, mlp16 over the whole image 83.1, conv2 134.8. An earlier `--time 60` run with
+`up` and `up-conv2` gave 11.8 (too few steps to separate from the fit's fixed costs),
+72.2, 126.4, and 356.8 / 430.3 for the learned upsampling as written here (per-grid
+one-channel conv2d and stacking). No rate-distortion run yet: at these speeds 600 steps
+take 50-260 s an encode.
 """
 from __future__ import annotations
 
@@ -187,6 +192,30 @@ def encode(px, net, armp, lam, steps, seed=0, lr=0.05, coarse=6.0, lr_net=5e-3,
     return lat_bytes + nb + 40, out.astype(np.uint8), k  # 40: a header's bytes, about
 
 
+def time_steps(a, armp) -> None:
+    from inrcodec.codec.latent.fit import Start, fit
+    from inrcodec.config import LatentFit
+    m = load_latent_model(None)
+    start = Start.of(m, m.default_level)
+    name, px = pick(a.pick)[0]
+    runs = {"codec fit (lattice, hand-written passes)": lambda n: fit(
+        px, m.arch, LatentFit(steps=n, lam=latent_lambda(45)), None, start)}
+    for v in a.variants.split(","):
+        runs[v] = lambda n, v=v: encode(px, Net(7, *VARIANTS[v], torch.Generator().manual_seed(0)),
+                                        armp, latent_lambda(45), n)
+    out = {"command": "python " + " ".join(sys.argv), "image": name, "shape": list(px.shape),
+           "threads": a.threads, "ms_per_step": {}}
+    for k, f in runs.items():
+        t = []
+        for n in (a.time, 2 * a.time):
+            t0 = time.perf_counter()
+            f(n)
+            t.append(time.perf_counter() - t0)
+        out["ms_per_step"][k] = 1000 * (t[1] - t[0]) / a.time
+        print(f"{k}: {out['ms_per_step'][k]:.1f} ms/step", flush=True)
+    Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pick", type=int, default=4)
@@ -195,10 +224,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--crop", type=int, default=0, help="only a centre crop of N x N (smoke)")
+    ap.add_argument("--time", type=int, default=0,
+                    help="only time a step: N and 2N steps of each variant and of the "
+                         "codec's fit on the first photo, per step = the difference / N")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     armp = arm.ArmParams(*load_latent_model(None).arm)
+    if a.time:
+        return time_steps(a, armp)
     rows = []
     for name, px in pick(a.pick):
         if a.crop:
