@@ -1,13 +1,13 @@
-"""A decoded crop next to the original and next to JPEG at the same file size: the README's
-lead picture.
+"""A decoded crop next to the original and next to JPEG and WebP at the same file size: the
+README's lead picture.
 
     python benchmarks/experiments/latent_crop.py --photo gnome-faces-coffee2 --quality 50 \
         --box 150,60,200,150 --out benchmarks/results/latent-crop.png
 
 Encodes the whole development photo with `inrcodec --mode latent` (shipped latent model;
 `--mode weights`: the weight mode, format 5, shipped weight model),
-finds the highest JPEG quality (Pillow, 4:2:0) whose file is no larger, and writes
-original | inrcodec | JPEG, each crop `--box` (x, y, width, height) shown 2x (nearest
+finds the highest JPEG quality (Pillow, 4:2:0) and WebP quality (Pillow's libwebp,
+method 6) whose file is no larger, and writes original | inrcodec | JPEG | WebP, each crop `--box` (x, y, width, height) shown 2x (nearest
 neighbour). Prints the sizes and the whole-image PSNRs as one JSON line.
 
 Result: benchmarks/results/latent-crop.png, and its JSON line in
@@ -28,6 +28,19 @@ from PIL import Image
 import inrcodec
 from inrcodec.metrics import psnr
 from inrcodec.training.data import build_dev_set, cache_dir
+
+
+def largest_under(src: Image.Image, fmt: str, limit: int, opts: dict) -> tuple[int, bytes]:
+    """(quality, file): the highest quality 1..100 whose `fmt` file is at most `limit` bytes."""
+    best = None
+    for q in range(1, 101):
+        b = io.BytesIO()
+        src.save(b, fmt, quality=q, **opts)
+        if b.tell() <= limit:
+            best = (q, b.getvalue())
+    if best is None:
+        sys.exit(f"{fmt} cannot make a file this small")
+    return best
 
 
 def main(argv=None):
@@ -51,19 +64,13 @@ def main(argv=None):
                                **({"steps": a.steps} if a.steps else {}))
     enc_s = time.perf_counter() - t
     dec = inrcodec.decode_array(r.data)
-    best = None
-    for q in range(1, 101):
-        b = io.BytesIO()
-        src.save(b, "JPEG", quality=q)
-        if b.tell() <= r.bytes:
-            best = (q, b.getvalue())
-    if best is None:
-        sys.exit("JPEG cannot make a file this small")
-    jpg = np.asarray(Image.open(io.BytesIO(best[1])).convert("RGB"))
+    best = largest_under(src, "JPEG", r.bytes, {})
+    webp = largest_under(src, "WEBP", r.bytes, {"method": 6})
+    jpg, wbp = (np.asarray(Image.open(io.BytesIO(b[1])).convert("RGB")) for b in (best, webp))
     x, y, w, h = (int(v) for v in a.box.split(","))
-    crops = [im[y:y + h, x:x + w] for im in (img, dec, jpg)]
+    crops = [im[y:y + h, x:x + w] for im in (img, dec, jpg, wbp)]
     gap = np.full((h, 4, 3), 255, np.uint8)
-    row = np.concatenate([crops[0], gap, crops[1], gap, crops[2]], 1)
+    row = np.concatenate([crops[0], gap, crops[1], gap, crops[2], gap, crops[3]], 1)
     Image.fromarray(row).resize((row.shape[1] * a.zoom, row.shape[0] * a.zoom),
                                 Image.NEAREST).save(a.out)
     line = json.dumps({"photo": path.name, "size": [img.shape[1], img.shape[0]],
@@ -71,7 +78,10 @@ def main(argv=None):
                       "inrcodec_bpp": round(r.bpp, 4), "inrcodec_psnr": round(r.psnr, 2),
                       "jpeg_quality": best[0], "jpeg_bytes": len(best[1]),
                       "jpeg_bpp": round(8 * len(best[1]) / img.shape[0] / img.shape[1], 4),
-                      "jpeg_psnr": round(psnr(jpg, img), 2), "encode_s": round(enc_s, 1),
+                      "jpeg_psnr": round(psnr(jpg, img), 2), "webp_quality": webp[0],
+                      "webp_bytes": len(webp[1]),
+                      "webp_bpp": round(8 * len(webp[1]) / img.shape[0] / img.shape[1], 4),
+                      "webp_psnr": round(psnr(wbp, img), 2), "encode_s": round(enc_s, 1),
                       "box": [x, y, w, h], "out": a.out,
                       "command": "python " + " ".join(sys.argv)})
     print(line)
