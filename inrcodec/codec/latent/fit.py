@@ -120,10 +120,10 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     move. The fit runs on `device` (default the CPU); what it returns is on the CPU.
 
     Each step: the latents through the rounding proxy (`quantised`; in the last phase,
-    rounded straight through); the distortion on one lattice of pixels (grids.features_lattice); the rate
-    of every latent under the ARM's float twin (rate.py, which computes its gradient in
-    the same pass); Adam. On the CPU the same seed gives the same file on every run.
-    `steer` may change lambda before any step, to land on a rate."""
+    rounded straight through); the distortion on one lattice of pixels
+    (grids.features_lattice); the rate of every latent under the ARM's float twin (rate.py,
+    which computes its gradient in the same pass); Adam. On the CPU the same seed gives the
+    same file on every run. `steer` may change lambda before any step, to land on a rate."""
     dev = torch.device("cpu") if device is None else torch.device(device)
     h, w = img.shape[:2]
     gen = torch.Generator().manual_seed(fs.seed)  # initialisation, on the CPU
