@@ -44,11 +44,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 from benchmarks.experiments.fit_recipe import pick  # noqa: E402
 from inrcodec.codec import prior  # noqa: E402
 from inrcodec.codec.latent import arm, rate  # noqa: E402
-from inrcodec.codec.latent.fit import LIM, softround, uniform_noise  # noqa: E402
+from inrcodec.codec.latent.fit import LIM, quantised, uniform_noise  # noqa: E402
 from inrcodec.codec.latent.grids import grid_shapes  # noqa: E402
 from inrcodec.codec.latent.model import load_latent_model  # noqa: E402
 from inrcodec.codec.schedule import cosine_decay  # noqa: E402
-from inrcodec.config import latent_lambda  # noqa: E402
+from inrcodec.config import LatentFit, latent_lambda  # noqa: E402
 from inrcodec.metrics import psnr  # noqa: E402
 
 VARIANTS = {  # hidden, 1x1 layers, learned upsampling, 3x3 residual layers
@@ -153,19 +153,14 @@ def encode(px, net, armp, lam, steps, seed=0, lr=0.05, coarse=6.0, lr_net=5e-3,
     base = [g["lr"] for g in opt.param_groups]
     sizes = [a * b for a, b in shapes]
     n_ste = int(round(ste * steps))
+    fs = LatentFit(steps=steps, ste_fraction=ste, temperature=temp)
     with rate.threads(torch.get_num_threads()):
         for t in range(steps):
             f = cosine_decay(t, steps, 0.02)
             for g, b in zip(opt.param_groups, base):
                 g["lr"] = b * f
-            if t >= steps - n_ste:
-                s = [softround(v, temp[1]) for v in lat]
-                q = [a + (torch.round(v) - a).detach() for v, a in zip(lat, s)]
-            else:
-                a = t / max(1, steps - n_ste - 1)
-                tt = temp[0] + (temp[1] - temp[0]) * a
-                u = uniform_noise(sum(sizes), seed, t).split(sizes)
-                q = [softround(softround(v, tt) + n.view(v.shape), tt) for v, n in zip(lat, u)]
+            u = uniform_noise(sum(sizes), seed, t).split(sizes) if t < steps - n_ste else None
+            q = quantised(lat, fs, t, u)  # the codec's rounding proxy, same schedule
             mse = (net(q, shapes) - target).square().mean()
             loss = mse + lam * rate.bits(canvas, q, armf, False, 0.5) / (h * w)
             opt.zero_grad(set_to_none=True)
@@ -194,7 +189,6 @@ def encode(px, net, armp, lam, steps, seed=0, lr=0.05, coarse=6.0, lr_net=5e-3,
 
 def time_steps(a, armp) -> None:
     from inrcodec.codec.latent.fit import Start, fit
-    from inrcodec.config import LatentFit
     m = load_latent_model(None)
     start = Start.of(m, m.default_level)
     name, px = pick(a.pick)[0]
