@@ -59,6 +59,29 @@ def test_rate_passes_match_autograd(h, w):
         assert float((a.double() - b).abs().max()) <= 1e-4 * float(b.abs().max()) + 1e-6
 
 
+def test_the_one_thread_pass_is_the_parallel_pass():
+    """cpu_pass on one torch thread runs the serial twins (no numba pool): the same tasks
+    and block sums, compiled apart, so the same values to float32 rounding; and a run on
+    one thread repeats exactly."""
+    params = _arm_params()
+    grids = _grids(150, 170)
+
+    def run(n):
+        was = torch.get_num_threads()
+        torch.set_num_threads(n)
+        try:
+            with rate.threads(n):
+                c = rate.Canvas([tuple(g.shape) for g in grids], seed=2)
+                return rate.cpu_pass(c, grids, params, True, True, 0.5)
+        finally:
+            torch.set_num_threads(was)
+    (t1, g1, p1), (t2, g2, p2), (t3, g3, p3) = run(1), run(2), run(1)
+    assert float(t1) == pytest.approx(float(t2), rel=1e-7)
+    for a, b in zip(g1 + p1, g2 + p2):
+        assert float((a - b).abs().max()) <= 1e-5 * float(b.abs().max())
+    assert float(t1) == float(t3) and all(torch.equal(a, b) for a, b in zip(g1 + p1, g3 + p3))
+
+
 def test_rate_bits_is_an_autograd_scalar_and_sampling_is_seeded():
     params = _arm_params()
     grids = [g.requires_grad_(True) for g in _grids(40, 60)]
