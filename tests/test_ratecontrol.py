@@ -65,18 +65,23 @@ def test_pack_within_a_budget(fitted):
 
 
 def test_pilot_correction_moves_quality_toward_the_budget():
-    q = 40.0
-    assert ratecontrol.corrected_quality(q, 1000, 4000) > q  # pilot too small: more bits
-    assert ratecontrol.corrected_quality(q, 4000, 1000) < q
-    assert ratecontrol.Q_MIN <= ratecontrol.corrected_quality(q, 1, 10 ** 9) \
+    q, j = 40.0, 1.0
+    assert ratecontrol.corrected_quality(q, 1000, 4000, j) > q  # pilot too small: more bits
+    assert ratecontrol.corrected_quality(q, 4000, 1000, j) < q
+    assert ratecontrol.Q_MIN <= ratecontrol.corrected_quality(q, 1, 10 ** 9, j) \
         <= ratecontrol.Q_MAX
+    # a busier photo (bigger JPEG) is expected to gain more from the full fit: less quality
+    assert ratecontrol.corrected_quality(q, 2000, 2000, 2.0) \
+        < ratecontrol.corrected_quality(q, 2000, 2000, 0.5)
 
 
 def test_first_quality_grows_with_the_budget_and_falls_with_detail():
     smooth = np.full((64, 64, 3), 128, np.uint8)
     busy = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    assert ratecontrol.first_quality(smooth, 1.0) > ratecontrol.first_quality(smooth, 0.5)
-    assert ratecontrol.first_quality(busy, 1.0) < ratecontrol.first_quality(smooth, 1.0)
+    js, jb = ratecontrol.jpeg_bpp(smooth), ratecontrol.jpeg_bpp(busy)
+    assert jb > js
+    assert ratecontrol.first_quality(js, 1.0) > ratecontrol.first_quality(js, 0.5)
+    assert ratecontrol.first_quality(jb, 1.0) < ratecontrol.first_quality(js, 1.0)
 
 
 def test_bpp_target_lands_under_the_budget():

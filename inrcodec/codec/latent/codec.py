@@ -235,12 +235,13 @@ def _encode_to_bpp(img: LoadedImage, model: LatentModel, settings: Settings, pro
         return None if progress is None else \
             (lambda t, n, mse: progress(offset + t, total, mse))
 
-    q0 = ratecontrol.first_quality(rgb, settings.bpp)
+    jpeg = ratecontrol.jpeg_bpp(rgb)
+    q0 = ratecontrol.first_quality(jpeg, settings.bpp)
     fs0 = LatentFit(steps=pilot_steps, lam=latent_lambda(q0), seed=settings.seed)
     f0 = fit(rgb, model.arch, fs0, part(0), start, dev)
     pilot, _, pilot_latents = pack(rgb, img.mode, alpha, f0, fs0.lam, model.arch, model,
                                    level, start)
-    q1 = ratecontrol.corrected_quality(q0, len(pilot), budget)
+    q1 = ratecontrol.corrected_quality(q0, len(pilot), budget, jpeg)
     fs1 = LatentFit(steps=settings.steps, lam=latent_lambda(q1), seed=settings.seed)
     steer = ratecontrol.Steer(budget - (len(pilot) - pilot_latents), fs1, start.arm)
     f1 = fit(rgb, model.arch, fs1, part(pilot_steps), start, dev, steer)

@@ -5,7 +5,7 @@ and the latents are trimmed if the file is still over.
   predicts the latent mode's rate at each lambda (a fit on the 32 development photos,
   `first_quality`). It takes milliseconds and removes much of the spread between photos.
 - The pilot: a fit with PILOT of the steps, its own schedule, at that lambda. Its file
-  size, times 2^PILOT_GAIN(quality) (what a full fit codes the same lambda in), corrects the
+  size, times 2^gain (what a full fit codes the same lambda in; `pilot_gain`), corrects the
   guess; lambda moves by the gap over the rate's slope per quality step, ELASTICITY.
 - `Steer`: the full fit's last 40% moves lambda toward the bytes left for the latents.
 - `trim`: if the file is still over, the latents that round up by the least margin round
@@ -29,10 +29,13 @@ from .fit import LIM
 PILOT = 0.2  # share of the full fit's steps the pilot takes
 # log2 bpp of a full fit at quality q ~ BASE + SLOPE x q + JPEG_W x log2(bpp of a q50 JPEG)
 BASE, SLOPE, JPEG_W = -1.8288, 0.0341, 1.1461
-# log2(full-fit bytes / pilot bytes) at the same quality q ~ PILOT_GAIN[0] + PILOT_GAIN[1] x q:
-# with soft rounding (0.9.0) the pilot codes more than the full fit at low quality, less at
-# high (medians -0.19, -0.09, +0.10, +0.31 at qualities 5, 30, 55, 80)
-PILOT_GAIN = (-0.2547, 0.00743)
+# log2(full-fit bytes / pilot bytes) at the same quality q ~
+# PILOT_GAIN[0] + PILOT_GAIN[1] x q + PILOT_GAIN[2] x log2(bpp of a q50 JPEG): with soft
+# rounding (0.9.0) the pilot codes more than the full fit at low quality, less at high
+# (medians -0.19, -0.09, +0.10, +0.31 at qualities 5, 30, 55, 80), and busy photos gain
+# more from the full fit's extra steps (the JPEG term takes the residual's sd from 0.157 to
+# 0.119)
+PILOT_GAIN = (-0.1273, 0.00743, 0.1500)
 ELASTICITY = SLOPE  # d log2 bytes / d quality
 STEER_AIM = -0.02  # log2 of (the steered latent rate / the latents' share of the budget)
 TAU_MAX = 0.99  # the widest dead zone trim tries
@@ -46,15 +49,21 @@ def jpeg_bpp(img: np.ndarray) -> float:
     return 8 * buf.tell() / (img.shape[0] * img.shape[1])
 
 
-def first_quality(img: np.ndarray, bpp: float) -> float:
-    """The quality whose full-fit file is predicted to have `bpp` for this image."""
-    q = (math.log2(bpp) - BASE - JPEG_W * math.log2(jpeg_bpp(img))) / SLOPE
+def first_quality(jpeg: float, bpp: float) -> float:
+    """The quality whose full-fit file is predicted to have `bpp`, for an image whose
+    q50 JPEG has `jpeg` bits per pixel (jpeg_bpp)."""
+    q = (math.log2(bpp) - BASE - JPEG_W * math.log2(jpeg)) / SLOPE
     return min(max(q, Q_MIN), Q_MAX)
 
 
-def corrected_quality(quality: float, pilot_bytes: int, budget: int) -> float:
+def pilot_gain(quality: float, jpeg: float) -> float:
+    """log2(full-fit bytes / pilot bytes) expected at `quality` (PILOT_GAIN)."""
+    return PILOT_GAIN[0] + PILOT_GAIN[1] * quality + PILOT_GAIN[2] * math.log2(jpeg)
+
+
+def corrected_quality(quality: float, pilot_bytes: int, budget: int, jpeg: float) -> float:
     """The quality for the full fit, from the pilot's file at `quality`."""
-    gap = math.log2(budget) - math.log2(pilot_bytes) - (PILOT_GAIN[0] + PILOT_GAIN[1] * quality)
+    gap = math.log2(budget) - math.log2(pilot_bytes) - pilot_gain(quality, jpeg)
     return min(max(quality + gap / ELASTICITY, Q_MIN), Q_MAX)
 
 
