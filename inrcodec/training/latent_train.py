@@ -3,7 +3,9 @@ initialisation and the autoregressive entropy model, then Algorithm 1's pruning 
 
 What the encoder does to a photo is what training does to crops: latents start at zero and
 follow the encoder's schedule (Adam at the latent learning rate with cosine decay, the
-uniform-noise proxy of rounding, then straight-through rounding for the last fifth), for
+encoder's proxy of rounding (fit.quantised: noisy soft rounding with its temperature
+annealed over a crop's steps, since 0.9.1; before, uniform noise), then straight-through
+rounding for the last fifth), for
 D + lambda R with lambda drawn per crop over the codec's range. A pool of crops is fitted
 this way, a batch of them one step at a time, while the shared synthesis and ARM take a
 step on the same loss; a crop that has had `visits` steps leaves the pool for a fresh one.
@@ -29,10 +31,12 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from ..codec import prior
 from ..codec.latent import arm, grids, synthesis
+from ..codec.latent.fit import softround
 from ..codec.latent.model import LatentModel, prune_mask
 from ..config import LatentArch, LatentFit, latent_lambda
 from .data import random_crops
@@ -56,6 +60,9 @@ class LatentTrainConfig:
     lr_latent: float = LatentFit.lr_latent
     coarse_lr_factor: float = LatentFit.coarse_lr_factor
     ste_fraction: float = LatentFit.ste_fraction
+    quantizer: str = LatentFit.quantizer
+    temperature: tuple[float, float] = LatentFit.temperature
+    noise_scale: tuple[float, float] = LatentFit.noise_scale
     pixel_fraction: float = 0.5
     crop_scale: tuple[float, float] = (0.25, 0.75)
     seed: int = 0
@@ -171,14 +178,8 @@ def train_latent(out: Path, *, arch: LatentArch, cfg: LatentTrainConfig, photos:
         idx = torch.from_numpy(pool.rng.choice(cfg.pool, cfg.batch, replace=False))
         lat = [g[idx].clone().requires_grad_(True) for g in pool.lat]
         t = pool.t[idx]
-        ste = (t >= cfg.visits - n_ste).float()
-        q = []
-        for g in lat:
-            view = (-1,) + (1,) * (g.dim() - 1)
-            noise = torch.rand(g.shape) - 0.5
-            q.append(g + (ste.view(view) * (torch.round(g) - g) + (1 - ste.view(view)) * noise
-                          ).detach())
-        up = grids.upsample_batch(q, cfg.crop, cfg.crop).reshape(cfg.batch, arch.levels, -1)
+        q = _proxy(lat, t, cfg, n_ste)
+        up = _upsample_batch(q, cfg.crop, cfg.crop).reshape(cfg.batch, arch.levels, -1)
         feats = torch.cat([up, coords.expand(cfg.batch, -1, -1)], 1) if arch.coords else up
         pix = torch.randint(0, n_px, (n_sample,))
         x = feats[:, :, pix].permute(0, 2, 1).reshape(-1, arch.inputs)
@@ -244,6 +245,46 @@ def train_latent(out: Path, *, arch: LatentArch, cfg: LatentTrainConfig, photos:
               "photos": f"{len(train_photos)} photos (training split)", "trainer": "inrcodec.training.latent_train"})
     model.save(out)
     return model
+
+
+def _upsample_batch(lat: list[torch.Tensor], height: int, width: int) -> torch.Tensor:
+    """Grids (each (B, h_k, w_k)) -> (B, levels, height, width): grids.features' bilinear
+    upsampling (half-pixel centres), for a batch of crops."""
+    out = []
+    for g in lat:
+        g = g[:, None]
+        if g.shape[-2:] != (height, width):
+            g = F.interpolate(g, size=(height, width), mode="bilinear", align_corners=False)
+        out.append(g[:, 0])
+    return torch.stack(out, 1)
+
+
+def _proxy(lat: list[torch.Tensor], t: torch.Tensor, cfg: LatentTrainConfig,
+           n_ste: int) -> list[torch.Tensor]:
+    """The latents of a batch of crops as the encoder's step sees them (fit.quantised), each
+    crop at its own step t: in its last n_ste steps rounded, with the gradient of identity
+    ("noise") or of softround at the last temperature; before, with noise u ~ U[-1/2, 1/2),
+    y + u or softround(softround(y, T) + s u, T), T and s annealed over the soft steps."""
+    soft_steps = max(1, cfg.visits - n_ste - 1)
+    ste = t >= cfg.visits - n_ste
+    a = (t.float() / soft_steps).clamp(max=1.0)
+    tt = cfg.temperature[0] + (cfg.temperature[1] - cfg.temperature[0]) * a
+    ns = cfg.noise_scale[0] + (cfg.noise_scale[1] - cfg.noise_scale[0]) * a
+    out = []
+    for g in lat:
+        view = (-1,) + (1,) * (g.dim() - 1)
+        u = torch.rand(g.shape) - 0.5
+        s = ste.view(view)
+        if cfg.quantizer == "softround":
+            T = tt.view(view)
+            noisy = softround(softround(g, T) + ns.view(view) * u, T)
+            slope = softround(g, cfg.temperature[1])
+            hard = slope + (torch.round(g) - slope).detach()
+        else:
+            noisy = g + u
+            hard = g + (torch.round(g) - g).detach()
+        out.append(torch.where(s, hard, noisy))
+    return out
 
 
 def _jsonable(d: dict) -> dict:

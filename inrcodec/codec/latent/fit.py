@@ -81,10 +81,12 @@ def phases(stride: int) -> list[tuple[int, int]]:
                   key=lambda p: ((p[0] - p[1]) % stride, p[0]))
 
 
-def softround(x: torch.Tensor, t: float) -> torch.Tensor:
-    """Agustsson & Theis' soft rounding: round(x) as t -> 0, x as t grows; continuous in x."""
+def softround(x: torch.Tensor, t: "float | torch.Tensor") -> torch.Tensor:
+    """Agustsson & Theis' soft rounding: round(x) as t -> 0, x as t grows; continuous in x.
+    t: a number, or a tensor that broadcasts against x (one temperature per crop)."""
     f = torch.floor(x)
-    return f + 0.5 + 0.5 / math.tanh(0.5 / t) * torch.tanh((x - f - 0.5) / t)
+    k = 0.5 / (math.tanh(0.5 / t) if isinstance(t, (int, float)) else torch.tanh(0.5 / t))
+    return f + 0.5 + k * torch.tanh((x - f - 0.5) / t)
 
 
 def _lerp(ab: tuple[float, float], a: float) -> float:
