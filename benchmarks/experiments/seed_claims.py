@@ -1,0 +1,132 @@
+"""The seed's two claims in the latent mode, on 8 development photos at full size:
+meta-learned against random synthesis init over a steps curve, and sparse against
+dense-narrow at equal MACs per pixel.
+
+Runs (each a bench.py run at qualities 5/30/55/80 on dev:8; `make-random` writes the
+random-init model: the shipped model's architecture and entropy model, its synthesis a
+seeded random init, one level):
+
+    python benchmarks/experiments/seed_claims.py make-random /work/sc/latent-random.safetensors
+    python benchmarks/bench.py run --codecs inrcodec --mode latent --qualities 5,30,55,80 \\
+        --images dev:8 --threads 1 --steps N --model M --out /work/sc/rd-NAME.json
+      (meta-N: the shipped model, random-N: the random one, N in 100 / 300 / 900;
+       level3 / narrow16: benchmarks/models/latent-level3.safetensors and
+       latent-narrow16.safetensors at the default 900 steps)
+    python benchmarks/experiments/seed_claims.py report \\
+        --dir benchmarks/results/seed-claims-0.9 --out benchmarks/results/seed-claims-0.9.json
+
+meta-900 is the shipped model at the default: its rows come from
+benchmarks/results/rd-inrcodec-latent-0.9.json when --dir has no rd-meta-900.json.
+
+The runs are kept in benchmarks/results/seed-claims-0.9/ (rd-NAME.json).
+
+Result: benchmarks/results/seed-claims-0.9.json (docs/latent-mode.md, "The seed's two
+claims"): meta-learned against random init -32.1% / -24.6% / -18.0% BD-rate at 100 / 300 /
+900 steps (8/8 photos each); sparse level 3 against dense 16-wide +7.3% (0/8 photos);
+dense 16-wide against level 0 -3.8% (7/8).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import harness, report  # noqa: E402
+
+STEPS = (100, 300, 900)
+
+
+def make_random(out: str, seed: int) -> None:
+    from inrcodec.codec.latent.model import load_latent_model, scratch_latent_model
+    m = load_latent_model(None)
+    r = scratch_latent_model(m.arch, n_levels=1, seed=seed, arm_params=m.arm)
+    Path(out).write_bytes(r.to_bytes())
+    print(f"{out}: random synthesis (seed {seed}), the shipped ARM; model {r.hash[:12]}")
+
+
+def bd(anchor: dict, test: dict, images: list[str]) -> dict:
+    """pchip BD-rate (%) and BD-PSNR (dB) of test against anchor over `images`, and per photo."""
+    def one(ims):
+        d = report.bd_compare(harness.curve(anchor, images=ims), harness.curve(test, images=ims),
+                              "pchip")
+        return {"bd_rate": d["bd_rate"], "bd_psnr": d["bd_psnr"]}
+    out = one(images)
+    out["per_photo"] = {i: one([i]) for i in images}
+    return out
+
+
+def mean_point(res: dict, images: list[str]) -> list[dict]:
+    by_q: dict = {}
+    for r in res["rows"]:
+        if r["image"] in images:
+            by_q.setdefault(r["quality"], []).append(r)
+    return [{"quality": q, "bpp": sum(r["bpp"] for r in rs) / len(rs),
+             "psnr": sum(r["psnr"] for r in rs) / len(rs),
+             "encode_s": sum(r["encode_s"] for r in rs) / len(rs)}
+            for q, rs in sorted(by_q.items())]
+
+
+def do_report(d: Path, out: str) -> None:
+    runs = {p.stem[3:]: harness.load_result(p) for p in sorted(d.glob("rd-*.json"))}
+    if "meta-900" not in runs:
+        runs["meta-900"] = harness.load_result(ROOT / "benchmarks/results/rd-inrcodec-latent-0.9.json")
+    images = sorted({r["image"] for r in runs["random-100"]["rows"]} if "random-100" in runs
+                    else {r["image"] for r in runs["level3"]["rows"]})
+    res = {"images": images, "runs": {k: {"command": v.get("command"),
+                                          "model": v["settings"].get("model", "")[:12],
+                                          "steps": v["settings"].get("steps"),
+                                          "mean": mean_point(v, images)}
+                                      for k, v in runs.items()}}
+    res["meta_vs_random"] = {}
+    for n in STEPS:
+        if f"meta-{n}" in runs and f"random-{n}" in runs:
+            b = bd(runs[f"random-{n}"], runs[f"meta-{n}"], images)
+            res["meta_vs_random"][n] = b
+            wins = sum(v["bd_rate"] is not None and v["bd_rate"] < 0 for v in b["per_photo"].values())
+            print(f"{n} steps: meta-learned against random init: BD-rate {b['bd_rate']:+.2f}%, "
+                  f"BD-PSNR {b['bd_psnr']:+.3f} dB; ahead on {wins}/{len(images)} photos")
+    if "level3" in runs and "narrow16" in runs:
+        b = bd(runs["narrow16"], runs["level3"], images)
+        res["sparse_vs_narrow"] = b
+        wins = sum(v["bd_rate"] is not None and v["bd_rate"] < 0 for v in b["per_photo"].values())
+        print(f"sparse level 3 (442 MACs/px) against dense 16-wide (448): BD-rate "
+              f"{b['bd_rate']:+.2f}%, BD-PSNR {b['bd_psnr']:+.3f} dB; sparse ahead on "
+              f"{wins}/{len(images)} photos")
+        for i, v in b["per_photo"].items():
+            print(f"  {i}: {v['bd_rate']:+.2f}% {v['bd_psnr']:+.3f} dB")
+        for name in ("level3", "narrow16"):  # each against the shipped level 0 (864 MACs/px)
+            b = bd(runs["meta-900"], runs[name], images)
+            res[f"{name}_vs_level0"] = b
+            wins = sum(v["bd_rate"] is not None and v["bd_rate"] < 0
+                       for v in b["per_photo"].values())
+            print(f"{name} against level 0 (864 MACs/px): BD-rate {b['bd_rate']:+.2f}%, "
+                  f"BD-PSNR {b['bd_psnr']:+.3f} dB; ahead on {wins}/{len(images)} photos")
+    for k in sorted(res["runs"]):
+        pts = " ".join(f"q{p['quality']} {p['bpp']:.3f}/{p['psnr']:.2f}" for p in
+                       res["runs"][k]["mean"])
+        print(f"{k}: {pts}")
+    Path(out).write_text(json.dumps(res, indent=1) + "\n")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    mk = sub.add_parser("make-random")
+    mk.add_argument("out")
+    mk.add_argument("--seed", type=int, default=1)
+    rp = sub.add_parser("report")
+    rp.add_argument("--dir", required=True, help="folder of rd-NAME.json bench runs")
+    rp.add_argument("--out", required=True)
+    a = ap.parse_args(argv)
+    if a.cmd == "make-random":
+        make_random(a.out, a.seed)
+    else:
+        do_report(Path(a.dir), a.out)
+
+
+if __name__ == "__main__":
+    main()
