@@ -36,7 +36,7 @@ from safetensors.torch import load_file, save_file
 
 from ..codec import prior
 from ..codec.latent import arm, grids, synthesis
-from ..codec.latent.fit import softround
+from ..codec.latent.fit import quantised
 from ..codec.latent.model import LatentModel, prune_mask
 from ..config import LatentArch, LatentFit, latent_lambda
 from .data import random_crops
@@ -261,30 +261,17 @@ def _upsample_batch(lat: list[torch.Tensor], height: int, width: int) -> torch.T
 
 def _proxy(lat: list[torch.Tensor], t: torch.Tensor, cfg: LatentTrainConfig,
            n_ste: int) -> list[torch.Tensor]:
-    """The latents of a batch of crops as the encoder's step sees them (fit.quantised), each
-    crop at its own step t: in its last n_ste steps rounded, with the gradient of identity
-    ("noise") or of softround at the last temperature; before, with noise u ~ U[-1/2, 1/2),
-    y + u or softround(softround(y, T) + s u, T), T and s annealed over the soft steps."""
-    soft_steps = max(1, cfg.visits - n_ste - 1)
-    ste = t >= cfg.visits - n_ste
-    a = (t.float() / soft_steps).clamp(max=1.0)
-    tt = cfg.temperature[0] + (cfg.temperature[1] - cfg.temperature[0]) * a
-    ns = cfg.noise_scale[0] + (cfg.noise_scale[1] - cfg.noise_scale[0]) * a
-    out = []
-    for g in lat:
-        view = (-1,) + (1,) * (g.dim() - 1)
-        u = torch.rand(g.shape) - 0.5
-        s = ste.view(view)
-        if cfg.quantizer == "softround":
-            T = tt.view(view)
-            noisy = softround(softround(g, T) + ns.view(view) * u, T)
-            slope = softround(g, cfg.temperature[1])
-            hard = slope + (torch.round(g) - slope).detach()
-        else:
-            noisy = g + u
-            hard = g + (torch.round(g) - g).detach()
-        out.append(torch.where(s, hard, noisy))
-    return out
+    """The latents of a batch of crops as the encoder's step sees them: fit.quantised per
+    crop, each at its own step t (rounded in its last n_ste steps, else with fresh noise)."""
+    fs = LatentFit(steps=cfg.visits, ste_fraction=cfg.ste_fraction, quantizer=cfg.quantizer,
+                   temperature=cfg.temperature, noise_scale=cfg.noise_scale)
+    crops = []
+    for b, tb in enumerate(t.tolist()):
+        g = [v[b] for v in lat]
+        u = None if tb >= cfg.visits - n_ste else [(torch.rand(v.shape) - 0.5).reshape(-1)
+                                                   for v in g]
+        crops.append(quantised(g, fs, tb, u))
+    return [torch.stack(c) for c in zip(*crops)]
 
 
 def _jsonable(d: dict) -> dict:
