@@ -35,6 +35,25 @@ def _floats(s: str) -> list[float]:
         raise BenchError(f"expected comma-separated numbers, got {s!r}") from None
 
 
+def _fit(items: list[str]) -> dict:
+    """--fit FIELD=VALUE items -> LatentFit overrides, each value of its field's type."""
+    from inrcodec.config import LatentFit
+
+    out = {}
+    for item in items:
+        k, eq, v = item.partition("=")
+        f = LatentFit.__dataclass_fields__.get(k)
+        if not eq or f is None:
+            raise BenchError(f"--fit {item!r}: expected FIELD=VALUE, FIELD one of "
+                             f"{', '.join(LatentFit.__dataclass_fields__)}")
+        kind = type(f.default)
+        try:
+            out[k] = tuple(_floats(v)) if kind is tuple else kind(v)
+        except ValueError:
+            raise BenchError(f"--fit {item!r}: {v!r} is not a valid {kind.__name__}") from None
+    return out
+
+
 def _ints(s: str) -> list[int]:
     try:
         return [int(v) for v in s.split(",") if v]
@@ -72,7 +91,8 @@ def cmd_run(a, command: str) -> int:
             m = harness.make_codec("inrcodec", model=a.model, steps=a.steps or LATENT_STEPS,
                                    label=a.label,
                                    qualities=_ints(a.qualities) if a.qualities else None,
-                                   mode="latent")
+                                   mode="latent", fit=_fit(a.fit),
+                                   levels=_ints(a.levels) if a.levels else None)
         elif name == "inrcodec":
             model = harness.Inrcodec(a.model)  # to know the ladder's length
             if a.qualities and a.levels:
@@ -239,6 +259,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--steps", type=int, help="inrcodec encoder steps (default: the latent "
                    "mode's default effort, format 5's, 100 for format 2)")
     r.add_argument("--lr", type=float, default=1e-4, help="inrcodec encoder lr (default 1e-4)")
+    r.add_argument("--fit", action="append", default=[], metavar="FIELD=VALUE",
+                   help="inrcodec latent: change one LatentFit field (an ablation; repeatable), "
+                   "e.g. quantizer=noise, coarse_lr_factor=1, temperature=0.3,0.1")
     r.add_argument("--threads", type=int, help="torch threads (inrcodec)")
     r.add_argument("--quick", action="store_true", help="smoke run: two small crops, three "
                    "points per classical codec, inrcodec at its first and last level, 10 steps")

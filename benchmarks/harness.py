@@ -278,10 +278,13 @@ class Inrcodec(Codec):
     def __init__(self, model=None, levels: Iterable[int] | None = None, steps: int = 100,
                  lr: float = 1e-4, label: str | None = None,
                  qualities: Iterable[int] | None = None, mode: str = "weights",
-                 effort: str = "default"):
+                 effort: str = "default", fit: dict | None = None):
         import inrcodec
 
         self.mode, self.effort = mode, effort
+        if fit and mode != "latent":
+            raise BenchError("--fit overrides the latent mode's fit (--mode latent)")
+        self.fit = dict(fit or {})
         if mode == "weights-rd":  # format 5: rate-distortion fit, a level per tile
             if levels is not None or not qualities:
                 raise BenchError("the weights-rd mode sweeps --qualities (and no levels)")
@@ -297,22 +300,34 @@ class Inrcodec(Codec):
                                 f"steps, effort {effort}")
             self.label = label or "inrcodec weights (format 5)"
             return
-        if mode == "latent":  # a latent shared model, a --quality sweep
-            if levels is not None or not qualities:
-                raise BenchError("the latent mode sweeps --qualities (and no levels)")
+        if mode == "latent":  # a latent shared model, a --quality sweep (at one level)
+            if not qualities or (levels is not None and len(list(levels)) != 1):
+                raise BenchError("the latent mode sweeps --qualities (at one of --levels)")
             from inrcodec.codec.latent.format import VERSION
             from inrcodec.codec.latent.model import load_latent_model
+            from inrcodec.config import LatentFit
             try:
                 self.model = load_latent_model(model)
             except inrcodec.InrcodecError as e:
                 raise BenchError(str(e)) from None
-            self.steps, self.lr, self.levels = steps, None, None
+            unknown = sorted(set(self.fit) - set(LatentFit.__dataclass_fields__) - {"steps", "lam"})
+            if unknown or {"steps", "lam"} & set(self.fit):
+                raise BenchError(f"--fit: {', '.join(unknown) or 'steps and lam'} "
+                                 f"{'are not LatentFit fields' if unknown else 'have their own flags'}")
+            self.steps, self.lr = steps, None
+            self.levels = None if levels is None else list(levels)
+            self.level = self.model.default_level if levels is None else self.levels[0]
+            try:
+                self.model.check_level(self.level)
+            except inrcodec.InrcodecError as e:
+                raise BenchError(str(e)) from None
             self.qualities = [int(q) for q in qualities]
             self.name, self.sweep = "inrcodec-latent", ("quality",)
+            fit_s = "".join(f", {k}={v}" for k, v in sorted(self.fit.items()))
             self.description = (f"inrcodec {inrcodec.__version__} --mode latent (format "
                                 f"{VERSION}, latent model "
-                                f"{self.model.hash[:12]}, level {self.model.default_level}), "
-                                f"{steps} steps")
+                                f"{self.model.hash[:12]}, level {self.level}), "
+                                f"{steps} steps{fit_s}")
             self.label = label or "inrcodec latent"
             return
         try:
@@ -349,8 +364,12 @@ class Inrcodec(Codec):
             return {"mode": "weights-rd", "model": self.model.hash, "steps": self.steps,
                     "effort": self.effort, "quality": self.qualities}
         if self.mode == "latent":
-            return {"mode": "latent", "model": self.model.hash, "steps": self.steps,
-                    "quality": self.qualities}
+            s = {"mode": "latent", "model": self.model.hash, "steps": self.steps,
+                 "quality": self.qualities}
+            if self.level != self.model.default_level:
+                s["level"] = self.level
+            fit = {k: list(v) if isinstance(v, tuple) else v for k, v in self.fit.items()}
+            return {**s, "fit": fit} if fit else s
         m = self.model
         s = {"model": m.hash, "tile": m.tile, "arch": m.arch.to_dict(), "steps": self.steps}
         if self.qualities is not None:
@@ -383,6 +402,15 @@ class Inrcodec(Codec):
     def compress(self, image, point):
         import inrcodec
 
+        if self.mode == "latent" and (self.fit or self.level != self.model.default_level):
+            # an ablation: the codec's own compress, its fit changed
+            from dataclasses import replace
+
+            from inrcodec.codec.latent.codec import compress
+            from inrcodec.config import LatentFit, latent_lambda
+            fs = replace(LatentFit(steps=self.steps, lam=latent_lambda(point["quality"])),
+                         **self.fit)
+            return compress(image, "RGB", None, fs, self.model, self.level)
         if self.mode == "latent":
             return inrcodec.encode_report(image, mode="latent", model=self.model,
                                           quality=point["quality"], steps=self.steps).data

@@ -207,7 +207,42 @@ def test_inrcodec_latent_codec(photo):
     sent = int(m.masks[m.default_level].sum()) if bitstream.verify(data).synth_len else 0
     assert row["bpp"] > 0 and row["psnr"] > 0 and row["params"] == sent
     with pytest.raises(BenchError, match="qualities"):
-        harness.make_codec("inrcodec", levels=[1], qualities=[5], mode="latent")
+        harness.make_codec("inrcodec", levels=[0, 1], qualities=[5], mode="latent")
+
+
+def test_inrcodec_latent_ablations(photo):
+    """--fit and one --levels value: the codec's own compress with that fit or level; a
+    default-valued override gives the codec's bytes."""
+    photo = photo[:40, :56]
+    plain = harness.make_codec("inrcodec", qualities=[30], steps=3, mode="latent")
+    same = harness.make_codec("inrcodec", qualities=[30], steps=3, mode="latent",
+                              fit={"seed": 0})
+    noise = harness.make_codec("inrcodec", qualities=[30], steps=3, mode="latent",
+                               fit={"quantizer": "noise", "temperature": (0.3, 0.1)})
+    p = plain.points()[0]
+    assert same.compress(photo, p) == plain.compress(photo, p)
+    assert noise.compress(photo, p) != plain.compress(photo, p)
+    assert noise.settings()["fit"] == {"quantizer": "noise", "temperature": [0.3, 0.1]}
+    assert "quantizer=noise" in noise.description
+    lv = harness.make_codec("inrcodec", qualities=[30], steps=3, mode="latent", levels=[2])
+    assert lv.settings()["level"] == 2 and lv.measure(photo, p)["params"] in (
+        0, int(lv.model.masks[2].sum()))
+    with pytest.raises(BenchError, match="not LatentFit fields"):
+        harness.make_codec("inrcodec", qualities=[5], mode="latent", fit={"width": 3})
+    with pytest.raises(BenchError, match="own flags"):
+        harness.make_codec("inrcodec", qualities=[5], mode="latent", fit={"steps": 3})
+    with pytest.raises(BenchError, match="--mode latent"):
+        harness.make_codec("inrcodec", qualities=[5], fit={"seed": 1})
+
+
+def test_fit_option_parsing():
+    from benchmarks.bench import _fit
+    assert _fit(["quantizer=noise", "coarse_lr_factor=1", "temperature=0.3,0.1", "stride=1"]) == {
+        "quantizer": "noise", "coarse_lr_factor": 1.0, "temperature": (0.3, 0.1), "stride": 1}
+    with pytest.raises(BenchError, match="FIELD=VALUE"):
+        _fit(["quantizer"])
+    with pytest.raises(BenchError, match="not a valid int"):
+        _fit(["stride=two"])
 
 
 def test_missing_optional_libraries_say_what_to_install(monkeypatch, tmp_path):
