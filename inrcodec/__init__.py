@@ -3,7 +3,7 @@
 Meta-SparseINR (Lee, Tack, Lee, Shin, NeurIPS 2021): a meta-learned, magnitude-pruned SIREN
 initialisation is shared; each image is fitted from it and only the surviving weights are stored.
 """
-__version__ = "0.9.1"
+__version__ = "0.10.0"
 
 from .api import (EncodeReport, decode, decode_array, decode_file, default_model_path, encode,
                   encode_file, encode_report, info, load_model)

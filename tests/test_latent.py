@@ -155,6 +155,24 @@ def test_a_file_needs_its_latent_model(encoded, tmp_path):
     assert "Traceback" not in res.output and not (tmp_path / "a.png").exists()
 
 
+def test_files_of_an_earlier_shipped_model_decode_with_no_model(tmp_path):
+    """0.5.0-0.9.1 files name the 24-wide model; it ships, so they decode as they did.
+    A model that ships nowhere is still refused with both hashes."""
+    from inrcodec.codec.latent.model import EARLIER_LATENT_MODELS, default_latent_model_path
+    old = load_latent_model(default_latent_model_path().with_name(EARLIER_LATENT_MODELS[0]))
+    assert old.hash != load_latent_model().hash and old.arch.hidden == 24
+    img = _image(24, 32)
+    data = inrcodec.encode_report(img, mode="latent", model=old, steps=5, quality=40).data
+    assert np.array_equal(inrcodec.decode_array(data), inrcodec.decode_array(data, model=old))
+    (tmp_path / "a.inr").write_bytes(data)
+    res = CliRunner().invoke(main, ["decode", str(tmp_path / "a.inr"), str(tmp_path / "a.png")])
+    assert res.exit_code == 0, res.output
+    other = scratch_latent_model(old.arch, n_levels=1, seed=5)
+    orphan = inrcodec.encode_report(img, mode="latent", model=other, steps=5, quality=40).data
+    with pytest.raises(ModelMismatchError, match=other.hash):
+        inrcodec.decode_array(orphan)
+
+
 def test_every_level_of_the_ladder_round_trips():
     img = _image()
     m = load_latent_model()

@@ -16,7 +16,10 @@ own rows left out of every fit): the first guess, the pilot's bytes at that qual
 the full fit's bytes at the corrected one, both interpolated in q between the measured
 qualities (linear in log2 bytes).
 
-Result for 0.9.x: benchmarks/results/bpp-pilot-0.9.json (pilots in bpp-pilots-180-0.9.jsonl;
+Result for 0.10.0 (the 16-wide model): benchmarks/results/bpp-pilot-0.10.json (pilots in
+bpp-pilots-180-0.10.jsonl, against rd-inrcodec-latent-0.10.json; the constants in
+ratecontrol.py): error after the pilot, simulated, sd 0.109 / 0.154 / 0.259 at 0.25 / 0.5 /
+1 bpp. Result for 0.9.x: benchmarks/results/bpp-pilot-0.9.json (pilots in bpp-pilots-180-0.9.jsonl;
 the constants in ratecontrol.py). The JPEG term in the gain takes the gain's residual sd
 from 0.157 to 0.119 and the simulated error after the pilot at 0.5 bpp from sd 0.242
 (max +0.36) to sd 0.172 (max +0.26); castle-maintenon's from +0.29 to +0.14. Result for 0.8.0, against the 0.7.0 run, with the median
@@ -114,15 +117,16 @@ def simulate(i, k, full, pilot, jpeg, target, aim):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pilots", help="a jsonl of pilot encodes (else they are run)")
+    ap.add_argument("--pilots", help="a jsonl of pilot encodes (run and written there when "
+                    "it does not exist yet)")
     ap.add_argument("--pilot-steps", type=int, default=180)
     ap.add_argument("--targets", default="0.25,0.5,1.0")
     ap.add_argument("--out", default=str(RES / "bpp-pilot.json"))
     ap.add_argument("--full", default=str(RES / "rd-inrcodec-latent-0.9.json"),
                     help="the full fits' run (bench.py rows at qualities 5/30/55/80)")
     a = ap.parse_args()
-    if not a.pilots:
-        a.pilots = "/tmp/bpp-pilots.jsonl"
+    a.pilots = a.pilots or "/tmp/bpp-pilots.jsonl"
+    if not Path(a.pilots).exists():
         run_pilots(a.pilot_steps, a.pilots)
     pilot = defaultdict(dict)
     for line in open(a.pilots):

@@ -3,7 +3,9 @@ quality and a --bpp encode, one after the other in the same process, so the time
 is measured under the same load. Prints and writes the landing (bpp / target), PSNR, and
 time ratio.
 
-Result: benchmarks/results/bpp-target.json (4 photos of 768x512, 0.5 bpp: files at
+Result for 0.10.0: benchmarks/results/bpp-target-17-0.10.json (17 photos, 0.5 bpp, `--curve
+benchmarks/results/rd-inrcodec-latent-0.10.json`: 14 within 95-100% of the budget, PSNR
+-0.26 to +0.14 dB from the curve). Earlier: benchmarks/results/bpp-target.json (4 photos of 768x512, 0.5 bpp: files at
 97.3-100% of the budget; time x1.23-1.32 a plain encode, x1.26 over the four, against the
 mean of the plain encodes before and after) and benchmarks/results/bpp-target-17.json (all 17
 photos of 768x512, 0.5 bpp, no plain encodes).

@@ -33,7 +33,7 @@ from .fit import LIM, Fitted, Start, fit
 from .format import (ACTIVATIONS, NO_MODEL, VERSION, VERSIONS, LatentHeader, arch_of,
                      pack_synthesis, unpack_synthesis)
 from .grids import features_lattice, grid_shapes, lattice
-from .model import LatentModel, load_latent_model
+from .model import LatentModel, load_latent_model, shipped_latent_model
 from .synthesis import render, synthesize_cf
 
 NAME = "latent"
@@ -264,8 +264,9 @@ def _encode_to_bpp(img: LoadedImage, model: LatentModel, settings: Settings, pro
 # -- decoding ------------------------------------------------------------------------------------
 def model_for(h: LatentHeader, model) -> LatentModel:
     """The shared latent model a file names: `model` (a LatentModel or a path) or the
-    shipped one, checked against the file."""
-    m = load_named(load_latent_model, model, h.model_hash.hex(), "latent model")
+    shipped one of that hash (the default or an earlier default), checked against the file."""
+    m = None if model is not None else shipped_latent_model(h.model_hash.hex())
+    m = m or load_named(load_latent_model, model, h.model_hash.hex(), "latent model")
     a = m.arch
     if (a.levels, a.hidden, a.layers, a.act, a.coords) != \
             (h.levels, h.hidden, h.layers, arch_of(h).act, bool(h.coords)) \

@@ -194,6 +194,20 @@ def default_latent_model_path() -> Path:
     return Path(str(resources.files("inrcodec") / "models" / "latent.safetensors"))
 
 
+# Earlier default latent models, shipped so that the files they made still decode with no
+# --model (a file names its model by hash): 0.5.0-0.9.1's 24-wide synthesis.
+EARLIER_LATENT_MODELS = ("latent-24.safetensors",)
+
+
+def shipped_latent_model(needed: str) -> "LatentModel | None":
+    """The shipped latent model (the default or an earlier one) whose hash is `needed`."""
+    for name in ("latent.safetensors", *EARLIER_LATENT_MODELS):
+        m = load_latent_model(default_latent_model_path().with_name(name))
+        if m.hash == needed:
+            return m
+    return None
+
+
 @lru_cache(maxsize=4)
 def _load_cached(path: str, mtime_ns: int, size: int) -> LatentModel:
     return LatentModel.load(path)

@@ -28,14 +28,16 @@ from .fit import LIM
 
 PILOT = 0.2  # share of the full fit's steps the pilot takes
 # log2 bpp of a full fit at quality q ~ BASE + SLOPE x q + JPEG_W x log2(bpp of a q50 JPEG)
-BASE, SLOPE, JPEG_W = -1.8288, 0.0341, 1.1461
+# (refitted for each shipped model: benchmarks/experiments/bpp_pilot.py; 0.10.0's 16-wide
+# model: bpp-pilot-0.10.json)
+BASE, SLOPE, JPEG_W = -1.7470, 0.0325, 1.0930
 # log2(full-fit bytes / pilot bytes) at the same quality q ~
 # PILOT_GAIN[0] + PILOT_GAIN[1] x q + PILOT_GAIN[2] x log2(bpp of a q50 JPEG): with soft
-# rounding (0.9.0) the pilot codes more than the full fit at low quality, less at high
-# (medians -0.19, -0.09, +0.10, +0.31 at qualities 5, 30, 55, 80), and busy photos gain
-# more from the full fit's extra steps (the JPEG term takes the residual's sd from 0.157 to
-# 0.119)
-PILOT_GAIN = (-0.1273, 0.00743, 0.1500)
+# rounding the pilot codes more than the full fit at low quality, less at high (medians
+# -0.21, -0.08, +0.17, +0.39 at qualities 5, 30, 55, 80), and busy photos gain more from
+# the full fit's extra steps (0.9.1: the JPEG term took the residual's sd from 0.157 to
+# 0.119; 0.10.0's residual sd 0.095)
+PILOT_GAIN = (-0.1834, 0.00835, 0.1220)
 ELASTICITY = SLOPE  # d log2 bytes / d quality
 STEER_AIM = -0.02  # log2 of (the steered latent rate / the latents' share of the budget)
 TAU_MAX = 0.99  # the widest dead zone trim tries
