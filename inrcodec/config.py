@@ -181,7 +181,11 @@ class LatentFit:
     # quarter of the pixels) move this much faster: at 300 steps, +3 to +5 dB (measured).
     coarse_lr_factor: float = 6.0
     lr_net: float = 5e-3
-    ste_fraction: float = 0.2  # the last steps round straight-through
+    # The share of last steps that round straight-through. 0 since 0.10.0: ending on noisy
+    # soft rounding (T 0.1 is near rounding already) is 11.9% BD-rate better on the 32
+    # development photos than 0.2 (docs/latent-mode.md, "Ablations (0.10.0)"). --bpp keeps
+    # BPP_STE_FRACTION: its steer was measured on how the rate climbs in that phase.
+    ste_fraction: float = 0.0
     # How the steps before those model rounding: "noise" (latent + U[-1/2, 1/2)) or
     # "softround" (C3's softround(softround(latent, T) + noise x s, T), T and s going
     # linearly from their first to their second value); with "softround" the straight-
@@ -201,6 +205,9 @@ class LatentFit:
     def __post_init__(self):
         if self.quantizer not in ("noise", "softround"):
             raise ValueError(f"LatentFit.quantizer: 'noise' or 'softround', not {self.quantizer!r}")
+
+
+BPP_STE_FRACTION = 0.2  # the --bpp fits' straight-through share (LatentFit.ste_fraction)
 
 
 def latent_lambda(quality: float) -> float:

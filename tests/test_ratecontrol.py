@@ -8,7 +8,7 @@ from inrcodec.codec.latent import codec as lc
 from inrcodec.codec.latent import ratecontrol
 from inrcodec.codec.latent.fit import LIM, Start, fit
 from inrcodec.codec.latent.model import load_latent_model
-from inrcodec.config import LatentFit, latent_lambda
+from inrcodec.config import BPP_STE_FRACTION, LatentFit, latent_lambda
 
 
 def _photo(h=48, w=64):
@@ -101,7 +101,7 @@ def test_steer_waits_then_moves_only_outside_the_band_then_both_ways():
     busy = [torch.full(s, 3.0) for s in shapes]
     small = len(lc.arm.encode_section([np.zeros(s, np.int64) for s in shapes], st.arm))
     big = len(lc.arm.encode_section([np.full(s, 3, np.int64) for s in shapes], st.arm))
-    fs = LatentFit(lam=latent_lambda(20), steps=100)  # high lambda: the band is (0.94, 1)
+    fs = LatentFit(lam=latent_lambda(20), steps=100, ste_fraction=BPP_STE_FRACTION)  # high lambda: the band is (0.94, 1)
     s = ratecontrol.Steer(small / 0.97 * 2 ** -ratecontrol.STEER_AIM, fs, st.arm)
     assert s(0, busy) == fs.lam and s.start == 60 and s.ste == 80 and s.every == 2
     assert s(60, zeros) == fs.lam  # 0.97 x the target: inside the band, no move
@@ -110,6 +110,6 @@ def test_steer_waits_then_moves_only_outside_the_band_then_both_ways():
     # last phase: the same 0.97 x the target is over where the rate should be then (0.95)
     assert s(80, zeros) > lam
     low = ratecontrol.Steer(big / 0.9 * 2 ** -ratecontrol.STEER_AIM,
-                            LatentFit(lam=latent_lambda(60), steps=100), st.arm)
+                            LatentFit(lam=latent_lambda(60), steps=100, ste_fraction=BPP_STE_FRACTION), st.arm)
     assert low(60, busy) == low.lam  # low lambda, 0.9 of the target: inside (0.87, 0.93)
     assert low(62, zeros) < latent_lambda(60) and len(low.history) == 2

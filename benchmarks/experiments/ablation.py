@@ -10,7 +10,7 @@ fit's step time as a ratio to the default's, timed here one after the other on o
     python benchmarks/experiments/ablation.py make-random D/latent-random.safetensors \\
         --model M                                   # M's ARM and architecture, random synthesis
     python benchmarks/experiments/ablation.py time --out D/step-time.json --threads 2
-    python benchmarks/experiments/ablation.py report --dir D --out benchmarks/results/ablation-X.json
+    python benchmarks/experiments/ablation.py report --dir D --out benchmarks/results/ablation-0.10.json
 
 `report` reads D/rd-NAME.json for each row (NAME below); rows missing from D are left out.
 A row with a `rows_from` takes its runs from that results file (the rows of the 8 photos).
