@@ -70,14 +70,6 @@ def commands(d: str, model: str | None) -> None:
                         f"--out {d}/rd-{name}.json"]))
 
 
-def make_random(out: str, model: str | None, seed: int) -> None:
-    from inrcodec.codec.latent.model import load_latent_model, scratch_latent_model
-    m = load_latent_model(model)
-    r = scratch_latent_model(m.arch, n_levels=1, seed=seed, arm_params=m.arm)
-    Path(out).write_bytes(r.to_bytes())
-    print(f"{out}: random synthesis (seed {seed}), the ARM of {m.hash[:12]}; model {r.hash[:12]}")
-
-
 def step_time(out: str, model: str | None, threads: int, steps: int, repeats: int,
               others: dict[str, str]) -> None:
     """ms per fit step of each fit override, of level 3 and of each other model (NAME ->
@@ -210,7 +202,8 @@ def main(argv=None):
     if a.cmd == "commands":
         commands(a.dir, a.model)
     elif a.cmd == "make-random":
-        make_random(a.out, a.model, a.seed)
+        from benchmarks.experiments.seed_claims import make_random
+        make_random(a.out, a.seed, a.model)
     elif a.cmd == "time":
         step_time(a.out, a.model, a.threads, a.steps, a.repeats,
                   dict(x.split("=", 1) for x in a.other_model))

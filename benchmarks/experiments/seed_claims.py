@@ -40,12 +40,13 @@ from benchmarks import harness, report  # noqa: E402
 STEPS = (100, 300, 900)
 
 
-def make_random(out: str, seed: int) -> None:
+def make_random(out: str, seed: int, model: str | None = None) -> None:
+    """`model`'s (default: the shipped one) architecture and ARM, a seeded random synthesis."""
     from inrcodec.codec.latent.model import load_latent_model, scratch_latent_model
-    m = load_latent_model(None)
+    m = load_latent_model(model)
     r = scratch_latent_model(m.arch, n_levels=1, seed=seed, arm_params=m.arm)
     Path(out).write_bytes(r.to_bytes())
-    print(f"{out}: random synthesis (seed {seed}), the shipped ARM; model {r.hash[:12]}")
+    print(f"{out}: random synthesis (seed {seed}), the ARM of {m.hash[:12]}; model {r.hash[:12]}")
 
 
 def bd(anchor: dict, test: dict, images: list[str]) -> dict:
@@ -118,12 +119,14 @@ def main(argv=None):
     mk = sub.add_parser("make-random")
     mk.add_argument("out")
     mk.add_argument("--seed", type=int, default=1)
+    mk.add_argument("--model", help="the model whose architecture and ARM to keep (default: "
+                    "the shipped one; the 0.9 runs used inrcodec/models/latent-24.safetensors)")
     rp = sub.add_parser("report")
     rp.add_argument("--dir", required=True, help="folder of rd-NAME.json bench runs")
     rp.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     if a.cmd == "make-random":
-        make_random(a.out, a.seed)
+        make_random(a.out, a.seed, a.model)
     else:
         do_report(Path(a.dir), a.out)
 
