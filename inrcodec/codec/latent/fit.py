@@ -1,6 +1,7 @@
 """The latent mode's fit: latents, synthesis (and, without a shared model, the ARM) for
 distortion + lambda x rate, with a proxy of rounding (C3's noisy softround, or uniform
-noise) and a last phase of straight-through rounding, Adam with a cosine decay.
+noise), then, where LatentFit.ste_fraction asks for one (the --bpp fits; 0 by default since
+0.10.0), a last phase of straight-through rounding; Adam with a cosine decay.
 
 From a shared model's level (`Start`) the fit starts the synthesis from the level, moves
 only its surviving entries, and keeps the model's ARM frozen; without one it draws a
@@ -121,8 +122,8 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     (a shared model's level) the ARM stays frozen and only the masked synthesis entries
     move. The fit runs on `device` (default the CPU); what it returns is on the CPU.
 
-    Each step: the latents through the rounding proxy (`quantised`; in the last phase,
-    rounded straight through); the distortion on one lattice of pixels
+    Each step: the latents through the rounding proxy (`quantised`; in a straight-through
+    phase, if any, rounded straight through); the distortion on one lattice of pixels
     (grids.features_lattice); the rate of every latent under the ARM's float twin (rate.py,
     which computes its gradient in the same pass); Adam. On the CPU the same seed gives the
     same file on every run. `steer` may change lambda before any step, to land on a rate."""
