@@ -456,7 +456,7 @@ def info(file, as_json):
 @click.option("--mode", type=click.Choice(["weights", "latent"]), default="weights",
               show_default=True, help="What to train: the weight mode's SIREN ladder "
               "(Algorithm 1), or the latent mode's shared synthesis and entropy model "
-              "(options that apply: --width, --depth, --w0, --pretrain-steps, "
+              "(options that apply: --width, --depth, --w0, --upsample, --pretrain-steps, "
               "--retrain-steps, --rounds, --meta-batch, --seed, --resume, --threads).")
 @click.option("--preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
               help="Starting configuration: 'cpu' (tiles of 64, width 64, first-order MAML, "
@@ -466,6 +466,8 @@ def info(file, as_json):
 @click.option("--width", type=int)
 @click.option("--depth", type=int, help="Number of hidden layers.")
 @click.option("--w0", type=float, help="SIREN frequency factor.")
+@click.option("--upsample", type=click.Choice(["bilinear", "bicubic"]),
+              help="--mode latent: how the grids are upsampled (default bilinear).")
 @click.option("--tile", type=int, help="Tile side in pixels.")
 @click.option("--whole-image/--crops", default=None,
               help="Train on centre crops of whole photos (paper) or random tiles.")
@@ -509,7 +511,7 @@ def info(file, as_json):
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists (and not resuming).")
 @click.option("-q", "--quiet", is_flag=True)
 @user_errors
-def train(source, out, mode, preset, family, width, depth, w0, tile, whole_image, crop_scale,
+def train(source, out, mode, preset, family, width, depth, w0, upsample, tile, whole_image, crop_scale,
           first_order, meta_batch, inner_steps, inner_lr, outer_lr, pretrain_steps,
           retrain_steps, rounds, target_density, dense_params, pruning, val_every, seed,
           sparse_delta, bias_only_steps, init_model, n_train, n_val, resume, device, threads,
@@ -543,9 +545,11 @@ def train(source, out, mode, preset, family, width, depth, w0, tile, whole_image
         if given:
             raise InrcodecError(f"--mode latent does not take --{given[0].replace('_', '-')}")
         return _train_latent(source, Path(out), width=width, depth=depth, w0=w0,
-                             steps=pretrain_steps, round_steps=retrain_steps, rounds=rounds,
+                             upsample=upsample, steps=pretrain_steps, round_steps=retrain_steps, rounds=rounds,
                              batch=meta_batch, seed=seed, resume=resume, force=force,
                              quiet=quiet)
+    if upsample is not None:
+        raise InrcodecError("--upsample is for --mode latent")
     p = PRESETS[preset]
     arch_over = {k: v for k, v in dict(family=family, width=width, depth=depth, w0=w0).items()
                  if v is not None}
@@ -596,7 +600,7 @@ def train(source, out, mode, preset, family, width, depth, w0, tile, whole_image
         click.echo(f"{out}: {len(m.levels)} levels, model {m.hash}")
 
 
-def _train_latent(source, out, *, width, depth, w0, steps, round_steps, rounds, batch, seed,
+def _train_latent(source, out, *, width, depth, w0, upsample, steps, round_steps, rounds, batch, seed,
                   resume, force, quiet):
     import dataclasses
     import json
@@ -607,7 +611,7 @@ def _train_latent(source, out, *, width, depth, w0, steps, round_steps, rounds, 
     from .training.data import image_paths
     from .training.latent_train import LatentTrainConfig, train_latent
     arch = dataclasses.replace(LATENT_ARCH, **{k: v for k, v in dict(
-        hidden=width, layers=depth, w0=w0).items() if v is not None})
+        hidden=width, layers=depth, w0=w0, upsample=upsample).items() if v is not None})
     cfg = dataclasses.replace(LatentTrainConfig(), **{k: v for k, v in dict(
         steps=steps, round_steps=round_steps, rounds=rounds, batch=batch,
         seed=seed).items() if v is not None})

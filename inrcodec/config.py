@@ -129,6 +129,9 @@ def rd_density(quality: float) -> float:
     return 0.8 ** max(0.0, 15.0 - quality / 10.0)
 
 
+UPSAMPLING = ("bilinear", "bicubic")
+
+
 @dataclass(frozen=True)
 class LatentArch:
     """The latent mode's image model (codec/latent/grids.py, synthesis.py): grids, synthesis, ARM width."""
@@ -140,11 +143,12 @@ class LatentArch:
     w0: float = 30.0
     arm_hidden: int = 16
     coords: bool = False  # the pixel's two coordinates are synthesis inputs too
+    upsample: str = "bilinear"  # how a grid reaches the output grid: bilinear or bicubic
 
     def __post_init__(self):
         if not 1 <= self.levels <= 12 or not 1 <= self.hidden <= 256 \
                 or not 1 <= self.layers <= 8 or self.act not in ("relu", "sine") \
-                or not 1 <= self.arm_hidden <= 64:
+                or not 1 <= self.arm_hidden <= 64 or self.upsample not in UPSAMPLING:
             raise ValueError(f"invalid latent architecture {self}")
 
     def shapes(self) -> list[tuple[int, int]]:

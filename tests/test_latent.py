@@ -197,6 +197,50 @@ def test_sampled_features_match_the_full_upsample():
         assert torch.allclose(lm.features_at(arch, grids, h, w, idx), full, atol=1e-5)
 
 
+@pytest.mark.parametrize("size", [(40, 56), (37, 53)])
+def test_bicubic_features_agree_everywhere_and_interpolate(size):
+    """A bicubic model's features: the lattice's and the sampled pixels' are the full
+    upsampling's; constants stay constant and a ramp stays a ramp (Catmull-Rom)."""
+    from dataclasses import replace
+
+    from inrcodec.codec.latent import grids as lm
+    arch = replace(load_latent_model().arch, upsample="bicubic")
+    h, w = size
+    grids = [torch.randn(s) for s in lm.grid_shapes(h, w, arch.levels)]
+    full = lm.features(arch, grids, h, w)
+    rows, cols = lm.lattice(h, w, 3, (1, 2))
+    lat = lm.features_lattice(arch, grids, h, w, 3, (1, 2))
+    assert torch.allclose(full.reshape(arch.inputs, h, w)[:, rows, cols].reshape(
+        arch.inputs, -1), lat, atol=1e-6)
+    assert torch.allclose(lm.features_at(arch, grids, h, w, torch.arange(h * w)), full.t(),
+                          atol=1e-5)
+    bil = lm.features(replace(arch, upsample="bilinear"), grids, h, w)
+    assert not torch.allclose(full[1:arch.levels], bil[1:arch.levels], atol=1e-3)
+    const = [torch.full(s, 3.0) for s in lm.grid_shapes(h, w, arch.levels)]
+    assert torch.allclose(lm.features(arch, const, h, w)[:arch.levels], torch.tensor(3.0))
+    ramp = lm.upsample_grid(arch, torch.arange(20.0).repeat(10, 1), 20, 40)
+    assert torch.allclose(ramp[:, 4:36], torch.arange(4, 36) / 2 - 0.25)
+
+
+def test_a_bicubic_model_round_trips_and_bilinear_keeps_its_bytes(tmp_path):
+    """`upsample` is stored only when it is not bilinear: the models made before it keep
+    their bytes and hashes; a bicubic one encodes and decodes with it."""
+    from dataclasses import replace
+
+    from inrcodec.codec.latent.model import LatentModel, default_latent_model_path
+    m = load_latent_model()
+    assert m.to_bytes() == default_latent_model_path().read_bytes()
+    b = replace(m, arch=replace(m.arch, upsample="bicubic"), _hash=None)
+    path = tmp_path / "bicubic.safetensors"
+    path.write_bytes(b.to_bytes())
+    back = LatentModel.from_bytes(path.read_bytes())
+    assert back.arch.upsample == "bicubic" and back.hash != m.hash
+    img = _image()
+    r = inrcodec.encode_report(img, mode="latent", steps=20, model=str(path))
+    out = inrcodec.decode_array(r.data, model=str(path))
+    assert abs(psnr(img, out) - r.psnr) < 0.01
+
+
 def test_bpp_and_psnr_targets():
     img = _image()
     r = inrcodec.encode_report(img, mode="latent", steps=20, bpp=2.0)

@@ -79,13 +79,24 @@ def test_a_short_run_gives_a_ladder_and_resumes_exactly(photos, tmp_path):
                      photos=photos, resume=True, threads=1)
 
 
-def test_crops_are_upsampled_as_the_encoder_upsamples():
+@pytest.mark.parametrize("upsample", ["bilinear", "bicubic"])
+def test_crops_are_upsampled_as_the_encoder_upsamples(upsample):
     from inrcodec.codec.latent import grids
     from inrcodec.training.latent_train import _upsample_batch
-    arch = LatentArch()
+    arch = LatentArch(upsample=upsample)
     g = torch.Generator().manual_seed(0)
     lat = [torch.randn(2, *s, generator=g) for s in grids.grid_shapes(24, 20, arch.levels)]
-    up = _upsample_batch(lat, 24, 20)
+    up = _upsample_batch(arch, lat, 24, 20)
     for b in range(2):
         want = grids.features(arch, [v[b] for v in lat], 24, 20)[:arch.levels]
         torch.testing.assert_close(up[b].reshape(arch.levels, -1), want)
+
+
+def test_upsample_is_a_latent_training_option(tmp_path):
+    from click.testing import CliRunner
+
+    from inrcodec.cli import main
+    r = CliRunner().invoke(main, ["train", str(tmp_path), str(tmp_path / "m.safetensors"),
+                                  "--upsample", "bicubic"])
+    assert r.exit_code != 0 and "--upsample is for --mode latent" in r.output
+    assert not (tmp_path / "m.safetensors").exists()

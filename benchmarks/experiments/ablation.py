@@ -9,6 +9,8 @@ fit's step time as a ratio to the default's, timed here one after the other on o
     python benchmarks/experiments/ablation.py commands --dir D      # the bench runs to make
     python benchmarks/experiments/ablation.py make-random D/latent-random.safetensors \\
         --model M                                   # M's ARM and architecture, random synthesis
+    python benchmarks/experiments/ablation.py make-arch D/latent-bicubic.safetensors \\
+        --set upsample=bicubic                      # the same weights, upsampled bicubically
     python benchmarks/experiments/ablation.py time --out D/step-time.json --threads 2
     python benchmarks/experiments/ablation.py report --dir D --out benchmarks/results/ablation-0.10.json
 
@@ -58,7 +60,21 @@ ROWS = {
                     ["--model", "{dir}/latent-random.safetensors"], {}),
     "level3": ("the ladder's level 3 (3 rounds of 20% pruning), not level 0",
                ["--levels", "3"], {}),
+    "bicubic": ("bicubic upsampling of the grids (the same weights, not retrained), not "
+                "bilinear", ["--model", "{dir}/latent-bicubic.safetensors"], {}),
 }
+
+
+def make_arch(out: str, model: str | None, changes: list[str]) -> None:
+    """`model` (default: the shipped one) with architecture fields changed (e.g.
+    upsample=bicubic): the same weights, read differently."""
+    from inrcodec.codec.latent.model import load_latent_model
+    m = load_latent_model(model)
+    kv = dict(c.split("=", 1) for c in changes)
+    arch = replace(m.arch, **{k: type(getattr(m.arch, k))(v) for k, v in kv.items()})
+    r = replace(m, arch=arch, _hash=None)
+    Path(out).write_bytes(r.to_bytes())
+    print(f"{out}: {m.hash[:12]} with {kv}; model {load_latent_model(out).hash[:12]}")
 
 
 def commands(d: str, model: str | None) -> None:
@@ -181,6 +197,11 @@ def main(argv=None):
     mk.add_argument("out")
     mk.add_argument("--model")
     mk.add_argument("--seed", type=int, default=1)
+    ma = sub.add_parser("make-arch")
+    ma.add_argument("out")
+    ma.add_argument("--model")
+    ma.add_argument("--set", action="append", required=True, metavar="FIELD=VALUE",
+                    help="a LatentArch field to change (e.g. upsample=bicubic)")
     t = sub.add_parser("time")
     t.add_argument("--out", required=True)
     t.add_argument("--model")
@@ -204,6 +225,8 @@ def main(argv=None):
     elif a.cmd == "make-random":
         from benchmarks.experiments.seed_claims import make_random
         make_random(a.out, a.seed, a.model)
+    elif a.cmd == "make-arch":
+        make_arch(a.out, a.model, a.set)
     elif a.cmd == "time":
         step_time(a.out, a.model, a.threads, a.steps, a.repeats,
                   dict(x.split("=", 1) for x in a.other_model))

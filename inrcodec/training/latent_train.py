@@ -31,7 +31,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from ..codec import prior
@@ -179,7 +178,7 @@ def train_latent(out: Path, *, arch: LatentArch, cfg: LatentTrainConfig, photos:
         lat = [g[idx].clone().requires_grad_(True) for g in pool.lat]
         t = pool.t[idx]
         q = _proxy(lat, t, cfg, n_ste)
-        up = _upsample_batch(q, cfg.crop, cfg.crop).reshape(cfg.batch, arch.levels, -1)
+        up = _upsample_batch(arch, q, cfg.crop, cfg.crop).reshape(cfg.batch, arch.levels, -1)
         feats = torch.cat([up, coords.expand(cfg.batch, -1, -1)], 1) if arch.coords else up
         pix = torch.randint(0, n_px, (n_sample,))
         x = feats[:, :, pix].permute(0, 2, 1).reshape(-1, arch.inputs)
@@ -247,16 +246,11 @@ def train_latent(out: Path, *, arch: LatentArch, cfg: LatentTrainConfig, photos:
     return model
 
 
-def _upsample_batch(lat: list[torch.Tensor], height: int, width: int) -> torch.Tensor:
-    """Grids (each (B, h_k, w_k)) -> (B, levels, height, width): grids.features' bilinear
-    upsampling (half-pixel centres), for a batch of crops."""
-    out = []
-    for g in lat:
-        g = g[:, None]
-        if g.shape[-2:] != (height, width):
-            g = F.interpolate(g, size=(height, width), mode="bilinear", align_corners=False)
-        out.append(g[:, 0])
-    return torch.stack(out, 1)
+def _upsample_batch(arch: LatentArch, lat: list[torch.Tensor], height: int, width: int
+                    ) -> torch.Tensor:
+    """Grids (each (B, h_k, w_k)) -> (B, levels, height, width): grids.features'
+    upsampling, for a batch of crops."""
+    return torch.stack([grids.upsample_grid(arch, g, height, width) for g in lat], 1)
 
 
 def _proxy(lat: list[torch.Tensor], t: torch.Tensor, cfg: LatentTrainConfig,

@@ -2,9 +2,10 @@
 any output grid, with the pixel's coordinates: what the synthesis reads at each pixel.
 
 An image of H x W has `levels` grids, grid k of ceil(H / 2^k) x ceil(W / 2^k). To render
-at H' x W', every grid is upsampled bilinearly to H' x W' (the same sampling positions at
-any output size, so a 2x render is the 1x render's continuous function sampled twice as
-densely); the stacked values of each pixel (with, if the architecture says so, the pixel
+at H' x W', every grid is upsampled to H' x W', bilinearly or (if the architecture says
+so) by Catmull-Rom's bicubic, with half-pixel centres: the same sampling positions at any
+output size, so a 2x render is the 1x render's continuous function sampled twice as
+densely. The stacked values of each pixel (with, if the architecture says so, the pixel
 centre's coordinates in [-1, 1]) are its features.
 """
 from __future__ import annotations
@@ -32,7 +33,9 @@ def coordinates(height: int, width: int, device=None) -> torch.Tensor:
 def features(arch: LatentArch, grids: list[torch.Tensor], height: int, width: int
              ) -> torch.Tensor:
     """(inputs, height * width): what the synthesis reads at every output pixel, each
-    row written once into one buffer (the values of `upsample`, then the coordinates)."""
+    row written once into one buffer (the upsampled grids, then the coordinates)."""
+    if arch.upsample != "bilinear":
+        return features_lattice(arch, grids, height, width, 1, (0, 0))
     out = torch.empty(arch.inputs, height, width, device=grids[0].device)
     for k, g in enumerate(grids):
         if g.shape != (height, width):
@@ -53,6 +56,43 @@ def _taps(n_in: int, n_out: int, pos: torch.Tensor):
     return lo, hi, src - lo
 
 
+def _cubic_taps(n_in: int, n_out: int, pos: torch.Tensor):
+    """Catmull-Rom's four taps along one axis at output positions `pos` (half-pixel
+    centres, indices clamped at the borders): [(index, weight)] * 4."""
+    src = (pos.to(torch.float32) + 0.5) * (n_in / n_out) - 0.5
+    i0 = src.floor()
+    t = src - i0
+    i0 = i0.long()
+    t2, t3 = t * t, t * t * t
+    ws = ((-t3 + 2 * t2 - t) * 0.5, (3 * t3 - 5 * t2 + 2) * 0.5,
+          (-3 * t3 + 4 * t2 + t) * 0.5, (t3 - t2) * 0.5)
+    return [((i0 + d).clamp(0, n_in - 1), w) for d, w in zip((-1, 0, 1, 2), ws)]
+
+
+def _axis_taps(upsample: str, n_in: int, n_out: int, pos: torch.Tensor):
+    """[(index, weight)] of `upsample`'s taps along one axis at output positions `pos`."""
+    if upsample == "bicubic":
+        return _cubic_taps(n_in, n_out, pos)
+    lo, hi, w = _taps(n_in, n_out, pos)
+    return [(lo, 1 - w), (hi, w)]
+
+
+def upsample_grid(arch: LatentArch, g: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(..., h, w) grids -> (..., height, width): `features`' upsampling, batched."""
+    if g.shape[-2:] == (height, width):
+        return g
+    if arch.upsample == "bilinear":
+        lead = g.shape[:-2]
+        up = F.interpolate(g.reshape(-1, 1, *g.shape[-2:]), size=(height, width),
+                           mode="bilinear", align_corners=False)
+        return up.reshape(*lead, height, width)
+    gh, gw = g.shape[-2:]
+    ty = _axis_taps(arch.upsample, gh, height, torch.arange(height, device=g.device))
+    tx = _axis_taps(arch.upsample, gw, width, torch.arange(width, device=g.device))
+    r = sum(g.index_select(-2, i) * w[:, None] for i, w in ty)
+    return sum(r.index_select(-1, i) * w for i, w in tx)
+
+
 def features_at(arch: LatentArch, grids: list[torch.Tensor], height: int, width: int,
                 idx: torch.Tensor | None) -> torch.Tensor:
     """(N, inputs): `features` at the flat pixel indices `idx` only (all pixels if None),
@@ -66,9 +106,15 @@ def features_at(arch: LatentArch, grids: list[torch.Tensor], height: int, width:
         if (gh, gw) == (height, width):
             cols.append(g.reshape(-1)[idx])
             continue
+        flat = g.reshape(-1)
+        if arch.upsample != "bilinear":
+            ty = _axis_taps(arch.upsample, gh, height, py)
+            tx = _axis_taps(arch.upsample, gw, width, px)
+            cols.append(sum(sum(flat[yi * gw + xi] * xw for xi, xw in tx) * yw
+                            for yi, yw in ty))
+            continue
         y0, y1, wy = _taps(gh, height, py)
         x0, x1, wx = _taps(gw, width, px)
-        flat = g.reshape(-1)
         top = flat[y0 * gw + x0] * (1 - wx) + flat[y0 * gw + x1] * wx
         bot = flat[y1 * gw + x0] * (1 - wx) + flat[y1 * gw + x1] * wx
         cols.append(top * (1 - wy) + bot * wy)
@@ -97,6 +143,12 @@ def features_lattice(arch: LatentArch, grids: list[torch.Tensor], height: int, w
         gh, gw = g.shape
         if (gh, gw) == (height, width):
             out.append(g[rows, cols])
+            continue
+        if arch.upsample != "bilinear":
+            r = sum(g.index_select(0, i) * w[:, None]
+                    for i, w in _axis_taps(arch.upsample, gh, height, py))
+            out.append(sum(r.index_select(1, i) * w[None, :]
+                           for i, w in _axis_taps(arch.upsample, gw, width, px)))
             continue
         y0, y1, wy = _taps(gh, height, py)
         x0, x1, wx = _taps(gw, width, px)

@@ -92,8 +92,11 @@ class LatentModel(ModelFile):
             t[f"level.{k:02d}.mask"] = torch.from_numpy(bits)
         for name, a in zip(ARM_TENSORS, self.arm):
             t[f"arm.{name}"] = torch.from_numpy(np.ascontiguousarray(a, dtype=np.int16))
+        arch = dataclasses.asdict(self.arch)
+        if arch["upsample"] == "bilinear":  # the models made before the key had it implicitly
+            del arch["upsample"]
         meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "kind": KIND,
-                "arch": _dumps(dataclasses.asdict(self.arch)),
+                "arch": _dumps(arch),
                 "n_levels": str(self.n_levels), "default_level": str(self.default_level),
                 "info": _dumps(self.info), "data_sha256": _data_digest(t)}
         return st_save(t, metadata={META_KEY: _dumps(meta)})
