@@ -20,10 +20,23 @@ benchmarks/results/rd-inrcodec-latent-0.9.json when --dir has no rd-meta-900.jso
 
 The runs are kept in benchmarks/results/seed-claims-0.9/ (rd-NAME.json).
 
+0.10's steps curve (the 16-wide model and its fit, no straight-through phase): the same
+runs with the shipped model, `make-random --model benchmarks/models/latent16-sr.safetensors`
+(benchmarks/results/ablation-0.10/latent-random.safetensors, ab82638dd25e), random-900 in
+two halves of qualities (5,30 and 55,80) merged by `bench.py merge`, then
+
+    python benchmarks/experiments/seed_claims.py report \\
+        --dir benchmarks/results/seed-claims-0.10 --out benchmarks/results/seed-claims-0.10.json \\
+        --full benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json
+
 Result: benchmarks/results/seed-claims-0.9.json (docs/latent-mode.md, "The seed's two
 claims"): meta-learned against random init -32.1% / -24.6% / -18.0% BD-rate at 100 / 300 /
 900 steps (8/8 photos each); sparse level 3 against dense 16-wide +7.3% (0/8 photos);
 dense 16-wide against level 0 -3.8% (7/8).
+
+Result: benchmarks/results/seed-claims-0.10.json (0.10's model and fit): meta-learned
+against random init -30.7% / -24.2% / -17.8% BD-rate at 100 / 300 / 900 steps (8/8
+photos each).
 """
 from __future__ import annotations
 
