@@ -511,8 +511,8 @@ def info(file, as_json):
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists (and not resuming).")
 @click.option("-q", "--quiet", is_flag=True)
 @user_errors
-def train(source, out, mode, preset, family, width, depth, w0, upsample, tile, whole_image, crop_scale,
-          first_order, meta_batch, inner_steps, inner_lr, outer_lr, pretrain_steps,
+def train(source, out, mode, preset, family, width, depth, w0, upsample, tile, whole_image,
+          crop_scale, first_order, meta_batch, inner_steps, inner_lr, outer_lr, pretrain_steps,
           retrain_steps, rounds, target_density, dense_params, pruning, val_every, seed,
           sparse_delta, bias_only_steps, init_model, n_train, n_val, resume, device, threads,
           force, quiet):
@@ -545,9 +545,9 @@ def train(source, out, mode, preset, family, width, depth, w0, upsample, tile, w
         if given:
             raise InrcodecError(f"--mode latent does not take --{given[0].replace('_', '-')}")
         return _train_latent(source, Path(out), width=width, depth=depth, w0=w0,
-                             upsample=upsample, steps=pretrain_steps, round_steps=retrain_steps, rounds=rounds,
-                             batch=meta_batch, seed=seed, resume=resume, force=force,
-                             quiet=quiet)
+                             upsample=upsample, steps=pretrain_steps,
+                             round_steps=retrain_steps, rounds=rounds, batch=meta_batch,
+                             seed=seed, resume=resume, force=force, quiet=quiet)
     if upsample is not None:
         raise InrcodecError("--upsample is for --mode latent")
     p = PRESETS[preset]
@@ -600,8 +600,8 @@ def train(source, out, mode, preset, family, width, depth, w0, upsample, tile, w
         click.echo(f"{out}: {len(m.levels)} levels, model {m.hash}")
 
 
-def _train_latent(source, out, *, width, depth, w0, upsample, steps, round_steps, rounds, batch, seed,
-                  resume, force, quiet):
+def _train_latent(source, out, *, width, depth, w0, upsample, steps, round_steps, rounds,
+                  batch, seed, resume, force, quiet):
     import dataclasses
     import json
     import shlex

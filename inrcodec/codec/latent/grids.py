@@ -87,8 +87,13 @@ def upsample_grid(arch: LatentArch, g: torch.Tensor, height: int, width: int) ->
                            mode="bilinear", align_corners=False)
         return up.reshape(*lead, height, width)
     gh, gw = g.shape[-2:]
-    ty = _axis_taps(arch.upsample, gh, height, torch.arange(height, device=g.device))
-    tx = _axis_taps(arch.upsample, gw, width, torch.arange(width, device=g.device))
+    ys, xs = torch.arange(height, device=g.device), torch.arange(width, device=g.device)
+    return _separable(g, _axis_taps(arch.upsample, gh, height, ys),
+                      _axis_taps(arch.upsample, gw, width, xs))
+
+
+def _separable(g: torch.Tensor, ty, tx) -> torch.Tensor:
+    """(..., h, w) -> (..., len(rows), len(cols)): the taps along the rows, then the columns."""
     r = sum(g.index_select(-2, i) * w[:, None] for i, w in ty)
     return sum(r.index_select(-1, i) * w for i, w in tx)
 
@@ -145,10 +150,8 @@ def features_lattice(arch: LatentArch, grids: list[torch.Tensor], height: int, w
             out.append(g[rows, cols])
             continue
         if arch.upsample != "bilinear":
-            r = sum(g.index_select(0, i) * w[:, None]
-                    for i, w in _axis_taps(arch.upsample, gh, height, py))
-            out.append(sum(r.index_select(1, i) * w[None, :]
-                           for i, w in _axis_taps(arch.upsample, gw, width, px)))
+            out.append(_separable(g, _axis_taps(arch.upsample, gh, height, py),
+                                  _axis_taps(arch.upsample, gw, width, px)))
             continue
         y0, y1, wy = _taps(gh, height, py)
         x0, x1, wx = _taps(gw, width, px)
