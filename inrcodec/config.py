@@ -187,8 +187,8 @@ class LatentFit:
     lr_net: float = 5e-3
     # The share of last steps that round straight-through. 0 since 0.10.0: ending on noisy
     # soft rounding (T 0.1 is near rounding already) is 11.9% BD-rate better on the 32
-    # development photos than 0.2 (docs/latent-mode.md, "Ablations (0.10.0)"). --bpp keeps
-    # BPP_STE_FRACTION: its steer was measured on how the rate climbs in that phase.
+    # development photos than 0.2 (docs/latent-mode.md, "Ablations (0.10.0)"); --bpp's
+    # fits too, since its steer was re-measured without that phase.
     ste_fraction: float = 0.0
     # How the steps before those model rounding: "noise" (latent + U[-1/2, 1/2)) or
     # "softround" (C3's softround(softround(latent, T) + noise x s, T), T and s going
@@ -209,9 +209,6 @@ class LatentFit:
     def __post_init__(self):
         if self.quantizer not in ("noise", "softround"):
             raise ValueError(f"LatentFit.quantizer: 'noise' or 'softround', not {self.quantizer!r}")
-
-
-BPP_STE_FRACTION = 0.2  # the --bpp fits' straight-through share (LatentFit.ste_fraction)
 
 
 def latent_lambda(quality: float) -> float:

@@ -8,7 +8,7 @@ from inrcodec.codec.latent import codec as lc
 from inrcodec.codec.latent import ratecontrol
 from inrcodec.codec.latent.fit import LIM, Start, fit
 from inrcodec.codec.latent.model import load_latent_model
-from inrcodec.config import BPP_STE_FRACTION, LatentFit, latent_lambda
+from inrcodec.config import LatentFit, latent_lambda
 
 
 def _photo(h=48, w=64):
@@ -90,7 +90,7 @@ def test_bpp_target_lands_under_the_budget():
     assert len(r.data) <= int(1.5 * 48 * 64 / 8) and r.search["method"] == "pilot"
 
 
-def test_steer_waits_then_moves_only_outside_the_band_then_both_ways():
+def test_steer_waits_then_moves_toward_the_falling_rate_both_ways():
     import torch
 
     from inrcodec.codec.latent.grids import grid_shapes
@@ -100,16 +100,19 @@ def test_steer_waits_then_moves_only_outside_the_band_then_both_ways():
     zeros = [torch.zeros(s) for s in shapes]
     busy = [torch.full(s, 3.0) for s in shapes]
     small = len(lc.arm.encode_section([np.zeros(s, np.int64) for s in shapes], st.arm))
-    big = len(lc.arm.encode_section([np.full(s, 3, np.int64) for s in shapes], st.arm))
-    fs = LatentFit(lam=latent_lambda(20), steps=100, ste_fraction=BPP_STE_FRACTION)  # high lambda: the band is (0.94, 1)
-    s = ratecontrol.Steer(small / 0.97 * 2 ** -ratecontrol.STEER_AIM, fs, st.arm)
-    assert s(0, busy) == fs.lam and s.start == 60 and s.ste == 80 and s.every == 2
-    assert s(60, zeros) == fs.lam  # 0.97 x the target: inside the band, no move
-    assert s(62, busy) > fs.lam  # far over: lambda up
+    aim = 2 ** -ratecontrol.STEER_AIM
+    fs = LatentFit(lam=latent_lambda(20), steps=100)
+    s = ratecontrol.Steer(small * aim, fs, st.arm)  # the final rate is the zeros' rate
+    assert s.start == 60 and s.every == 2
+    assert s(0, busy) == fs.lam and not s.history  # before EARLY x steps: no move
+    # at quality 20 the rate is expected above its final value early in the steered part,
+    # falling to it by the end
+    assert s.expected(60) > 1.04 and s.expected(80) < s.expected(60) and s.expected(100) == 1
+    assert s(60, zeros) < fs.lam  # at the final rate already: under the curve, lambda down
     lam = s.lam
-    # last phase: the same 0.97 x the target is over where the rate should be then (0.95)
-    assert s(80, zeros) > lam
-    low = ratecontrol.Steer(big / 0.9 * 2 ** -ratecontrol.STEER_AIM,
-                            LatentFit(lam=latent_lambda(60), steps=100, ste_fraction=BPP_STE_FRACTION), st.arm)
-    assert low(60, busy) == low.lam  # low lambda, 0.9 of the target: inside (0.87, 0.93)
-    assert low(62, zeros) < latent_lambda(60) and len(low.history) == 2
+    assert s(61, busy) == lam  # not a steering step
+    assert s(62, busy) > lam  # far over: lambda up
+    # at high quality the curve is flat: the final rate itself is on target
+    hq = ratecontrol.Steer(small * aim, LatentFit(lam=latent_lambda(80), steps=100), st.arm)
+    assert hq.expected(60) == 1.0
+    assert hq(60, zeros) == pytest.approx(latent_lambda(80)) and len(hq.history) == 1

@@ -16,7 +16,12 @@ own rows left out of every fit): the first guess, the pilot's bytes at that qual
 the full fit's bytes at the corrected one, both interpolated in q between the measured
 qualities (linear in log2 bytes).
 
-Result for 0.10.0 (the 16-wide model): benchmarks/results/bpp-pilot-0.10.json (pilots in
+Result for 0.11 (the 16-wide model, pilots and full fits without the straight-through
+phase): benchmarks/results/bpp-pilot-0.11.json (pilots in bpp-pilots-180-0.11.jsonl, against
+rd-inrcodec-latent-0.10-no-ste.json; the constants in ratecontrol.py): error after the
+pilot, simulated, sd 0.142 / 0.197 / 0.358 at 0.25 / 0.5 / 1 bpp.
+
+Result for 0.10.0 (the 16-wide model, with the phase): benchmarks/results/bpp-pilot-0.10.json (pilots in
 bpp-pilots-180-0.10.jsonl, against rd-inrcodec-latent-0.10.json; the constants in
 ratecontrol.py): error after the pilot, simulated, sd 0.109 / 0.154 / 0.259 at 0.25 / 0.5 /
 1 bpp. Result for 0.9.x: benchmarks/results/bpp-pilot-0.9.json (pilots in bpp-pilots-180-0.9.jsonl;

@@ -51,6 +51,12 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import harness, report  # noqa: E402
 
 STEPS = (100, 300, 900)
+# (sparse run, dense-narrow run, (their descriptions, the shipped level 0's)): 0.9's
+# 24-wide model, 0.10's 16-wide one
+PAIRS = (("level3", "narrow16", ("sparse level 3 (442 MACs/px)", "dense 16-wide (448)",
+                                 "level 0 (864 MACs/px)")),
+         ("level2", "narrow12", ("sparse level 2 (286 MACs/px)", "dense 12-wide (288)",
+                                 "level 0 (448 MACs/px)")))
 
 
 def make_random(out: str, seed: int, model: str | None = None) -> None:
@@ -89,7 +95,8 @@ def do_report(d: Path, out: str, full: str) -> None:
     if "meta-900" not in runs:
         runs["meta-900"] = harness.load_result(full)
     images = sorted({r["image"] for r in runs["random-100"]["rows"]} if "random-100" in runs
-                    else {r["image"] for r in runs["level3"]["rows"]})
+                    else {r["image"] for r in next(runs[p[0]] for p in PAIRS
+                                                   if p[0] in runs)["rows"]})
     res = {"images": images, "runs": {k: {"command": v.get("command"),
                                           "model": v["settings"].get("model", "")[:12],
                                           "steps": v["settings"].get("steps"),
@@ -103,21 +110,24 @@ def do_report(d: Path, out: str, full: str) -> None:
             wins = sum(v["bd_rate"] is not None and v["bd_rate"] < 0 for v in b["per_photo"].values())
             print(f"{n} steps: meta-learned against random init: BD-rate {b['bd_rate']:+.2f}%, "
                   f"BD-PSNR {b['bd_psnr']:+.3f} dB; ahead on {wins}/{len(images)} photos")
-    if "level3" in runs and "narrow16" in runs:
-        b = bd(runs["narrow16"], runs["level3"], images)
-        res["sparse_vs_narrow"] = b
+    for sparse, narrow, what in PAIRS:
+        if sparse not in runs or narrow not in runs:
+            continue
+        b = bd(runs[narrow], runs[sparse], images)
+        res[f"{sparse}_vs_{narrow}"] = b
+        if sparse == "level3":  # the 0.9 report's key
+            res["sparse_vs_narrow"] = b
         wins = sum(v["bd_rate"] is not None and v["bd_rate"] < 0 for v in b["per_photo"].values())
-        print(f"sparse level 3 (442 MACs/px) against dense 16-wide (448): BD-rate "
-              f"{b['bd_rate']:+.2f}%, BD-PSNR {b['bd_psnr']:+.3f} dB; sparse ahead on "
-              f"{wins}/{len(images)} photos")
+        print(f"{what[0]} against {what[1]}: BD-rate {b['bd_rate']:+.2f}%, BD-PSNR "
+              f"{b['bd_psnr']:+.3f} dB; sparse ahead on {wins}/{len(images)} photos")
         for i, v in b["per_photo"].items():
             print(f"  {i}: {v['bd_rate']:+.2f}% {v['bd_psnr']:+.3f} dB")
-        for name in ("level3", "narrow16"):  # each against the shipped level 0 (864 MACs/px)
+        for name in (sparse, narrow):  # each against the shipped model's level 0
             b = bd(runs["meta-900"], runs[name], images)
             res[f"{name}_vs_level0"] = b
             wins = sum(v["bd_rate"] is not None and v["bd_rate"] < 0
                        for v in b["per_photo"].values())
-            print(f"{name} against level 0 (864 MACs/px): BD-rate {b['bd_rate']:+.2f}%, "
+            print(f"{name} against {what[2]}: BD-rate {b['bd_rate']:+.2f}%, "
                   f"BD-PSNR {b['bd_psnr']:+.3f} dB; ahead on {wins}/{len(images)} photos")
     for k in sorted(res["runs"]):
         pts = " ".join(f"q{p['quality']} {p['bpp']:.3f}/{p['psnr']:.2f}" for p in

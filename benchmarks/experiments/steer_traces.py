@@ -9,6 +9,11 @@ Steer.EARLY x the steps on, with its ratio to the final size.
 Result: benchmarks/results/steer-traces-0.9.json (0.9.0's soft-rounding fit: under the
 final size until the straight-through phase, 0.95-1.05 x at qualities 10-25 and 0.88-0.95
 at 45-60, then a climb to it).
+
+Result: benchmarks/results/steer-traces-0.10.json (0.10.0's fit, soft rounding to the end,
+`--threads 1`): over the final size from the first steered step on, falling to it: 1.06-1.13
+x at quality 10, 1.04-1.06 at 25, 1.01-1.02 at 45, 1.00-1.01 at 60; Steer.OVER and DECAY
+are fitted to these traces.
 """
 from __future__ import annotations
 

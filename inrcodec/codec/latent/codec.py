@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ...config import (BPP_STE_FRACTION, LATENT_QUALITY, LATENT_STEPS, LatentArch, LatentFit,
+from ...config import (LATENT_QUALITY, LATENT_STEPS, LatentArch, LatentFit,
                       latent_lambda)
 from ...errors import FormatError, InrcodecError
 from ...io import LoadedImage, alpha_plane, rgb_of
@@ -238,14 +238,12 @@ def _encode_to_bpp(img: LoadedImage, model: LatentModel, settings: Settings, pro
 
     jpeg = ratecontrol.jpeg_bpp(rgb)
     q0 = ratecontrol.first_quality(jpeg, settings.bpp)
-    fs0 = LatentFit(steps=pilot_steps, lam=latent_lambda(q0), seed=settings.seed,
-                    ste_fraction=BPP_STE_FRACTION)
+    fs0 = LatentFit(steps=pilot_steps, lam=latent_lambda(q0), seed=settings.seed)
     f0 = fit(rgb, model.arch, fs0, part(0), start, dev)
     pilot, _, pilot_latents = pack(rgb, img.mode, alpha, f0, fs0.lam, model.arch, model,
                                    level, start)
     q1 = ratecontrol.corrected_quality(q0, len(pilot), budget, jpeg)
-    fs1 = LatentFit(steps=settings.steps, lam=latent_lambda(q1), seed=settings.seed,
-                    ste_fraction=BPP_STE_FRACTION)
+    fs1 = LatentFit(steps=settings.steps, lam=latent_lambda(q1), seed=settings.seed)
     steer = ratecontrol.Steer(budget - (len(pilot) - pilot_latents), fs1, start.arm)
     f1 = fit(rgb, model.arch, fs1, part(pilot_steps), start, dev, steer)
     data, tau, _ = pack(rgb, img.mode, alpha, f1, steer.lam, model.arch, model, level, start,

@@ -1,7 +1,7 @@
 """The latent mode's fit: latents, synthesis (and, without a shared model, the ARM) for
 distortion + lambda x rate, with a proxy of rounding (C3's noisy softround, or uniform
-noise), then, where LatentFit.ste_fraction asks for one (the --bpp fits; 0 by default since
-0.10.0), a last phase of straight-through rounding; Adam with a cosine decay.
+noise), then, where LatentFit.ste_fraction asks for one (0 by default since 0.10.0; an
+ablation), a last phase of straight-through rounding; Adam with a cosine decay.
 
 From a shared model's level (`Start`) the fit starts the synthesis from the level, moves
 only its surviving entries, and keeps the model's ARM frozen; without one it draws a

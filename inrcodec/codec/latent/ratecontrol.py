@@ -28,16 +28,16 @@ from .fit import LIM
 
 PILOT = 0.2  # share of the full fit's steps the pilot takes
 # log2 bpp of a full fit at quality q ~ BASE + SLOPE x q + JPEG_W x log2(bpp of a q50 JPEG)
-# (refitted for each shipped model: benchmarks/experiments/bpp_pilot.py; 0.10.0's 16-wide
-# model: bpp-pilot-0.10.json)
-BASE, SLOPE, JPEG_W = -1.7470, 0.0325, 1.0930
+# (refitted for each shipped model and fit: benchmarks/experiments/bpp_pilot.py; 0.10.0's
+# 16-wide model, fitted without the straight-through phase: bpp-pilot-0.11.json)
+BASE, SLOPE, JPEG_W = -1.8124, 0.0328, 1.1458
 # log2(full-fit bytes / pilot bytes) at the same quality q ~
 # PILOT_GAIN[0] + PILOT_GAIN[1] x q + PILOT_GAIN[2] x log2(bpp of a q50 JPEG): with soft
 # rounding the pilot codes more than the full fit at low quality, less at high (medians
-# -0.21, -0.08, +0.17, +0.39 at qualities 5, 30, 55, 80), and busy photos gain more from
-# the full fit's extra steps (0.9.1: the JPEG term took the residual's sd from 0.157 to
-# 0.119; 0.10.0's residual sd 0.095)
-PILOT_GAIN = (-0.1834, 0.00835, 0.1220)
+# -0.25, -0.13, +0.10, +0.34 at qualities 5, 30, 55, 80), and busy
+# photos gain more from the full fit's extra steps (0.9.1: the JPEG term took the
+# residual's sd from 0.157 to 0.119; bpp-pilot-0.11.json's residual sd 0.106)
+PILOT_GAIN = (-0.2044, 0.00781, 0.1371)
 ELASTICITY = SLOPE  # d log2 bytes / d quality
 STEER_AIM = -0.02  # log2 of (the steered latent rate / the latents' share of the budget)
 TAU_MAX = 0.99  # the widest dead zone trim tries
@@ -156,30 +156,32 @@ def trim(values: list[np.ndarray], params: arm.ArmParams, budget: int, lim: int,
 class Steer:
     """fit.Steer for the late part of the full fit. Every few steps from EARLY x the steps
     on, the latent section the rounded latents would make is coded (arm.encode_section) and
-    lambda moves by GAIN x log2 of its ratio to where the rate should be, at most MAX_MOVE
-    a move.
+    lambda moves by GAIN x log2 of its ratio to where the rate should be then, at most
+    MAX_MOVE a move.
 
-    With soft rounding (0.9.0) the rounded latents' rate at a fixed lambda sits under its
-    final value until the last phase (the straight-through rounding), then climbs to it:
-    before that phase it is 0.95-1.05 x the final at qualities 10-25 and 0.88-0.95 at
-    45-60; in it, about 1 - RISE x (1 - f)^1.5 at a share f of the phase
-    (benchmarks/results/steer-traces-0.9.json: 4 photos x qualities 10 / 25 / 45 / 60).
-    So before it lambda moves only when the rate is outside BANDS x the target (the band
-    by quality, below and from SPLIT), and then only as far as the band's edge; in it,
-    toward that curve."""
+    With soft rounding to the end (0.10.0's fit, no straight-through phase), the rounded
+    latents' rate at a fixed lambda falls to its final value from above over that part:
+    about 1 + max(0, OVER[0] + OVER[1] x quality) x (1 - f)^DECAY times the final at a
+    share f of it (benchmarks/results/steer-traces-0.10.json: 4 photos x qualities 10 / 25
+    / 45 / 60; residual sd 0.008 in log2, against 0.026 for a flat 1). Lambda moves toward
+    that curve."""
 
     GAIN, MAX_MOVE, EARLY, MOVES = 2.0, 0.5, 0.6, 16
-    SPLIT, BANDS = 35.0, ((0.94, 1.0), (0.87, 0.93))
-    RISE = 0.05
+    OVER, DECAY = (0.092, -0.0016), 2.2
 
     def __init__(self, latent_bytes: float, fs, params: arm.ArmParams):
         self.target = max(latent_bytes, 1.0) * 2.0 ** STEER_AIM
-        self.ste = fs.steps - int(round(fs.ste_fraction * fs.steps))
         self.steps = fs.steps
         self.start = int(self.EARLY * fs.steps)
         self.every = max(1, (fs.steps - self.start) // self.MOVES)
         self.params, self.lam = params, fs.lam
         self.history: list[tuple[int, int, float]] = []  # (step, coded bytes, new lambda)
+
+    def expected(self, t: int) -> float:
+        """The rate at step t over the final one, at the present lambda."""
+        quality = -10.0 * (math.log2(self.lam) + 6.0)  # config.latent_lambda's inverse
+        f = (t - self.start) / max(1, self.steps - self.start)
+        return 1.0 + max(0.0, self.OVER[0] + self.OVER[1] * quality) * (1.0 - f) ** self.DECAY
 
     def __call__(self, t: int, lat) -> float:
         if t < self.start or (t - self.start) % self.every:
@@ -187,14 +189,7 @@ class Steer:
         q = [np.clip(np.round(v.detach().cpu().numpy()), -LIM, LIM).astype(np.int64)
              for v in lat]
         coded = len(arm.encode_section(q, self.params))
-        ratio = max(coded, 1) / self.target
-        if t < self.ste:
-            quality = -10.0 * (math.log2(self.lam) + 6.0)  # config.latent_lambda's inverse
-            lo, hi = self.BANDS[quality >= self.SPLIT]
-            ratio = ratio / lo if ratio < lo else ratio / hi if ratio > hi else 1.0
-        else:
-            f = (t - self.ste) / max(1, self.steps - self.ste)
-            ratio /= 1.0 - self.RISE * (1.0 - f) ** 1.5
+        ratio = max(coded, 1) / (self.target * self.expected(t))
         move = self.GAIN * math.log2(ratio)
         self.lam *= 2.0 ** max(-self.MAX_MOVE, min(self.MAX_MOVE, move))
         self.history.append((t, coded, self.lam))
