@@ -255,7 +255,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--effort", choices=["fast", "default", "slow"], default="default",
                    help="inrcodec weights-rd: candidate levels and steps")
     r.add_argument("--qualities", help="inrcodec: sweep --quality (1..100, comma-separated) "
-                   "instead of levels; quality sets level, quantiser and lr itself")
+                   "instead of levels; quality sets level, quantiser and lr itself. The "
+                   "latent mode also takes qualities under 1 (write --qualities=-15): the "
+                   "lambda of that quality, as --bpp's control may use")
     r.add_argument("--steps", type=int, help="inrcodec encoder steps (default: the latent "
                    "mode's default effort, format 5's, 100 for format 2)")
     r.add_argument("--lr", type=float, default=1e-4, help="inrcodec encoder lr (default 1e-4)")

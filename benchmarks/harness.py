@@ -402,8 +402,10 @@ class Inrcodec(Codec):
     def compress(self, image, point):
         import inrcodec
 
-        if self.mode == "latent" and (self.fit or self.level != self.model.default_level):
-            # an ablation: the codec's own compress, its fit changed
+        if self.mode == "latent" and (self.fit or self.level != self.model.default_level
+                                      or not 1 <= point["quality"] <= 100):
+            # an ablation, or a lambda past --quality's 1..100 (a curve's low end, which
+            # --bpp's control reaches): the codec's own compress, its fit changed
             from dataclasses import replace
 
             from inrcodec.codec.latent.codec import compress

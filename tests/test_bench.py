@@ -235,6 +235,18 @@ def test_inrcodec_latent_ablations(photo):
         harness.make_codec("inrcodec", qualities=[5], fit={"seed": 1})
 
 
+def test_inrcodec_latent_quality_under_one_is_its_lambda(photo):
+    """A latent sweep may reach past --quality's 1..100 (the curve's low end): that
+    quality's lambda, fewer bytes than quality 1."""
+    photo = photo[:64, :96]
+    c = harness.make_codec("inrcodec", qualities=[-15, 1], steps=40, mode="latent")
+    low, one = c.points()
+    assert len(c.compress(photo, low)) < len(c.compress(photo, one))
+    with pytest.raises(Exception, match="from 1 to 100"):  # the codec's own door stays shut
+        import inrcodec
+        inrcodec.encode_report(photo, mode="latent", quality=-15, steps=3)
+
+
 def test_fit_option_parsing():
     from benchmarks.bench import _fit
     assert _fit(["quantizer=noise", "coarse_lr_factor=1", "temperature=0.3,0.1", "stride=1"]) == {
