@@ -3,6 +3,10 @@ quality and a --bpp encode, one after the other in the same process, so the time
 is measured under the same load. Prints and writes the landing (bpp / target), PSNR, and
 time ratio.
 
+Result for 0.11 (--bpp fits without the straight-through phase):
+benchmarks/results/bpp-target-17-0.11.json (17 photos, 0.5 bpp, `--curve
+benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json`: 14 within 95-100% of the budget,
+none over, +0.35 to +0.86 dB against 0.10.0's --bpp files).
 Result for 0.10.0: benchmarks/results/bpp-target-17-0.10.json (17 photos, 0.5 bpp, `--curve
 benchmarks/results/rd-inrcodec-latent-0.10.json`: 14 within 95-100% of the budget, PSNR
 -0.26 to +0.14 dB from the curve). Earlier: benchmarks/results/bpp-target.json (4 photos of 768x512, 0.5 bpp: files at
