@@ -34,9 +34,17 @@ claims"): meta-learned against random init -32.1% / -24.6% / -18.0% BD-rate at 1
 900 steps (8/8 photos each); sparse level 3 against dense 16-wide +7.3% (0/8 photos);
 dense 16-wide against level 0 -3.8% (7/8).
 
+0.10's sparse against dense-narrow: level 2 of the shipped 16-wide model (66% of the
+weights, 286 MACs/px; `bench.py run ... --levels 2 --out .../rd-level2.json`) against a
+dense 12-wide synthesis trained with the same recipe and steps (288 MACs/px;
+benchmarks/models/latent-narrow12.safetensors, `inrcodec train endless-sky OUT --mode latent
+--width 12 --rounds 0 --pretrain-steps 24500 --threads 1`; `--model` it, rd-narrow12.json),
+both at the default 900 steps, then the same report command.
+
 Result: benchmarks/results/seed-claims-0.10.json (0.10's model and fit): meta-learned
 against random init -30.7% / -24.2% / -17.8% BD-rate at 100 / 300 / 900 steps (8/8
-photos each).
+photos each); sparse level 2 against dense 12-wide -3.79% (+0.16 dB; sparse ahead on 6/8
+photos); level 2 against level 0 +4.50%, dense 12-wide against level 0 +8.59%.
 """
 from __future__ import annotations
 
