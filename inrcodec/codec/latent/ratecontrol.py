@@ -34,9 +34,9 @@ BASE, SLOPE, JPEG_W = -1.8124, 0.0328, 1.1458
 # log2(full-fit bytes / pilot bytes) at the same quality q ~
 # PILOT_GAIN[0] + PILOT_GAIN[1] x q + PILOT_GAIN[2] x log2(bpp of a q50 JPEG): with soft
 # rounding the pilot codes more than the full fit at low quality, less at high (medians
-# -0.25, -0.13, +0.10, +0.34 at qualities 5, 30, 55, 80), and busy
-# photos gain more from the full fit's extra steps (0.9.1: the JPEG term took the
-# residual's sd from 0.157 to 0.119; bpp-pilot-0.11.json's residual sd 0.106)
+# -0.25, -0.13, +0.10, +0.34 at qualities 5, 30, 55, 80), and busy photos gain more from
+# the full fit's extra steps (0.9.1: the JPEG term took the residual's sd from 0.157 to
+# 0.119; bpp-pilot-0.11.json's residual sd 0.106)
 PILOT_GAIN = (-0.2044, 0.00781, 0.1371)
 ELASTICITY = SLOPE  # d log2 bytes / d quality
 STEER_AIM = -0.02  # log2 of (the steered latent rate / the latents' share of the budget)
