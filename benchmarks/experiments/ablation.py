@@ -28,7 +28,8 @@ in benchmarks/results/ablation-0.10-step-time.json.
 
 Result: benchmarks/results/ablation-0.11.json: bicubic upsampling with the shipped weights
 as they are (make-arch --set upsample=bicubic), +1.85% BD-rate against the 0.10.0 default
-(no straight-through phase) on dev:8, worse on 8 of 8 photos.
+(no straight-through phase) on dev:8, worse on 8 of 8 photos; a model trained with bicubic
+upsampling (benchmarks/models/latent-bicubic16.safetensors), BD-rate in the same file.
 """
 from __future__ import annotations
 
@@ -66,6 +67,10 @@ ROWS = {
                ["--levels", "3"], {}),
     "bicubic": ("bicubic upsampling of the grids (the same weights, not retrained), not "
                 "bilinear", ["--model", "{dir}/latent-bicubic.safetensors"], {}),
+    "bicubic-trained": ("bicubic upsampling, a model trained with it (`inrcodec train "
+                        "endless-sky OUT --mode latent --width 16 --upsample bicubic "
+                        "--threads 1`), not the shipped bilinear one",
+                        ["--model", "benchmarks/models/latent-bicubic16.safetensors"], {}),
 }
 
 
