@@ -15,10 +15,10 @@ from PIL import Image
 from skimage import data
 
 import inrcodec
-from inrcodec import Arch, scratch_model
-from inrcodec.config import LatentArch
+from inrcodec.codec.latent.config import LatentArch
 from inrcodec.codec.latent.model import scratch_latent_model
-from inrcodec.model.shared_model import sparse_delta_from
+from inrcodec.model.inr import Arch
+from inrcodec.model.shared_model import scratch_model, sparse_delta_from
 
 HERE = Path(__file__).parent / "vectors"
 SETTINGS = {"steps": 20, "lr": 1e-2, "seed": 0}

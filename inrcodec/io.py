@@ -1,6 +1,6 @@
 """Files: reading the images users have, writing decoded ones, atomic outputs, folder scans.
 
-Images are handled as uint8 arrays (H, W, C) with a mode: L, LA, RGB or RGBA. Other
+Images are handled as uint8 arrays (H, W, C) with an image mode: L, LA, RGB or RGBA. Other
 inputs (palette, 1-bit, 16-bit and float greyscale, CMYK, YCbCr, animations) are
 converted, with a notice saying what was done; EXIF orientation is applied.
 """
@@ -30,7 +30,7 @@ _EXT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", "
 @dataclass
 class LoadedImage:
     pixels: np.ndarray  # uint8 (H, W, C)
-    mode: str  # L, LA, RGB, RGBA
+    image_mode: str  # L, LA, RGB, RGBA
     notices: list[str] = field(default_factory=list)
 
 
@@ -253,7 +253,7 @@ def scan_images(folder: str | Path, suffixes=IMAGE_SUFFIXES) -> list[Path]:
 
 def colour_of(img: LoadedImage) -> np.ndarray:
     """The colour channels (1 for L/LA, 3 for RGB/RGBA), uint8."""
-    return img.pixels[:, :, :1] if img.mode in ("L", "LA") else img.pixels[:, :, :3]
+    return img.pixels[:, :, :1] if img.image_mode in ("L", "LA") else img.pixels[:, :, :3]
 
 
 def rgb_of(img: LoadedImage) -> np.ndarray:
@@ -265,4 +265,4 @@ def rgb_of(img: LoadedImage) -> np.ndarray:
 def alpha_plane(img: LoadedImage) -> bytes | None:
     """The raw 8-bit alpha plane a file stores losslessly (None without alpha)."""
     return np.ascontiguousarray(img.pixels[:, :, -1]).tobytes() \
-        if img.mode in ("LA", "RGBA") else None
+        if img.image_mode in ("LA", "RGBA") else None

@@ -16,10 +16,9 @@ from .codec import bitstream
 from .errors import InrcodecError
 
 FORMAT = "INR"
-# Save parameters passed on to the encoder; Pillow's own (and other formats') are ignored,
-# as Pillow's plugins do.
-SAVE_OPTIONS = ("quality", "bpp", "psnr", "mode", "effort", "steps", "level", "seed",
-                "model", "device")
+# Save parameters passed on to the encoder besides its options (EncodeOptions); Pillow's
+# own (and other formats') are ignored, as Pillow's plugins do.
+SAVE_EXTRAS = ("model", "device")
 
 
 def _accept(prefix: bytes) -> bool:
@@ -31,13 +30,13 @@ class InrImageFile(ImageFile.ImageFile):
     format_description = "inrcodec neural image"
 
     def _open(self) -> None:
-        head = self.fp.read(bitstream.HEADER_SIZE)
+        head = self.fp.read(bitstream.max_header_size())
         try:
             h = bitstream.unpack_header(head)
         except InrcodecError as e:
             # The magic matched, so this is a damaged .inr file, not some other format.
             raise UnidentifiedImageError(f"damaged .inr file: {e}") from None
-        self._mode = h.mode_name
+        self._mode = h.image_mode_name
         self._size = (h.width, h.height)
         self.info["inr_version"] = h.version
         self._render_size = self._size
@@ -91,11 +90,12 @@ class InrImageFile(ImageFile.ImageFile):
 
 
 def _save(im: Image.Image, fp, filename) -> None:
-    from .api import encode  # the codec, imported on first use
+    from .api import EncodeOptions, encode  # the codec, imported on first use
 
-    options = {k: im.encoderinfo[k] for k in SAVE_OPTIONS if k in im.encoderinfo}
+    info = im.encoderinfo
     try:
-        data = encode(im, **options)
+        options = EncodeOptions.of({k: info[k] for k in EncodeOptions.names() if k in info})
+        data = encode(im, options, **{k: info[k] for k in SAVE_EXTRAS if k in info})
     except InrcodecError as e:
         raise OSError(f"cannot write INR: {e}") from None
     fp.write(data)

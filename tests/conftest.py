@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from inrcodec import Arch, scratch_model
+from inrcodec.model.inr import Arch
+from inrcodec.model.shared_model import scratch_model
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,10 @@ import numpy as np
 import zstandard
 
 from inrcodec.codec import bitstream
+from inrcodec.codec.header import IMAGE_MODES
 from inrcodec.codec.weights import format as wformat
-from inrcodec.codec.weights import files as wfiles
 
-H = bitstream.MIN_HEADER_SIZE  # random files: noise behind a version-1-sized header
+H = bitstream.min_header_size()  # random files: noise behind a version-1-sized header
 NAMES = [f.name for f in wformat.FIELDS_V2]  # every field of either version (v2 has them all)
 FMTS = {f.name: f.fmt for f in wformat.FIELDS_V2}
 
@@ -43,7 +43,8 @@ def build(fields: dict, payload: bytes, alpha: bytes = b"", *, fix_lengths: bool
     f = dict(fields)
     qp = f.pop("qparams_bytes", b"") if qparams is None else qparams
     f.pop("qparams_bytes", None)
-    layout = bitstream.LAYOUTS.get(f["version"], wformat.FIELDS_V1)
+    layout = bitstream.layout(f["version"]) if f["version"] in bitstream.versions() \
+        else wformat.FIELDS_V1
     if any(x.name not in f for x in layout):  # e.g. a weight header claiming version 3
         layout = wformat.FIELDS_V1
     if layout is wformat.FIELDS_V1:
@@ -64,7 +65,7 @@ def parts(data: bytes) -> tuple[dict, bytes, bytes]:
     p0 = h.size + h.qparams_len
     p = data[p0:p0 + h.payload_len]
     a = data[p0 + h.payload_len:p0 + h.payload_len + h.alpha_len]
-    return dict(asdict(h), qparams_bytes=wfiles.qparams_section(data, h)), p, a
+    return dict(asdict(h), qparams_bytes=wformat.qparams_section(data, h)), p, a
 
 
 def field_max(name: str) -> int:
@@ -95,13 +96,13 @@ def random_files(rng: random.Random, n: int):
     for _ in range(n):
         k = rng.randrange(3)
         body = rng.randbytes(rng.randrange(0, 200))
-        v = rng.choice(wformat.SUPPORTED_VERSIONS)
+        v = rng.choice(wformat.PAPER_VERSIONS)
         if k == 0:
             yield "random", body
         elif k == 1:
             yield "random+magic", bitstream.MAGIC + bytes([v]) + body
         else:
-            size = bitstream.HEADER_SIZES[v]
+            size = bitstream.header_size(v)
             yield "random+crc", with_crc(bitstream.MAGIC + bytes([v]) + rng.randbytes(size - 5)
                                          + body)
 
@@ -119,7 +120,7 @@ def header_fields(data: bytes, rng: random.Random, n: int):
     they get past that check to the size limits and the model checks.
     """
     base, p, a = parts(data)
-    layout = bitstream.LAYOUTS[base["version"]]
+    layout = bitstream.layout(base["version"])
     ints = [x.name for x in layout if x.fmt not in ("4s", "32s")]
     for _ in range(n):
         f = dict(base)
@@ -244,9 +245,9 @@ def _header_variants(f: dict, p: bytes, a: bytes, raw_a: bytes, rng: random.Rand
         yield "alpha:flag-cleared", build(dict(f, flags=0), p, a)
     else:
         yield "alpha:unexpected", build(dict(f, flags=1), p, _z(bytes(f["width"] * f["height"])))
-    for mode in bitstream.MODES:
-        yield "mode", build(dict(f, mode=mode), p, a)
-        yield "mode+flag", build(dict(f, mode=mode, flags=f["flags"] ^ 1), p, a)
+    for mode in IMAGE_MODES:
+        yield "mode", build(dict(f, image_mode=mode), p, a)
+        yield "mode+flag", build(dict(f, image_mode=mode, flags=f["flags"] ^ 1), p, a)
     yield "quantizer", build(dict(f, quantizer=rng.randrange(2, 256)), p, a)
     if f["version"] == 1:
         yield "quantizer", build(dict(f, quantizer=1), p, a)

@@ -3,16 +3,17 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
-from inrcodec.training.baselines import (evaluate, fit_with_pruning, imp_schedule, ladder_params,
-                                n_params, narrow_width, oneshot_schedule, train_dense_narrow,
-                                weight_positions, winning_ticket)
-from inrcodec.config import Arch, FitConfig, MetaConfig
-from inrcodec.model.inr import INR, init_dense
-from inrcodec.training.meta import to_targets, train_meta_sparse
-from inrcodec.model.shared_model import scratch_model
-from inrcodec.codec.weights.tiles import tile_coords
 from synthetic import sine_signals
+
+from inrcodec.codec.weights.config import FitConfig
+from inrcodec.codec.weights.tiles import tile_coords
+from inrcodec.model.inr import INR, Arch, init_dense
+from inrcodec.model.shared_model import scratch_model
+from inrcodec.training.baselines import (evaluate, fit_with_pruning, imp_schedule, ladder_params,
+                                         n_params, narrow_width, oneshot_schedule,
+                                         train_dense_narrow, weight_positions, winning_ticket)
+from inrcodec.training.config import MetaConfig
+from inrcodec.training.meta import to_targets, train_meta_sparse
 
 ARCH = Arch(width=12, depth=2, w0=30.0)
 T = 8

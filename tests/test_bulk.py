@@ -11,6 +11,7 @@ from PIL import Image
 import inrcodec
 from inrcodec import batch as bulk
 from inrcodec.cli import main
+from inrcodec.codec.weights.config import FitConfig
 
 STEPS = 3
 SIZES = [(40, 28), (16, 16), (33, 50), (70, 20), (5, 9), (17, 31)]
@@ -228,7 +229,7 @@ def test_decode_dataset_and_torch_dataset(photo_dir, tmp_path, tiny_model):
 def test_gpu_batch_size_follows_free_memory(monkeypatch, tiny_model):
     arch = tiny_model.arch
     cpu = bulk.batch_pixels_for(arch, torch.device("cpu"))
-    assert cpu == inrcodec.FitConfig.max_batch_pixels
+    assert cpu == FitConfig.max_batch_pixels
     free = 8 << 30
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda dev=None: (free, 16 << 30))
     gpu = bulk.batch_pixels_for(arch, torch.device("cuda"))

@@ -82,7 +82,8 @@ def test_user_errors_are_one_line_no_traceback(tmp_path, rgb_image, tiny_model_p
 
 
 def test_decode_errors(tmp_path, rgb_image, tiny_model_path):
-    from inrcodec import scratch_model, Arch
+    from inrcodec.model.inr import Arch
+    from inrcodec.model.shared_model import scratch_model
     src = _png(tmp_path, rgb_image)
     inr = tmp_path / "x.inr"
     assert _run("encode", src, inr, "--mode", "weights", "--model", tiny_model_path, "--steps", 1).exit_code == 0
@@ -141,7 +142,7 @@ def test_train_target_density_and_dense_narrow(tmp_path, monkeypatch):
     from inrcodec.model.shared_model import SharedModel
     monkeypatch.setenv("INRCODEC_CACHE", str(tmp_path / "cache"))
     src = _photo_dir(tmp_path / "photos")
-    common = ["train", str(src), "--tile", "8", "--width", "8", "--depth", "2",
+    common = ["train", str(src), "--mode", "weights", "--tile", "8", "--width", "8", "--depth", "2",
               "--pretrain-steps", "2", "--retrain-steps", "1", "--val-every", "0",
               "--n-train", "20", "--n-val", "2", "--threads", "1", "-q"]
     r = CliRunner().invoke(main, common[:2] + [str(tmp_path / "s.st")] + common[2:]

@@ -8,13 +8,13 @@ from PIL import Image
 
 import inrcodec
 from inrcodec.codec import bitstream
+from inrcodec.codec.weights import format as wformat
 from inrcodec.codec.weights.codec import read
+from inrcodec.codec.weights.tiles import image_to_tiles, render
 from inrcodec.errors import ChecksumError, FormatError, ModelMismatchError
 from inrcodec.metrics import psnr
+from inrcodec.model.inr import Arch
 from inrcodec.model.shared_model import SharedModel, scratch_model
-from inrcodec.codec.weights.tiles import image_to_tiles, render
-from inrcodec.codec.weights import format as wformat
-from inrcodec.codec.weights import files as wfiles
 
 
 def test_round_trip_rgb(tiny_model, rgb_image):
@@ -30,7 +30,7 @@ def test_round_trip_rgb(tiny_model, rgb_image):
     assert (h.tiles_y, h.tiles_x) == (2, 3)
     assert h.n_params == tiny_model.net(1).n_params
     # bytes: header + payload + crc, nothing else
-    assert len(r.data) == bitstream.HEADER_SIZE + h.payload_len + 4
+    assert len(r.data) == bitstream.header_size(2) + h.payload_len + 4
     assert h.qparams_len == 0 and h.version == 2
 
 
@@ -100,28 +100,28 @@ def test_rgba_alpha_is_lossless(tiny_model, rgb_image):
 
 def test_header_pack_unpack():
     h = wformat.Header(version=1, flags=0, model_hash=bytes(range(32)), width=300, height=17,
-                         mode=2, level=7, quantizer=0, tile=64, tiles_y=1, tiles_x=5, n_params=99,
+                         image_mode=2, level=7, quantizer=0, tile=64, tiles_y=1, tiles_x=5, n_params=99,
                          payload_len=3, alpha_len=0)
-    data = wfiles.pack(h, b"abc")
+    data = wformat.pack(h, b"abc")
     assert bitstream.unpack_header(data) == h
     assert data[:4] == b"INRC" and data[4] == 1
-    assert len(data) == bitstream.HEADER_SIZES[1] + 3 + 4
+    assert len(data) == bitstream.header_size(1) + 3 + 4
     (crc,) = struct.unpack("<I", data[-4:])
     assert crc == zlib.crc32(data[:-4])
     names = [row[0] for row in h.describe()]
     assert names == [f.name for f in wformat.FIELDS_V1]
     h2 = wformat.Header(version=2, flags=0, model_hash=bytes(range(32)), width=300, height=17,
-                          mode=2, level=7, quantizer=1, qbits=8, coder=1, tile=64, tiles_y=1,
+                          image_mode=2, level=7, quantizer=1, qbits=8, coder=1, tile=64, tiles_y=1,
                           tiles_x=5, n_params=99, qparams_len=8, payload_len=4, alpha_len=0)
-    data = wfiles.pack(h2, b"abcd", qparams=b"\0" * 8)
+    data = wformat.pack(h2, b"abcd", qparams=b"\0" * 8)
     assert bitstream.unpack_header(data) == h2
-    assert len(data) == bitstream.HEADER_SIZES[2] + 8 + 4 + 4 == 89
+    assert len(data) == bitstream.header_size(2) + 8 + 4 + 4 == 89
     assert [row[0] for row in h2.describe()] == [f.name for f in wformat.FIELDS_V2]
 
 
 def test_flipped_byte_is_a_checksum_error(tiny_model, rgb_image):
     data = bytearray(inrcodec.encode(rgb_image, model=tiny_model, steps=1, mode="weights", format_version=2))
-    for pos in (bitstream.HEADER_SIZE + 1, len(data) - 6, len(data) - 1):
+    for pos in (bitstream.max_header_size() + 1, len(data) - 6, len(data) - 1):
         bad = bytearray(data)
         bad[pos] ^= 0x10
         with pytest.raises(ChecksumError):
@@ -138,7 +138,7 @@ def test_wrong_model_names_both_hashes(tiny_model, tiny_model_path, rgb_image):
 
 def test_truncated_and_foreign_files(tiny_model, rgb_image):
     data = inrcodec.encode(rgb_image, model=tiny_model, steps=1, mode="weights", format_version=2)
-    for cut in (0, 3, 10, bitstream.HEADER_SIZE, len(data) - 1):
+    for cut in (0, 3, 10, bitstream.max_header_size(), len(data) - 1):
         with pytest.raises(FormatError):
             inrcodec.decode(data[:cut], model=tiny_model)
     with pytest.raises(FormatError, match="magic"):
@@ -155,7 +155,7 @@ def test_shared_model_reloads_bit_for_bit(tiny_model, tiny_model_path):
 
 
 def test_ffn_model_round_trip(tmp_path, rgb_image):
-    m = scratch_model(inrcodec.Arch(family="ffn", width=16, depth=2, ffn_features=8), tile=16,
+    m = scratch_model(Arch(family="ffn", width=16, depth=2, ffn_features=8), tile=16,
                       n_levels=3)
     m.save(tmp_path / "ffn.safetensors")
     m2 = SharedModel.load(tmp_path / "ffn.safetensors")

@@ -7,16 +7,14 @@ import pytest
 import torch
 
 import inrcodec
-from inrcodec import Arch, scratch_model
-from inrcodec.codec import bitstream
-from inrcodec.codec import entropy
+from inrcodec.codec import bitstream, entropy
+from inrcodec.codec.weights import format as wformat
 from inrcodec.codec.weights import quantiser as quant
 from inrcodec.codec.weights.quantiser import DeltaQuantiser
-from inrcodec.errors import FormatError, InrcodecError
-from inrcodec.model.inr import INR
-from inrcodec.model.shared_model import SharedModel, sparse_delta_from
 from inrcodec.codec.weights.tiles import tile_coords
-from inrcodec.codec.weights import files as wfiles
+from inrcodec.errors import FormatError, InrcodecError
+from inrcodec.model.inr import INR, Arch
+from inrcodec.model.shared_model import SharedModel, load_model, scratch_model, sparse_delta_from
 
 
 # -- the delta quantiser -------------------------------------------------------------------
@@ -152,7 +150,7 @@ def test_v2_round_trip_and_report(tiny_model, rgb_image, coder):
     from inrcodec.metrics import psnr
     assert r.psnr == pytest.approx(psnr(dec, rgb_image))
     assert r.psnr > 20
-    assert (r.quantizer, r.coder, r.version) == ("delta", coder, 2)
+    assert (r.quantizer, r.coder, r.format_version) == ("delta", coder, 2)
 
 
 def test_delta_is_smaller_than_fp16(tiny_model, rgb_image):
@@ -194,7 +192,7 @@ def test_v1_and_v2_files_both_decode(tiny_model, rgb_image):
     # fp16 values are the same bytes in both versions: the pixels agree exactly
     np.testing.assert_array_equal(inrcodec.decode_array(v1, model=tiny_model),
                                   inrcodec.decode_array(v2, model=tiny_model))
-    assert len(v2) - len(v1) == bitstream.HEADER_SIZES[2] - bitstream.HEADER_SIZES[1]
+    assert len(v2) - len(v1) == bitstream.header_size(2) - bitstream.header_size(1)
 
 
 def test_version_1_cannot_hold_deltas(tiny_model, rgb_image):
@@ -262,7 +260,7 @@ def test_plain_models_keep_version_1_bytes(tiny_model):
 
 
 def test_meta_training_sparse_delta_learns_the_dense_base(tmp_path):
-    from inrcodec import MetaConfig
+    from inrcodec.training.config import MetaConfig
     from inrcodec.training.meta import train_meta_sparse
     arch = Arch(width=8, depth=2, w0=30.0)
     rng = np.random.default_rng(0)
@@ -283,12 +281,12 @@ def test_meta_training_sparse_delta_learns_the_dense_base(tmp_path):
 
 # -- rate control ---------------------------------------------------------------------------------
 def test_quality_maps_to_settings(tiny_model):
-    from inrcodec.codec.weights import rate
+    from inrcodec.codec.weights import ratecontrol as rate
     lo, hi = rate.quality_settings(tiny_model, 1), rate.quality_settings(tiny_model, 100)
     assert lo.quant.step_scale > hi.quant.step_scale
     assert tiny_model.ladder()[lo.level]["density"] <= tiny_model.ladder()[hi.level]["density"]
     assert lo.lr == hi.lr == rate.QUALITY_LR
-    m = inrcodec.load_model()  # the shipped model: low quality is its sparsest level
+    m = load_model()  # the shipped model: low quality is its sparsest level
     assert rate.quality_settings(m, 1).level == len(m.levels) - 1
     assert rate.quality_settings(m, 100).level < rate.quality_settings(m, 50).level
     for bad in (0, 101, 2.5):
@@ -334,12 +332,14 @@ def test_rate_control_refuses_fixed_choices(tiny_model, rgb_image):
 # -- the command line ---------------------------------------------------------------------------
 def _cli(*args):
     from click.testing import CliRunner
+
     from inrcodec.cli import main
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def test_cli_rate_control_and_quantiser_flags(tmp_path, rgb_image, tiny_model_path):
     import json
+
     from PIL import Image
     src = tmp_path / "in.png"
     Image.fromarray(rgb_image).save(src)
@@ -372,7 +372,8 @@ def test_fit_continues_exactly(tiny_model, rgb_image):
     """A fit resumed with its Adam states equals an unbroken one: the quantiser-aware steps
     can continue the plain steps' optimiser."""
     import copy
-    from inrcodec.config import FitConfig
+
+    from inrcodec.codec.weights.config import FitConfig
     from inrcodec.codec.weights.fit import fit
     from inrcodec.codec.weights.tiles import image_to_tiles
     net, theta0 = tiny_model.net(1), tiny_model.levels[1].theta0
@@ -394,7 +395,7 @@ def test_fit_continues_exactly(tiny_model, rgb_image):
 
 def test_sparse_delta_base_carries_over_between_phases(tmp_path):
     """Each retraining phase starts from the base the previous phase ended with."""
-    from inrcodec import MetaConfig
+    from inrcodec.training.config import MetaConfig
     from inrcodec.training.meta import train_meta_sparse
     arch = Arch(width=8, depth=2, w0=30.0)
     tr = np.random.default_rng(1).integers(0, 255, (12, 8, 8, 3), dtype=np.uint8)
@@ -419,6 +420,6 @@ def test_quantiser_aware_steps_are_chosen_when_they_pay(tiny_model, rgb_image):
     from inrcodec.codec.weights.codec import read
     _, _, t16 = read(fp16.data, tiny_model)
     _, _, tq = read(fine.data, tiny_model)
-    step = float(np.frombuffer(wfiles.qparams_section(
+    step = float(np.frombuffer(wformat.qparams_section(
         fine.data, bitstream.unpack_header(fine.data)), "<f4").max())
     assert float((t16 - tq).abs().max()) <= step / 2 + 1e-3

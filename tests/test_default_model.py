@@ -3,11 +3,12 @@ import numpy as np
 
 import inrcodec
 from inrcodec.model.prune import is_nested
+from inrcodec.model.shared_model import SharedModel, default_model_path, load_model
 
 
 def test_shipped_model_ladder():
-    m = inrcodec.load_model()
-    assert m.hash == inrcodec.SharedModel.load(inrcodec.default_model_path()).hash
+    m = load_model()
+    assert m.hash == SharedModel.load(default_model_path()).hash
     ladder = m.ladder()
     assert len(ladder) >= 10
     assert ladder[0]["density"] == 1.0
@@ -21,4 +22,4 @@ def test_encode_decode_with_default_model(rgb_image):
     r = inrcodec.encode_report(rgb_image, steps=2, mode="weights", format_version=2)  # no model given: the shipped one
     img = inrcodec.decode(r.data)
     assert np.asarray(img).shape == rgb_image.shape
-    assert r.model_hash == inrcodec.load_model().hash
+    assert r.model_hash == load_model().hash

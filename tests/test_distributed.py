@@ -11,14 +11,15 @@ import torch
 import torch.distributed as tdist
 import torch.multiprocessing as mp
 from PIL import Image
+from synthetic import sine_signals
 
 import inrcodec
 from inrcodec import batch as bulk
-from inrcodec.config import Arch, MetaConfig
 from inrcodec.distributed import DataParallel
-from inrcodec.training.meta import train_meta_sparse
+from inrcodec.model.inr import Arch
 from inrcodec.model.shared_model import SharedModel
-from synthetic import sine_signals
+from inrcodec.training.config import MetaConfig
+from inrcodec.training.meta import train_meta_sparse
 
 ARCH = Arch(width=12, depth=2, w0=30.0)
 T = 8
@@ -147,7 +148,8 @@ def test_torchrun_launches_meta_training(tmp_path):
                OMP_NUM_THREADS="1", INRCODEC_CACHE=str(tmp_path / "cache"))
     out = tmp_path / "m.safetensors"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-           "2", "-m", "inrcodec.cli", "train", str(src), str(out), "--width", "8", "--depth",
+           "2", "-m", "inrcodec.cli", "train", str(src), str(out), "--mode", "weights", "--width",
+           "8", "--depth",
            "2", "--tile", "8", "--pretrain-steps", "4", "--retrain-steps", "2", "--rounds", "1",
            "--n-train", "20", "--n-val", "2", "--device", "cpu", "-q"]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)

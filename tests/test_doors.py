@@ -1,6 +1,7 @@
 """The default mode (config.DEFAULT_MODE, the latent mode) through every door: the Python
-API, `inrcodec encode`, `encode-dir` (with resume), `decode-dir` and InrDataset; and the one
-place where options become a mode and its settings (codec.encoder.settings_for)."""
+API, `inrcodec encode`, `encode-dir` (with resume), `decode-dir`, InrDataset, the Pillow
+plugin and `inrcodec train`; and the one place where options become a mode and its
+settings (codec.registry.settings_for)."""
 import json
 
 import numpy as np
@@ -76,16 +77,54 @@ def test_encode_dir_resumes_and_every_reader_reads_it(folder, tmp_path):
 
 
 def test_weight_mode_resolves_as_on_the_command_line():
-    assert settings_for("weights")[0].writes == (5,)
-    assert settings_for("weights", preset="paper")[1].version == 2
-    assert settings_for("weights", coder="range")[1].version == 2  # format 2's own option
-    assert settings_for("weights", format_version=1, quantizer="fp16")[1].version == 1
-    with pytest.raises(InrcodecError, match="not lr"):
-        settings_for("latent", lr=1e-3)
+    assert settings_for(mode="weights")[0].writes == (5,)
+    assert settings_for(mode="weights", preset="paper")[1].version == 2
+    assert settings_for(mode="weights", coder="range")[1].version == 2  # format 2's own
+    assert settings_for(mode="weights", format_version=1, quantizer="fp16")[1].version == 1
+    with pytest.raises(InrcodecError, match="latent mode does not take lr"):
+        settings_for(mode="latent", lr=1e-3)
     with pytest.raises(InrcodecError, match="learns its step sizes"):
-        settings_for("weights", format_version=5, step_scale=1.0)
+        settings_for(mode="weights", format_version=5, step_scale=1.0)
     with pytest.raises(InrcodecError, match="unknown mode"):
-        settings_for("pixels")
+        settings_for(mode="pixels")
+    with pytest.raises(InrcodecError, match="unknown encode option stpes"):
+        settings_for(stpes=3)
+
+
+def test_one_options_object_through_every_door(folder, tmp_path):
+    """EncodeOptions (or a mapping of it) is what the API, encode-dir and the Pillow plugin
+    take, and the command line's options are its fields."""
+    from inrcodec.codec.options import EncodeOptions
+    src = folder / "p0.png"
+    opts = EncodeOptions(steps=STEPS, quality=60)
+    a = inrcodec.encode(src, opts)
+    assert inrcodec.encode(src, {"steps": STEPS, "quality": 60}) == a
+    assert inrcodec.encode(src, steps=STEPS, quality=60) == a
+    Image.open(src).save(tmp_path / "pil.inr", steps=STEPS, quality=60)
+    assert (tmp_path / "pil.inr").read_bytes() == a
+    inrcodec.encode_dataset([src], tmp_path / "d", opts)
+    assert (tmp_path / "d" / "p0.inr").read_bytes() == a
+    help = CliRunner().invoke(main, ["encode", "--help"]).output
+    assert all("--" + n.replace("_", "-") in help for n in EncodeOptions.names())
+
+
+@pytest.mark.parametrize("flag", [["--compute", "dense"], ["--amp", "bf16"], ["--compile"],
+                                  ["--batch-pixels", "4096"]])
+def test_options_that_do_nothing_in_the_latent_mode_are_refused(folder, tmp_path, flag):
+    r = CliRunner().invoke(main, ["encode-dir", str(folder), str(tmp_path / "o"), "--steps",
+                                  "1", *flag])
+    assert r.exit_code == 1 and "nothing in the latent mode" in r.output
+    assert "Traceback" not in r.output and not (tmp_path / "o").exists()
+    with pytest.raises(InrcodecError, match="nothing in the latent mode"):
+        inrcodec.encode(folder / "p0.png", steps=1, batch_pixels=4096)
+
+
+def test_train_defaults_to_the_default_mode(tmp_path):
+    """`inrcodec train` trains the default mode's model: the weight mode's options are
+    refused without --mode weights."""
+    r = CliRunner().invoke(main, ["train", str(tmp_path), str(tmp_path / "m.safetensors"),
+                                  "--tile", "32"])
+    assert r.exit_code == 1 and "--mode latent does not take --tile" in r.output
 
 
 def test_a_model_of_the_other_mode_is_a_clear_error(tiny_model):

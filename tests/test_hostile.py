@@ -14,6 +14,7 @@ import random
 import struct
 import tracemalloc
 
+import malformed
 import numpy as np
 import pytest
 import torch
@@ -25,13 +26,13 @@ from safetensors.torch import save as st_save
 import inrcodec
 from inrcodec import api
 from inrcodec.codec import bitstream, entropy
+from inrcodec.codec.weights import codec as wcodec
+from inrcodec.codec.weights import format as wformat
 from inrcodec.errors import (ChecksumError, FormatError, InrcodecError, ModelError,
                              ModelMismatchError)
-from inrcodec.model.shared_model import SharedModel, _data_digest
-
-import malformed
-from inrcodec.codec.weights import files as wfiles
-from inrcodec.codec.weights import codec as wcodec
+from inrcodec.model.file import data_digest
+from inrcodec.model.inr import Arch
+from inrcodec.model.shared_model import SharedModel, scratch_model
 
 TALLY: collections.Counter = collections.Counter()
 
@@ -208,9 +209,9 @@ def _variant(files, name="rgb", payload=None, alpha=None, **fields):
     (dict(version=0), "version 0"),
     (dict(quantizer=1), "unknown quantiser"),
     (dict(flags=2), "unknown flag bits"),
-    (dict(mode=4), "unknown image mode"),
-    (dict(mode=3), "alpha flag disagrees"),
-    (dict(mode=1), "alpha flag disagrees"),
+    (dict(image_mode=4), "unknown image mode"),
+    (dict(image_mode=3), "alpha flag disagrees"),
+    (dict(image_mode=1), "alpha flag disagrees"),
     (dict(width=0, tiles_x=0), "outside 1..65536"),
     (dict(width=70000, tiles_x=4375), "outside 1..65536"),
     (dict(width=65536, height=65536, tiles_x=4096, tiles_y=4096), "exceeds the limit"),
@@ -262,7 +263,7 @@ def test_alpha_bomb(files, tiny_model):
 def _fp16_payload(data: bytes):
     """(header, decompressed fp16 payload) of an fp16 file."""
     h = bitstream.verify(data)
-    return h, entropy.unzstd(wfiles.coded_payload(data, h), 2 * h.n_tiles * h.n_params,
+    return h, entropy.unzstd(wformat.coded_payload(data, h), 2 * h.n_tiles * h.n_params,
                              "payload")
 
 
@@ -290,17 +291,17 @@ def test_non_finite_values(files, tiny_model, bad):
 
 
 def test_unknown_version_quantiser_via_pack(files):
-    """wfiles.pack itself refuses to write what the reader would refuse."""
+    """wformat.pack itself refuses to write what the reader would refuse."""
     h = bitstream.unpack_header(files["rgb"])
-    for change in (dict(version=3), dict(quantizer=7), dict(quantizer=1), dict(mode=9)):
+    for change in (dict(version=3), dict(quantizer=7), dict(quantizer=1), dict(image_mode=9)):
         with pytest.raises(FormatError):
-            wfiles.pack(dataclasses.replace(h, **change), b"\0" * h.payload_len)
+            wformat.pack(dataclasses.replace(h, **change), b"\0" * h.payload_len)
     h2 = bitstream.unpack_header(files["rgb2r"])
     for change in (dict(coder=2), dict(qbits=12), dict(quantizer=0), dict(qparams_len=0),
                    dict(payload_len=h2.payload_len + 1)):
         with pytest.raises(FormatError):
             h3 = dataclasses.replace(h2, **change)
-            wfiles.pack(h3, b"\0" * h3.payload_len, qparams=b"\0" * h3.qparams_len)
+            wformat.pack(h3, b"\0" * h3.payload_len, qparams=b"\0" * h3.qparams_len)
 
 
 @pytest.mark.parametrize("name", ["rgb2z", "rgb2r"])
@@ -361,7 +362,7 @@ def _model_parts(data: bytes):
 def _rebuild(tensors, meta, *, fix_digest=True) -> bytes:
     meta = dict(meta)
     if fix_digest and all(t.dtype != torch.bfloat16 for t in tensors.values()):
-        meta["data_sha256"] = _data_digest(tensors)
+        meta["data_sha256"] = data_digest(tensors)
     return st_save(tensors, metadata={"inrcodec": json.dumps(meta)})
 
 
@@ -485,7 +486,7 @@ def test_malformed_model_metadata_and_tensors(tiny_model, change, message):
 
 
 def test_ffn_fourier_matrix_must_match(tiny_model):
-    ffn = inrcodec.scratch_model(inrcodec.Arch(family="ffn", width=8, depth=2, ffn_features=4),
+    ffn = scratch_model(Arch(family="ffn", width=8, depth=2, ffn_features=4),
                                  tile=8, n_levels=2)
     meta, tensors = _model_parts(ffn.to_bytes())
     assert SharedModel.from_bytes(ffn.to_bytes()).hash == ffn.hash
@@ -522,7 +523,7 @@ def test_damaged_model_names_the_hash_needed(files, tiny_model, tmp_path):
 
 
 def test_mismatched_model_names_both_hashes(files, tiny_model, tmp_path):
-    other = inrcodec.scratch_model(inrcodec.Arch(width=16, depth=3, w0=30.0), tile=16,
+    other = scratch_model(Arch(width=16, depth=3, w0=30.0), tile=16,
                                    n_levels=4, seed=2)
     p = tmp_path / "other.safetensors"
     other.save(p)
@@ -533,7 +534,7 @@ def test_mismatched_model_names_both_hashes(files, tiny_model, tmp_path):
 
 def test_encode_with_in_memory_model_then_save_decodes(tmp_path, rgb_image_module):
     """The hash an in-memory model names is the one its saved file has."""
-    m = inrcodec.scratch_model(inrcodec.Arch(width=8, depth=2), tile=16, n_levels=2, seed=3)
+    m = scratch_model(Arch(width=8, depth=2), tile=16, n_levels=2, seed=3)
     data = api.encode(rgb_image_module, model=m, steps=1, mode="weights", format_version=2)
     p = tmp_path / "m.safetensors"
     m.save(p)

@@ -18,10 +18,12 @@ from PIL import Image
 
 import inrcodec
 from inrcodec import api
-from inrcodec.codec import bitstream
 from inrcodec import io as imageio
 from inrcodec.cli import main
+from inrcodec.codec import bitstream
+from inrcodec.codec.header import MAX_SIDE
 from inrcodec.errors import ImageError, InrcodecError, ModelError, OutputExistsError
+from inrcodec.model.shared_model import SharedModel
 
 STEPS = 2
 
@@ -151,7 +153,7 @@ def test_moderately_large_image_in_chunks(tiny_model, dec):
     y, x = np.mgrid[0:600, 0:1000]
     a = np.stack([(x // 7) % 256, (y // 5) % 256, (x + y) % 256], -1).astype(np.uint8)
     calls = []
-    r = api.encode_report(a, model=tiny_model, steps=1, max_batch_pixels=64 * 256,
+    r = api.encode_report(a, model=tiny_model, steps=1, batch_pixels=64 * 256,
                           progress=lambda done, total, loss: calls.append((done, total)), mode="weights", format_version=2)
     n_tiles = 38 * 63
     # one call per chunk of 64 tiles, counting the optimiser step in fractions
@@ -161,7 +163,7 @@ def test_moderately_large_image_in_chunks(tiny_model, dec):
 
 
 def test_chunk_size_does_not_change_the_output(tiny_model, rgb_image):
-    a = api.encode(rgb_image, model=tiny_model, steps=2, max_batch_pixels=512, mode="weights", format_version=2)
+    a = api.encode(rgb_image, model=tiny_model, steps=2, batch_pixels=512, mode="weights", format_version=2)
     b = api.encode(rgb_image, model=tiny_model, steps=2, mode="weights", format_version=2)
     assert a == b
 
@@ -173,7 +175,7 @@ def test_image_too_large_is_refused(tmp_path, enc):
     with pytest.raises(ImageError, match="too large|exceeds"):
         enc(p)
     with pytest.raises(InrcodecError, match="larger than the format allows"):
-        enc(np.zeros((1, bitstream.MAX_SIDE + 1), np.uint8))
+        enc(np.zeros((1, MAX_SIDE + 1), np.uint8))
 
 
 def test_non_finite_float_image(tmp_path, enc):
@@ -190,7 +192,7 @@ def test_non_finite_float_image(tmp_path, enc):
 def test_greyscale(enc, dec, tiny_model, tmp_path):
     a = noise(20, 30, 1)[:, :, 0]
     r = enc(Image.fromarray(a, "L"))
-    assert r.mode == "L" and dec(r.data).shape == (20, 30, 1)
+    assert r.image_mode == "L" and dec(r.data).shape == (20, 30, 1)
     img = inrcodec.decode(r.data, model=tiny_model)
     assert img.mode == "L" and img.size == (30, 20)
 
@@ -202,7 +204,7 @@ def test_alpha_round_trips_exactly(enc, dec, tiny_model, tiny_model_path, tmp_pa
     src = tmp_path / "in.png"
     Image.fromarray(a, mode).save(src)
     r = enc(src)
-    assert r.mode == mode
+    assert r.image_mode == mode
     out = dec(r.data)
     assert out.shape == (23, 37, c)
     assert np.array_equal(out[:, :, -1], a[:, :, -1])
@@ -227,7 +229,7 @@ def test_alpha_is_not_dropped_silently_on_output(tmp_path, tiny_model, tiny_mode
 def test_palette_without_transparency(enc, dec):
     p = Image.fromarray(noise(16, 24, 3)).convert("P")
     r = enc(p)
-    assert r.mode == "RGB" and any("palette" in n for n in r.notices)
+    assert r.image_mode == "RGB" and any("palette" in n for n in r.notices)
 
 
 def test_palette_with_transparency(enc, dec, tmp_path):
@@ -236,7 +238,7 @@ def test_palette_with_transparency(enc, dec, tmp_path):
     src = tmp_path / "t.png"
     p.save(src, transparency=0)
     r = enc(src)
-    assert r.mode == "RGBA" and any("RGBA" in n for n in r.notices)
+    assert r.image_mode == "RGBA" and any("RGBA" in n for n in r.notices)
     expected = np.asarray(Image.open(src).convert("RGBA"))[:, :, 3]
     assert 0 < (expected == 0).sum() < expected.size
     assert np.array_equal(dec(r.data)[:, :, 3], expected)
@@ -247,14 +249,14 @@ def test_16_bit_png(tmp_path, enc, dec):
     p = tmp_path / "g16.png"
     p.write_bytes(png16(g[:, :, None], 0))
     r = enc(p)
-    assert r.mode == "L" and any("16" in n for n in r.notices)
+    assert r.image_mode == "L" and any("16" in n for n in r.notices)
     loaded = imageio.load_image(p).pixels[:, :, 0]
     assert np.array_equal(loaded, np.round(g / 65535 * 255).astype(np.uint8))
     rgb = np.stack([g, g[::-1], 65535 - g], -1)
     p = tmp_path / "rgb16.png"
     p.write_bytes(png16(rgb, 2))
     r = enc(p)
-    assert r.mode == "RGB" and dec(r.data).shape == (12, 10, 3)
+    assert r.image_mode == "RGB" and dec(r.data).shape == (12, 10, 3)
     assert np.array_equal(imageio.load_image(p).pixels, (rgb >> 8).astype(np.uint8))
 
 
@@ -263,7 +265,7 @@ def test_cmyk_jpeg(tmp_path, enc, dec):
     Image.fromarray(noise(20, 30, 3)).convert("CMYK").save(p)
     assert Image.open(p).mode == "CMYK"
     r = enc(p)
-    assert r.mode == "RGB" and any("CMYK" in n for n in r.notices)
+    assert r.image_mode == "RGB" and any("CMYK" in n for n in r.notices)
     assert dec(r.data).shape == (20, 30, 3)
 
 
@@ -366,14 +368,14 @@ def test_interrupted_while_writing_leaves_nothing(tmp_path, tiny_model, rgb_imag
 
 
 def test_interrupted_encode_cli(tmp_path, tiny_model_path, rgb_image, monkeypatch):
-    from inrcodec import cli as cli_module
+    from inrcodec.cli import progress as cli_progress
     src, dst = tmp_path / "in.png", tmp_path / "out.inr"
     Image.fromarray(rgb_image).save(src)
 
     def interrupt(self, done, total, loss):
         if done >= 2:
             raise KeyboardInterrupt
-    monkeypatch.setattr(cli_module._Progress, "__call__", interrupt)
+    monkeypatch.setattr(cli_progress.StepProgress, "__call__", interrupt)
     r = cli("encode", src, dst, "--mode", "weights", "--model", tiny_model_path, "--steps", 5)
     assert r.exit_code == 130
     assert_refused(r, "interrupted; no output was written")
@@ -434,7 +436,7 @@ def test_damaged_inr_cli(tmp_path, tiny_model, tiny_model_path, rgb_image):
 # -- reproducibility ----------------------------------------------------------------------------
 def test_reencode_is_byte_identical(tiny_model, tiny_model_path, rgb_image):
     a = api.encode(rgb_image, model=tiny_model, steps=3, mode="weights", format_version=2)
-    b = api.encode(rgb_image.copy(), model=inrcodec.SharedModel.load(tiny_model_path), steps=3, mode="weights", format_version=2)
+    b = api.encode(rgb_image.copy(), model=SharedModel.load(tiny_model_path), steps=3, mode="weights", format_version=2)
     assert a == b
     rgba = np.concatenate([rgb_image, rgb_image[:, :, :1]], 2)
     assert api.encode(rgba, model=tiny_model, steps=2, mode="weights", format_version=2) == api.encode(rgba, model=tiny_model,

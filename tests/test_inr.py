@@ -1,10 +1,10 @@
 import torch
 
-from inrcodec.config import Arch, FitConfig
+from inrcodec.codec.weights.config import FitConfig
 from inrcodec.codec.weights.fit import fit
-from inrcodec.model.inr import INR, init_dense
-from inrcodec.model.prune import is_nested, magnitude_prune, random_prune
 from inrcodec.codec.weights.tiles import tile_coords
+from inrcodec.model.inr import INR, Arch, init_dense
+from inrcodec.model.prune import is_nested, magnitude_prune, random_prune
 
 
 def _pruned_net(arch, rounds=3, seed=0):

@@ -2,19 +2,18 @@
 resolution, rate control by quality, determinism, and clear errors for damaged files or
 the wrong model."""
 import numpy as np
-import torch
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
 import inrcodec
 from inrcodec.cli import main
 from inrcodec.codec import bitstream
-from inrcodec.errors import FormatError, InrcodecError
-from inrcodec.errors import ModelMismatchError
-from inrcodec.metrics import psnr
-from inrcodec.codec.latent.model import load_latent_model, scratch_latent_model
 from inrcodec.codec.latent import format as lformat
+from inrcodec.codec.latent.model import load_latent_model, scratch_latent_model
+from inrcodec.errors import FormatError, InrcodecError, ModelMismatchError
+from inrcodec.metrics import psnr
 
 STEPS = 100
 
@@ -34,7 +33,7 @@ def encoded():
 
 def test_round_trip(encoded):
     img, r = encoded
-    assert r.version == 6 and r.codec == "latent"
+    assert r.format_version == 6 and r.mode == "latent"
     h = bitstream.verify(r.data)
     assert isinstance(h, lformat.LatentHeader) and (h.width, h.height) == (56, 40)
     assert h.model_hash.hex() == load_latent_model().hash == r.model_hash
@@ -83,7 +82,7 @@ def test_greyscale_and_alpha(mode):
         img = np.dstack([img, np.tile(np.arange(56, dtype=np.uint8) * 4, (40, 1))])
     r = inrcodec.encode_report(img, mode="latent", steps=10)
     out = inrcodec.decode_array(r.data)
-    assert r.mode == mode and inrcodec.decode(r.data).mode == mode
+    assert r.image_mode == mode and inrcodec.decode(r.data).mode == mode
     if mode == "RGBA":
         assert (out[:, :, 3] == img[:, :, 3]).all()  # alpha is lossless
 
@@ -256,8 +255,8 @@ def test_bpp_and_psnr_targets():
 
 
 def test_latent_model_file_round_trips_and_refuses_damage():
-    from inrcodec.errors import ModelError
     from inrcodec.codec.latent.model import LatentModel
+    from inrcodec.errors import ModelError
     m = scratch_latent_model(load_latent_model().arch, n_levels=3, seed=2)
     w = ~torch_bias_mask(m)
     kept = [int((mk & w).sum()) for mk in m.masks]

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
+from inrcodec.codec.latent.config import LatentArch, LatentFit
 from inrcodec.codec.latent.fit import quantised
 from inrcodec.codec.latent.model import load_latent_model
-from inrcodec.config import LatentArch, LatentFit
 from inrcodec.training.latent_train import LatentTrainConfig, _proxy, train_latent
 
 VISITS = 20
@@ -97,6 +97,6 @@ def test_upsample_is_a_latent_training_option(tmp_path):
 
     from inrcodec.cli import main
     r = CliRunner().invoke(main, ["train", str(tmp_path), str(tmp_path / "m.safetensors"),
-                                  "--upsample", "bicubic"])
-    assert r.exit_code != 0 and "--upsample is for --mode latent" in r.output
+                                  "--mode", "weights", "--upsample", "bicubic"])
+    assert r.exit_code != 0 and "--mode weights does not take --upsample" in r.output
     assert not (tmp_path / "m.safetensors").exists()

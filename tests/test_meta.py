@@ -2,14 +2,14 @@ import json
 
 import numpy as np
 import torch
+from synthetic import sine_signals
 
-from inrcodec.config import Arch, MetaConfig
-from inrcodec.model.inr import INR, init_dense
-from inrcodec.training.meta import load_checkpoint, maml_loss, train_meta_sparse
+from inrcodec.codec.weights.tiles import tile_coords
+from inrcodec.model.inr import INR, Arch, init_dense
 from inrcodec.model.prune import is_nested
 from inrcodec.model.shared_model import SharedModel
-from inrcodec.codec.weights.tiles import tile_coords
-from synthetic import sine_signals
+from inrcodec.training.config import MetaConfig
+from inrcodec.training.meta import load_checkpoint, maml_loss, train_meta_sparse
 
 ARCH = Arch(width=12, depth=2, w0=30.0)
 T = 8

@@ -6,9 +6,9 @@ import pytest
 import inrcodec
 from inrcodec.codec.latent import codec as lc
 from inrcodec.codec.latent import ratecontrol
+from inrcodec.codec.latent.config import LatentFit, latent_lambda
 from inrcodec.codec.latent.fit import LIM, Start, fit
 from inrcodec.codec.latent.model import load_latent_model
-from inrcodec.config import LatentFit, latent_lambda
 
 
 def _photo(h=48, w=64):

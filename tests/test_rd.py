@@ -10,11 +10,11 @@ import pytest
 
 import inrcodec
 from inrcodec.codec import bitstream, prior
+from inrcodec.codec.weights import format as wformat
 from inrcodec.codec.weights import rdencode, rdfit, tilecode
 from inrcodec.errors import FormatError, InrcodecError
 from inrcodec.io import as_loaded
 from inrcodec.metrics import psnr
-from inrcodec.codec.weights import files as wfiles
 
 FAST = dict(format_version=5, steps=30)
 
@@ -25,7 +25,7 @@ def _enc(img, model, **kw):
 
 def test_round_trip_and_any_size(tiny_model, rgb_image):
     r = _enc(rgb_image, tiny_model, quality=60)
-    assert r.version == 5 and bitstream.unpack_header(r.data).version == 5
+    assert r.format_version == 5 and bitstream.unpack_header(r.data).version == 5
     out = inrcodec.decode_array(r.data, model=tiny_model)
     assert out.shape == rgb_image.shape
     assert abs(psnr(out, rgb_image) - r.psnr) < 1e-9
@@ -57,8 +57,9 @@ def test_bpp_target_lands_at_or_under(tiny_model, rgb_image):
 
 
 def test_wrong_model_is_named(tiny_model, rgb_image):
-    from inrcodec import Arch, scratch_model
     from inrcodec.errors import ModelMismatchError
+    from inrcodec.model.inr import Arch
+    from inrcodec.model.shared_model import scratch_model
     r = _enc(rgb_image, tiny_model, quality=50)
     other = scratch_model(Arch(width=16, depth=3, w0=30.0), tile=16, n_levels=4, seed=2)
     with pytest.raises(ModelMismatchError, match=tiny_model.hash):
@@ -153,7 +154,7 @@ def test_corrupt_options_and_map_give_clear_errors(tiny_model, rgb_image):
     n = 3 * 2  # the 40x28 image in 16-pixel tiles
     opts, forced, qs = _forced(tiny_model, n)
     side, tmap, payload = tilecode.encode(tiny_model, opts, forced, qs)
-    data = wfiles.write_tiles(model_hash=tiny_model.hash, width=40, height=28, mode="RGB",
+    data = wformat.write_tiles(model_hash=tiny_model.hash, width=40, height=28, image_mode="RGB",
                                  tile=tiny_model.tile, n_options=3, options=side,
                                  tile_map=tmap, payload=payload)
     assert inrcodec.decode_array(data, model=tiny_model).shape == (28, 40, 3)
@@ -173,8 +174,9 @@ def test_corrupt_options_and_map_give_clear_errors(tiny_model, rgb_image):
 
 
 def test_cli_weights_mode_writes_format_5(tiny_model_path, rgb_image, tmp_path):
-    from PIL import Image
     from click.testing import CliRunner
+    from PIL import Image
+
     from inrcodec.cli import main
     src = tmp_path / "a.png"
     Image.fromarray(rgb_image).save(src)

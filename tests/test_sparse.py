@@ -3,14 +3,16 @@ import numpy as np
 import pytest
 import torch
 
-from inrcodec.model import accel
-from inrcodec.config import Arch, FitConfig, MetaConfig
+from inrcodec.codec.weights.config import FitConfig
 from inrcodec.codec.weights.fit import fit
-from inrcodec.model.inr import INR, init_dense
-from inrcodec.training.meta import maml_loss
-from inrcodec.model.prune import magnitude_prune
-from inrcodec.model.sparse import CPU_THRESHOLD, compute_path, plan_for
 from inrcodec.codec.weights.tiles import tile_coords
+from inrcodec.model import accel
+from inrcodec.model.inr import INR, Arch, init_dense
+from inrcodec.model.prune import magnitude_prune
+from inrcodec.model.shared_model import load_model
+from inrcodec.model.sparse import CPU_THRESHOLD, compute_path, plan_for
+from inrcodec.training.config import MetaConfig
+from inrcodec.training.meta import maml_loss
 
 
 def _net(arch, rounds, seed=0, random_masks=None):
@@ -135,8 +137,7 @@ def test_bf16_autocast_fit_runs_and_stays_close():
 
 
 def test_default_model_levels_pick_the_path_the_rule_says():
-    import inrcodec
-    m = inrcodec.load_model()
+    m = load_model()
     ratios = [m.net(k).compact_plan().cost_ratio() for k in range(len(m.levels))]
     assert ratios[0] == 1.0 and plan_for(m.net(0), "cpu") is None
     assert np.all(np.diff(ratios) <= 1e-9)  # nested masks: never more work when sparser

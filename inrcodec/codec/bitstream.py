@@ -1,6 +1,7 @@
 """The .inr container: magic, the version table, sections, CRC. The only module that lays
-out a file; what a header's fields mean belongs to its mode (latent/format.py,
-weights/format.py), and what is inside a section to the coder that wrote it.
+out a file; it knows no mode. Each mode's header class (its versions' fields, sections and
+rules) is registered here by the one table of modes (registry.py); what a header's fields
+mean belongs to its mode, and what is inside a section to the coder that wrote it.
 
     header (its version's fields) | sections, in the order the header lists them | CRC-32
 
@@ -15,25 +16,40 @@ from dataclasses import asdict
 
 from ..errors import ChecksumError, FormatError
 from .entropy import unzstd, zstd
-from .header import FLAG_ALPHA, MAGIC, MAX_PIXELS, MAX_SIDE, MODE_IDS, MODES, struct_format
-from .latent.format import LatentHeader
-from .weights.format import Header, TileHeader
+from .header import FLAG_ALPHA, MAGIC, Field, struct_format
 
-# The version table: which header (and so which mode) each format version is.
-HEADERS = {1: Header, 2: Header, 3: LatentHeader, 4: LatentHeader, 5: TileHeader,
-           6: LatentHeader}
-READ_VERSIONS = tuple(sorted(HEADERS))
-LAYOUTS = {v: cls.LAYOUTS[v] for v, cls in HEADERS.items()}
-FORMATS = {v: struct_format(fs) for v, fs in LAYOUTS.items()}
-HEADER_SIZES = {v: struct.calcsize(fmt) for v, fmt in FORMATS.items()}
-HEADER_SIZE = max(HEADER_SIZES.values())
-MIN_HEADER_SIZE = min(HEADER_SIZES.values())
 CRC_SIZE = 4
+# format version -> its header class; filled by register() (registry.py), read-only after.
+_HEADERS: dict[int, type] = {}
 
-__all__ = ["MAGIC", "MODES", "MODE_IDS", "MAX_SIDE", "MAX_PIXELS", "FLAG_ALPHA", "HEADERS",
-           "READ_VERSIONS", "LAYOUTS", "HEADER_SIZES", "HEADER_SIZE", "MIN_HEADER_SIZE",
-           "pack_sections", "unpack_header", "verify", "section", "alpha_section",
-           "alpha_of"]
+
+def register(header_cls) -> None:
+    """Make the versions a header class lays out (its LAYOUTS) readable and writable."""
+    for v in header_cls.LAYOUTS:
+        if _HEADERS.get(v, header_cls) is not header_cls:
+            raise ValueError(f"format version {v} is registered twice")
+        _HEADERS[v] = header_cls
+
+
+def versions() -> tuple[int, ...]:
+    """Every format version this inrcodec reads."""
+    return tuple(sorted(_HEADERS))
+
+
+def layout(version: int) -> tuple[Field, ...]:
+    return _HEADERS[version].LAYOUTS[version]
+
+
+def header_size(version: int) -> int:
+    return struct.calcsize(struct_format(layout(version)))
+
+
+def max_header_size() -> int:
+    return max(header_size(v) for v in _HEADERS)
+
+
+def min_header_size() -> int:
+    return min(header_size(v) for v in _HEADERS)
 
 
 def pack_sections(h, sections: dict[str, bytes]) -> bytes:
@@ -42,7 +58,8 @@ def pack_sections(h, sections: dict[str, bytes]) -> bytes:
         raise ValueError("section lengths disagree with the header")
     h.validate()
     d = asdict(h)
-    head = struct.pack(FORMATS[h.version], *(d[f.name] for f in LAYOUTS[h.version]))
+    fields = layout(h.version)
+    head = struct.pack(struct_format(fields), *(d[f.name] for f in fields))
     body = head + b"".join(sections.get(name, b"") for name, _ in h.sections())
     return body + struct.pack("<I", zlib.crc32(body))
 
@@ -53,18 +70,18 @@ def unpack_header(data: bytes):
         if not data.startswith(MAGIC[:len(data)]):
             raise FormatError("not an inrcodec file (bad magic bytes)")
         raise FormatError(f"file is truncated: {len(data)} bytes, the header alone is "
-                          f"at least {MIN_HEADER_SIZE}")
+                          f"at least {min_header_size()}")
     if data[:4] != MAGIC:
         raise FormatError("not an inrcodec file (bad magic bytes)")
     version = data[4]
-    if version not in HEADERS:
+    if version not in _HEADERS:
         raise FormatError(f"format version {version} is not supported (this inrcodec reads "
-                          f"{', '.join(map(str, READ_VERSIONS))})")
-    size = HEADER_SIZES[version]
+                          f"{', '.join(map(str, versions()))})")
+    fields, size = layout(version), header_size(version)
     if len(data) < size:
         raise FormatError(f"file is truncated: {len(data)} bytes, the header alone is {size}")
-    vals = struct.unpack(FORMATS[version], data[:size])
-    h = HEADERS[version](**{f.name: v for f, v in zip(LAYOUTS[version], vals)})
+    vals = struct.unpack(struct_format(fields), data[:size])
+    h = _HEADERS[version](**{f.name: v for f, v in zip(fields, vals)})
     h.validate()
     return h
 

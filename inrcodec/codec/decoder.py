@@ -1,5 +1,5 @@
-"""The decoder: .inr bytes -> pixels, at the stored size or any other, through a table of
-format versions. The only reader of .inr files: the container is checked first
+"""The decoder: .inr bytes -> pixels, at the stored size or any other, through the table of
+format versions (registry.READERS). The only reader of .inr files: the container is checked first
 (bitstream), then the mode reads the shared model the file names, and only then is
 anything decompressed."""
 from __future__ import annotations
@@ -12,13 +12,7 @@ from PIL import Image
 from ..errors import InrcodecError
 from . import bitstream
 from .header import MAX_PIXELS, MAX_SIDE
-from .latent import codec as latent
-from .mode import Mode
-from .weights import codec as weights
-
-# format version -> the mode that reads it.
-MODES: dict[int, Mode] = {v: m for m in (latent.MODE, weights.RD, weights.PAPER)
-                          for v in m.reads}
+from .registry import READERS
 
 
 def target_size(h, size, scale) -> tuple[int, int]:
@@ -55,12 +49,12 @@ def decode_array(data: bytes, size: tuple[int, int] | None = None, *, scale: flo
     h = bitstream.verify(data)
     ow, oh = target_size(h, size, scale)
     alpha = bitstream.alpha_section(data, h)  # a bad alpha plane fails before the render
-    out = MODES[h.version].decode(data, h, model, (ow, oh), device)
+    out = READERS[h.version].decode(data, h, model, (ow, oh), device)
     np.round(out, out=out)
     rgb = np.clip(out, 0, 255, out=out).astype(np.uint8)
     del out
     colour = np.round(rgb.astype(np.float32).mean(2, keepdims=True)).astype(np.uint8) \
-        if h.mode_name in ("L", "LA") else rgb
+        if h.image_mode_name in ("L", "LA") else rgb
     if not h.has_alpha:
         return colour
     alpha = np.frombuffer(alpha, dtype=np.uint8).reshape(h.height, h.width)
@@ -73,5 +67,5 @@ def decode_image(data: bytes, size: tuple[int, int] | None = None, *,
                  scale: float | None = None, model=None, device=None) -> Image.Image:
     """Decode to a PIL image in the stored mode."""
     a = decode_array(data, size, scale=scale, model=model, device=device)
-    mode = bitstream.unpack_header(data).mode_name
-    return Image.fromarray(a[:, :, 0] if mode == "L" else a, mode)
+    image_mode = bitstream.unpack_header(data).image_mode_name
+    return Image.fromarray(a[:, :, 0] if image_mode == "L" else a, image_mode)

@@ -1,7 +1,7 @@
 """What every .inr header shares, declared once: a field (name, struct code, meaning), the
-image fields every mode has (size, mode, alpha) and their limits, and the describer behind
-`inrcodec info`. Each mode declares its own header fields in its package (latent/format.py,
-weights/format.py); bitstream.py lays them out in a file."""
+seven fields every version starts with (`common_fields`), the image fields' limits and
+the describer behind `inrcodec info`. Each mode declares the rest of its header in its
+package (latent/format.py, weights/format.py); bitstream.py lays headers out in a file."""
 from __future__ import annotations
 
 import struct
@@ -10,12 +10,14 @@ from dataclasses import asdict, dataclass
 from ..errors import FormatError
 
 MAGIC = b"INRC"
-MODES = {0: "L", 1: "LA", 2: "RGB", 3: "RGBA"}
-MODE_IDS = {v: k for k, v in MODES.items()}
+# The image's channels (not the codec mode: that is the format version's).
+IMAGE_MODES = {0: "L", 1: "LA", 2: "RGB", 3: "RGBA"}
+IMAGE_MODE_IDS = {v: k for k, v in IMAGE_MODES.items()}
 MAX_SIDE = 1 << 16
 MAX_PIXELS = 1 << 28
 MAX_SECTION = 1 << 30
 FLAG_ALPHA = 1
+MODEL_HASH = "SHA-256 of the shared-model file needed to decode"
 
 
 @dataclass(frozen=True)
@@ -25,14 +27,29 @@ class Field:
     meaning: str
 
 
+def common_fields(version: int, what: str = "", model_hash: str = MODEL_HASH
+                  ) -> tuple[Field, ...]:
+    """The fields every version's header starts with, in this order; `what` names the
+    version's mode in the version field's meaning, `model_hash` says what the hash names."""
+    return (
+        Field("magic", "4s", "b'INRC'"),
+        Field("version", "B", f"format version (this is {version}{what and ': ' + what})"),
+        Field("flags", "B", "bit 0: alpha plane present; other bits 0"),
+        Field("model_hash", "32s", model_hash),
+        Field("width", "I", "image width in pixels, 1..65536"),
+        Field("height", "I", "image height in pixels, 1..65536"),
+        Field("image_mode", "B", "0 L, 1 LA, 2 RGB, 3 RGBA"),
+    )
+
+
 def struct_format(fields: tuple[Field, ...]) -> str:
     return "<" + "".join(f.fmt for f in fields)
 
 
 class ImageHeader:
-    """Mixin of every header dataclass. A subclass sets LAYOUTS (version -> its fields) and
-    NAMES (field -> {id: name} for `describe`), and implements `sections` (its sections
-    in file order, with their lengths) and `validate`."""
+    """Mixin of every header dataclass. A subclass sets LAYOUTS (version -> its fields,
+    `common_fields` first) and NAMES (field -> {id: name} for `describe`), and implements
+    `sections` (its sections in file order, with their lengths) and `validate`."""
 
     LAYOUTS: dict[int, tuple[Field, ...]] = {}
     NAMES: dict[str, dict[int, str]] = {}
@@ -43,8 +60,8 @@ class ImageHeader:
         return struct.calcsize(struct_format(self.LAYOUTS[self.version]))
 
     @property
-    def mode_name(self) -> str:
-        return MODES[self.mode]
+    def image_mode_name(self) -> str:
+        return IMAGE_MODES[self.image_mode]
 
     @property
     def has_alpha(self) -> bool:
@@ -55,7 +72,7 @@ class ImageHeader:
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(field, value, meaning) rows, ids spelled out: `inrcodec info`."""
-        names = {"mode": MODES, **self.NAMES}
+        names = {"image_mode": IMAGE_MODES, **self.NAMES}
         d = asdict(self)
         rows = []
         for f in self.LAYOUTS[self.version]:
@@ -81,9 +98,9 @@ def validate_image(h) -> None:
         raise FormatError(f"image size {h.width}x{h.height} outside 1..{MAX_SIDE}")
     if h.width * h.height > MAX_PIXELS:
         raise FormatError(f"image of {h.width * h.height} pixels exceeds the limit {MAX_PIXELS}")
-    if h.mode not in MODES:
-        raise FormatError(f"unknown image mode id {h.mode}")
-    if h.has_alpha != MODES[h.mode].endswith("A"):
+    if h.image_mode not in IMAGE_MODES:
+        raise FormatError(f"unknown image mode id {h.image_mode}")
+    if h.has_alpha != IMAGE_MODES[h.image_mode].endswith("A"):
         raise FormatError("alpha flag disagrees with the image mode")
 
 

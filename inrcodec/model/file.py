@@ -14,6 +14,8 @@ import struct
 from pathlib import Path
 
 import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
 
 from ..errors import ModelError
 
@@ -62,11 +64,12 @@ class ModelFile:
             raise ModelError(f"{path}: {e}") from None
 
 
-def _dumps(obj) -> str:
+def dumps(obj) -> str:
+    """Canonical JSON: a model's bytes are its identity, so its metadata's must not vary."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
-def _data_digest(tensors: dict[str, torch.Tensor]) -> str:
+def data_digest(tensors: dict[str, torch.Tensor]) -> str:
     h = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name].contiguous()
@@ -76,7 +79,18 @@ def _data_digest(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def _read_metadata(data: bytes) -> dict:
+def pack_model(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> bytes:
+    """A model file: the tensors, and `meta` (string values) with the format tag and the
+    tensors' digest added, under one metadata key (safetensors keeps metadata in a hash
+    map whose order varies between processes, and the file's bytes must not)."""
+    meta = {"format": FORMAT_NAME, **meta, "data_sha256": data_digest(tensors)}
+    return st_save(tensors, metadata={META_KEY: dumps(meta)})
+
+
+def read_metadata(data: bytes, what: str = "shared model") -> dict[str, str]:
+    """A model file's metadata, bounded and checked for the format tag; no tensor is read."""
+    if len(data) > MAX_MODEL_BYTES:
+        raise ModelError(f"{what} is {len(data)} bytes, over the {MAX_MODEL_BYTES} limit")
     if len(data) < 8:
         raise ModelError("shared model file is truncated")
     (n,) = struct.unpack("<Q", data[:8])
@@ -92,7 +106,26 @@ def _read_metadata(data: bytes) -> dict:
         raise ModelError("shared model metadata is missing or malformed") from None
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         raise ModelError("shared model metadata is malformed")
+    if meta.get("format") != FORMAT_NAME:
+        raise ModelError("not an inrcodec shared model (format tag missing)")
     return meta
+
+
+def read_tensors(data: bytes, meta: dict[str, str], what: str = "shared model",
+                 dtypes: tuple | None = None) -> dict[str, torch.Tensor]:
+    """A model file's tensors (of `dtypes` only, if given), checked against the digest
+    its metadata records."""
+    try:
+        tensors = st_load(data)
+    except Exception as e:  # safetensors raises its own error types
+        raise ModelError(f"{what} tensors are unreadable: {e}") from None
+    for name, t in tensors.items():
+        if dtypes is not None and t.dtype not in dtypes:
+            raise ModelError(f"{what} tensor {name} has unsupported type {t.dtype}")
+    if data_digest(tensors) != meta.get("data_sha256"):
+        raise ModelError(f"{what} is damaged: its tensor data do not match the digest "
+                         "recorded in it (tampered or truncated file)")
+    return tensors
 
 
 def load_named(load, model, needed: str, what: str):

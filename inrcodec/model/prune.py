@@ -51,6 +51,29 @@ def _apply_drop(masks: list[torch.Tensor], drop: torch.Tensor) -> list[torch.Ten
     return out
 
 
+def prune_flat(theta: torch.Tensor, mask: torch.Tensor, weights: list[slice],
+               rate: float) -> torch.Tensor:
+    """`magnitude_prune` on a flat parameter vector and its mask, whose weights (not
+    biases) are at the slices `weights`: the latent mode's synthesis."""
+    new = magnitude_prune([theta[s] for s in weights], [mask[s] for s in weights], rate)
+    out = mask.clone()
+    for s, m in zip(weights, new):
+        out[s] = m
+    return out
+
+
+def rounds_for_density(n_weights: int, rate: float, density: float) -> int:
+    """How many rounds of pruning `rate` of the survivors bring `n_weights` weights to
+    `density` or below (each round removes round(rate x survivors), as the prunes do)."""
+    if not 0 < density <= 1:
+        raise ValueError("the target density must be in (0, 1]")
+    n, rounds = n_weights, 0
+    while n / n_weights > density:
+        n -= _n_remove(n, rate)
+        rounds += 1
+    return rounds
+
+
 def is_nested(inner: list[torch.Tensor], outer: list[torch.Tensor]) -> bool:
     """True if every weight kept by `inner` is also kept by `outer`."""
     return all(bool((a & ~b).sum() == 0) for a, b in zip(inner, outer))

@@ -13,14 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
 
-from ..config import Arch
 from ..errors import ModelError
-from .file import (FORMAT_NAME, MAX_LEVELS, MAX_MODEL_BYTES, META_KEY, ModelFile,
-                   _data_digest, _dumps, _read_metadata)
-from .inr import INR, fourier_matrix, init_dense
+from .file import MAX_LEVELS, ModelFile, dumps, pack_model, read_metadata, read_tensors
+from .inr import INR, Arch, fourier_matrix, init_dense
 from .prune import magnitude_prune
 
 # Version 1: pruned weights are zero. Version 2 adds a dense base per level (sparse-delta
@@ -125,42 +121,23 @@ class SharedModel(ModelFile):
         return t
 
     def to_bytes(self) -> bytes:
-        tensors = self._tensors()
-        meta = {
-            "format": FORMAT_NAME,
+        return pack_model(self._tensors(), {
             "format_version": "2" if self.sparse_delta else "1",
-            "arch": _dumps(self.arch.to_dict()),
+            "arch": dumps(self.arch.to_dict()),
             "tile": str(self.tile),
             "n_levels": str(len(self.levels)),
             "default_level": str(self.default_level),
-            "info": _dumps(self.info),
-            "data_sha256": _data_digest(tensors),
-        }
-        # One metadata key: safetensors keeps metadata in a hash map whose order varies
-        # between processes, and the file's bytes must not (they are its identity).
-        return st_save(tensors, metadata={META_KEY: _dumps(meta)})
+            "info": dumps(self.info),
+        })
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "SharedModel":
-        if len(data) > MAX_MODEL_BYTES:
-            raise ModelError(f"shared model is {len(data)} bytes, over the {MAX_MODEL_BYTES} limit")
-        meta = _read_metadata(data)
-        if meta.get("format") != FORMAT_NAME:
-            raise ModelError("not an inrcodec shared model (format tag missing)")
+        meta = read_metadata(data)
         version = meta.get("format_version")
         if version not in READ_VERSIONS:
             raise ModelError(f"shared model format version {version!r} is not "
                              f"supported (this inrcodec reads versions {', '.join(READ_VERSIONS)})")
-        try:
-            tensors = st_load(data)
-        except Exception as e:  # safetensors raises its own error types
-            raise ModelError(f"shared model tensors are unreadable: {e}") from None
-        for name, t in tensors.items():
-            if t.dtype not in _TENSOR_DTYPES:
-                raise ModelError(f"shared model tensor {name} has unsupported type {t.dtype}")
-        if _data_digest(tensors) != meta.get("data_sha256"):
-            raise ModelError("shared model is damaged: its tensor data do not match the digest "
-                             "recorded in it (tampered or truncated file)")
+        tensors = read_tensors(data, meta, dtypes=_TENSOR_DTYPES)
         try:
             arch = Arch.from_dict(json.loads(meta["arch"]))
             tile = int(meta["tile"])

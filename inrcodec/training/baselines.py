@@ -29,14 +29,14 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..config import DEFAULT_LR, Arch, FitConfig, MetaConfig
+from ..codec.weights.config import PAPER_LR, FitConfig
 from ..codec.weights.fit import fit
-from ..model.inr import tile_losses
-from ..model.inr import INR, init_dense
-from .meta import to_targets, train_meta_sparse
+from ..codec.weights.tiles import tile_coords
+from ..model.inr import INR, Arch, init_dense, tile_losses
 from ..model.prune import _n_remove
 from ..model.shared_model import SharedModel
-from ..codec.weights.tiles import tile_coords
+from .config import MetaConfig
+from .meta import to_targets, train_meta_sparse
 
 METHODS = ("meta-sparse", "random-pruning", "dense-narrow", "scratch", "maml-oneshot",
            "maml-imp")
@@ -195,7 +195,7 @@ def evaluate(method: str, signals_u8: np.ndarray, *, model: SharedModel | None =
 
 # -- Section 5.3: winning tickets on one image ---------------------------------------------
 def winning_ticket(arch: Arch, image_u8: np.ndarray, *, steps: int, rounds: int,
-                   lr: float = DEFAULT_LR, seed: int = 0, rewind_step: int = 0,
+                   lr: float = PAPER_LR, seed: int = 0, rewind_step: int = 0,
                    eval_every: int = 10, progress: Callable[[int, int, float], None] | None = None) -> list[dict]:
     """IMP with weight rewinding on a single image (the whole image is one signal).
 
@@ -242,7 +242,7 @@ def winning_ticket(arch: Arch, image_u8: np.ndarray, *, steps: int, rounds: int,
     return rows
 
 
-def dense_fit_peak(arch: Arch, image_u8: np.ndarray, *, steps: int, lr: float = DEFAULT_LR,
+def dense_fit_peak(arch: Arch, image_u8: np.ndarray, *, steps: int, lr: float = PAPER_LR,
                    seed: int = 0, eval_every: int = 10) -> dict:
     """Dense-narrow on one image, trained like a winning-ticket round: peak PSNR."""
     return winning_ticket(arch, image_u8, steps=steps, rounds=0, lr=lr, seed=seed,

@@ -243,7 +243,7 @@ def _open_rgb(path: Path) -> Image.Image:
         img = load_image(path)
     except ImageError as exc:
         raise DatasetError(f"cannot read image {str(path)!r}: {exc}") from None
-    return to_pil(img.pixels, img.mode).convert("RGB")
+    return to_pil(img.pixels, img.image_mode).convert("RGB")
 
 
 def kodak_like(img: Image.Image) -> Image.Image:
@@ -259,7 +259,7 @@ def kodak_like(img: Image.Image) -> Image.Image:
     Upscaling would only invent detail and make the images unrepresentative.
     """
     loaded = from_pil(img)
-    img = to_pil(loaded.pixels, loaded.mode).convert("RGB")
+    img = to_pil(loaded.pixels, loaded.image_mode).convert("RGB")
     w, h = img.size
     portrait = h > w
     # Crop is (3k x 2k) landscape or (2k x 3k) portrait, the largest that fits.

@@ -35,15 +35,32 @@ from safetensors.torch import load_file, save_file
 
 from ..codec import prior
 from ..codec.latent import arm, grids, synthesis
+from ..codec.latent.config import LatentArch, LatentFit, latent_lambda
 from ..codec.latent.fit import quantised
-from ..codec.latent.model import LatentModel, prune_mask
-from ..config import LatentArch, LatentFit, latent_lambda
+from ..codec.latent.model import LatentModel
+from ..model.prune import prune_flat
 from .data import random_crops
 from .train import split_photos
+
+# The architecture `inrcodec train --mode latent` trains unless told (--width, --depth,
+# --w0, --upsample): the shipped model's (inrcodec/models/latent.safetensors), 7 grids and
+# the pixel's coordinates into a 16-wide 2-layer SIREN with w0 = 5 (the latents are
+# integers of a few units, so the usual w0 = 30 oversteers).
+TRAIN_ARCH = LatentArch(levels=7, hidden=16, layers=2, act="sine", w0=5.0, arm_hidden=16,
+                        coords=True)
+# The fields of LatentTrainConfig that are the encoder's fit (LatentFit) on purpose: the
+# crops are fitted the way the encoder fits a photo. Each is written out below with the
+# value the shipped model was trained with; tests/test_latent_train.py fails when the
+# encoder's default and training's differ, so that a change to one is a choice about both.
+# ste_fraction is not among them: the shipped model was trained with a straight-through
+# phase (0.2) that the encoder dropped in 0.10.0.
+SHARED_WITH_FIT = ("lr_latent", "coarse_lr_factor", "quantizer", "temperature", "noise_scale")
 
 
 @dataclass(frozen=True)
 class LatentTrainConfig:
+    """Training's own recipe; its defaults are what trained the shipped model."""
+
     steps: int = 20000  # dense steps
     rounds: int = 3  # pruning rounds (20 % each)
     round_steps: int = 1500
@@ -55,13 +72,13 @@ class LatentTrainConfig:
     quality_lo: float = 10.0  # lambda is drawn log-uniformly between these qualities
     quality_hi: float = 90.0
     lr: float = 2e-3  # shared synthesis and ARM
-    # the crops' fit is the encoder's (LatentFit)
-    lr_latent: float = LatentFit.lr_latent
-    coarse_lr_factor: float = LatentFit.coarse_lr_factor
-    ste_fraction: float = LatentFit.ste_fraction
-    quantizer: str = LatentFit.quantizer
-    temperature: tuple[float, float] = LatentFit.temperature
-    noise_scale: tuple[float, float] = LatentFit.noise_scale
+    # the crops' fit (LatentFit's, see SHARED_WITH_FIT)
+    lr_latent: float = 0.05
+    coarse_lr_factor: float = 6.0
+    ste_fraction: float = 0.2
+    quantizer: str = "softround"
+    temperature: tuple[float, float] = (0.5, 0.1)
+    noise_scale: tuple[float, float] = (1.0, 1.0)
     pixel_fraction: float = 0.5
     crop_scale: tuple[float, float] = (0.25, 0.75)
     seed: int = 0
@@ -106,6 +123,145 @@ class _Pool:
         self.lam[i] = latent_lambda(q)
 
 
+    def adam_step(self, idx: torch.Tensor, lat: list[torch.Tensor]) -> None:
+        """The crops' own Adam, as the encoder's: per-crop step count and cosine decay, on
+        each crop's own loss (the batch mean's gradient times the batch)."""
+        c, b1, b2, eps = self.cfg, 0.9, 0.999, 1e-8
+        t = self.t[idx]
+        tt = (t + 1).float()
+        f = 0.5 * (1 + torch.cos(math.pi * t.float() / c.visits))
+        lr0 = c.lr_latent * (0.02 + 0.98 * f)
+        for k, g in enumerate(lat):
+            lr = lr0 * (c.coarse_lr_factor if k else 1.0)
+            view = (-1,) + (1,) * (g.dim() - 1)
+            gr = g.grad * c.batch
+            m = self.m[k][idx] * b1 + (1 - b1) * gr
+            v = self.v[k][idx] * b2 + (1 - b2) * gr * gr
+            mh = m / (1 - b1 ** tt).view(view)
+            vh = v / (1 - b2 ** tt).view(view)
+            self.lat[k][idx] = g - lr.view(view) * mh / (vh.sqrt() + eps)
+            self.m[k][idx], self.v[k][idx] = m, v
+        self.t[idx] += 1
+
+
+class _Shared:
+    """What training learns: the synthesis initialisation (with its current mask), the
+    float ARM, their Adam, and the ladder's levels so far; checkpointed as safetensors."""
+
+    def __init__(self, arch: LatentArch, cfg: LatentTrainConfig):
+        self.arch, self.cfg = arch, cfg
+        gen = torch.Generator().manual_seed(cfg.seed)
+        self.theta = synthesis.init_synthesis(arch, gen)
+        self.armp = arm.init_float(arch.arm_hidden, gen)
+        self.mask = torch.ones(arch.n_params(), dtype=torch.bool)
+        self.levels: list[torch.Tensor] = []
+        self.masks: list[torch.Tensor] = []
+        self.step = 0
+        self.params = [self.theta.requires_grad_(True)] + [p.requires_grad_(True)
+                                                           for p in self.armp]
+        self.opt = torch.optim.Adam(self.params, lr=cfg.lr)
+
+    @property
+    def total(self) -> int:
+        return self.cfg.steps + self.cfg.rounds * self.cfg.round_steps
+
+    def at_phase_end(self) -> bool:
+        """Whether `step` ends the dense phase or a pruning round."""
+        c = self.cfg
+        return self.step == c.steps or (self.step > c.steps
+                                        and (self.step - c.steps) % c.round_steps == 0)
+
+    def prune_if_due(self) -> None:
+        """At the start of each pruning round, Algorithm 1's step: drop prune_rate of the
+        surviving synthesis weights by global magnitude."""
+        c = self.cfg
+        if self.step >= c.steps and (self.step - c.steps) % c.round_steps == 0 \
+                and len(self.levels) == 1 + (self.step - c.steps) // c.round_steps:
+            with torch.no_grad():
+                weights = synthesis.synthesis_tensors(self.arch)[0::2]
+                self.mask = prune_flat(self.theta.detach(), self.mask, weights, c.prune_rate)
+                self.theta.mul_(self.mask)
+
+    def update(self, loss: torch.Tensor) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            self.theta.grad.mul_(self.mask)
+        self.opt.step()
+        with torch.no_grad():
+            self.theta.mul_(self.mask)
+
+    def keep_level(self) -> None:
+        self.levels.append((self.theta.detach() * self.mask).clone())
+        self.masks.append(self.mask.clone())
+
+    def save(self, ckpt: Path) -> None:
+        st = {f"p{i}": p.detach().clone() for i, p in enumerate(self.params)}
+        for i, p in enumerate(self.params):
+            s = self.opt.state.get(p)
+            st[f"m{i}"] = (s["exp_avg"] if s else torch.zeros_like(p)).clone()
+            st[f"v{i}"] = (s["exp_avg_sq"] if s else torch.zeros_like(p)).clone()
+        st["mask"] = self.mask.to(torch.uint8)
+        for k, (lv, mk) in enumerate(zip(self.levels, self.masks)):
+            st[f"level{k}"] = lv.clone()
+            st[f"levelmask{k}"] = mk.to(torch.uint8)
+        s0 = self.opt.state.get(self.params[0])
+        tmp = ckpt.with_suffix(".tmp")
+        save_file(st, str(tmp))
+        tmp.replace(ckpt)
+        ckpt.with_suffix(".json").write_text(json.dumps({
+            "step": self.step, "n_levels": len(self.levels),
+            "config": _jsonable(asdict(self.cfg)), "arch": asdict(self.arch),
+            "adam_step": float(s0["step"]) if s0 else 0.0}))
+
+    def load(self, ckpt: Path) -> None:
+        st = load_file(str(ckpt))
+        meta = json.loads(ckpt.with_suffix(".json").read_text())
+        if meta["config"] != _jsonable(asdict(self.cfg)) or meta["arch"] != asdict(self.arch):
+            raise SystemExit(f"{ckpt} was made with another configuration")
+        with torch.no_grad():
+            for i, p in enumerate(self.params):
+                p.copy_(st[f"p{i}"])
+        for i, p in enumerate(self.params):
+            self.opt.state[p] = {"step": torch.tensor(float(meta["adam_step"])),
+                                 "exp_avg": st[f"m{i}"].clone(),
+                                 "exp_avg_sq": st[f"v{i}"].clone()}
+        self.mask = st["mask"].bool()
+        self.levels = [st[f"level{k}"] for k in range(meta["n_levels"])]
+        self.masks = [st[f"levelmask{k}"].bool() for k in range(meta["n_levels"])]
+        self.step = meta["step"]
+
+    def model(self, info: dict) -> LatentModel:
+        a = arm.ArmParams.from_float(*[p.detach().numpy() for p in self.armp])
+        return LatentModel(arch=self.arch, thetas=[lv.to(torch.float32) for lv in self.levels],
+                           masks=self.masks, arm=(a.w1, a.b1, a.w2, a.b2), default_level=0,
+                           info=info)
+
+
+def _batch_loss(shared: _Shared, pool: _Pool, idx: torch.Tensor, coords: torch.Tensor,
+                n_ste: int) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor,
+                                     torch.Tensor]:
+    """D + lambda R of a batch of the pool's crops through the shared synthesis and ARM
+    -> (the batch's mean loss, the crops' latents (leaves), per-crop MSE, per-crop bits)."""
+    cfg, arch = shared.cfg, shared.arch
+    n_px = cfg.crop * cfg.crop
+    lat = [g[idx].clone().requires_grad_(True) for g in pool.lat]
+    q = _proxy(lat, pool.t[idx], cfg, n_ste)
+    up = _upsample_batch(arch, q, cfg.crop, cfg.crop).reshape(cfg.batch, arch.levels, -1)
+    feats = torch.cat([up, coords.expand(cfg.batch, -1, -1)], 1) if arch.coords else up
+    pix = torch.randint(0, n_px, (max(1, int(cfg.pixel_fraction * n_px)),))
+    x = feats[:, :, pix].permute(0, 2, 1).reshape(-1, arch.inputs)
+    y = pool.img[idx][:, pix].reshape(-1, 3)
+    th = shared.theta * shared.mask
+    err = (synthesis.synthesize(arch, th, x) - y).square().reshape(cfg.batch, -1).mean(1)
+    bits = torch.zeros(cfg.batch)
+    for g in q:
+        mu, sc = arm.predict_float(shared.armp, arm.context_float(g))
+        bits = bits + prior.rate_bits(g.reshape(cfg.batch, -1), sc, mu).sum(1)
+    loss = (err + pool.lam[idx] * bits / n_px).mean()
+    return loss, lat, err, bits
+
+
 def train_latent(out: Path, *, arch: LatentArch, cfg: LatentTrainConfig, photos: list[Path],
                  resume: bool = False,
                  command: str = "", log: Callable[[dict], None] | None = None,
@@ -115,135 +271,54 @@ def train_latent(out: Path, *, arch: LatentArch, cfg: LatentTrainConfig, photos:
     out = Path(out)
     ckpt = out.with_suffix(".ckpt.safetensors")
     train_photos, _ = split_photos(list(photos))
-    gen = torch.Generator().manual_seed(cfg.seed)
-    theta = synthesis.init_synthesis(arch, gen)
-    armp = arm.init_float(arch.arm_hidden, gen)
-    mask = torch.ones(arch.n_params(), dtype=torch.bool)
-    levels: list[torch.Tensor] = []
-    masks: list[torch.Tensor] = []
-    step = 0
-    shared = [theta.requires_grad_(True)] + [p.requires_grad_(True) for p in armp]
-    opt = torch.optim.Adam(shared, lr=cfg.lr)
+    shared = _Shared(arch, cfg)
     if resume and ckpt.exists():
-        st = load_file(str(ckpt))
-        meta = json.loads(ckpt.with_suffix(".json").read_text())
-        if meta["config"] != _jsonable(asdict(cfg)) or meta["arch"] != asdict(arch):
-            raise SystemExit(f"{ckpt} was made with another configuration")
-        with torch.no_grad():
-            for i, p in enumerate(shared):
-                p.copy_(st[f"p{i}"])
-        for i, p in enumerate(shared):
-            opt.state[p] = {"step": torch.tensor(float(meta["adam_step"])),
-                            "exp_avg": st[f"m{i}"].clone(), "exp_avg_sq": st[f"v{i}"].clone()}
-        mask = st["mask"].bool()
-        levels = [st[f"level{k}"] for k in range(meta["n_levels"])]
-        masks = [st[f"levelmask{k}"].bool() for k in range(meta["n_levels"])]
-        step = meta["step"]
-    pool = _Pool(cfg, arch, train_photos, cfg.seed * 7919 + step)
-    total = cfg.steps + cfg.rounds * cfg.round_steps
+        shared.load(ckpt)
+    pool = _Pool(cfg, arch, train_photos, cfg.seed * 7919 + shared.step)
     n_px = cfg.crop * cfg.crop
-    n_sample = max(1, int(cfg.pixel_fraction * n_px))
     coords = grids.coordinates(cfg.crop, cfg.crop).reshape(2, -1)
     n_ste = int(round(cfg.ste_fraction * cfg.visits))
-    b1, b2, eps = 0.9, 0.999, 1e-8
     leaving: list[tuple[float, float]] = []
     t0 = time.time()
-
-    def save_ckpt():
-        st = {f"p{i}": p.detach().clone() for i, p in enumerate(shared)}
-        for i, p in enumerate(shared):
-            s = opt.state.get(p)
-            st[f"m{i}"] = (s["exp_avg"] if s else torch.zeros_like(p)).clone()
-            st[f"v{i}"] = (s["exp_avg_sq"] if s else torch.zeros_like(p)).clone()
-        st["mask"] = mask.to(torch.uint8)
-        for k, (lv, mk) in enumerate(zip(levels, masks)):
-            st[f"level{k}"] = lv.clone()
-            st[f"levelmask{k}"] = mk.to(torch.uint8)
-        s0 = opt.state.get(shared[0])
-        tmp = ckpt.with_suffix(".tmp")
-        save_file(st, str(tmp))
-        tmp.replace(ckpt)
-        ckpt.with_suffix(".json").write_text(json.dumps({
-            "step": step, "n_levels": len(levels), "config": _jsonable(asdict(cfg)),
-            "arch": asdict(arch), "adam_step": float(s0["step"]) if s0 else 0.0}))
-
-    while step < total:
-        # Phase boundaries: the end of dense training and of each pruning round.
-        if step >= cfg.steps and (step - cfg.steps) % cfg.round_steps == 0 \
-                and len(levels) == 1 + (step - cfg.steps) // cfg.round_steps:
-            with torch.no_grad():
-                mask = prune_mask(theta.detach(), mask, arch, cfg.prune_rate)
-                theta.mul_(mask)
+    while shared.step < shared.total:
+        shared.prune_if_due()
         idx = torch.from_numpy(pool.rng.choice(cfg.pool, cfg.batch, replace=False))
-        lat = [g[idx].clone().requires_grad_(True) for g in pool.lat]
-        t = pool.t[idx]
-        q = _proxy(lat, t, cfg, n_ste)
-        up = _upsample_batch(arch, q, cfg.crop, cfg.crop).reshape(cfg.batch, arch.levels, -1)
-        feats = torch.cat([up, coords.expand(cfg.batch, -1, -1)], 1) if arch.coords else up
-        pix = torch.randint(0, n_px, (n_sample,))
-        x = feats[:, :, pix].permute(0, 2, 1).reshape(-1, arch.inputs)
-        y = pool.img[idx][:, pix].reshape(-1, 3)
-        th = theta * mask
-        err = (synthesis.synthesize(arch, th, x) - y).square().reshape(cfg.batch, -1).mean(1)
-        bits = torch.zeros(cfg.batch)
-        for g in q:
-            mu, sc = arm.predict_float(armp, arm.context_float(g))
-            bits = bits + prior.rate_bits(g.reshape(cfg.batch, -1), sc, mu).sum(1)
-        lam = pool.lam[idx]
-        loss = (err + lam * bits / n_px).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss, lat, err, bits = _batch_loss(shared, pool, idx, coords, n_ste)
+        shared.update(loss)
         with torch.no_grad():
-            theta.grad.mul_(mask)
-        opt.step()
-        with torch.no_grad():
-            theta.mul_(mask)
-            # The crops' own Adam, as the encoder's: per-crop step count and cosine decay.
-            tt = (t + 1).float()
-            f = 0.5 * (1 + torch.cos(math.pi * t.float() / cfg.visits))
-            lr0 = cfg.lr_latent * (0.02 + 0.98 * f)
-            for k, g in enumerate(lat):
-                lr = lr0 * (cfg.coarse_lr_factor if k else 1.0)
-                view = (-1,) + (1,) * (g.dim() - 1)
-                gr = g.grad * cfg.batch  # each crop's own loss, not the batch mean
-                m = pool.m[k][idx] * b1 + (1 - b1) * gr
-                v = pool.v[k][idx] * b2 + (1 - b2) * gr * gr
-                mh = m / (1 - b1 ** tt).view(view)
-                vh = v / (1 - b2 ** tt).view(view)
-                pool.lat[k][idx] = g - lr.view(view) * mh / (vh.sqrt() + eps)
-                pool.m[k][idx], pool.v[k][idx] = m, v
-            pool.t[idx] += 1
+            pool.adam_step(idx, lat)
             for j, i in enumerate(idx.tolist()):
                 if pool.t[i] >= cfg.visits:
                     leaving.append((float(err[j]), float(bits[j]) / n_px))
                     pool.reset(i)
-        step += 1
-        end_of_phase = step == cfg.steps or (step > cfg.steps
-                                              and (step - cfg.steps) % cfg.round_steps == 0)
+        shared.step += 1
+        end_of_phase = shared.at_phase_end()
         if end_of_phase:
-            levels.append((theta.detach() * mask).clone())
-            masks.append(mask.clone())
-        if log is not None and (step % 50 == 0 or end_of_phase):
-            mse = float(np.mean([e for e, _ in leaving])) if leaving else float("nan")
-            log({"step": step, "of": total, "seconds": round(time.time() - t0, 1),
-                 "levels": len(levels),
-                 "density": round(float(mask.float().mean()), 4),
-                 "leaving_psnr": round(-10 * math.log10(mse), 3) if leaving else None,
-                 "leaving_bpp": round(float(np.mean([b for _, b in leaving])), 4)
-                 if leaving else None, "n_leaving": len(leaving),
-                 "loss": round(float(loss.detach()), 6)})
+            shared.keep_level()
+        if log is not None and (shared.step % 50 == 0 or end_of_phase):
+            log(_log_record(shared, loss, leaving, time.time() - t0))
             leaving = []
-        if step % cfg.ckpt_every == 0 or step == total:
-            save_ckpt()
-    model = LatentModel(
-        arch=arch, thetas=[lv.to(torch.float32) for lv in levels], masks=masks,
-        arm=tuple(arm.ArmParams.from_float(*[p.detach().numpy() for p in armp]).__dict__[n]
-                  for n in ("w1", "b1", "w2", "b2")),
-        default_level=0,
-        info={"command": command, "config": _jsonable(asdict(cfg)),
-              "photos": f"{len(train_photos)} photos (training split)", "trainer": "inrcodec.training.latent_train"})
+        if shared.step % cfg.ckpt_every == 0 or shared.step == shared.total:
+            shared.save(ckpt)
+    model = shared.model({"command": command, "config": _jsonable(asdict(cfg)),
+                          "photos": f"{len(train_photos)} photos (training split)",
+                          "trainer": "inrcodec.training.latent_train"})
     model.save(out)
     return model
+
+
+def _log_record(shared: _Shared, loss: torch.Tensor, leaving: list[tuple[float, float]],
+                seconds: float) -> dict:
+    """A log line: progress, and what the crops that left the pool since the last line
+    reached (what a fit from the current shared init gives)."""
+    mse = float(np.mean([e for e, _ in leaving])) if leaving else float("nan")
+    return {"step": shared.step, "of": shared.total, "seconds": round(seconds, 1),
+            "levels": len(shared.levels),
+            "density": round(float(shared.mask.float().mean()), 4),
+            "leaving_psnr": round(-10 * math.log10(mse), 3) if leaving else None,
+            "leaving_bpp": round(float(np.mean([b for _, b in leaving])), 4)
+            if leaving else None, "n_leaving": len(leaving),
+            "loss": round(float(loss.detach()), 6)}
 
 
 def _upsample_batch(arch: LatentArch, lat: list[torch.Tensor], height: int, width: int

@@ -18,13 +18,13 @@ import torch
 from safetensors.torch import load_file as st_load_file
 from safetensors.torch import save_file as st_save_file
 
-from ..config import DEFAULT_LR, DEFAULT_STEPS, Arch, FitConfig, MetaConfig
+from ..codec.weights.config import PAPER_LR, PAPER_STEPS, FitConfig
 from ..codec.weights.fit import fit
-from ..model.inr import tile_losses
-from ..model.inr import INR, init_dense
+from ..codec.weights.tiles import tile_coords
+from ..model.inr import INR, Arch, init_dense, tile_losses
 from ..model.prune import magnitude_prune, random_prune
 from ..model.shared_model import Level, SharedModel
-from ..codec.weights.tiles import tile_coords
+from .config import MetaConfig
 
 
 def maml_loss(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Tensor,
@@ -87,7 +87,7 @@ def maml_backward(dist, net: INR, theta: torch.Tensor, coords: torch.Tensor,
 
 
 def validation_psnr(net: INR, theta0: torch.Tensor, coords: torch.Tensor, val_u8: np.ndarray,
-                    steps: int = DEFAULT_STEPS, lr: float = DEFAULT_LR) -> float:
+                    steps: int = PAPER_STEPS, lr: float = PAPER_LR) -> float:
     """Mean PSNR on 8-bit output after the real encoder's fit, over held-out signals."""
     tgt = to_targets(val_u8)
     theta = fit(net, theta0, coords, tgt, torch.ones(tgt.shape[:2]), FitConfig(steps=steps, lr=lr))
@@ -126,135 +126,180 @@ def train_meta_sparse(arch: Arch, tile: int, train_u8: np.ndarray, val_u8: np.nd
     freezes weights at their base values instead of zeroing them, and
     cfg.bias_only_steps > 0 appends a level where only biases adapt.
     """
-    writer = dist is None or dist.is_writer
     if dist is not None and cfg.sparse_delta:
         raise ValueError("sparse-delta training does not run under torch.distributed (yet)")
     if train_u8.shape[1:] != (tile, tile, 3):
         raise ValueError(f"training signals must be (n, {tile}, {tile}, 3)")
-    dev = torch.device(device)
-    coords = tile_coords(tile).to(dev)
+    run = _Algorithm1(arch, tile, train_u8, val_u8, cfg, out, dist, torch.device(device),
+                      checkpoint or out.with_suffix(".ckpt.safetensors"), log, progress,
+                      checkpoint_every)
+    run.info = dict(info or {})
+    run.info.update(kind="meta-sparse-inr", meta_config=json.dumps(asdict(cfg), sort_keys=True))
+    run.start(resume, init)
+    while run.state.phase <= run.last_phase:
+        run.phase()
+    if dist is not None:
+        dist.barrier()  # the writer's files are complete before any rank reads them
+    return SharedModel.load(out)
 
-    def validate(net: INR, theta: torch.Tensor) -> float:
-        # Under `dist` the writer validates and every rank gets its number, so all ranks
-        # keep the same weights.
+
+class _Algorithm1:
+    """One run of train_meta_sparse: its state (TrainState) and one phase at a time."""
+
+    def __init__(self, arch, tile, train_u8, val_u8, cfg: MetaConfig, out: Path, dist, dev,
+                 checkpoint: Path, log, progress, checkpoint_every: int):
+        self.arch, self.tile, self.train_u8, self.val_u8 = arch, tile, train_u8, val_u8
+        self.cfg, self.out, self.dist, self.dev = cfg, out, dist, dev
+        self.checkpoint, self.log, self.progress = checkpoint, log, progress
+        self.checkpoint_every = checkpoint_every
+        self.writer = dist is None or dist.is_writer
+        self.coords = tile_coords(tile).to(dev)
+        self.bias_phase = cfg.rounds + 1 if cfg.sparse_delta and cfg.bias_only_steps > 0 \
+            else None
+        self.last_phase = cfg.rounds if self.bias_phase is None else self.bias_phase
+        self.total_steps = cfg.pretrain_steps + cfg.rounds * cfg.retrain_steps + (
+            cfg.bias_only_steps if self.bias_phase else 0)
+        self.dense_net = INR(arch)
+        self.prune_gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.info: dict = {}
+
+    def start(self, resume: bool, init: torch.Tensor | None) -> None:
+        arch, cfg = self.arch, self.cfg
+        if resume and self.checkpoint.exists():
+            self.state = load_checkpoint(self.checkpoint, arch)
+        else:
+            dense = init_dense(arch, torch.Generator().manual_seed(cfg.seed))
+            masks = [torch.ones(w.shape, dtype=torch.bool) for w, _ in dense]
+            theta = INR(arch, masks).flatten(dense) if init is None else init.detach().clone()
+            if theta.shape != (arch.n_weights() + arch.n_biases(),):
+                raise ValueError("the initial vector does not fit the architecture")
+            self.state = TrainState([], masks, theta, None, 0, 0)
+        for _ in range(self.state.phase):  # keep the random-pruning stream aligned on resume
+            torch.randperm(8, generator=self.prune_gen)
+
+    def validate(self, net: INR, theta: torch.Tensor) -> float:
+        """Under `dist` the writer validates and every rank gets its number, so all ranks
+        keep the same weights."""
         def run():
-            return validation_psnr(net, theta, coords.cpu(), val_u8)
-        return run() if dist is None else dist.writer_value(run)
+            return validation_psnr(net, theta, self.coords.cpu(), self.val_u8)
+        return run() if self.dist is None else self.dist.writer_value(run)
 
-    checkpoint = checkpoint or out.with_suffix(".ckpt.safetensors")
-    info = dict(info or {})
-    info.update(kind="meta-sparse-inr", meta_config=json.dumps(asdict(cfg), sort_keys=True))
-    if resume and checkpoint.exists():
-        state = load_checkpoint(checkpoint, arch)
-    else:
-        dense = init_dense(arch, torch.Generator().manual_seed(cfg.seed))
-        masks = [torch.ones(w.shape, dtype=torch.bool) for w, _ in dense]
-        theta = INR(arch, masks).flatten(dense) if init is None else init.detach().clone()
-        if theta.shape != (arch.n_weights() + arch.n_biases(),):
-            raise ValueError("the initial vector does not fit the architecture")
-        state = TrainState([], masks, theta, None, 0, 0)
-    bias_phase = cfg.rounds + 1 if cfg.sparse_delta and cfg.bias_only_steps > 0 else None
-    last_phase = cfg.rounds if bias_phase is None else bias_phase
-    total_steps = cfg.pretrain_steps + cfg.rounds * cfg.retrain_steps + (
-        cfg.bias_only_steps if bias_phase else 0)
-    dense_net = INR(arch)
-    prune_gen = torch.Generator().manual_seed(cfg.seed + 1)
-    for _ in range(state.phase):  # keep the random-pruning stream aligned on resume
-        torch.randperm(8, generator=prune_gen)
-    while state.phase <= last_phase:
-        net = INR(arch, state.masks)
+    def start_of(self, net: INR, theta: torch.Tensor) -> torch.Tensor:
+        """What an image's fit starts from: theta, or, sparse-delta, its level's start."""
+        return _sparse_delta_start(self.dense_net, net, theta) if self.cfg.sparse_delta \
+            else theta
+
+    def phase(self) -> None:
+        """Train the phase in progress to its end, keep it as a level, prune for the next."""
+        state, cfg = self.state, self.cfg
+        net = INR(self.arch, state.masks)
         n_steps = (cfg.pretrain_steps if state.phase == 0 else
-                   cfg.bias_only_steps if state.phase == bias_phase else cfg.retrain_steps)
-        theta = state.theta.clone().to(dev).requires_grad_(True)
-        opt = torch.optim.Adam([theta], lr=cfg.outer_lr)
-        if state.opt_state is not None:
-            opt.load_state_dict(state.opt_state)
+                   cfg.bias_only_steps if state.phase == self.bias_phase else cfg.retrain_steps)
         t0 = time.perf_counter()
-        while state.step < n_steps:
-            # A stream per step, so a resumed run samples exactly what an unbroken one would.
-            rng = np.random.default_rng([cfg.seed, state.phase, state.step])
-            idx = rng.integers(0, train_u8.shape[0], size=cfg.meta_batch)
-            opt.zero_grad(set_to_none=True)
-            if dist is None:
-                start = _sparse_delta_start(dense_net, net, theta) if cfg.sparse_delta \
-                    else theta
-                loss = maml_loss(net, start, coords, to_targets(train_u8[idx]).to(dev), cfg)
-                loss.backward()
-            else:
-                loss = maml_backward(dist, net, theta, coords, train_u8, idx, cfg, dev)
-            opt.step()
-            state.step += 1
-            done = (0 if state.phase == 0 else cfg.pretrain_steps
-                    + (min(state.phase, cfg.rounds + 1) - 1) * cfg.retrain_steps) + state.step
-            if progress is not None:
-                progress(done, total_steps, float(loss.detach()))
-            if cfg.val_every and len(val_u8) and (state.step % cfg.val_every == 0
-                                                  or state.step == n_steps):
-                current = theta.detach().cpu()
-                if cfg.sparse_delta:  # validate the level's start, not the dense base
-                    current = _sparse_delta_start(dense_net, net, current)
-                val = validate(net, current)
-                if log is not None and writer:
-                    log({"event": "val", "phase": state.phase, "step": state.step,
-                         "val_psnr": val})
-                if val > state.best_val:
-                    state.best_theta = theta.detach().cpu().clone()
-                    state.best_val, state.best_step = val, state.step
-            if writer and state.step % checkpoint_every == 0 and state.step < n_steps:
-                state.theta, state.opt_state = theta.detach().cpu(), opt.state_dict()
-                save_checkpoint(checkpoint, arch, state)
+        theta = self.train_steps(net, n_steps)
         if state.best_theta is not None:
             theta_done, val, kept = state.best_theta, state.best_val, state.best_step
         else:
             theta_done, kept, val = theta.detach().cpu(), n_steps, None
-        if cfg.sparse_delta:
-            level = Level(masks=state.masks, theta0=_sparse_delta_start(dense_net, net, theta_done),
-                          base=torch.cat([w.reshape(-1) for w, _ in dense_net.dense(theta_done)]))
-        else:
-            level = Level(masks=state.masks, theta0=theta_done)
-        if val is None:
-            val = validate(net, level.theta0) if len(val_u8) else math.nan
-        state.levels.append(level)
-        entry = {"phase": state.phase, "density": net.density, "params": net.n_params,
-                 "steps": n_steps, "kept_step": kept, "val_psnr": val,
-                 "seconds": time.perf_counter() - t0}
-        if log is not None and writer:
-            log(entry)
-        info.setdefault("val_psnr", [])
-        info["val_psnr"] = list(info["val_psnr"])[:state.phase] + [round(val, 3)]
-        model = SharedModel(arch=arch, tile=tile, levels=list(state.levels),
-                            default_level=len(state.levels) // 2, info=info)
-        if writer:
-            model.save(out)
-        # Next phase: prune 20% of surviving weights (one global threshold), keep values.
-        if cfg.sparse_delta and state.phase < last_phase:
-            # The base stays dense and carries on; only the mask of adapted weights shrinks
-            # (or empties, for the bias-only level).
-            state.theta = theta_done
-            weights = [w for w, _ in dense_net.dense(theta_done)]
-            if state.phase + 1 == bias_phase:
-                state.masks = [torch.zeros_like(m) for m in state.masks]
-            elif cfg.pruning == "magnitude":
-                state.masks = magnitude_prune(weights, state.masks, cfg.prune_rate)
-            else:
-                state.masks = random_prune(state.masks, cfg.prune_rate, prune_gen)
-        elif not cfg.sparse_delta and state.phase < cfg.rounds:
-            dense = net.dense(theta_done)
-            weights = [w for w, _ in dense]
-            if cfg.pruning == "magnitude":
-                new_masks = magnitude_prune(weights, state.masks, cfg.prune_rate)
-            else:
-                new_masks = random_prune(state.masks, cfg.prune_rate, prune_gen)
-            state.theta = INR(arch, new_masks).flatten(dense)
-            state.masks = new_masks
+        self.keep_level(net, theta_done, val, {"steps": n_steps, "kept_step": kept,
+                                               "seconds": time.perf_counter() - t0})
+        self.prune(net, theta_done)
         state.phase += 1
         state.step, state.opt_state = 0, None
         state.best_theta, state.best_val, state.best_step = None, -math.inf, 0
-        if writer:
-            save_checkpoint(checkpoint, arch, state)
-    if dist is not None:
-        dist.barrier()  # the writer's files are complete before any rank reads them
-    return SharedModel.load(out)
+        if self.writer:
+            save_checkpoint(self.checkpoint, self.arch, state)
+
+    def train_steps(self, net: INR, n_steps: int) -> torch.Tensor:
+        """MAML outer steps until the phase's n_steps, validating and checkpointing."""
+        state, cfg, dev = self.state, self.cfg, self.dev
+        theta = state.theta.clone().to(dev).requires_grad_(True)
+        opt = torch.optim.Adam([theta], lr=cfg.outer_lr)
+        if state.opt_state is not None:
+            opt.load_state_dict(state.opt_state)
+        while state.step < n_steps:
+            # A stream per step, so a resumed run samples exactly what an unbroken one would.
+            rng = np.random.default_rng([cfg.seed, state.phase, state.step])
+            idx = rng.integers(0, self.train_u8.shape[0], size=cfg.meta_batch)
+            opt.zero_grad(set_to_none=True)
+            if self.dist is None:
+                loss = maml_loss(net, self.start_of(net, theta), self.coords,
+                                 to_targets(self.train_u8[idx]).to(dev), cfg)
+                loss.backward()
+            else:
+                loss = maml_backward(self.dist, net, theta, self.coords, self.train_u8, idx,
+                                     cfg, dev)
+            opt.step()
+            state.step += 1
+            done = (0 if state.phase == 0 else cfg.pretrain_steps
+                    + (min(state.phase, cfg.rounds + 1) - 1) * cfg.retrain_steps) + state.step
+            if self.progress is not None:
+                self.progress(done, self.total_steps, float(loss.detach()))
+            if cfg.val_every and len(self.val_u8) and (state.step % cfg.val_every == 0
+                                                       or state.step == n_steps):
+                self.keep_if_best(net, theta)
+            if self.writer and state.step % self.checkpoint_every == 0 and state.step < n_steps:
+                state.theta, state.opt_state = theta.detach().cpu(), opt.state_dict()
+                save_checkpoint(self.checkpoint, self.arch, state)
+        return theta
+
+    def keep_if_best(self, net: INR, theta: torch.Tensor) -> None:
+        """Early stopping: validate (the level's start, for sparse-delta) and keep the best."""
+        state = self.state
+        val = self.validate(net, self.start_of(net, theta.detach().cpu()))
+        if self.log is not None and self.writer:
+            self.log({"event": "val", "phase": state.phase, "step": state.step,
+                      "val_psnr": val})
+        if val > state.best_val:
+            state.best_theta = theta.detach().cpu().clone()
+            state.best_val, state.best_step = val, state.step
+
+    def keep_level(self, net: INR, theta_done: torch.Tensor, val: float | None,
+                   entry: dict) -> None:
+        """The finished phase becomes a level; `out` is rewritten with the ladder so far."""
+        state = self.state
+        if self.cfg.sparse_delta:
+            level = Level(masks=state.masks,
+                          theta0=_sparse_delta_start(self.dense_net, net, theta_done),
+                          base=torch.cat([w.reshape(-1)
+                                          for w, _ in self.dense_net.dense(theta_done)]))
+        else:
+            level = Level(masks=state.masks, theta0=theta_done)
+        if val is None:
+            val = self.validate(net, level.theta0) if len(self.val_u8) else math.nan
+        state.levels.append(level)
+        if self.log is not None and self.writer:
+            self.log({"phase": state.phase, "density": net.density, "params": net.n_params,
+                      "steps": entry["steps"], "kept_step": entry["kept_step"],
+                      "val_psnr": val, "seconds": entry["seconds"]})
+        self.info.setdefault("val_psnr", [])
+        self.info["val_psnr"] = list(self.info["val_psnr"])[:state.phase] + [round(val, 3)]
+        model = SharedModel(arch=self.arch, tile=self.tile, levels=list(state.levels),
+                            default_level=len(state.levels) // 2, info=self.info)
+        if self.writer:
+            model.save(self.out)
+
+    def prune(self, net: INR, theta_done: torch.Tensor) -> None:
+        """The next phase's start: prune 20% of surviving weights (one global threshold),
+        keep the values. Sparse-delta: the base stays dense and carries on; only the mask
+        of adapted weights shrinks (or empties, for the bias-only level)."""
+        state, cfg = self.state, self.cfg
+
+        def pruned(weights):
+            if cfg.pruning == "magnitude":
+                return magnitude_prune(weights, state.masks, cfg.prune_rate)
+            return random_prune(state.masks, cfg.prune_rate, self.prune_gen)
+        if cfg.sparse_delta and state.phase < self.last_phase:
+            state.theta = theta_done
+            if state.phase + 1 == self.bias_phase:
+                state.masks = [torch.zeros_like(m) for m in state.masks]
+            else:
+                state.masks = pruned([w for w, _ in self.dense_net.dense(theta_done)])
+        elif not cfg.sparse_delta and state.phase < cfg.rounds:
+            dense = net.dense(theta_done)
+            new_masks = pruned([w for w, _ in dense])
+            state.theta = INR(self.arch, new_masks).flatten(dense)
+            state.masks = new_masks
 
 
 # -- checkpoints (safetensors + JSON metadata: no pickle) ------------------------------------

@@ -10,11 +10,12 @@ from typing import Callable
 
 import numpy as np
 
-from ..config import TRAINING_PRESETS, Arch, MetaConfig
 from ..errors import InrcodecError
+from ..model.inr import Arch
+from ..model.shared_model import SharedModel
+from .config import TRAINING_PRESETS, MetaConfig
 from .data import cache_dir, centre_crops, image_paths, random_crops
 from .meta import train_meta_sparse
-from ..model.shared_model import SharedModel
 
 PRESETS = TRAINING_PRESETS
 

@@ -19,20 +19,20 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ...config import (LATENT_QUALITY, LATENT_STEPS, LatentArch, LatentFit,
-                      latent_lambda)
+from ...config import DEFAULT_EFFORT
 from ...errors import FormatError, InrcodecError
 from ...io import LoadedImage, alpha_plane, rgb_of
 from ...model.accel import resolve_device
 from ...model.file import load_named
 from .. import bitstream, search
-from ..header import MODE_IDS
 from ..mode import Mode
+from ..options import EncodeOptions
 from ..report import EncodeReport
 from . import arm, ratecontrol
+from .config import EFFORT_STEPS, QUALITY, STEPS, LatentArch, LatentFit, latent_lambda
 from .fit import LIM, Fitted, Start, fit
-from .format import (ACTIVATIONS, NO_MODEL, VERSION, VERSIONS, LatentHeader, arch_of,
-                     pack_synthesis, unpack_synthesis)
+from .format import (LATENT_VERSION, NO_MODEL, LatentHeader, arch_of, pack_synthesis,
+                     unpack_synthesis, write)
 from .grids import features_lattice, grid_shapes, lattice
 from .model import LatentModel, load_latent_model, shipped_latent_model
 from .synthesis import render, synthesize_cf
@@ -47,11 +47,11 @@ TRIM_OPTIONS = 1  # synthesis options tried with trimmed latents when a file is 
 @dataclass(frozen=True)
 class Settings(search.Targets):
     """What decides a latent-mode file's bytes besides the image and the model: quality
-    (lambda = config.latent_lambda; default LATENT_QUALITY) or a bpp / psnr target, the
+    (lambda = config.latent_lambda; default QUALITY) or a bpp / psnr target, the
     model's ladder level (default: the model's), optimiser steps and the seed."""
 
     level: int | None = None
-    steps: int = LATENT_STEPS
+    steps: int = STEPS
     seed: int = 0
 
     def __post_init__(self):
@@ -70,6 +70,14 @@ class Settings(search.Targets):
                 **{k: v for k, v in self.targets().items() if k != "quality"}}
 
 
+def settings_for(options: EncodeOptions) -> tuple[Mode, Settings]:
+    """The latent mode's settings from the encode options (steps by effort when not given);
+    an option it does not take is refused by name."""
+    steps = EFFORT_STEPS[options.effort or DEFAULT_EFFORT] if options.steps is None \
+        else options.steps
+    return MODE, options.build(Settings, "the latent mode", steps=steps)
+
+
 # -- encoding ------------------------------------------------------------------------------------
 def _rgb(arch: LatentArch, theta: np.ndarray, grids: list[np.ndarray], height: int,
          width: int) -> np.ndarray:
@@ -78,26 +86,7 @@ def _rgb(arch: LatentArch, theta: np.ndarray, grids: list[np.ndarray], height: i
     return t.numpy()
 
 
-def write(*, model_hash: bytes, width: int, height: int, mode: str, levels: int,
-          hidden: int, layers: int, act: str, w0: int, synthesis: bytes, arm: bytes,
-          latents: bytes, alpha_plane: bytes | None = None, level: int = 0,
-          coords: bool = False, version: int = VERSION) -> bytes:
-    """A whole latent-mode file from its coded sections and, for LA/RGBA, the raw alpha.
-    Version 3 has no level, no coordinates and no shared model."""
-    if version == 3 and (level or coords or any(model_hash)):
-        raise ValueError("version 3 has no level, coordinates or shared model")
-    flags, alpha = bitstream.alpha_of(alpha_plane)
-    act_id = {v: k for k, v in ACTIVATIONS.items()}[act]
-    h = LatentHeader(version=version, flags=flags, level=level, coords=int(coords),
-                     model_hash=model_hash, width=width, height=height, mode=MODE_IDS[mode],
-                     levels=levels, hidden=hidden, layers=layers, act=act_id,
-                     w0=w0 if act == "sine" else 0, synth_len=len(synthesis),
-                     arm_len=len(arm), latent_len=len(latents), alpha_len=len(alpha))
-    return bitstream.pack_sections(h, {"synthesis": synthesis, "arm": arm, "latents": latents,
-                                       "alpha": alpha})
-
-
-def compress(img: np.ndarray, mode: str, alpha: bytes | None, fs: LatentFit,
+def compress(img: np.ndarray, image_mode: str, alpha: bytes | None, fs: LatentFit,
              model: LatentModel | None = None, level: int = 0, arch: LatentArch | None = None,
              progress=None, start: Start | None = None, device=None,
              budget: int | None = None) -> bytes:
@@ -115,10 +104,10 @@ def compress(img: np.ndarray, mode: str, alpha: bytes | None, fs: LatentFit,
         arch = model.arch
     arch = arch or LatentArch()
     f = fit(img, arch, fs, progress, start, device)
-    return pack(img, mode, alpha, f, fs.lam, arch, model, level, start, budget)[0]
+    return pack(img, image_mode, alpha, f, fs.lam, arch, model, level, start, budget)[0]
 
 
-def pack(img: np.ndarray, mode: str, alpha: bytes | None, f: Fitted, lam: float,
+def pack(img: np.ndarray, image_mode: str, alpha: bytes | None, f: Fitted, lam: float,
          arch: LatentArch, model: LatentModel | None, level: int, start: Start | None,
          budget: int | None = None) -> tuple[bytes, float, int]:
     """A fit -> (its file, how deep its latents were trimmed (ratecontrol.trim's depth;
@@ -138,7 +127,7 @@ def pack(img: np.ndarray, mode: str, alpha: bytes | None, f: Fitted, lam: float,
     options = ([b""] if model is not None else []) + [
         pack_synthesis(f.theta, arch, k, base, mask) for k in range(4, 13)]
     mses = _synthesis_mse(img, arch, f.latents, options, base, mask)
-    fixed = (bitstream.HEADER_SIZES[VERSION] + bitstream.CRC_SIZE
+    fixed = (bitstream.header_size(LATENT_VERSION) + bitstream.CRC_SIZE
              + len(bitstream.alpha_of(alpha)[1]) + len(arm_bytes))
     order = sorted(range(len(options)), key=lambda i: mses[i] + lam * 8 * (
         len(options[i]) + len(latents) + len(arm_bytes)) / (h * w))
@@ -161,7 +150,7 @@ def pack(img: np.ndarray, mode: str, alpha: bytes | None, f: Fitted, lam: float,
                                 "latent-mode file for this image")
         _, synth, latents, tau = min(found, key=lambda c: c[0])
     data = write(model_hash=bytes.fromhex(model.hash) if model is not None else NO_MODEL,
-                 width=w, height=h, mode=mode, levels=arch.levels, hidden=arch.hidden,
+                 width=w, height=h, image_mode=image_mode, levels=arch.levels, hidden=arch.hidden,
                  layers=arch.layers, act=arch.act, w0=int(arch.w0) if arch.act == "sine" else 0,
                  synthesis=synth, arm=arm_bytes, latents=latents, alpha_plane=alpha,
                  level=level if model is not None else 0, coords=arch.coords)
@@ -202,17 +191,22 @@ def encode(img: LoadedImage, model: LatentModel, settings: Settings, progress=No
         r = search.on_grid(at, settings.target, getattr(settings, settings.target),
                            TARGET_QUALITIES, "latent-mode ")
         return replace(r, seconds=time.perf_counter() - t0)
-    h, w = img.pixels.shape[:2]
-    quality = LATENT_QUALITY if settings.quality is None else settings.quality
+    quality = QUALITY if settings.quality is None else settings.quality
     level = model.default_level if settings.level is None else settings.level
     fs = LatentFit(steps=settings.steps, lam=latent_lambda(quality), seed=settings.seed)
-    data = compress(rgb_of(img), img.mode, alpha_plane(img), fs, model, level,
+    data = compress(rgb_of(img), img.image_mode, alpha_plane(img), fs, model, level,
                     progress=progress, device=resolve_device(device))
-    return EncodeReport(data=data, width=w, height=h, mode=img.mode, level=level,
-                        steps=settings.steps, params=int(model.masks[level].sum()), tiles=1,
-                        psnr=check(data, img), seconds=time.perf_counter() - t0,
-                        model_hash=model.hash, notices=list(img.notices), quantizer="latent",
-                        coder="arm", version=VERSION, quality=quality, codec=NAME)
+    return _report(data, img, model, level, settings.steps, quality, check, t0)
+
+
+def _report(data: bytes, img: LoadedImage, model: LatentModel, level: int, steps: int,
+            quality: float, check, t0: float, search: dict | None = None) -> EncodeReport:
+    h, w = img.pixels.shape[:2]
+    return EncodeReport(data=data, mode=NAME, format_version=LATENT_VERSION, width=w,
+                        height=h, image_mode=img.image_mode, level=level, steps=steps,
+                        params=int(model.masks[level].sum()), psnr=check(data, img),
+                        seconds=time.perf_counter() - t0, model_hash=model.hash,
+                        notices=list(img.notices), quality=quality, search=search)
 
 
 def _encode_to_bpp(img: LoadedImage, model: LatentModel, settings: Settings, progress,
@@ -226,7 +220,7 @@ def _encode_to_bpp(img: LoadedImage, model: LatentModel, settings: Settings, pro
     model.check_level(level)
     start = Start.of(model, level)
     rgb, alpha, dev = rgb_of(img), alpha_plane(img), resolve_device(device)
-    if budget <= bitstream.HEADER_SIZES[VERSION] + bitstream.CRC_SIZE:
+    if budget <= bitstream.header_size(LATENT_VERSION) + bitstream.CRC_SIZE:
         raise InrcodecError(f"{settings.bpp:g} bpp is below the smallest latent-mode file "
                             f"for this image ({budget} bytes: not even a header)")
     pilot_steps = max(1, round(ratecontrol.PILOT * settings.steps))
@@ -240,26 +234,20 @@ def _encode_to_bpp(img: LoadedImage, model: LatentModel, settings: Settings, pro
     q0 = ratecontrol.first_quality(jpeg, settings.bpp)
     fs0 = LatentFit(steps=pilot_steps, lam=latent_lambda(q0), seed=settings.seed)
     f0 = fit(rgb, model.arch, fs0, part(0), start, dev)
-    pilot, _, pilot_latents = pack(rgb, img.mode, alpha, f0, fs0.lam, model.arch, model,
+    pilot, _, pilot_latents = pack(rgb, img.image_mode, alpha, f0, fs0.lam, model.arch, model,
                                    level, start)
     q1 = ratecontrol.corrected_quality(q0, len(pilot), budget, jpeg)
     fs1 = LatentFit(steps=settings.steps, lam=latent_lambda(q1), seed=settings.seed)
     steer = ratecontrol.Steer(budget - (len(pilot) - pilot_latents), fs1, start.arm)
     f1 = fit(rgb, model.arch, fs1, part(pilot_steps), start, dev, steer)
-    data, tau, _ = pack(rgb, img.mode, alpha, f1, steer.lam, model.arch, model, level, start,
-                        budget)
-    return EncodeReport(data=data, width=w, height=h, mode=img.mode, level=level,
-                        steps=settings.steps, params=int(model.masks[level].sum()), tiles=1,
-                        psnr=check(data, img), seconds=time.perf_counter() - t0,
-                        model_hash=model.hash, notices=list(img.notices), quantizer="latent",
-                        coder="arm", version=VERSION, quality=round(q1), codec=NAME,
-                        search={"target": "bpp", "value": float(settings.bpp),
-                                "method": "pilot", "budget_bytes": budget,
-                                "pilot_steps": pilot_steps, "pilot_quality": round(q0, 2),
-                                "pilot_bytes": len(pilot), "quality": round(q1, 2),
-                                "steered": [[t, b, round(lam, 9)] for t, b, lam in
-                                            steer.history],
-                                "dead_zone": round(tau, 4)})
+    data, tau, _ = pack(rgb, img.image_mode, alpha, f1, steer.lam, model.arch, model, level,
+                        start, budget)
+    return _report(data, img, model, level, settings.steps, round(q1), check, t0, search={
+        "target": "bpp", "value": float(settings.bpp), "method": "pilot",
+        "budget_bytes": budget, "pilot_steps": pilot_steps, "pilot_quality": round(q0, 2),
+        "pilot_bytes": len(pilot), "quality": round(q1, 2),
+        "steered": [[t, b, round(lam, 9)] for t, b, lam in steer.history],
+        "dead_zone": round(tau, 4)})
 
 
 # -- decoding ------------------------------------------------------------------------------------
@@ -301,5 +289,5 @@ def decode(data: bytes, h: LatentHeader, model, size: tuple[int, int], device=No
     return out
 
 
-MODE = Mode(name=NAME, writes=(VERSION,), reads=VERSIONS, settings=Settings,
+MODE = Mode(name=NAME, header=LatentHeader, writes=(LATENT_VERSION,), settings=Settings,
             load_model=load_latent_model, encode=encode, decode=decode)

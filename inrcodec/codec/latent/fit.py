@@ -17,10 +17,10 @@ import numba
 import numpy as np
 import torch
 
-from ...config import LatentArch, LatentFit
 from .. import prior
 from ..schedule import cosine_decay
 from . import arm, rate, synthesis
+from .config import LatentArch, LatentFit
 from .grids import features_lattice, grid_shapes, lattice
 from .synthesis import init_synthesis
 

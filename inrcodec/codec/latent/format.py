@@ -1,6 +1,6 @@
-"""The latent mode's file format (versions 3, 4 and 6): its header fields and the synthesis
-section. bitstream.py lays the header and the sections out in a file; arm.py codes the
-latents section and the autoregressive model's parameters.
+"""The latent mode's file format (versions 3, 4 and 6): its header fields, its whole files
+(`write`) and the synthesis section. bitstream.py lays the header and the sections out in
+a file; arm.py codes the latents section and the autoregressive model's parameters.
 
 Sections, in file order:
 - synthesis: per tensor of the flat parameter vector (synthesis.py), only the entries
@@ -20,62 +20,54 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...config import LatentArch
 from ...errors import FormatError
-from .. import prior
-from ..header import MAGIC, MAX_SECTION, Field, ImageHeader, validate_alpha_len, validate_image
+from .. import bitstream, prior
+from ..header import (IMAGE_MODE_IDS, MAGIC, MAX_SECTION, Field, ImageHeader, common_fields,
+                      validate_alpha_len, validate_image)
+from .config import LatentArch
 from .synthesis import synthesis_tensors
 
-VERSION = 6  # what the encoder writes
-VERSIONS = (3, 4, 6)  # what the decoder reads
+LATENT_VERSION = 6  # what the encoder writes; LatentHeader.LAYOUTS: what the decoder reads
 BINNED = 6  # from this version on, the latents' tables are binned (arm._Tables)
 ACTIVATIONS = {0: "relu", 1: "sine"}
 NO_MODEL = bytes(32)  # model_hash of a self-contained file
 K_MIN, K_MAX = 2, 16  # synthesis step sizes 2^-k
 
-FIELDS_V3 = (
-    Field("magic", "4s", "b'INRC'"),
-    Field("version", "B", "format version (this is 3: latent mode)"),
-    Field("flags", "B", "bit 0: alpha plane present; other bits 0"),
-    Field("model_hash", "32s", "SHA-256 of the shared model needed to decode; all zero: none"),
-    Field("width", "I", "image width in pixels, 1..65536"),
-    Field("height", "I", "image height in pixels, 1..65536"),
-    Field("mode", "B", "0 L, 1 LA, 2 RGB, 3 RGBA"),
+_SHARED_HASH = ("SHA-256 of the latent shared model the synthesis starts from and whose "
+                "entropy model codes the latents; all zero: none (self-contained file)")
+_ARCH = (
     Field("levels", "B", "latent grids, 1..12; grid k is ceil(height/2^k) x ceil(width/2^k)"),
     Field("hidden", "B", "synthesis hidden width, 1..255"),
     Field("layers", "B", "synthesis hidden layers, 1..8"),
     Field("act", "B", "synthesis activation: 0 ReLU, 1 sine"),
     Field("w0", "H", "sine frequency factor (1..65535; act 1 only, else 0)"),
+)
+FIELDS_V3 = common_fields(3, "latent mode", "SHA-256 of the shared model needed to decode; "
+                          "all zero: none") + _ARCH + (
     Field("synth_len", "I", "bytes of the synthesis parameters section"),
     Field("arm_len", "I", "bytes of the autoregressive model section"),
     Field("latent_len", "I", "bytes of the latent grids section"),
     Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
 )
-FIELDS_V4 = (
-    Field("magic", "4s", "b'INRC'"),
-    Field("version", "B", "format version (this is 4: latent mode)"),
-    Field("flags", "B", "bit 0: alpha plane present; other bits 0"),
-    Field("model_hash", "32s", "SHA-256 of the latent shared model the synthesis starts from "
-          "and whose entropy model codes the latents; all zero: none (self-contained file)"),
-    Field("width", "I", "image width in pixels, 1..65536"),
-    Field("height", "I", "image height in pixels, 1..65536"),
-    Field("mode", "B", "0 L, 1 LA, 2 RGB, 3 RGBA"),
-    Field("level", "B", "ladder level of the shared model (0 without one)"),
-    Field("levels", "B", "latent grids, 1..12; grid k is ceil(height/2^k) x ceil(width/2^k)"),
-    Field("coords", "B", "1: the pixel's two coordinates are synthesis inputs too; else 0"),
-    Field("hidden", "B", "synthesis hidden width, 1..255"),
-    Field("layers", "B", "synthesis hidden layers, 1..8"),
-    Field("act", "B", "synthesis activation: 0 ReLU, 1 sine"),
-    Field("w0", "H", "sine frequency factor (1..65535; act 1 only, else 0)"),
-    Field("synth_len", "I", "bytes of the synthesis section (0 with a shared model: no deltas)"),
-    Field("arm_len", "I", "bytes of the autoregressive model section (0: the shared model's)"),
-    Field("latent_len", "I", "bytes of the latent grids section"),
-    Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
-)
 
-# Version 6 has version 4's fields; only the latents' probability tables differ.
-FIELDS_V6 = tuple(Field(f.name, f.fmt, "format version (this is 6: latent mode)")
-                  if f.name == "version" else f for f in FIELDS_V4)
+
+def _fields_shared(version: int) -> tuple[Field, ...]:
+    """Versions 4 and 6 (only the latents' probability tables differ between them)."""
+    return common_fields(version, "latent mode", _SHARED_HASH) + (
+        Field("level", "B", "ladder level of the shared model (0 without one)"),
+        _ARCH[0],
+        Field("coords", "B", "1: the pixel's two coordinates are synthesis inputs too; else 0"),
+    ) + _ARCH[1:] + (
+        Field("synth_len", "I", "bytes of the synthesis section (0 with a shared model: no "
+              "deltas)"),
+        Field("arm_len", "I", "bytes of the autoregressive model section (0: the shared "
+              "model's)"),
+        Field("latent_len", "I", "bytes of the latent grids section"),
+        Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
+    )
+
+
+FIELDS_V4, FIELDS_V6 = _fields_shared(4), _fields_shared(6)
 
 
 @dataclass(frozen=True)
@@ -91,7 +83,7 @@ class LatentHeader(ImageHeader):
     model_hash: bytes
     width: int
     height: int
-    mode: int
+    image_mode: int
     levels: int
     hidden: int
     layers: int
@@ -149,6 +141,26 @@ def arch_of(h: LatentHeader) -> LatentArch:
                           arm_hidden=1, coords=bool(h.coords))  # the ARM states its width
     except ValueError as e:
         raise FormatError(str(e)) from None
+
+
+def write(*, model_hash: bytes, width: int, height: int, image_mode: str, levels: int,
+          hidden: int, layers: int, act: str, w0: int, synthesis: bytes, arm: bytes,
+          latents: bytes, alpha_plane: bytes | None = None, level: int = 0,
+          coords: bool = False, version: int = LATENT_VERSION) -> bytes:
+    """A whole latent-mode file from its coded sections and, for LA/RGBA, the raw alpha.
+    Version 3 has no level, no coordinates and no shared model."""
+    if version == 3 and (level or coords or any(model_hash)):
+        raise ValueError("version 3 has no level, coordinates or shared model")
+    flags, alpha = bitstream.alpha_of(alpha_plane)
+    act_id = {v: k for k, v in ACTIVATIONS.items()}[act]
+    h = LatentHeader(version=version, flags=flags, level=level, coords=int(coords),
+                     model_hash=model_hash, width=width, height=height,
+                     image_mode=IMAGE_MODE_IDS[image_mode], levels=levels, hidden=hidden,
+                     layers=layers, act=act_id, w0=w0 if act == "sine" else 0,
+                     synth_len=len(synthesis), arm_len=len(arm), latent_len=len(latents),
+                     alpha_len=len(alpha))
+    return bitstream.pack_sections(h, {"synthesis": synthesis, "arm": arm, "latents": latents,
+                                       "alpha": alpha})
 
 
 # -- the synthesis section ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ...config import LatentArch
+from .config import LatentArch
 
 
 def grid_shapes(height: int, width: int, levels: int) -> list[tuple[int, int]]:

@@ -19,14 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
 
-from ...config import LatentArch
 from ...errors import ModelError
-from ...model.file import (FORMAT_NAME, MAX_LEVELS, MAX_MODEL_BYTES, META_KEY, ModelFile,
-                           _data_digest, _dumps, _read_metadata)
+from ...model.file import MAX_LEVELS, ModelFile, dumps, pack_model, read_metadata, read_tensors
+from ...model.prune import prune_flat
 from .arm import ArmParams, init_float
+from .config import LatentArch
 from .synthesis import init_synthesis, synthesis_tensors
 
 FORMAT_VERSION = "3"
@@ -95,32 +93,21 @@ class LatentModel(ModelFile):
         arch = dataclasses.asdict(self.arch)
         if arch["upsample"] == "bilinear":  # the models made before the key had it implicitly
             del arch["upsample"]
-        meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "kind": KIND,
-                "arch": _dumps(arch),
-                "n_levels": str(self.n_levels), "default_level": str(self.default_level),
-                "info": _dumps(self.info), "data_sha256": _data_digest(t)}
-        return st_save(t, metadata={META_KEY: _dumps(meta)})
+        return pack_model(t, {"format_version": FORMAT_VERSION, "kind": KIND,
+                              "arch": dumps(arch), "n_levels": str(self.n_levels),
+                              "default_level": str(self.default_level),
+                              "info": dumps(self.info)})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "LatentModel":
-        if len(data) > MAX_MODEL_BYTES:
-            raise ModelError(f"latent model is {len(data)} bytes, over the limit")
-        meta = _read_metadata(data)
-        if meta.get("format") != FORMAT_NAME:
-            raise ModelError("not an inrcodec shared model (format tag missing)")
+        meta = read_metadata(data, "latent model")
         if meta.get("format_version") in ("1", "2"):
             raise ModelError("this is a weight-mode shared model: encode with --mode weights "
                              "to use it, or give a latent model (format version 3)")
         if meta.get("format_version") != FORMAT_VERSION or meta.get("kind") != KIND:
             raise ModelError("not a latent-mode shared model (format version "
                              f"{meta.get('format_version')!r}, this needs version 3)")
-        try:
-            tensors = st_load(data)
-        except Exception as e:  # safetensors raises its own error types
-            raise ModelError(f"latent model tensors are unreadable: {e}") from None
-        if _data_digest(tensors) != meta.get("data_sha256"):
-            raise ModelError("latent model is damaged: its tensor data do not match the digest "
-                             "recorded in it")
+        tensors = read_tensors(data, meta, "latent model")
         try:
             arch = LatentArch(**json.loads(meta["arch"]))
             n_levels = int(meta["n_levels"])
@@ -158,20 +145,6 @@ class LatentModel(ModelFile):
         return model
 
 
-def prune_mask(theta: torch.Tensor, mask: torch.Tensor, arch: LatentArch, rate: float
-               ) -> torch.Tensor:
-    """Algorithm 1's pruning step on a synthesis: drop `rate` of the surviving weights (not
-    biases) by global magnitude."""
-    idx = torch.cat([torch.arange(s.start, s.stop) for s in synthesis_tensors(arch)[0::2]])
-    alive = idx[mask[idx]]
-    k = int(round(rate * alive.numel()))
-    new = mask.clone()
-    if k:
-        order = torch.argsort(theta[alive].abs(), stable=True)
-        new[alive[order[:k]]] = False
-    return new
-
-
 def scratch_latent_model(arch: LatentArch, *, n_levels: int = 2, seed: int = 0,
                          arm_params: tuple[np.ndarray, ...] | None = None) -> LatentModel:
     """An untrained latent model: a seeded random synthesis, pruned by magnitude into
@@ -186,7 +159,7 @@ def scratch_latent_model(arch: LatentArch, *, n_levels: int = 2, seed: int = 0,
     thetas, masks = [], []
     for k in range(n_levels):
         if k:
-            mask = prune_mask(theta, mask, arch, 0.2)
+            mask = prune_flat(theta, mask, synthesis_tensors(arch)[0::2], 0.2)
         thetas.append(theta * mask)
         masks.append(mask)
     return LatentModel(arch=arch, thetas=thetas, masks=masks, arm=tuple(arm_params),

@@ -12,7 +12,7 @@ import numba
 import numpy as np
 import torch
 
-from ...config import LatentArch
+from .config import LatentArch
 from .grids import features
 
 

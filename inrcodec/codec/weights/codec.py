@@ -5,7 +5,7 @@ surviving weights fitted from the shared initialisation and stored. Two modes of
   learned step sizes (rdfit.py), a ladder level per tile (rdencode.py, tilecode.py);
 - formats 1 and 2 (`PAPER`): the paper's encoder, one level for every tile, a fixed
   number of Adam steps, step sizes by rule (session.py, quantiser.py); --quality picks
-  level and step size from measured curves (rate.py). It fits the tiles of many images
+  level and step size from measured curves (ratecontrol.py). It fits the tiles of many images
   as one batch.
 """
 from __future__ import annotations
@@ -17,8 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ...config import (DEFAULT_LR, DEFAULT_STEPS, RD_EFFORT, RD_QUALITY, FitConfig,
-                       QuantConfig, rd_density, weight_lambda)
+from ...config import DEFAULT_EFFORT
 from ...errors import FormatError, InrcodecError
 from ...io import LoadedImage
 from ...model.accel import resolve_device
@@ -27,11 +26,16 @@ from ...model.shared_model import SharedModel, load_model
 from .. import bitstream, search
 from ..entropy import CODERS
 from ..mode import Mode
+from ..options import EncodeOptions
 from ..report import EncodeReport
-from . import files, rate, rdencode, rdfit, tilecode
-from .format import RD_VERSION, SUPPORTED_VERSIONS, VERSION, Header, TileHeader
+from . import ratecontrol, rdencode, rdfit, tilecode
+from .config import (PAPER_EFFORT_STEPS, PAPER_LR, PAPER_STEPS, RD_EFFORT, RD_QUALITY, FitConfig,
+                     QuantConfig, rd_density, weight_lambda)
+from .format import (PAPER_VERSION, PAPER_VERSIONS, RD_VERSION, Header, TileHeader, coded_payload,
+                     qparams_section)
 from .quantiser import DELTA, DeltaQuantiser, Fp16Quantiser
-from .session import Result, Session, Settings as FixedSettings
+from .session import Result, Session
+from .session import Settings as FixedSettings
 from .tiles import render_groups
 
 NAME = "weights"
@@ -114,33 +118,32 @@ def encode_rd(img: LoadedImage, m: SharedModel, s: RDSettings, progress=None, *,
     levels: dict[int, int] = {}
     for o, n in zip(r.options, tiles):
         levels[o.level] = levels.get(o.level, 0) + int(n)
-    return EncodeReport(data=r.data, width=w, height=h, mode=img.mode, level=max(levels),
-                        steps=s.steps,
+    return EncodeReport(data=r.data, mode=NAME, format_version=RD_VERSION, width=w, height=h,
+                        image_mode=img.image_mode, level=max(levels), steps=s.steps,
                         params=int(sum(len(tilecode.layout(m, o)[0]) * int(n)
                                        for o, n in zip(r.options, tiles))),
-                        tiles=len(r.choice), psnr=check(r.data, img),
-                        seconds=time.perf_counter() - t0, model_hash=m.hash,
-                        notices=list(img.notices), quantizer="learned", coder="laplace",
-                        version=RD_VERSION, quality=q, codec="weights-rd",
-                        levels=dict(sorted(levels.items())))
+                        psnr=check(r.data, img), seconds=time.perf_counter() - t0,
+                        model_hash=m.hash, notices=list(img.notices), quality=q,
+                        tiles=len(r.choice), levels=dict(sorted(levels.items())),
+                        quantizer="learned", coder="laplace")
 
 
 # -- formats 1 and 2: the paper's encoder ---------------------------------------------------------
 @dataclass(frozen=True)
 class PaperSettings(search.Targets):
     """Formats 1 and 2: fixed settings (level, steps, lr, quantiser, step scale, coder,
-    share of quantiser-aware steps) or a rate target (quality: rate.py's path of level
+    share of quantiser-aware steps) or a rate target (quality: ratecontrol.py's path of level
     and step size; bpp, psnr: searched)."""
 
     level: int | None = None
-    steps: int = DEFAULT_STEPS
+    steps: int = PAPER_STEPS
     lr: float | None = None
     seed: int = 0
     quantizer: str = "delta"
     step_scale: float | None = None
     coder: str = "auto"
     qat_fraction: float | None = None
-    version: int = VERSION
+    version: int = PAPER_VERSION
 
     def __post_init__(self):
         super().__post_init__()
@@ -148,7 +151,7 @@ class PaperSettings(search.Targets):
             raise InrcodecError("steps must be zero or more")
         if self.quality is not None or self.target is not None:
             fixed = [k for k in ("level", "lr", "step_scale") if getattr(self, k) is not None]
-            if fixed or self.quantizer != "delta" or self.version != VERSION:
+            if fixed or self.quantizer != "delta" or self.version != PAPER_VERSION:
                 knob = "quality" if self.quality is not None else self.target
                 raise InrcodecError(
                     f"{knob} chooses the level, learning rate and quantiser itself; it "
@@ -167,9 +170,9 @@ class PaperSettings(search.Targets):
     def fixed(self, m: SharedModel) -> FixedSettings:
         """The fixed settings these name (not for bpp / psnr targets)."""
         if self.quality is not None:
-            return rate.quality_settings(m, self.quality, self.steps, self.coder)
+            return ratecontrol.quality_settings(m, self.quality, self.steps, self.coder)
         return FixedSettings(level=m.default_level if self.level is None else self.level,
-                             steps=self.steps, lr=DEFAULT_LR if self.lr is None else self.lr,
+                             steps=self.steps, lr=PAPER_LR if self.lr is None else self.lr,
                              quant=self._quant(), version=self.version)
 
     def check(self, m: SharedModel) -> None:
@@ -187,36 +190,37 @@ class PaperSettings(search.Targets):
 def _report(r: Result, img: LoadedImage, m: SharedModel, seconds: float) -> EncodeReport:
     h, w = img.pixels.shape[:2]
     s = r.settings
-    return EncodeReport(data=r.data, width=w, height=h, mode=img.mode, level=s.level,
-                        steps=s.steps, params=m.net(s.level).n_params,
-                        tiles=-(-h // m.tile) * -(-w // m.tile), psnr=r.psnr,
-                        seconds=seconds, model_hash=m.hash, notices=list(img.notices),
-                        lr=s.lr, quantizer=s.quant.quantizer, coder=CODERS[r.payload.coder],
+    return EncodeReport(data=r.data, mode=NAME, format_version=s.version, width=w, height=h,
+                        image_mode=img.image_mode, level=s.level, steps=s.steps,
+                        params=m.net(s.level).n_params, psnr=r.psnr, seconds=seconds,
+                        model_hash=m.hash, notices=list(img.notices),
+                        tiles=-(-h // m.tile) * -(-w // m.tile), lr=s.lr,
+                        quantizer=s.quant.quantizer, coder=CODERS[r.payload.coder],
                         step_scale=s.quant.step_scale if s.quant.quantizer == "delta" else None,
-                        version=s.version,
                         qat_steps=s.quant.qat_steps(s.steps) if r.qat else 0)
 
 
 def encode_paper(images: list[LoadedImage], m: SharedModel, s: PaperSettings, progress=None,
-                 *, check, device=None, max_batch_pixels: int = FitConfig.max_batch_pixels
+                 *, check, device=None, batch_pixels: int | None = None
                  ) -> list[EncodeReport]:
     """Fixed settings and `quality` fit all images together (one batch of tiles); `bpp`
     and `psnr` search per image. Seconds are shared out over a batch's images by tiles."""
     dev = resolve_device(device)
+    batch_pixels = batch_pixels or FitConfig.max_batch_pixels
     t0 = time.perf_counter()
     if s.target is not None:
         out = []
         for img in images:
             t1 = time.perf_counter()
-            session = Session([img], m, dev, seed=s.seed, max_batch_pixels=max_batch_pixels,
+            session = Session([img], m, dev, seed=s.seed, max_batch_pixels=batch_pixels,
                               progress=progress, measure=check)
-            r, quality, found = rate.encode_target(session, bpp=s.bpp, psnr=s.psnr,
-                                                   steps=s.steps, coder=s.coder)
+            r, quality, found = ratecontrol.encode_target(session, bpp=s.bpp, psnr=s.psnr,
+                                                          steps=s.steps, coder=s.coder)
             rep = _report(r, img, m, time.perf_counter() - t1)
             rep.quality, rep.search = quality, found.summary()
             out.append(rep)
         return out
-    session = Session(images, m, dev, seed=s.seed, max_batch_pixels=max_batch_pixels,
+    session = Session(images, m, dev, seed=s.seed, max_batch_pixels=batch_pixels,
                       progress=progress, measure=check)
     results = session.encode(s.fixed(m))
     seconds = time.perf_counter() - t0
@@ -268,10 +272,10 @@ def read(data: bytes, model=None) -> tuple[Header, SharedModel, torch.Tensor]:
         raise FormatError(f"file stores {h.n_params} values per tile, level {h.level} has "
                           f"{net.n_params}")
     # Only now, with the sizes checked against the model, is the payload decompressed.
-    payload = files.coded_payload(data, h)
+    payload = coded_payload(data, h)
     if h.quantizer == DELTA:
         dq = DeltaQuantiser.from_qparams(net, m.levels[h.level].theta0,
-                                         files.qparams_section(data, h), h.level)
+                                         qparams_section(data, h), h.level)
         theta = dq.values(payload, h.n_tiles, h.coder, h.qbits)
     else:
         theta = Fp16Quantiser.values(payload, h.n_tiles, h.n_params)
@@ -300,8 +304,37 @@ def _encode_one_paper(img: LoadedImage, m: SharedModel, s: PaperSettings, progre
     return encode_paper([img], m, s, progress, check=check, device=device)[0]
 
 
-RD = Mode(name=NAME, writes=(RD_VERSION,), reads=(RD_VERSION,), settings=RDSettings,
-          load_model=load_model, encode=encode_rd, decode=decode)
-PAPER = Mode(name=NAME, writes=SUPPORTED_VERSIONS, reads=SUPPORTED_VERSIONS,
-             settings=PaperSettings, load_model=load_model, encode=_encode_one_paper,
-             decode=decode, encode_batch=encode_paper)
+# The paper's own options: any of them (or --preset paper) asks for format 2.
+PAPER_OPTIONS = ("lr", "step_scale", "quantizer", "coder", "qat_fraction")
+
+
+def settings_for(options: EncodeOptions) -> tuple[Mode, "RDSettings | PaperSettings"]:
+    """The weight mode's format and settings from the encode options: format 5 unless the
+    paper's preset, an older format or one of format 2's own options is asked for.
+    `effort` sets the default steps and, in format 5, the candidate levels."""
+    effort = options.effort or DEFAULT_EFFORT
+    paper_given = [k for k in PAPER_OPTIONS if getattr(options, k) is not None]
+    version = options.format_version
+    if options.preset == "paper":
+        if version == RD_VERSION or options.lr is not None:
+            raise InrcodecError("preset paper is format 2 with lr 1e-4; drop format_version 5 "
+                                "and lr")
+        options = replace(options, lr=PAPER_LR)
+    if version is None:
+        version = PAPER_VERSION if options.preset or paper_given else RD_VERSION
+    options = replace(options, preset=None, format_version=None)
+    if version == RD_VERSION:
+        return RD, options.build(RDSettings, "format 5 (it learns its step sizes and codes "
+                                 "with its own priors)", effort=effort,
+                                 steps=RD_EFFORT[effort][1])
+    # a version no mode writes still goes to format 2's settings, which name the ones it can
+    return PAPER, options.build(PaperSettings, f"format {version}", version=version,
+                                steps=PAPER_EFFORT_STEPS[effort])
+
+
+RD = Mode(name=NAME, header=TileHeader, writes=(RD_VERSION,), settings=RDSettings,
+          load_model=load_model, encode=encode_rd, decode=decode, runtime=frozenset({"compute"}))
+PAPER = Mode(name=NAME, header=Header, writes=PAPER_VERSIONS, settings=PaperSettings,
+             load_model=load_model, encode=_encode_one_paper, decode=decode,
+             encode_batch=encode_paper,
+             runtime=frozenset({"compute", "amp", "compile", "batch_pixels"}))

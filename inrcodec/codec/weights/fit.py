@@ -12,9 +12,9 @@ from typing import Callable
 
 import torch
 
-from ...config import FitConfig
 from ...model import accel
 from ...model.inr import INR
+from .config import FitConfig
 
 
 @dataclass

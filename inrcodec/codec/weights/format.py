@@ -1,6 +1,6 @@
 """The weight mode's file formats: the header fields of versions 1, 2 (one level for every
-tile: the paper's encoder) and 5 (a level per tile, fitted to distortion + lambda x rate).
-bitstream.py lays headers and sections out in a file; files.py writes them.
+tile: the paper's encoder) and 5 (a level per tile, fitted to distortion + lambda x rate),
+and their whole files. bitstream.py lays headers and sections out in a file.
 
     version 1: header (67 bytes) | payload | alpha | CRC-32 (u32, little-endian)
     version 2: header (73 bytes) | qparams | payload | alpha | CRC-32
@@ -18,71 +18,55 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...errors import FormatError
+from .. import bitstream
 from ..entropy import CODERS, RANGE, ZSTD
-from ..header import MAGIC, MAX_SECTION, Field, ImageHeader, validate_alpha_len, validate_image
+from ..header import (IMAGE_MODE_IDS, MAGIC, MAX_SECTION, Field, ImageHeader, common_fields,
+                      validate_alpha_len, validate_image)
 from .quantiser import DELTA, DELTA_BITS, FP16, QUANTIZERS
 
-VERSION = 2  # the paper's encoder (--preset paper) writes this
-SUPPORTED_VERSIONS = (1, 2)  # one level for every tile
+PAPER_VERSION = 2  # the paper's encoder (--preset paper) writes this
+PAPER_VERSIONS = (1, 2)  # one level for every tile
 RD_VERSION = 5  # a level per tile, fitted for distortion + lambda x rate
 MAX_TILES = 1 << 20
 MAX_VALUES = 1 << 28  # tiles x parameters per tile
 MAX_QPARAMS = 4096  # bytes; a model has 2 step sizes (4 bytes each) per layer
 MAX_OPTIONS = 16  # version 5: options (level, kind) a file may offer its tiles
 
-FIELDS_V1 = (
-    Field("magic", "4s", "b'INRC'"),
-    Field("version", "B", "format version (this is 1)"),
-    Field("flags", "B", "bit 0: alpha plane present; other bits 0"),
-    Field("model_hash", "32s", "SHA-256 of the shared-model file needed to decode"),
-    Field("width", "I", "image width in pixels, 1..65536"),
-    Field("height", "I", "image height in pixels, 1..65536"),
-    Field("mode", "B", "0 L, 1 LA, 2 RGB, 3 RGBA"),
-    Field("level", "B", "ladder level of the shared model"),
+_TILE_GRID = (
+    Field("tile", "H", "tile side T in pixels (must equal the model's)"),
+    Field("tiles_y", "H", "tiles down = ceil(height / T)"),
+    Field("tiles_x", "H", "tiles across = ceil(width / T)"),
+)
+_N_PARAMS = Field("n_params", "I", "values per tile (the level's surviving weights + biases)")
+_LEVEL = Field("level", "B", "ladder level of the shared model")
+_ALPHA = Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)")
+FIELDS_V1 = common_fields(1) + (
+    _LEVEL,
     Field("quantizer", "B", "0: fp16 (IEEE 754 half, little-endian)"),
-    Field("tile", "H", "tile side T in pixels (must equal the model's)"),
-    Field("tiles_y", "H", "tiles down = ceil(height / T)"),
-    Field("tiles_x", "H", "tiles across = ceil(width / T)"),
-    Field("n_params", "I", "values per tile (the level's surviving weights + biases)"),
+) + _TILE_GRID + (
+    _N_PARAMS,
     Field("payload_len", "I", "bytes of the zstd-compressed parameter payload"),
-    Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
+    _ALPHA,
 )
-FIELDS_V2 = (
-    Field("magic", "4s", "b'INRC'"),
-    Field("version", "B", "format version (this is 2)"),
-    Field("flags", "B", "bit 0: alpha plane present; other bits 0"),
-    Field("model_hash", "32s", "SHA-256 of the shared-model file needed to decode"),
-    Field("width", "I", "image width in pixels, 1..65536"),
-    Field("height", "I", "image height in pixels, 1..65536"),
-    Field("mode", "B", "0 L, 1 LA, 2 RGB, 3 RGBA"),
-    Field("level", "B", "ladder level of the shared model"),
+FIELDS_V2 = common_fields(2) + (
+    _LEVEL,
     Field("quantizer", "B", "0: fp16 values; 1: integer deltas from the level's initialisation"),
-    Field("qbits", "B", "quantiser 1: integer width, 8 or 16 (magnitudes below 2^(qbits-1)); else 0"),
+    Field("qbits", "B", "quantiser 1: integer width, 8 or 16 (magnitudes below 2^(qbits-1)); "
+          "else 0"),
     Field("coder", "B", "0: zstd; 1: adaptive range coder (quantiser 1 only)"),
-    Field("tile", "H", "tile side T in pixels (must equal the model's)"),
-    Field("tiles_y", "H", "tiles down = ceil(height / T)"),
-    Field("tiles_x", "H", "tiles across = ceil(width / T)"),
-    Field("n_params", "I", "values per tile (the level's surviving weights + biases)"),
-    Field("qparams_len", "I", "bytes of the quantiser parameters (quantiser 1: 4 x tensors; else 0)"),
+) + _TILE_GRID + (
+    _N_PARAMS,
+    Field("qparams_len", "I", "bytes of the quantiser parameters (quantiser 1: 4 x tensors; "
+          "else 0)"),
     Field("payload_len", "I", "bytes of the coded parameter payload"),
-    Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
+    _ALPHA,
 )
-FIELDS_V5 = (
-    Field("magic", "4s", "b'INRC'"),
-    Field("version", "B", "format version (this is 5: weight mode, a level per tile)"),
-    Field("flags", "B", "bit 0: alpha plane present; other bits 0"),
-    Field("model_hash", "32s", "SHA-256 of the shared-model file needed to decode"),
-    Field("width", "I", "image width in pixels, 1..65536"),
-    Field("height", "I", "image height in pixels, 1..65536"),
-    Field("mode", "B", "0 L, 1 LA, 2 RGB, 3 RGBA"),
-    Field("tile", "H", "tile side T in pixels (must equal the model's)"),
-    Field("tiles_y", "H", "tiles down = ceil(height / T)"),
-    Field("tiles_x", "H", "tiles across = ceil(width / T)"),
+FIELDS_V5 = common_fields(RD_VERSION, "weight mode, a level per tile") + _TILE_GRID + (
     Field("options", "B", "K, the options a tile can take (level and what it stores), 1..16"),
     Field("options_len", "I", "bytes of the options section (step sizes and priors)"),
     Field("map_len", "I", "bytes of the tile map section (0 when K = 1)"),
     Field("payload_len", "I", "bytes of the range-coded integers"),
-    Field("alpha_len", "I", "bytes of the zstd-compressed alpha plane (0 if none)"),
+    _ALPHA,
 )
 
 
@@ -97,7 +81,7 @@ def _validate_tile_grid(h) -> None:
 class Header(ImageHeader):
     """Versions 1 and 2: every tile stores the same level's values."""
 
-    LAYOUTS = {1: FIELDS_V1, 2: FIELDS_V2}
+    LAYOUTS = {1: FIELDS_V1, PAPER_VERSION: FIELDS_V2}
     NAMES = {"quantizer": QUANTIZERS, "coder": CODERS}
 
     version: int
@@ -105,7 +89,7 @@ class Header(ImageHeader):
     model_hash: bytes
     width: int
     height: int
-    mode: int
+    image_mode: int
     level: int
     quantizer: int
     tile: int
@@ -133,9 +117,9 @@ class Header(ImageHeader):
         h = self
         if h.magic != MAGIC:
             raise FormatError("not an inrcodec file (bad magic bytes)")
-        if h.version not in SUPPORTED_VERSIONS:
+        if h.version not in PAPER_VERSIONS:
             raise FormatError(f"format version {h.version} is not supported (this inrcodec "
-                              f"reads {', '.join(map(str, SUPPORTED_VERSIONS))})")
+                              f"reads {', '.join(map(str, PAPER_VERSIONS))})")
         validate_image(h)
         if h.quantizer not in QUANTIZERS or (h.version == 1 and h.quantizer != FP16):
             raise FormatError(f"unknown quantiser id {h.quantizer}")
@@ -171,7 +155,7 @@ class TileHeader(ImageHeader):
     model_hash: bytes
     width: int
     height: int
-    mode: int
+    image_mode: int
     tile: int
     tiles_y: int
     tiles_x: int
@@ -205,3 +189,51 @@ class TileHeader(ImageHeader):
         if max(h.options_len, h.map_len, h.payload_len, h.alpha_len) > MAX_SECTION:
             raise FormatError("a section is larger than any valid file's")
         validate_alpha_len(h)
+
+
+# -- whole files ---------------------------------------------------------------------
+def pack(h: Header, payload: bytes, alpha: bytes = b"", qparams: bytes = b"") -> bytes:
+    """Header + sections + CRC. `payload` is coded and `alpha` zstd-compressed already."""
+    if h.version == 1 and (h.qbits, h.coder, h.qparams_len) != (0, ZSTD, 0):
+        raise ValueError("version 1 has no qbits, coder or quantiser parameters")
+    return bitstream.pack_sections(h, {"qparams": qparams, "payload": payload, "alpha": alpha})
+
+
+def write_file(*, version: int, model_hash: str, width: int, height: int, image_mode: str,
+               level: int, tile: int, n_params: int, payload,
+               alpha_plane: bytes | None = None) -> bytes:
+    """A whole version-1/2 file from a quantiser's Payload and, for LA/RGBA images, the raw
+    alpha plane."""
+    flags, alpha = bitstream.alpha_of(alpha_plane)
+    header = Header(
+        version=version, flags=flags, model_hash=bytes.fromhex(model_hash),
+        width=width, height=height, image_mode=IMAGE_MODE_IDS[image_mode], level=level,
+        quantizer=payload.quantizer, qbits=payload.qbits, coder=payload.coder, tile=tile,
+        tiles_y=-(-height // tile), tiles_x=-(-width // tile), n_params=n_params,
+        qparams_len=len(payload.qparams), payload_len=len(payload.data), alpha_len=len(alpha))
+    return pack(header, payload.data, alpha, payload.qparams)
+
+
+def write_tiles(*, model_hash: str, width: int, height: int, image_mode: str, tile: int,
+                n_options: int, options: bytes, tile_map: bytes, payload: bytes,
+                alpha_plane: bytes | None = None) -> bytes:
+    """A whole format-5 file from its coded sections (tilecode.py) and, for LA/RGBA
+    images, the raw alpha plane."""
+    flags, alpha = bitstream.alpha_of(alpha_plane)
+    h = TileHeader(version=RD_VERSION, flags=flags,
+                   model_hash=bytes.fromhex(model_hash), width=width, height=height,
+                   image_mode=IMAGE_MODE_IDS[image_mode], tile=tile, tiles_y=-(-height // tile),
+                   tiles_x=-(-width // tile), options=n_options, options_len=len(options),
+                   map_len=len(tile_map), payload_len=len(payload), alpha_len=len(alpha))
+    return bitstream.pack_sections(h, {"options": options, "map": tile_map,
+                                       "payload": payload, "alpha": alpha})
+
+
+def qparams_section(data: bytes, h: Header) -> bytes:
+    """The quantiser parameters (raw) of a file `verify` accepted as `h`."""
+    return bitstream.section(data, h, "qparams")
+
+
+def coded_payload(data: bytes, h: Header) -> bytes:
+    """The payload section as stored (still entropy-coded)."""
+    return bitstream.section(data, h, "payload")

@@ -18,7 +18,8 @@ import torch
 from ...io import LoadedImage, alpha_plane
 from ...model.shared_model import SharedModel
 from .. import prior
-from . import files, rdfit, tilecode
+from . import rdfit, tilecode
+from .format import write_tiles
 from .session import colour_target
 from .tiles import image_to_tiles, tile_coords
 
@@ -78,7 +79,7 @@ def encode(img: LoadedImage, m: SharedModel, candidates: list[Candidate],
     remap[used] = np.arange(len(used))
     choice = remap[choice]
     side, tmap, payload = tilecode.encode(m, options, choice, q)
-    data = files.write_tiles(model_hash=m.hash, width=w, height=h, mode=img.mode,
+    data = write_tiles(model_hash=m.hash, width=w, height=h, image_mode=img.image_mode,
                              tile=m.tile, n_options=len(options), options=side,
                              tile_map=tmap, payload=payload, alpha_plane=alpha_plane(img))
     return Chosen(data, options, choice)

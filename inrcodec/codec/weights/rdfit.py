@@ -77,14 +77,7 @@ def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Ten
     pos, tensors = stored(net, biases_only)
     pos_t = torch.from_numpy(pos).to(dev)
     t0 = theta0.detach().float().reshape(-1).to(dev)
-    gid = torch.zeros(len(pos), dtype=torch.long, device=dev)
-    init = []
-    for g, cols in enumerate(tensors):
-        c = torch.from_numpy(cols).to(dev)
-        gid[c] = g
-        ref = t0[pos_t[c]]
-        rms = float(ref.square().mean().sqrt()) or 1.0
-        init.append(math.log(cfg.step_init * rms))
+    gid, init = _tensor_ids(tensors, pos_t, t0, cfg.step_init)
     delta = torch.zeros(n, len(pos), device=dev, requires_grad=True)
     log_s = torch.tensor(init, device=dev, requires_grad=True)
     log_b = torch.zeros(len(tensors), device=dev, requires_grad=True)
@@ -129,14 +122,37 @@ def fit(net: INR, theta0: torch.Tensor, coords: torch.Tensor, targets: torch.Ten
         if progress is not None:
             progress(step + 1, cfg.steps, total)
 
-    coords, targets, weights = cpu
     with torch.no_grad():
         steps = log_s.exp().float().cpu().numpy().astype(np.float32)
         q = torch.round(delta / log_s.exp()[gid]).clamp(-prior.MAX_QMAX, prior.MAX_QMAX)
         qn = q.to(torch.int64).cpu().numpy()
-        th = dequantize(t0.cpu().numpy(), pos, tensors, steps, qn)  # what the decoder computes
+    return _result(net, t0.cpu().numpy(), pos, tensors, steps, qn, *cpu, cfg.chunk_pixels)
+
+
+def _tensor_ids(tensors: list[np.ndarray], pos_t: torch.Tensor, t0: torch.Tensor,
+                step_init: float) -> tuple[torch.Tensor, list[float]]:
+    """Each stored value's tensor, and each tensor's first log step size: step_init x the
+    RMS of its initial values."""
+    gid = torch.zeros(len(pos_t), dtype=torch.long, device=t0.device)
+    init = []
+    for g, cols in enumerate(tensors):
+        c = torch.from_numpy(cols).to(t0.device)
+        gid[c] = g
+        rms = float(t0[pos_t[c]].square().mean().sqrt()) or 1.0
+        init.append(math.log(step_init * rms))
+    return gid, init
+
+
+def _result(net: INR, t0: np.ndarray, pos: np.ndarray, tensors: list[np.ndarray],
+            steps: np.ndarray, qn: np.ndarray, coords: torch.Tensor, targets: torch.Tensor,
+            weights: torch.Tensor, chunk_pixels: int) -> RDFitResult:
+    """The fitted integers with the squared error and the bits the decoder will see, on
+    the CPU."""
+    n = qn.shape[0]
+    with torch.no_grad():
+        th = dequantize(t0, pos, tensors, steps, qn)  # what the decoder computes
         sse = np.zeros(n)
-        per_eval = max(1, cfg.chunk_pixels // targets.shape[1])
+        per_eval = max(1, chunk_pixels // targets.shape[1])
         for a in range(0, n, per_eval):
             rows = slice(a, a + per_eval)
             out = ((net(th[rows], coords) + 1.0) * 127.5).round().clamp(0, 255)

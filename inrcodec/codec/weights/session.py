@@ -18,15 +18,14 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ...config import DEFAULT_LR, DEFAULT_STEPS, STEP_SIZE_REF_STEPS, FitConfig, QuantConfig
 from ...errors import InrcodecError
 from ...io import LoadedImage, alpha_plane, rgb_of
 from ...model.inr import tile_losses
 from ...model.shared_model import SharedModel
 from ..header import MAX_PIXELS, MAX_SIDE
-from . import files
-from .format import SUPPORTED_VERSIONS, VERSION
+from .config import PAPER_LR, PAPER_STEPS, STEP_SIZE_REF_STEPS, FitConfig, QuantConfig
 from .fit import AdamState, fit
+from .format import PAPER_VERSION, PAPER_VERSIONS, write_file
 from .quantiser import DeltaQuantiser, Fp16Quantiser, Payload, straight_through
 from .tiles import image_to_tiles, tile_coords
 
@@ -45,10 +44,10 @@ class Settings:
     `steps` are optimiser steps."""
 
     level: int
-    steps: int = DEFAULT_STEPS
-    lr: float = DEFAULT_LR
+    steps: int = PAPER_STEPS
+    lr: float = PAPER_LR
     quant: QuantConfig = QuantConfig()
-    version: int = VERSION
+    version: int = PAPER_VERSION
 
     def check(self, m: SharedModel) -> None:
         m.check_level(self.level)
@@ -56,9 +55,9 @@ class Settings:
             raise InrcodecError("steps must be zero or more")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise InrcodecError("the learning rate must be a positive number")
-        if self.version not in SUPPORTED_VERSIONS:
+        if self.version not in PAPER_VERSIONS:
             raise InrcodecError(f"format version {self.version} cannot be written (choose from "
-                                f"{', '.join(map(str, SUPPORTED_VERSIONS))})")
+                                f"{', '.join(map(str, PAPER_VERSIONS))})")
         if self.version == 1 and self.quant.quantizer != "fp16":
             raise InrcodecError("format version 1 stores fp16 values only (use the fp16 "
                                 "quantiser, or version 2)")
@@ -273,10 +272,10 @@ class Session:
     def pack(self, i: int, s: Settings, payload: Payload) -> bytes:
         img, m = self.images[i].img, self.m
         h, w = img.pixels.shape[:2]
-        return files.write(version=s.version, model_hash=m.hash, width=w, height=h,
-                               mode=img.mode, level=s.level, tile=m.tile,
-                               n_params=m.net(s.level).n_params, payload=payload,
-                               alpha_plane=alpha_plane(img))
+        return write_file(version=s.version, model_hash=m.hash, width=w, height=h,
+                          image_mode=img.image_mode, level=s.level, tile=m.tile,
+                          n_params=m.net(s.level).n_params, payload=payload,
+                          alpha_plane=alpha_plane(img))
 
     def measure(self, i: int, data: bytes) -> float:
         return self.measure_psnr(data, self.images[i].img)

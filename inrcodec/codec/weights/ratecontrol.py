@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...config import DEFAULT_STEPS, MAX_COARSEN, QUALITY_LR, QUALITY_PATH, QuantConfig
 from ...errors import InrcodecError
-from .session import Result, Session, Settings
+from .config import MAX_COARSEN, PAPER_STEPS, QUALITY_LR, QUALITY_PATH, QuantConfig
 from .quantiser import DeltaQuantiser
+from .session import Result, Session, Settings
 
 
 def _interp(quality: float) -> tuple[float, float]:
@@ -32,7 +32,7 @@ def _interp(quality: float) -> tuple[float, float]:
             math.exp(math.log(s0) + f * (math.log(s1) - math.log(s0))))
 
 
-def quality_settings(m, quality: int, steps: int = DEFAULT_STEPS, coder: str = "auto") -> Settings:
+def quality_settings(m, quality: int, steps: int = PAPER_STEPS, coder: str = "auto") -> Settings:
     """The level, step scale and learning rate that --quality means for model m."""
     if not (isinstance(quality, (int, np.integer)) and 1 <= quality <= 100):
         raise InrcodecError("quality must be an integer from 1 to 100")
@@ -68,14 +68,14 @@ def _estimate(session: Session, s: Settings) -> tuple[float, float]:
     return 8 * len(r.data) / (h * w), r.psnr
 
 
-def encode_quality(session: Session, quality: int, steps: int = DEFAULT_STEPS,
+def encode_quality(session: Session, quality: int, steps: int = PAPER_STEPS,
                    coder: str = "auto") -> list[Result]:
     """Every image of the session at `quality`."""
     return session.encode(quality_settings(session.m, quality, steps, coder))
 
 
 def encode_target(session: Session, *, bpp: float | None = None, psnr: float | None = None,
-                  steps: int = DEFAULT_STEPS, coder: str = "auto") -> tuple[Result, int, Search]:
+                  steps: int = PAPER_STEPS, coder: str = "auto") -> tuple[Result, int, Search]:
     """The smallest file meeting a --bpp or --psnr target -> (result, quality, search)."""
     if (bpp is None) == (psnr is None):
         raise InrcodecError("give one target: bpp or psnr")

@@ -1,0 +1,93 @@
+"""The latent mode's defaults, once: its image model's shape (LatentArch), its fit
+(LatentFit), the quality scale and the steps per effort. Training's own recipe is in
+training/latent_train.py; what it shares with this fit on purpose is named there."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+QUALITY = 50  # --quality when none is given
+STEPS = 900  # optimiser steps per image at the default effort
+# --effort: optimiser steps per image. A 768x512 photo takes about 30 ms a step on 2
+# threads (benchmarks/results/speed-latent-0.11.json): the default encodes in about 28 s.
+EFFORT_STEPS = {"fast": 300, "default": STEPS, "slow": 2700}
+UPSAMPLING = ("bilinear", "bicubic")
+
+
+def latent_lambda(quality: float) -> float:
+    """--quality q -> lambda = 2^(-6 - q/10) in loss = MSE (images in [0, 1]) + lambda x
+    bits per pixel: 2^-6 at 0, 2^-16 at 100 (a tenth of a quality step is 2^-0.1)."""
+    return 2.0 ** (-6.0 - quality / 10.0)
+
+
+@dataclass(frozen=True)
+class LatentArch:
+    """The latent mode's image model (grids.py, synthesis.py): grids, synthesis, ARM width.
+    The defaults are a self-contained file's (no shared model); a shared model states its
+    own (the shipped one: `inrcodec info inrcodec/models/latent.safetensors`)."""
+
+    levels: int = 7
+    hidden: int = 32
+    layers: int = 2
+    act: str = "relu"
+    w0: float = 30.0
+    arm_hidden: int = 16
+    coords: bool = False  # the pixel's two coordinates are synthesis inputs too
+    upsample: str = "bilinear"  # how a grid reaches the output grid: bilinear or bicubic
+
+    def __post_init__(self):
+        if not 1 <= self.levels <= 12 or not 1 <= self.hidden <= 256 \
+                or not 1 <= self.layers <= 8 or self.act not in ("relu", "sine") \
+                or not 1 <= self.arm_hidden <= 64 or self.upsample not in UPSAMPLING:
+            raise ValueError(f"invalid latent architecture {self}")
+
+    def shapes(self) -> list[tuple[int, int]]:
+        """(out, in) of the synthesis layers."""
+        dims = [self.inputs] + [self.hidden] * self.layers + [3]
+        return [(dims[i + 1], dims[i]) for i in range(len(dims) - 1)]
+
+    @property
+    def inputs(self) -> int:
+        return self.levels + 2 * self.coords
+
+    def n_params(self) -> int:
+        return sum(o * i + o for o, i in self.shapes())
+
+    def macs_per_pixel(self) -> int:
+        return sum(o * i for o, i in self.shapes())
+
+
+@dataclass(frozen=True)
+class LatentFit:
+    """The latent mode's fit (fit.py): D + lambda R over the latents and the synthesis."""
+
+    steps: int = STEPS
+    lam: float = 1e-3  # lambda: loss = MSE (images in [0, 1]) + lambda x bits per pixel
+    lr_latent: float = 0.05
+    # Grids 1.. (each latent is seen by many pixels, so its gradient is clean even with a
+    # quarter of the pixels) move this much faster: at 300 steps, +3 to +5 dB (measured).
+    coarse_lr_factor: float = 6.0
+    lr_net: float = 5e-3
+    # The share of last steps that round straight-through. 0 since 0.10.0: ending on noisy
+    # soft rounding (T 0.1 is near rounding already) is 11.9% BD-rate better on the 32
+    # development photos than 0.2 (docs/latent-mode.md); --bpp's fits too, since its steer
+    # was re-measured without that phase.
+    ste_fraction: float = 0.0
+    # How the steps before those model rounding: "noise" (latent + U[-1/2, 1/2)) or
+    # "softround" (C3's softround(softround(latent, T) + noise x s, T), T and s going
+    # linearly from their first to their second value); with "softround" the straight-
+    # through steps' backward is softround's at the last T.
+    quantizer: str = "softround"
+    temperature: tuple[float, float] = (0.5, 0.1)
+    noise_scale: tuple[float, float] = (1.0, 1.0)
+    # The distortion term of each step reads the pixels of a stride x stride lattice, its
+    # phase cycling: a quarter of the pixels at 2, every pixel once per stride^2 steps.
+    stride: int = 2
+    # The share of the canvas' blocks whose rate the CPU fit computes each step (an
+    # unbiased estimate of the rate's gradient, scaled up; rate.py): at 0.5, no worse a
+    # loss at 300 steps on a 768x512 photo than every block, for half the cost.
+    rate_sample: float = 0.5
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.quantizer not in ("noise", "softround"):
+            raise ValueError(f"LatentFit.quantizer: 'noise' or 'softround', not {self.quantizer!r}")

@@ -1,0 +1,229 @@
+"""The compiled kernels of the fit's rate term (rate.py's `cpu_pass`): blocks of the
+canvas in parallel, LANES positions side by side so the ARM's MLP and the Laplace term
+vectorise, partial sums per block added in a fixed order. `_pass_block` stays one
+function: numba compiles it into one loop nest, which is what makes it fast."""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+LN2 = math.log(2.0)
+BLOCK = 4096  # canvas positions per parallel task of the CPU pass (partial sums apart)
+LANES = 64  # positions computed side by side (vectorised) inside a task
+LOG2E = np.float32(1.0 / LN2)
+# 2^n for n = -127 .. 15 (2^-127, a subnormal, as 0): _exp2's integer part, by lookup
+_POW2 = np.array([0.0] + [2.0 ** n for n in range(-126, 16)], dtype=np.float32)
+_EXP2_POLY = tuple(np.float32(LN2 ** k / math.factorial(k)) for k in range(7))
+
+
+@numba.njit(inline="always", fastmath=True)
+def _exp2(y):
+    """2^y in float32 for y in [-127, 15] (below: 0), by 2^round(y) from a table and a
+    degree-6 Taylor polynomial on [-1/2, 1/2] (relative error < 2e-7): arithmetic the
+    compiler vectorises, where a libm call would not."""
+    y = y if y > np.float32(-127.0) else np.float32(-127.0)
+    n = np.floor(y + np.float32(0.5))
+    f = y - n
+    c = _EXP2_POLY
+    p = c[0] + f * (c[1] + f * (c[2] + f * (c[3] + f * (c[4] + f * (c[5] + f * c[6])))))
+    return p * _POW2[np.int32(n) + 127]
+
+
+@numba.njit(fastmath=True, cache=True, nogil=True)
+def _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, floor, want,
+                active, g_q, gx, partial):
+    """pass_parallel's task `blk`: the positions start + blk x BLOCK .. + BLOCK."""
+    size = q.shape[0]
+    C, H = w1t.shape
+    f0 = np.float32(0.0)
+    ctx = np.empty((C, LANES), np.float32)
+    hp = np.empty((H, LANES), np.float32)
+    gh = np.empty((H, LANES), np.float32)
+    o0 = np.empty(LANES, np.float32)
+    o1 = np.empty(LANES, np.float32)
+    g0 = np.empty(LANES, np.float32)
+    g1 = np.empty(LANES, np.float32)
+    pb = np.empty(LANES, np.float32)
+    acc = np.empty(LANES, np.float32)
+    bits = 0.0
+    gxb = gx[blk]
+    lo = start + blk * BLOCK
+    hi = min(lo + BLOCK, size)
+    if not active[blk]:
+        gxb[:, :] = f0
+        g_q[lo:hi] = f0
+        return
+    for base in range(lo, hi, LANES):
+        if not live[(base - start) // LANES]:
+            continue  # no latent here (the canvas' padding): its gx stays 0
+        n = min(LANES, hi - base)
+        for k in range(C):
+            o = base + offs[k]
+            for i in range(n):
+                v = q[o + i]
+                v = v if v > -clip else -clip
+                ctx[k, i] = v if v < clip else clip
+        for j in range(H):
+            for i in range(n):
+                hp[j, i] = b1[j]
+        for k in range(C):
+            for j in range(H):
+                w = w1t[k, j]
+                for i in range(n):
+                    hp[j, i] += w * ctx[k, i]
+        for i in range(n):
+            o0[i] = b2[0]
+            o1[i] = b2[1]
+        for j in range(H):
+            wa = w2[0, j]
+            wb = w2[1, j]
+            for i in range(n):
+                h = hp[j, i]
+                h = h if h > f0 else f0
+                o0[i] += wa * h
+                o1[i] += wb * h
+        # prior.rate_bits of each latent, branch-free so it vectorises: with
+        # e = exp(-|u| / scale) at u = d +- 1/2, P = 1 - (e_hi + e_lo) / 2 when d is
+        # within 1/2 of the mean, else |e_lo - e_hi| / 2 (float32 keeps its tails);
+        # d bits / d d = (e_lo - e_hi) k, d bits / d scale = (u_hi e_hi - u_lo e_lo)
+        # k / scale, k = 1 / (2 ln2 P scale); zero where P is at its floor
+        vq = q[base:base + n]
+        vv = valid[base:base + n]
+        gq = g_q[base:base + n]
+        for i in range(n):
+            o = o1[i]
+            sc = o if o > f0 else f0
+            sc = sc if sc < s_max else np.float32(s_max)
+            s = np.float32(0.04) * _exp2(sc)
+            inv = np.float32(1.0) / s
+            d = vq[i] - o0[i]
+            uh = d + np.float32(0.5)
+            ul = d - np.float32(0.5)
+            eh = _exp2(-abs(uh) * inv * LOG2E)
+            el = _exp2(-abs(ul) * inv * LOG2E)
+            pr = np.float32(1.0) - np.float32(0.5) * (eh + el) if uh > f0 and ul < f0 \
+                else np.float32(0.5) * abs(el - eh)
+            ok = vv[i] != 0 and pr > floor
+            k2 = np.float32(1.0) / (pr * np.float32(2.0 * LN2) * s) if ok else f0
+            gd = (el - eh) * k2
+            gq[i] = gd
+            g0[i] = -gd
+            pb[i] = pr if ok else (floor if vv[i] != 0 else np.float32(1.0))
+            g1[i] = (uh * eh - ul * el) * k2 * np.float32(LN2) \
+                if o >= f0 and o <= s_max else f0
+        if want:
+            for i in range(n):
+                bits -= math.log2(pb[i])
+        for j in range(H):
+            wa = w2[0, j]
+            wb = w2[1, j]
+            for i in range(n):
+                gh[j, i] = (wa * g0[i] + wb * g1[i]) if hp[j, i] > 0 else f0
+        for k in range(C):
+            for i in range(n):
+                acc[i] = f0
+            for j in range(H):
+                w = w1t[k, j]
+                for i in range(n):
+                    acc[i] += w * gh[j, i]
+            for i in range(n):
+                gxb[k, base - lo + i] = acc[i]
+        if want == 2:
+            pp = partial[blk]
+            for k in range(C):
+                for j in range(H):
+                    t = 0.0
+                    for i in range(n):
+                        t += gh[j, i] * ctx[k, i]
+                    pp[1 + k * H + j] += t
+            off = 1 + C * H
+            for j in range(H):
+                t = 0.0
+                t0 = 0.0
+                t1 = 0.0
+                for i in range(n):
+                    h = max(hp[j, i], f0)
+                    t += gh[j, i]
+                    t0 += g0[i] * h
+                    t1 += g1[i] * h
+                pp[off + j] += t
+                pp[off + H + j] += t0
+                pp[off + 2 * H + j] += t1
+            t0 = 0.0
+            t1 = 0.0
+            for i in range(n):
+                t0 += g0[i]
+                t1 += g1[i]
+            pp[off + 3 * H] += t0
+            pp[off + 3 * H + 1] += t1
+    partial[blk, 0] = bits
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def pass_parallel(q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, floor, want,
+              active, g_q, gx, partial):
+    """One pass over the canvas `q` (float32, flat) from `start`: per position, the ARM's
+    float twin on its clipped context, the Laplace proxy's gradient with respect to the
+    latent (g_q) and to its 12 context entries (gx, (blocks, 12, BLOCK)); per task, `partial` gets
+    [bits, dW1 (C x H, as w1t), db1, dW2 (2 x H), db2] of its positions when `want` asks
+    (0: gradients only, 1: + bits, 2: + parameter gradients)."""
+    n_blocks = (q.shape[0] - start + BLOCK - 1) // BLOCK
+    for blk in numba.prange(n_blocks):
+        _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, floor,
+                    want, active, g_q, gx, partial)
+
+
+@numba.njit(fastmath=True, cache=True, nogil=True)
+def pass_serial(q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, floor, want,
+                active, g_q, gx, partial):
+    """pass_parallel on the calling thread alone: the same tasks and sums, compiled apart, so
+    the same values to float32 rounding (a 1-thread fit may differ from a 2-thread one in
+    the last bits; each repeats exactly)."""
+    n_blocks = (q.shape[0] - start + BLOCK - 1) // BLOCK
+    for blk in range(n_blocks):
+        _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, floor,
+                    want, active, g_q, gx, partial)
+
+
+@numba.njit(fastmath=True, cache=True, nogil=True)
+def _gather_block(blk, q, g_q, gx, offs, start, clip, active, out):
+    """gather_parallel's task `blk`."""
+    size = q.shape[0]
+    C = offs.shape[0]
+    lo = blk * BLOCK
+    hi = min(lo + BLOCK, size)
+    acc = np.zeros(hi - lo, np.float32)
+    for k in range(C):
+        a = max(lo - offs[k], start)  # the readers of lo..hi, from a to b
+        b = min(hi - offs[k], size)
+        while a < b:
+            t = (a - start) // BLOCK
+            e = min(b, start + (t + 1) * BLOCK)
+            if active[t]:
+                src = gx[t, k, a - start - t * BLOCK:e - start - t * BLOCK]
+                dst = acc[a + offs[k] - lo:e + offs[k] - lo]
+                for i in range(e - a):
+                    dst[i] += src[i]
+            a = e
+    for p in range(lo, hi):
+        v = q[p]
+        out[p] = g_q[p] + (acc[p - lo] if -clip <= v <= clip else np.float32(0.0))
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def gather_parallel(q, g_q, gx, offs, start, clip, active, out):
+    """out = g_q + (the context terms of the positions that read each latent), zero
+    where the latent was clipped for the context. The position reading p as its context
+    k is p - offs[k] (> p): for a run of p, a run in at most two tasks' gx."""
+    n_blocks = (q.shape[0] + BLOCK - 1) // BLOCK
+    for blk in numba.prange(n_blocks):
+        _gather_block(blk, q, g_q, gx, offs, start, clip, active, out)
+
+
+@numba.njit(fastmath=True, cache=True, nogil=True)
+def gather_serial(q, g_q, gx, offs, start, clip, active, out):
+    """gather_parallel on the calling thread alone."""
+    for blk in range((q.shape[0] + BLOCK - 1) // BLOCK):
+        _gather_block(blk, q, g_q, gx, offs, start, clip, active, out)
