@@ -508,7 +508,7 @@ def test_missing_model_names_the_hash_needed(files, tiny_model, tmp_path, monkey
     with pytest.raises(ModelError, match=f"not found; this file needs shared model {needed}"):
         inrcodec.decode(files["rgb"], model=tmp_path / "nope.safetensors")
     from inrcodec.model import shared_model
-    monkeypatch.setattr(shared_model, "default_model_path", lambda: tmp_path / "gone.safetensors")
+    monkeypatch.setattr(shared_model, "weights_model_path", lambda: tmp_path / "gone.safetensors")
     with pytest.raises(ModelError, match=f"missing.*needs shared model {needed}"):
         inrcodec.decode(files["rgb"])
 

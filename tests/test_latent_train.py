@@ -100,3 +100,21 @@ def test_upsample_is_a_latent_training_option(tmp_path):
                                   "--mode", "weights", "--upsample", "bicubic"])
     assert r.exit_code != 0 and "--mode weights does not take --upsample" in r.output
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_training_reads_its_own_recipe():
+    """Training's defaults are the recipe that made the shipped model (its recorded config
+    and architecture), and the fields it shares with the encoder's fit on purpose
+    (SHARED_WITH_FIT) equal the fit's: a change to either fails here until it is made on
+    purpose in both places."""
+    import dataclasses
+    import json
+
+    from inrcodec.codec.latent.model import load_latent_model
+    from inrcodec.training.latent_train import SHARED_WITH_FIT, TRAIN_ARCH, LatentTrainConfig
+    shipped = load_latent_model()
+    cfg = LatentTrainConfig()
+    assert json.loads(json.dumps(dataclasses.asdict(cfg))) == shipped.info["config"]
+    assert TRAIN_ARCH == shipped.arch
+    for name in SHARED_WITH_FIT:
+        assert getattr(cfg, name) == getattr(LatentFit(), name), name

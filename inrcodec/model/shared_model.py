@@ -243,9 +243,9 @@ def scratch_model(arch: Arch, tile: int, *, n_levels: int = 5, prune_rate: float
 ModelLike = SharedModel | str | Path | None
 
 
-def default_model_path() -> Path:
-    """The shared model shipped in the package."""
-    return Path(str(resources.files("inrcodec") / "models" / "default.safetensors"))
+def weights_model_path() -> Path:
+    """The weight mode's shared model shipped in the package."""
+    return Path(str(resources.files("inrcodec") / "models" / "weights.safetensors"))
 
 
 @lru_cache(maxsize=8)
@@ -260,7 +260,7 @@ def load_model(model: ModelLike = None) -> SharedModel:
     if isinstance(model, ModelFile):
         raise ModelError(f"the weight mode needs its shared model, not a {model.WHAT} "
                          f"({model.hash}); for that model use the latent mode")
-    path = Path(model) if model is not None else default_model_path()
+    path = Path(model) if model is not None else weights_model_path()
     if not path.is_file():
         if model is None:
             raise ModelError(f"the default shared model is missing from the installation ({path})")
