@@ -9,6 +9,7 @@ working directory.
 """
 import ast
 import contextlib
+import fnmatch
 import importlib
 import io
 import os
@@ -26,7 +27,7 @@ EXPERIMENTS = BENCH / "experiments"
 # Modules that are imported, not run (benchmarks.X); everything else is a script.
 LIBRARIES = {"__init__.py", "harness.py", "bd.py", "report.py"}
 # The runners a user needs (README); the rest are one-off studies under experiments/.
-RUNNERS = ("bench.py", "big_photos.py", "compress_rd.py", "fuzz_decoder.py", "ladder.py", "paper.py",
+RUNNERS = ("bench.py", "big_photos.py", "fuzz_decoder.py", "paper.py",
            "speed.py")
 
 ALL_FILES = sorted([*BENCH.glob("*.py"), *EXPERIMENTS.glob("*.py")])
@@ -152,11 +153,49 @@ def test_experiment_points_at_its_result(path):
     assert not missing, f"{_rel(path)} names missing files: {missing}"
 
 
+RESULTS, MODELS = BENCH / "results", BENCH / "models"
+INDEX = RESULTS / "README.md"
+REMOVED = "## Removed in"  # the index's last section: files that left the tree (git has them)
+MAX_BYTES = 4 * 2 ** 20
+
+
+def _index_names(text: str) -> set[str]:
+    """Backquoted file names and globs of the index (`rd-jpeg.json`, `models/dense-narrow/w*.log.jsonl`)."""
+    return set(re.findall(r"`([A-Za-z0-9_.*/-]+\.(?:json|jsonl|md|png|txt|safetensors))`", text))
+
+
+def _current_index() -> str:
+    text = INDEX.read_text()
+    assert REMOVED in text, f"the index has no '{REMOVED} ...' section"
+    return text[:text.index(REMOVED)]
+
+
 def test_results_index_names_existing_files():
-    index = BENCH / "results" / "README.md"
-    assert index.is_file()
-    text = index.read_text()
-    names = set(re.findall(r"`([A-Za-z0-9_.*/-]+\.(?:json|jsonl|md|png|txt))`", text))
+    """Every file the index cites (outside its section on removed files) is there."""
+    names = _index_names(_current_index())
     assert names
-    missing = [n for n in names if not (list((BENCH / "results").glob(n)) or list(ROOT.glob(n)))]
+    missing = [n for n in names if not (list(RESULTS.glob(n)) or list(BENCH.glob(n))
+                                        or list(ROOT.glob(n)))]
     assert not missing, f"benchmarks/results/README.md names missing files: {missing}"
+
+
+def _kept_files() -> list[Path]:
+    return sorted(p for d in (RESULTS, MODELS) for p in d.rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts)
+
+
+def test_results_index_cites_every_file_and_the_folders_stay_small():
+    """results/ and models/ hold only what the index cites (by its path under results/, or
+    as models/..., or from the repository root; globs allowed), under 4 MB together."""
+    names = _index_names(_current_index())
+    uncited = []
+    for p in _kept_files():
+        if p == INDEX:
+            continue
+        forms = {str(p.relative_to(RESULTS)) if RESULTS in p.parents else None,
+                 str(p.relative_to(BENCH)), str(p.relative_to(ROOT))} - {None}
+        if not any(fnmatch.fnmatchcase(f, n) for f in forms for n in names):
+            uncited.append(str(p.relative_to(ROOT)))
+    assert not uncited, f"files not cited by benchmarks/results/README.md: {uncited}"
+    total = sum(p.stat().st_size for p in _kept_files())
+    assert total < MAX_BYTES, f"benchmarks/results and models hold {total} bytes (limit {MAX_BYTES})"

@@ -18,7 +18,8 @@ fit's step time as a ratio to the default's, timed here one after the other on o
 A row with a `rows_from` takes its runs from that results file (the rows of the 8 photos).
 
 The 0.10.0 runs are kept in benchmarks/results/ablation-0.10/ (the default's rows are the
-32-photo run's, rd-inrcodec-latent-0.10.json; the 24-wide model's, the 0.9.0 run's).
+32-photo run's, benchmarks/results/rd-inrcodec-latent-0.10.json; the 24-wide model's, the
+0.9.0 run's, rd-inrcodec-latent-0.9.json, removed in issue 37: git show a0e75cf:PATH).
 
 Result: benchmarks/results/ablation-0.10.json (docs/latent-mode.md, "Ablations (0.10.0)"):
 against the default, uniform-noise rounding +29.8% BD-rate, a random synthesis init

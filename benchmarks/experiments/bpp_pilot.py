@@ -3,14 +3,13 @@ fit predicts the full fit's rate.
 
 Data: each development photo encoded at qualities 5, 30, 55, 80 with a pilot's steps
 (`--pilot-steps`, a fifth of the default 900), against the full fits of a bench.py run
-(`--full`, default benchmarks/results/rd-inrcodec-latent-0.9.json; same seed, same
-lambda) and the JPEG run (rd-jpeg.json, quality 50).
+(`--full`, default benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json; same seed, same
+lambda) and the JPEG run (`--jpeg`, default benchmarks/results/rd-jpeg.json, quality 50).
 
 Fitted, by least squares over the 32 photos x 4 qualities:
 - log2 bpp_full(q) ~ BASE + SLOPE x q + JPEG_W x log2 bpp_jpeg50 (the first guess);
 - PILOT_GAIN: log2(full bytes / pilot bytes) at the same quality, linear in the quality
-  and in log2 bpp_jpeg50 (least squares; until 0.8.0 a constant, the median; in 0.9.0
-  linear in the quality alone).
+  and in log2 bpp_jpeg50 (least squares).
 Then the whole control is simulated per photo with leave-one-out constants (the photo's
 own rows left out of every fit): the first guess, the pilot's bytes at that quality and
 the full fit's bytes at the corrected one, both interpolated in q between the measured
@@ -21,23 +20,11 @@ phase): benchmarks/results/bpp-pilot-0.11.json (pilots in bpp-pilots-180-0.11.js
 rd-inrcodec-latent-0.10-no-ste.json; the constants in ratecontrol.py): error after the
 pilot, simulated, sd 0.142 / 0.197 / 0.358 at 0.25 / 0.5 / 1 bpp.
 
-Result for 0.10.0 (the 16-wide model, with the phase): benchmarks/results/bpp-pilot-0.10.json (pilots in
-bpp-pilots-180-0.10.jsonl, against rd-inrcodec-latent-0.10.json; the constants in
-ratecontrol.py): error after the pilot, simulated, sd 0.109 / 0.154 / 0.259 at 0.25 / 0.5 /
-1 bpp. Result for 0.9.x: benchmarks/results/bpp-pilot-0.9.json (pilots in bpp-pilots-180-0.9.jsonl;
-the constants in ratecontrol.py). The JPEG term in the gain takes the gain's residual sd
-from 0.157 to 0.119 and the simulated error after the pilot at 0.5 bpp from sd 0.242
-(max +0.36) to sd 0.172 (max +0.26); castle-maintenon's from +0.29 to +0.14. Result for 0.8.0, against the 0.7.0 run, with the median
-gain: benchmarks/results/bpp-pilot.json (the 128 pilot encodes, 180 steps, in
-benchmarks/results/bpp-pilots-180.jsonl). The JPEG guess leaves a log2 error of sd 0.28
-at 0.5 bpp (0.51 at 1 bpp, where many photos need a quality past the measured 80); pilot
-and full fit differ by 2^0.33 (median, sd 0.15 in log2), so after the pilot the simulated
-error is still sd 0.20 at 0.5 bpp:
-too wide to land within 5% by lambda alone, hence the steered last part and the trim.
-
-    python benchmarks/experiments/bpp_pilot.py --pilots benchmarks/results/bpp-pilots-180.jsonl \\
-        --out benchmarks/results/bpp-pilot.json
-(without --pilots it runs the pilot encodes first: about 8 minutes on 2 cores)
+    python benchmarks/experiments/bpp_pilot.py --pilots benchmarks/results/bpp-pilots-180-0.11.jsonl \\
+        --full benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json \\
+        --out benchmarks/results/bpp-pilot-0.11.json
+(when the --pilots file does not exist yet, it runs the pilot encodes first and writes
+them there: about 8 minutes on 2 cores)
 """
 import argparse
 import json
@@ -120,24 +107,25 @@ def simulate(i, k, full, pilot, jpeg, target, aim):
             "err": interp(q1, fl) - math.log2(budget)}
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pilots", help="a jsonl of pilot encodes (run and written there when "
-                    "it does not exist yet)")
+    ap.add_argument("--pilots", required=True, help="a jsonl of pilot encodes (run and "
+                    "written there when it does not exist yet)")
     ap.add_argument("--pilot-steps", type=int, default=180)
     ap.add_argument("--targets", default="0.25,0.5,1.0")
-    ap.add_argument("--out", default=str(RES / "bpp-pilot.json"))
-    ap.add_argument("--full", default=str(RES / "rd-inrcodec-latent-0.9.json"),
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--full", default=str(RES / "rd-inrcodec-latent-0.10-no-ste.json"),
                     help="the full fits' run (bench.py rows at qualities 5/30/55/80)")
-    a = ap.parse_args()
-    a.pilots = a.pilots or "/tmp/bpp-pilots.jsonl"
+    ap.add_argument("--jpeg", default=str(RES / "rd-jpeg.json"),
+                    help="the JPEG run (bench.py rows with quality 50)")
+    a = ap.parse_args(argv)
     if not Path(a.pilots).exists():
         run_pilots(a.pilot_steps, a.pilots)
     pilot = defaultdict(dict)
     for line in open(a.pilots):
         r = json.loads(line)
         pilot[r["image"]][r["quality"]] = r
-    full, jpeg = rows_of(a.full), rows_of(RES / "rd-jpeg.json")
+    full, jpeg = rows_of(a.full), rows_of(a.jpeg)
     ims = sorted(i for i in full if all(q in pilot[i] for q in QS))
     k_all = fit_constants(ims, full, pilot, jpeg)
     print(json.dumps(k_all, indent=1))

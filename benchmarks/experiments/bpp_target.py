@@ -4,20 +4,13 @@ is measured under the same load. Prints and writes the landing (bpp / target), P
 time ratio.
 
 Result for 0.11 (--bpp fits without the straight-through phase):
-benchmarks/results/bpp-target-17-0.11.json (17 photos, 0.5 bpp, `--curve
-benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json`: 14 within 95-100% of the budget,
+benchmarks/results/bpp-target-17-0.11.json (17 photos, 0.5 bpp, against the curve of
+benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json: 14 within 95-100% of the budget,
 none over, +0.35 to +0.86 dB against 0.10.0's --bpp files).
-Result for 0.10.0: benchmarks/results/bpp-target-17-0.10.json (17 photos, 0.5 bpp, `--curve
-benchmarks/results/rd-inrcodec-latent-0.10.json`: 14 within 95-100% of the budget, PSNR
--0.26 to +0.14 dB from the curve). Earlier: benchmarks/results/bpp-target.json (4 photos of 768x512, 0.5 bpp: files at
-97.3-100% of the budget; time x1.23-1.32 a plain encode, x1.26 over the four, against the
-mean of the plain encodes before and after) and benchmarks/results/bpp-target-17.json (all 17
-photos of 768x512, 0.5 bpp, no plain encodes).
 
-    python benchmarks/experiments/bpp_target.py --pick 4 --bpp 0.5 \\
-        --out benchmarks/results/bpp-target.json
-    python benchmarks/experiments/bpp_target.py --pick 17 --bpp 0.5 --no-plain \\
-        --out benchmarks/results/bpp-target-17.json
+    python benchmarks/experiments/bpp_target.py --pick 17 --bpp 0.5 --no-plain --threads 1 \\
+        --curve benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json \\
+        --out benchmarks/results/bpp-target-17-0.11.json
 """
 import argparse
 import json
@@ -40,12 +33,12 @@ import harness  # noqa: E402
 import inrcodec  # noqa: E402
 
 
-CURVE = ROOT / "benchmarks/results/rd-inrcodec-latent-0.9.json"
+CURVE = ROOT / "benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json"
 
 
 def curve_psnr(name: str, bpp: float, curve: Path = CURVE) -> float:
     """The photo's PSNR at `bpp` on its curve in a bench.py run of the same fit (quality
-    5..80, 900 steps; 0.9.0's by default), linear in log2 bpp between (and beyond) its
+    5..80, 900 steps; 0.10.0's default by default), linear in log2 bpp between (and beyond) its
     points: what the same fit gives at that rate."""
     rows = sorted((r["bpp"], r["psnr"]) for r in json.load(open(curve))["rows"]
                   if r["image"] == name)

@@ -2,44 +2,26 @@
 meta-learned against random synthesis init over a steps curve, and sparse against
 dense-narrow at equal MACs per pixel.
 
-Runs (each a bench.py run at qualities 5/30/55/80 on dev:8; `make-random` writes the
-random-init model: the shipped model's architecture and entropy model, its synthesis a
-seeded random init, one level):
+Runs (each a bench.py run at qualities 5/30/55/80 on dev:8, one thread; `make-random`
+writes the random-init model: the shipped model's architecture and entropy model, its
+synthesis a seeded random init, one level):
 
-    python benchmarks/experiments/seed_claims.py make-random /work/sc/latent-random.safetensors
+    python benchmarks/experiments/seed_claims.py make-random D/latent-random.safetensors
     python benchmarks/bench.py run --codecs inrcodec --mode latent --qualities 5,30,55,80 \\
-        --images dev:8 --threads 1 --steps N --model M --out /work/sc/rd-NAME.json
+        --images dev:8 --threads 1 --steps N --model M --out D/rd-NAME.json
       (meta-N: the shipped model, random-N: the random one, N in 100 / 300 / 900;
-       level3 / narrow16: benchmarks/models/latent-level3.safetensors and
-       latent-narrow16.safetensors at the default 900 steps)
-    python benchmarks/experiments/seed_claims.py report \\
-        --dir benchmarks/results/seed-claims-0.9 --out benchmarks/results/seed-claims-0.9.json
-
-meta-900 is the shipped model at the default: its rows come from
-benchmarks/results/rd-inrcodec-latent-0.9.json when --dir has no rd-meta-900.json.
-
-The runs are kept in benchmarks/results/seed-claims-0.9/ (rd-NAME.json).
-
-0.10's steps curve (the 16-wide model and its fit, no straight-through phase): the same
-runs with the shipped model, `make-random --model benchmarks/models/latent16-sr.safetensors`
-(benchmarks/results/ablation-0.10/latent-random.safetensors, ab82638dd25e), random-900 in
-two halves of qualities (5,30 and 55,80) merged by `bench.py merge`, then
-
-    python benchmarks/experiments/seed_claims.py report \\
-        --dir benchmarks/results/seed-claims-0.10 --out benchmarks/results/seed-claims-0.10.json \\
+       level2: the shipped model with `--levels 2`; narrow12: `--model
+       benchmarks/models/latent-narrow12.safetensors`, both at the default 900 steps)
+    python benchmarks/experiments/seed_claims.py report --dir D --out OUT.json \\
         --full benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json
 
-Result: benchmarks/results/seed-claims-0.9.json (docs/latent-mode.md, "The seed's two
-claims"): meta-learned against random init -32.1% / -24.6% / -18.0% BD-rate at 100 / 300 /
-900 steps (8/8 photos each); sparse level 3 against dense 16-wide +7.3% (0/8 photos);
-dense 16-wide against level 0 -3.8% (7/8).
-
-0.10's sparse against dense-narrow: level 2 of the shipped 16-wide model (66% of the
-weights, 286 MACs/px; `bench.py run ... --levels 2 --out .../rd-level2.json`) against a
-dense 12-wide synthesis trained with the same recipe and steps (288 MACs/px;
-benchmarks/models/latent-narrow12.safetensors, `inrcodec train endless-sky OUT --mode latent
---width 12 --rounds 0 --pretrain-steps 24500 --threads 1`; `--model` it, rd-narrow12.json),
-both at the default 900 steps, then the same report command.
+meta-900 is the shipped model at the default: its rows come from `--full` when --dir has
+no rd-meta-900.json. The dense 12-wide synthesis (288 MACs/px, against level 2's 286) is
+trained with the shipped model's recipe and steps: `inrcodec train endless-sky OUT --mode
+latent --width 12 --rounds 0 --pretrain-steps 24500 --threads 1`. 0.10's runs are kept in
+benchmarks/results/seed-claims-0.10/ (the random model:
+benchmarks/results/ablation-0.10/latent-random.safetensors, `ab82638dd25e`; random-900 in
+two halves of qualities merged by `bench.py merge`).
 
 Result: benchmarks/results/seed-claims-0.10.json (0.10's model and fit): meta-learned
 against random init -30.7% / -24.2% / -17.8% BD-rate at 100 / 300 / 900 steps (8/8
@@ -151,14 +133,13 @@ def main(argv=None):
     mk.add_argument("out")
     mk.add_argument("--seed", type=int, default=1)
     mk.add_argument("--model", help="the model whose architecture and ARM to keep (default: "
-                    "the shipped one; the 0.9 runs used inrcodec/models/latent-24.safetensors)")
+                    "the shipped one)")
     rp = sub.add_parser("report")
     rp.add_argument("--dir", required=True, help="folder of rd-NAME.json bench runs")
     rp.add_argument("--out", required=True)
-    rp.add_argument("--full", default=str(ROOT / "benchmarks/results/rd-inrcodec-latent-0.9.json"),
+    rp.add_argument("--full", default=str(ROOT / "benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json"),
                     help="the shipped model's default run, for meta-900 when --dir has no "
-                    "rd-meta-900.json (default: 0.9's; the 0.10 claims: "
-                    "rd-inrcodec-latent-0.10-no-ste.json)")
+                    "rd-meta-900.json (default: 0.10.0's 32-photo run)")
     a = ap.parse_args(argv)
     if a.cmd == "make-random":
         make_random(a.out, a.seed, a.model)

@@ -4,11 +4,7 @@ coded latent section (arm.encode_section of the rounded latents) every Steer int
 Steer.EARLY x the steps on, with its ratio to the final size.
 
     python benchmarks/experiments/steer_traces.py --pick 4 --qualities 10,25,45,60 \\
-        --out benchmarks/results/steer-traces-0.9.json
-
-Result: benchmarks/results/steer-traces-0.9.json (0.9.0's soft-rounding fit: under the
-final size until the straight-through phase, 0.95-1.05 x at qualities 10-25 and 0.88-0.95
-at 45-60, then a climb to it).
+        --threads 1 --out benchmarks/results/steer-traces-0.10.json
 
 Result: benchmarks/results/steer-traces-0.10.json (0.10.0's fit, soft rounding to the end,
 `--threads 1`): over the final size from the first steered step on, falling to it: 1.06-1.13
@@ -27,11 +23,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
-from benchmarks.experiments.fit_recipe import pick  # noqa: E402
+from benchmarks.harness import load_images  # noqa: E402
 from inrcodec.codec.latent import arm, ratecontrol  # noqa: E402
 from inrcodec.codec.latent.fit import LIM, Start, fit  # noqa: E402
 from inrcodec.codec.latent.model import load_latent_model  # noqa: E402
 from inrcodec.config import LATENT_STEPS, LatentFit, latent_lambda  # noqa: E402
+
+
+def pick(n: int) -> list[tuple[str, np.ndarray]]:
+    """n development photos of 768x512 (either way round), spread over the sorted list (as
+    fit_recipe.py, the study this came from, picked them)."""
+    small = [(k, p) for k, p in load_images("dev") if p.shape[:2] in ((512, 768), (768, 512))]
+    return [small[k] for k in np.linspace(0, len(small) - 1, n).round().astype(int)]
 
 
 def main() -> None:
