@@ -24,14 +24,22 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 EXPERIMENTS = BENCH / "experiments"
-# Modules that are imported, not run (benchmarks.X); everything else is a script.
-LIBRARIES = {"__init__.py", "harness.py", "bd.py", "report.py"}
+HARNESS = BENCH / "harness"
+# Modules that are imported, not run (benchmarks.X, and the harness package); everything
+# else is a script.
+LIBRARIES = {"__init__.py", "bd.py", "report.py"}
 # The runners a user needs (README); the rest are one-off studies under experiments/.
 RUNNERS = ("bench.py", "big_photos.py", "fuzz_decoder.py", "paper.py",
            "speed.py")
 
-ALL_FILES = sorted([*BENCH.glob("*.py"), *EXPERIMENTS.glob("*.py")])
-SCRIPTS = [p for p in ALL_FILES if not (p.parent == BENCH and p.name in LIBRARIES)]
+ALL_FILES = sorted([*BENCH.glob("*.py"), *HARNESS.glob("*.py"), *EXPERIMENTS.glob("*.py")])
+
+
+def _is_library(p: Path) -> bool:
+    return p.parent == HARNESS or (p.parent == BENCH and p.name in LIBRARIES)
+
+
+SCRIPTS = [p for p in ALL_FILES if not _is_library(p)]
 
 
 def _rel(p: Path) -> str:
@@ -66,6 +74,7 @@ def _harmless(node: ast.AST) -> bool:
 def test_the_lists_match_the_folder():
     names = {p.name for p in BENCH.glob("*.py")}
     assert LIBRARIES <= names, LIBRARIES - names
+    assert {"__init__.py", "schema.py", "codecs.py", "runs.py"} <= {p.name for p in HARNESS.glob("*.py")}
     assert set(RUNNERS) <= names, set(RUNNERS) - names
     assert [p for p in SCRIPTS if p.parent == EXPERIMENTS], "no experiments found"
 
@@ -79,7 +88,7 @@ def test_no_work_at_import(path):
            if not _harmless(n)]
     assert not bad, f"{_rel(path)} runs code at import time:\n" + "\n".join(bad)
     has_main = any(_is_main_guard(n) for n in tree.body)
-    if path.parent == BENCH and path.name in LIBRARIES:
+    if _is_library(path):
         assert not has_main, f"{_rel(path)} is a library module; scripts go elsewhere"
     else:
         assert has_main, f"{_rel(path)} has no `if __name__ == \"__main__\":` entry"
@@ -87,7 +96,9 @@ def test_no_work_at_import(path):
 
 
 @pytest.mark.parametrize("name", ["benchmarks", "benchmarks.harness", "benchmarks.bd",
-                                  "benchmarks.report"])
+                                  "benchmarks.report", "benchmarks.harness.schema",
+                                  "benchmarks.harness.images", "benchmarks.harness.codecs",
+                                  "benchmarks.harness.runs", "benchmarks.harness.curves"])
 def test_library_modules_import(name):
     mod = importlib.import_module(name)
     if name == "benchmarks.harness":
