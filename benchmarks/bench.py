@@ -229,11 +229,7 @@ FRONT_HELP = ("which points make a curve: pareto (each beats every cheaper one; 
               "curve of a sweep over several settings, such as level x step scale)")
 
 
-def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python benchmarks/bench.py", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-
+def _run_parser(sub) -> None:
     r = sub.add_parser("run", help="measure codecs on images (resumable)")
     r.add_argument("--codecs", help="comma-separated: inrcodec, " + ", ".join(harness.CLASSICAL)
                    + " (default: the classical ones; with --quick, all)")
@@ -274,6 +270,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress lines")
     r.set_defaults(fn=cmd_run)
 
+
+def _reading_parsers(sub) -> None:
+    """table, bd, plot and merge: commands that read results files."""
     t = sub.add_parser("table", help="PSNR at given bpp and BD against an anchor")
     t.add_argument("results", nargs="+")
     t.add_argument("--anchor", help="results file of the anchor curve (e.g. JPEG)")
@@ -310,6 +309,14 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True)
     g.add_argument("--force", action="store_true")
     g.set_defaults(fn=cmd_merge)
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python benchmarks/bench.py", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    _run_parser(sub)
+    _reading_parsers(sub)
     return ap
 
 

@@ -27,7 +27,8 @@ EXPERIMENTS = BENCH / "experiments"
 HARNESS = BENCH / "harness"
 # Modules that are imported, not run (benchmarks.X, and the harness package); everything
 # else is a script.
-LIBRARIES = {"__init__.py", "bd.py", "report.py"}
+LIBRARIES = {"__init__.py", "bd.py", "report.py", "paper_report.py", "speed_latent.py",
+             "speed_weights.py"}
 # The runners a user needs (README); the rest are one-off studies under experiments/.
 RUNNERS = ("bench.py", "big_photos.py", "fuzz_decoder.py", "paper.py",
            "speed.py")
@@ -98,7 +99,9 @@ def test_no_work_at_import(path):
 @pytest.mark.parametrize("name", ["benchmarks", "benchmarks.harness", "benchmarks.bd",
                                   "benchmarks.report", "benchmarks.harness.schema",
                                   "benchmarks.harness.images", "benchmarks.harness.codecs",
-                                  "benchmarks.harness.runs", "benchmarks.harness.curves"])
+                                  "benchmarks.harness.runs", "benchmarks.harness.curves",
+                                  "benchmarks.paper_report", "benchmarks.speed_latent",
+                                  "benchmarks.speed_weights"])
 def test_library_modules_import(name):
     mod = importlib.import_module(name)
     if name == "benchmarks.harness":
