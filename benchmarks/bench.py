@@ -13,7 +13,6 @@ Runs are resumable: rerunning the same command skips the rows already in its res
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -323,7 +322,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     a = parser().parse_args(argv)
-    command = "python benchmarks/bench.py " + shlex.join(argv)
+    command = harness.command_line(__file__, argv)  # paths repo-relative
     try:
         return a.fn(a, command)
     except (BenchError, InrcodecError) as e:

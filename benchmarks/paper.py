@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
 import sys
 import tempfile
 import time
@@ -42,7 +41,7 @@ from inrcodec.codec.weights.tiles import tile_coords
 from inrcodec.training.train import signals
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.harness import BenchError, ResultsFile  # noqa: E402
+from benchmarks.harness import BenchError, ResultsFile, command_line  # noqa: E402
 from benchmarks.paper_report import DEFAULT_LR, LABELS, fig2_dir, report  # noqa: E402
 
 # cpu: 32x32 crops of the photos (an Imagenette-like set of small natural images), a
@@ -89,7 +88,7 @@ def _trained(path: Path, fn) -> SharedModel:
 
 
 def _command() -> str:
-    return "python benchmarks/paper.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return command_line(__file__, sys.argv[1:])
 
 
 def _arch(args, sc) -> Arch:

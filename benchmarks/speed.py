@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import shlex
 import statistics
 import sys
 import time
@@ -53,6 +52,7 @@ if __package__ in (None, ""):  # run as a script: make the `benchmarks` package 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import speed_latent, speed_weights  # noqa: E402
+from benchmarks.harness import command_line  # noqa: E402
 from benchmarks.speed_weights import ceiling, photos  # noqa: E402
 
 
@@ -125,7 +125,7 @@ def main(argv=None):
     def log(msg):
         print(f"[{time.perf_counter() - t_start:7.1f} s] {msg}", file=sys.stderr, flush=True)
 
-    res = {"benchmark": "speed", "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+    res = {"benchmark": "speed", "command": command_line(sys.argv[0], sys.argv[1:]),
            "model": model.hash, "device": str(dev),
            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda"
            else (platform.processor() or platform.machine()),

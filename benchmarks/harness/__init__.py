@@ -19,21 +19,24 @@ The summary is always recomputed from the rows (`summarize`), and every curve, t
 plot is computed from the rows, never from a stored summary.
 
 The package, by concern: `schema` (the results files: reading, writing, resuming, the
-summary), `images` (the development photos and other inputs), `codecs` (methods and
-codecs: the classical ones and inrcodec), `runs` (a resumable run of one method) and
-`curves` (rate-quality curves from the rows). Everything is imported here, so callers use
+summary), `commands` (recorded commands without machine paths), `images` (the
+development photos and other inputs), `codecs` (methods and codecs: the classical ones
+and inrcodec), `runs` (a resumable run of one method) and `curves` (rate-quality curves
+from the rows). Everything is imported here, so callers use
 `from benchmarks import harness` and `harness.NAME`.
 """
 from .codecs import (CLASSICAL, QUICK, SWEEPS, Codec, Inrcodec, JpegXL, Method,
                      PillowCodec, make_codec)
+from .commands import ROOT, command_line, portable_args, portable_command, portable_path
 from .curves import Curve, common_images, curve, value_at
-from .images import centre_crop, dev_images, dev_set, load_images, quick_images
+from .images import centre_crop, dev_images, dev_paths, dev_set, load_images, quick_images
 from .runs import RunLog, run
 from .schema import (METRICS, SCHEMA, BenchError, ResultsFile, load_result,
                      machine, open_result, row_key, summarize, sync, write_result)
 
 __all__ = ["CLASSICAL", "QUICK", "SWEEPS", "Codec", "Inrcodec", "JpegXL", "Method", "PillowCodec",
-           "make_codec", "Curve", "common_images", "curve", "value_at", "centre_crop",
-           "dev_images", "dev_set", "load_images", "quick_images", "RunLog", "run", "METRICS",
+           "make_codec", "ROOT", "command_line", "portable_args", "portable_command",
+           "portable_path", "Curve", "common_images", "curve", "value_at", "centre_crop",
+           "dev_images", "dev_paths", "dev_set", "load_images", "quick_images", "RunLog", "run", "METRICS",
            "SCHEMA", "BenchError", "ResultsFile", "load_result", "machine", "open_result",
            "row_key", "summarize", "sync", "write_result"]

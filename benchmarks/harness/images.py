@@ -1,6 +1,7 @@
 """Images for the benchmarks: the development photos, quick crops, files and folders."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,18 +20,23 @@ def _rgb(path: Path) -> np.ndarray:
         raise BenchError(f"cannot read image {path}: {e}") from None
 
 
+def dev_paths() -> list[Path]:
+    """The development photos' files (built into the cache on first use), sorted."""
+    from inrcodec.errors import DatasetError
+    from inrcodec.training.data import build_dev_set, cache_dir
+
+    try:
+        return sorted(build_dev_set(cache_dir() / "devset"))
+    except DatasetError as e:
+        raise BenchError(f"development set unavailable: {e}") from None
+
+
 def dev_set(n: int | None = None) -> list[tuple[str, np.ndarray]]:
     """The development photos (768x512 Kodak-like PNGs; never used for training).
 
     With n, n photos spread evenly over the sorted list (so every source is represented).
     """
-    from inrcodec.errors import DatasetError
-    from inrcodec.training.data import build_dev_set, cache_dir
-
-    try:
-        paths = sorted(build_dev_set(cache_dir() / "devset"))
-    except DatasetError as e:
-        raise BenchError(f"development set unavailable: {e}") from None
+    paths = dev_paths()
     if n is not None:
         if not 1 <= n <= len(paths):
             raise BenchError(f"dev:{n}: the development set has {len(paths)} photos")
@@ -62,24 +68,36 @@ def quick_images(side: int = ms_ssim_min_side()) -> list[tuple[str, np.ndarray]]
             for name in ("astronaut", "coffee")]
 
 
+def _dev_photo(part: str, paths: list[Path]) -> tuple[str, np.ndarray]:
+    """`dev:NAME` (NAME with or without .png): that development photo."""
+    name = part[4:]
+    if not name:
+        raise BenchError(f"--images {part}: expected dev:N or dev:NAME")
+    found = [p for p in paths if name in (p.name, p.stem)]
+    if not found:
+        raise BenchError(f"--images {part}: no development photo named {name}")
+    return found[0].name, _rgb(found[0])
+
+
 def load_images(spec: str) -> list[tuple[str, np.ndarray]]:
-    """`dev` (all), `dev:N` (N spread over the set), `quick`, or comma-separated files/folders."""
+    """`dev` (all), `dev:N` (N spread over the set), `quick`, or comma-separated parts, each
+    a file, a folder or `dev:NAME` (one development photo by name, as recorded commands
+    write the photos' cache paths)."""
     if spec == "dev":
         return dev_set()
-    if spec.startswith("dev:"):
-        try:
-            n = int(spec[4:])
-        except ValueError:
-            raise BenchError(f"--images {spec}: expected dev:N with N a number") from None
-        return dev_set(n)
+    if re.fullmatch(r"dev:-?[0-9]+", spec):
+        return dev_set(int(spec[4:]))
     if spec == "quick":
         return quick_images()
     from inrcodec.io import IMAGE_SUFFIXES
 
-    out = []
+    out, paths = [], None
     for part in filter(None, spec.split(",")):
         p = Path(part)
-        if p.is_dir():
+        if part.startswith("dev:"):
+            paths = dev_paths() if paths is None else paths
+            out.append(_dev_photo(part, paths))
+        elif p.is_dir():
             files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
             if not files:
                 raise BenchError(f"no images in folder {p}")
@@ -87,7 +105,8 @@ def load_images(spec: str) -> list[tuple[str, np.ndarray]]:
         elif p.is_file():
             out.append((p.name, _rgb(p)))
         else:
-            raise BenchError(f"--images: {p} is not a file or folder (or dev, dev:N, quick)")
+            raise BenchError(f"--images: {p} is not a file or folder (or dev, dev:N, dev:NAME, "
+                             "quick)")
     names = [n for n, _ in out]
     if len(set(names)) != len(names):
         raise BenchError("--images: two images share a file name; rows are keyed by name")

@@ -14,6 +14,8 @@ import numpy as np
 
 from inrcodec.io import atomic_output
 
+from .commands import portable_command
+
 SCHEMA = 2
 METRICS = ("bytes", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s", "params")
 
@@ -89,6 +91,7 @@ def open_result(out: Path, *, codec: str, label: str, description: str, settings
     """A fresh results dict, or the rows of an existing `out` made with the same codec and
     settings (to resume; the sweep's values may grow). Other settings: refused unless force."""
     sweep = list(sweep)
+    command = portable_command(command)  # no machine paths in results files
     settings = json.loads(json.dumps(settings))  # as it will read back from JSON
     res = {"schema": SCHEMA, "codec": codec, "label": label, "description": description,
            "settings": settings, "sweep": sweep, "command": command, "commands": [command],
