@@ -367,6 +367,8 @@ def make_codec(name: str, values=None, **inr) -> Method:
     if name not in SWEEPS:
         raise BenchError(f"unknown codec {name!r} (choose from inrcodec, {', '.join(CLASSICAL)})")
     vals = SWEEPS[name] if values is None else list(values)
+    if name in ("jpeg", "webp", "avif"):  # qualities: Pillow takes integers (--values 50.0)
+        vals = [int(v) for v in vals]
     if name == "jpeg":
         return PillowCodec("jpeg", "JPEG", "quality", vals,
                            "JPEG (Pillow, libjpeg-turbo), 4:2:0, optimised Huffman tables",
