@@ -23,17 +23,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
-EXPERIMENTS = BENCH / "experiments"
+STUDIES = BENCH / "studies"
 HARNESS = BENCH / "harness"
 # Modules that are imported, not run (benchmarks.X, and the harness package); everything
 # else is a script.
 LIBRARIES = {"__init__.py", "bd.py", "report.py", "paper_report.py", "speed_latent.py",
              "speed_weights.py"}
-# The runners a user needs (README); the rest are one-off studies under experiments/.
+# The runners a user needs (README); the rest are the studies under studies/.
 RUNNERS = ("bench.py", "big_photos.py", "fuzz_decoder.py", "paper.py",
            "speed.py")
 
-ALL_FILES = sorted([*BENCH.glob("*.py"), *HARNESS.glob("*.py"), *EXPERIMENTS.glob("*.py")])
+ALL_FILES = sorted([*BENCH.glob("*.py"), *HARNESS.glob("*.py"), *STUDIES.glob("*.py")])
 
 
 def _is_library(p: Path) -> bool:
@@ -77,7 +77,8 @@ def test_the_lists_match_the_folder():
     assert LIBRARIES <= names, LIBRARIES - names
     assert {"__init__.py", "schema.py", "codecs.py", "runs.py"} <= {p.name for p in HARNESS.glob("*.py")}
     assert set(RUNNERS) <= names, set(RUNNERS) - names
-    assert [p for p in SCRIPTS if p.parent == EXPERIMENTS], "no experiments found"
+    assert [p for p in SCRIPTS if p.parent == STUDIES], "no studies found"
+    assert not (BENCH / "experiments").exists(), "one-off studies leave the tree (git keeps them)"
 
 
 @pytest.mark.parametrize("path", ALL_FILES, ids=_rel)
@@ -158,9 +159,9 @@ def _exists(rel: str) -> bool:
     return bool(list(ROOT.glob(rel))) or bool(list(ROOT.glob(rel.rstrip("/") + "*")))
 
 
-@pytest.mark.parametrize("path", [p for p in SCRIPTS if p.parent == EXPERIMENTS], ids=_rel)
-def test_experiment_points_at_its_result(path):
-    """Each one-off study says what it produced, and the files it names are there."""
+@pytest.mark.parametrize("path", [p for p in SCRIPTS if p.parent == STUDIES], ids=_rel)
+def test_study_points_at_its_result(path):
+    """Each study says what it produced, and the files it names are there."""
     doc = ast.get_docstring(ast.parse(path.read_text())) or ""
     assert re.search(r"^Result", doc, re.M), f"{_rel(path)}: no 'Result...' line in the docstring"
     missing = [p for p in _PATH_RE.findall(doc) if not _exists(p)]

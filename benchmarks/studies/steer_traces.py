@@ -3,7 +3,7 @@ lambda: the evidence for ratecontrol.Steer's bands. Each row: a photo, a quality
 coded latent section (arm.encode_section of the rounded latents) every Steer interval from
 Steer.EARLY x the steps on, with its ratio to the final size.
 
-    python benchmarks/experiments/steer_traces.py --pick 4 --qualities 10,25,45,60 \\
+    python benchmarks/studies/steer_traces.py --pick 4 --qualities 10,25,45,60 \\
         --threads 1 --out benchmarks/results/steer-traces-0.10.json
 
 Result: benchmarks/results/steer-traces-0.10.json (0.10.0's fit, soft rounding to the end,
@@ -23,35 +23,43 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
-from benchmarks.harness import load_images  # noqa: E402
+from benchmarks.harness import command_line, load_images  # noqa: E402
 from inrcodec.codec.latent import arm, ratecontrol  # noqa: E402
 from inrcodec.codec.latent.fit import LIM, Start, fit  # noqa: E402
 from inrcodec.codec.latent.model import load_latent_model  # noqa: E402
 from inrcodec.config import LATENT_STEPS, LatentFit, latent_lambda  # noqa: E402
 
 
-def pick(n: int) -> list[tuple[str, np.ndarray]]:
-    """n development photos of 768x512 (either way round), spread over the sorted list (as
-    fit_recipe.py, the study this came from, picked them)."""
-    small = [(k, p) for k, p in load_images("dev") if p.shape[:2] in ((512, 768), (768, 512))]
+def pick(spec: str, n: int) -> list[tuple[str, np.ndarray]]:
+    """n of the images of `spec` (harness.load_images) that are 768x512 (either way round),
+    spread over the sorted list (as fit_recipe.py, the study this came from, picked them);
+    n = 0: all of them."""
+    images = load_images(spec)
+    if not n:
+        return images
+    small = [(k, p) for k, p in images if p.shape[:2] in ((512, 768), (768, 512))]
     return [small[k] for k in np.linspace(0, len(small) - 1, n).round().astype(int)]
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pick", type=int, default=4)
+    ap.add_argument("--images", default="dev", help="as bench.py's (default: dev)")
+    ap.add_argument("--pick", type=int, default=4, help="N photos of 768x512 (0: all)")
     ap.add_argument("--qualities", default="10,25,45,60")
+    ap.add_argument("--steps", type=int, default=LATENT_STEPS,
+                    help=f"the fit's steps (default: the default effort's {LATENT_STEPS})")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
-    a = ap.parse_args()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     m = load_latent_model(None)
     start = Start.of(m, m.default_level)
     S = ratecontrol.Steer
     rows = []
-    for name, px in pick(a.pick):
+    for name, px in pick(a.images, a.pick):
         for q in (int(v) for v in a.qualities.split(",")):
-            fs = LatentFit(steps=LATENT_STEPS, lam=latent_lambda(q))
+            fs = LatentFit(steps=a.steps, lam=latent_lambda(q))
             first = int(S.EARLY * fs.steps)
             every = max(1, (fs.steps - first) // S.MOVES)
             trace = []
@@ -73,7 +81,7 @@ def main() -> None:
                                          zip([x[0] for x in row["trace"]], row["trace"])),
                   flush=True)
             Path(a.out).write_text(json.dumps(
-                {"command": "python " + " ".join(sys.argv), "rows": rows}, indent=1) + "\n")
+                {"command": command_line(__file__, argv), "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

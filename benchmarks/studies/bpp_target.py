@@ -8,7 +8,7 @@ benchmarks/results/bpp-target-17-0.11.json (17 photos, 0.5 bpp, against the curv
 benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json: 14 within 95-100% of the budget,
 none over, +0.35 to +0.86 dB against 0.10.0's --bpp files).
 
-    python benchmarks/experiments/bpp_target.py --pick 17 --bpp 0.5 --no-plain --threads 1 \\
+    python benchmarks/studies/bpp_target.py --pick 17 --bpp 0.5 --no-plain --threads 1 \\
         --curve benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json \\
         --out benchmarks/results/bpp-target-17-0.11.json
 """
@@ -26,11 +26,10 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
-import harness  # noqa: E402
 import inrcodec  # noqa: E402
+from benchmarks import harness  # noqa: E402
 
 
 CURVE = ROOT / "benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json"
@@ -48,7 +47,7 @@ def curve_psnr(name: str, bpp: float, curve: Path = CURVE) -> float:
     return rows[i][1] + t * (rows[i + 1][1] - rows[i][1])
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", default="dev")
     ap.add_argument("--curve", default=str(CURVE), help="the bench.py run to compare with")
@@ -57,8 +56,11 @@ def main():
     ap.add_argument("--bpp", default="0.5")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-plain", action="store_true", help="skip the plain encodes")
+    ap.add_argument("--steps", type=int, help="the fits' steps (default: the default effort's)")
     ap.add_argument("--out")
-    a = ap.parse_args()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    a = ap.parse_args(argv)
+    steps = {"steps": a.steps} if a.steps else {}
     torch.set_num_threads(a.threads)
     rows = []
     images = harness.load_images(a.images)
@@ -73,7 +75,7 @@ def main():
 
         def timed(**kw):
             t, c = time.perf_counter(), time.process_time()
-            r = inrcodec.encode_report(img, **kw)
+            r = inrcodec.encode_report(img, **steps, **kw)
             return r, time.perf_counter() - t, time.process_time() - c
 
         plain = None
@@ -109,7 +111,7 @@ def main():
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True).stdout.strip()
         Path(a.out).write_text(json.dumps({
-            "command": " ".join(sys.argv), "commit": commit, "version": inrcodec.__version__,
+            "command": harness.command_line(__file__, argv), "commit": commit, "version": inrcodec.__version__,
             "machine": platform.processor() or platform.machine(), "threads": a.threads,
             "rows": rows}, indent=1) + "\n")
 

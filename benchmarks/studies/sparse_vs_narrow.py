@@ -4,19 +4,19 @@ Both are fitted with the real encoder (100 Adam steps, lr 1e-4) on native-resolu
 64x64 tiles cut from the development photos (one random tile per photo: the tiles the codec
 fits when it encodes those photos). Writes JSON (per-signal rows) and a markdown table.
 
-    python benchmarks/experiments/sparse_vs_narrow.py \
+    python benchmarks/studies/sparse_vs_narrow.py \
         --model inrcodec/models/default.safetensors \
         --narrow-dir benchmarks/models/dense-narrow --out benchmarks/results/sparse-vs-narrow
 
-Result: benchmarks/results/sparse-vs-narrow.json and .md (README's per-level table; made as
-`python benchmarks/sparse_vs_narrow.py ...`, before the script moved here). The Dense-Narrow
-models come from benchmarks/experiments/dense_narrow.py.
+Result: benchmarks/results/sparse-vs-narrow.json and .md (the paper's headline comparison,
+per level; made as `python benchmarks/sparse_vs_narrow.py ...`, before the script moved
+here). The Dense-Narrow models (benchmarks/models/dense-narrow/) come from
+benchmarks/studies/dense_narrow.py.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -30,6 +30,7 @@ from inrcodec.config import FitConfig  # noqa: E402
 from inrcodec.model.shared_model import SharedModel  # noqa: E402
 from inrcodec.training.baselines import evaluate, narrow_width  # noqa: E402
 from inrcodec.training.data import dev_photos, random_crops  # noqa: E402
+from benchmarks.harness import command_line  # noqa: E402
 
 
 def dev_tiles(tile: int, per_photo: int, seed: int) -> np.ndarray:
@@ -51,6 +52,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True, help="writes OUT.json and OUT.md")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     m = SharedModel.load(args.model)
@@ -66,8 +68,7 @@ def main(argv=None):
                "settings": {"steps": args.steps, "lr": args.lr, "per_photo": args.per_photo,
                             "seed": args.seed},
                "signals": f"{len(sig)} native {m.tile}x{m.tile} tiles of the dev photos",
-               "command": "python benchmarks/experiments/sparse_vs_narrow.py "
-                          + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+               "command": command_line(__file__, argv),
                "rows": []}
     done = {(r["method"], r["level"]) for r in res["rows"]}
     for level in levels:

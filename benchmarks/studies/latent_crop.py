@@ -1,8 +1,8 @@
 """A decoded crop next to the original and next to JPEG and WebP at the same file size: the
 README's lead picture.
 
-    python benchmarks/experiments/latent_crop.py --photo gnome-faces-coffee2 --quality 50 \
-        --box 150,60,200,150 --out benchmarks/results/latent-crop.png
+    python benchmarks/studies/latent_crop.py --photo gnome-faces-coffee2 --quality 50 \
+        --box 140,40,200,150 --out benchmarks/results/latent-crop.png
 
 Encodes the whole development photo with `inrcodec --mode latent` (shipped latent model;
 `--mode weights`: the weight mode, format 5, shipped weight model),
@@ -11,7 +11,8 @@ method 6) whose file is no larger, and writes original | inrcodec | JPEG | WebP,
 neighbour). Prints the sizes and the whole-image PSNRs as one JSON line.
 
 Result: benchmarks/results/latent-crop.png, and its JSON line in
-benchmarks/results/latent-crop.json (the README's lead picture).
+benchmarks/results/latent-crop.json (the README's lead picture); with `--mode weights`,
+benchmarks/results/weights-crop.png and .json.
 """
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ from PIL import Image
 import inrcodec
 from inrcodec.metrics import psnr
 from inrcodec.training.data import build_dev_set, cache_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+
+from benchmarks.harness import command_line, portable_path  # noqa: E402
 
 
 def largest_under(src: Image.Image, fmt: str, limit: int, opts: dict) -> tuple[int, bytes]:
@@ -53,6 +58,7 @@ def main(argv=None):
     ap.add_argument("--box", required=True, help="x,y,width,height of the crop")
     ap.add_argument("--zoom", type=int, default=2)
     ap.add_argument("--out", required=True)
+    argv = sys.argv[1:] if argv is None else list(argv)
     a = ap.parse_args(argv)
     build_dev_set(cache_dir() / "devset")
     path = cache_dir() / "devset" / f"{a.photo}.png"
@@ -82,8 +88,8 @@ def main(argv=None):
                       "webp_bytes": len(webp[1]),
                       "webp_bpp": round(8 * len(webp[1]) / img.shape[0] / img.shape[1], 4),
                       "webp_psnr": round(psnr(wbp, img), 2), "encode_s": round(enc_s, 1),
-                      "box": [x, y, w, h], "out": a.out,
-                      "command": "python " + " ".join(sys.argv)})
+                      "box": [x, y, w, h], "out": portable_path(a.out),
+                      "command": command_line(__file__, argv)})
     print(line)
     Path(a.out).with_suffix(".json").write_text(line + "\n")
 

@@ -20,7 +20,7 @@ phase): benchmarks/results/bpp-pilot-0.11.json (pilots in bpp-pilots-180-0.11.js
 rd-inrcodec-latent-0.10-no-ste.json; the constants in ratecontrol.py): error after the
 pilot, simulated, sd 0.142 / 0.197 / 0.358 at 0.25 / 0.5 / 1 bpp.
 
-    python benchmarks/experiments/bpp_pilot.py --pilots benchmarks/results/bpp-pilots-180-0.11.jsonl \\
+    python benchmarks/studies/bpp_pilot.py --pilots benchmarks/results/bpp-pilots-180-0.11.jsonl \\
         --full benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json \\
         --out benchmarks/results/bpp-pilot-0.11.json
 (when the --pilots file does not exist yet, it runs the pilot encodes first and writes
@@ -38,6 +38,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # the repository root
+
+from benchmarks import harness  # noqa: E402
+
 RES = ROOT / "benchmarks/results"
 QS = (5, 30, 55, 80)
 
@@ -50,9 +54,6 @@ def rows_of(path):
 
 
 def run_pilots(steps, out):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    sys.path.insert(0, str(ROOT))
-    import harness
     import inrcodec
     with open(out, "w") as f:
         for name, img in harness.load_images("dev"):
@@ -129,7 +130,7 @@ def main(argv=None):
     ims = sorted(i for i in full if all(q in pilot[i] for q in QS))
     k_all = fit_constants(ims, full, pilot, jpeg)
     print(json.dumps(k_all, indent=1))
-    out = {"constants": k_all, "images": len(ims), "pilots": a.pilots,
+    out = {"constants": k_all, "images": len(ims), "pilots": harness.portable_path(a.pilots),
            "full": Path(a.full).name, "targets": {}}
     for target in map(float, a.targets.split(",")):
         sims = []

@@ -6,13 +6,13 @@ BD-rate (pchip) is taken against the default's run on the same photos; its cost 
 fit's step time as a ratio to the default's, timed here one after the other on one photo
 (`time`), and the decoder's synthesis MACs per pixel (the model's ladder).
 
-    python benchmarks/experiments/ablation.py commands --dir D      # the bench runs to make
-    python benchmarks/experiments/ablation.py make-random D/latent-random.safetensors \\
+    python benchmarks/studies/ablation.py commands --dir D      # the bench runs to make
+    python benchmarks/studies/ablation.py make-random D/latent-random.safetensors \\
         --model M                                   # M's ARM and architecture, random synthesis
-    python benchmarks/experiments/ablation.py make-arch D/latent-bicubic.safetensors \\
+    python benchmarks/studies/ablation.py make-arch D/latent-bicubic.safetensors \\
         --set upsample=bicubic                      # the same weights, upsampled bicubically
-    python benchmarks/experiments/ablation.py time --out D/step-time.json --threads 2
-    python benchmarks/experiments/ablation.py report --dir D --out benchmarks/results/ablation-0.10.json
+    python benchmarks/studies/ablation.py time --out D/step-time.json --threads 2
+    python benchmarks/studies/ablation.py report --dir D --out benchmarks/results/ablation-0.10.json
 
 `report` reads D/rd-NAME.json for each row (NAME below); rows missing from D are left out.
 A row with a `rows_from` takes its runs from that results file (the rows of the 8 photos).
@@ -87,20 +87,22 @@ def make_arch(out: str, model: str | None, changes: list[str]) -> None:
     print(f"{out}: {m.hash[:12]} with {kv}; model {load_latent_model(out).hash[:12]}")
 
 
-def commands(d: str, model: str | None) -> None:
+def commands(d: str, model: str | None, images: str = IMAGES) -> None:
     for name, (_, args, _) in ROWS.items():
         args = [a.replace("{dir}", d) for a in args]
         m = [] if model is None or "--model" in args else ["--model", model]
         print(" ".join(["python benchmarks/bench.py run --codecs inrcodec --mode latent",
-                        f"--qualities {QUALITIES} --images {IMAGES} --threads 1", *m, *args,
+                        f"--qualities {QUALITIES} --images {images} --threads 1", *m, *args,
                         f"--out {d}/rd-{name}.json"]))
 
 
 def step_time(out: str, model: str | None, threads: int, steps: int, repeats: int,
-              others: dict[str, str]) -> None:
+              others: dict[str, str], argv: list[str], images: str = "dev",
+              photo: str = "mate-backgrounds-Aqua") -> None:
     """ms per fit step of each fit override, of level 3 and of each other model (NAME ->
-    path, its level 0), on one 768x512 photo, in turns with the default (default,
-    variant, default, ...) so that drift hits both; and the decode of each model."""
+    path, its level 0), on one photo (the first of `images` whose name holds `photo`; by
+    default the 768x512 Aqua), in turns with the default (default, variant, default, ...)
+    so that drift hits both; and the decode of each model."""
     import torch
 
     from inrcodec.codec.latent.fit import Start, fit
@@ -108,8 +110,7 @@ def step_time(out: str, model: str | None, threads: int, steps: int, repeats: in
     from inrcodec.config import LatentFit, latent_lambda
     torch.set_num_threads(threads)
     m = load_latent_model(model)
-    name, img = next((k, p) for k, p in harness.load_images("dev")
-                     if p.shape[:2] == (512, 768) and "Aqua" in k)
+    name, img = next((k, p) for k, p in harness.load_images(images) if photo in k)
     base = LatentFit(steps=steps, lam=latent_lambda(55))
 
     def once(fs, level, mm=m):
@@ -148,18 +149,23 @@ def step_time(out: str, model: str | None, threads: int, steps: int, repeats: in
         res.setdefault(k, {})["decode_s"] = min(v)
         res[k]["decode_ratio"] = min(v) / min(dec["default"])
         print(f"decode {k}: {min(v):.3f} s, x{min(v) / min(dec['default']):.2f}", flush=True)
-    Path(out).write_text(json.dumps({"command": "python " + " ".join(sys.argv), "photo": name,
+    Path(out).write_text(json.dumps({"command": harness.command_line(__file__, argv), "photo": name,
                                      "model": m.hash, "threads": threads, "steps": steps,
                                      "rows": res}, indent=1) + "\n")
 
 
+def _f(v, fmt: str) -> str:
+    """v formatted, or n/a where the BD metric is undefined (curves that do not overlap)."""
+    return "n/a" if v is None else format(v, fmt)
+
+
 def do_report(d: Path, out: str, model: str | None, times: str | None,
-              rows_from: dict[str, str], others: list[str]) -> None:
+              rows_from: dict[str, str], others: list[str], images: str = IMAGES) -> None:
     from inrcodec.codec.latent.model import load_latent_model
     runs = {k: harness.load_result(d / f"rd-{k}.json") for k in ROWS if (d / f"rd-{k}.json").exists()}
     for k, p in rows_from.items():
         runs[k] = harness.load_result(p)
-    images = sorted(k for k, _ in harness.load_images(IMAGES))
+    images = sorted(k for k, _ in harness.load_images(images))
     base = runs["default"]
     st = json.loads(Path(times).read_text())["rows"] if times else {}
     m = load_latent_model(model)
@@ -191,7 +197,8 @@ def do_report(d: Path, out: str, model: str | None, times: str | None,
                           "macs_per_pixel": macs, "command": r.get("command"),
                           "steps": r["settings"].get("steps")}
         s = res["rows"][k]
-        print(f"| {k} | {s['bd_rate']:+.2f}% | {s['bd_psnr']:+.3f} dB | {worse}/{len(ims)} | "
+        print(f"| {k} | {_f(s['bd_rate'], '+.2f')}% | {_f(s['bd_psnr'], '+.3f')} dB | "
+              f"{worse}/{len(ims)} | "
               f"{'x%.2f' % s['step_ratio'] if s['step_ratio'] else '-'} | {macs or '-'} |")
     res["default_macs_per_pixel"] = lad[0]["macs_per_pixel"]
     Path(out).write_text(json.dumps(res, indent=1) + "\n")
@@ -203,6 +210,7 @@ def main(argv=None):
     c = sub.add_parser("commands")
     c.add_argument("--dir", required=True)
     c.add_argument("--model")
+    c.add_argument("--images", default=IMAGES, help=f"bench.py's --images (default {IMAGES})")
     mk = sub.add_parser("make-random")
     mk.add_argument("out")
     mk.add_argument("--model")
@@ -220,6 +228,9 @@ def main(argv=None):
     t.add_argument("--repeats", type=int, default=2)
     t.add_argument("--other-model", action="append", default=[], metavar="NAME=PATH",
                    help="also time this model's level 0 (e.g. width24=inrcodec/models/latent-24.safetensors)")
+    t.add_argument("--images", default="dev", help="where the photo is (default: dev)")
+    t.add_argument("--photo", default="mate-backgrounds-Aqua",
+                   help="the first photo whose name holds this (default: mate-backgrounds-Aqua)")
     rp = sub.add_parser("report")
     rp.add_argument("--dir", required=True, help="folder of rd-NAME.json bench runs")
     rp.add_argument("--out", required=True)
@@ -229,20 +240,22 @@ def main(argv=None):
                     help="a row's runs from another results file (e.g. width24=rd-....json)")
     rp.add_argument("--other-model", action="append", default=[],
                     help="a model file a row ran with, for its MACs per pixel")
+    rp.add_argument("--images", default=IMAGES, help=f"the runs' photos (default {IMAGES})")
+    argv = sys.argv[1:] if argv is None else list(argv)
     a = ap.parse_args(argv)
     if a.cmd == "commands":
-        commands(a.dir, a.model)
+        commands(a.dir, a.model, a.images)
     elif a.cmd == "make-random":
-        from benchmarks.experiments.seed_claims import make_random
+        from benchmarks.studies.seed_claims import make_random
         make_random(a.out, a.seed, a.model)
     elif a.cmd == "make-arch":
         make_arch(a.out, a.model, a.set)
     elif a.cmd == "time":
         step_time(a.out, a.model, a.threads, a.steps, a.repeats,
-                  dict(x.split("=", 1) for x in a.other_model))
+                  dict(x.split("=", 1) for x in a.other_model), argv, a.images, a.photo)
     else:
         do_report(Path(a.dir), a.out, a.model, a.times,
-                  dict(x.split("=", 1) for x in a.rows_from), a.other_model)
+                  dict(x.split("=", 1) for x in a.rows_from), a.other_model, a.images)
 
 
 if __name__ == "__main__":

@@ -6,13 +6,13 @@ Runs (each a bench.py run at qualities 5/30/55/80 on dev:8, one thread; `make-ra
 writes the random-init model: the shipped model's architecture and entropy model, its
 synthesis a seeded random init, one level):
 
-    python benchmarks/experiments/seed_claims.py make-random D/latent-random.safetensors
+    python benchmarks/studies/seed_claims.py make-random D/latent-random.safetensors
     python benchmarks/bench.py run --codecs inrcodec --mode latent --qualities 5,30,55,80 \\
         --images dev:8 --threads 1 --steps N --model M --out D/rd-NAME.json
       (meta-N: the shipped model, random-N: the random one, N in 100 / 300 / 900;
        level2: the shipped model with `--levels 2`; narrow12: `--model
        benchmarks/models/latent-narrow12.safetensors`, both at the default 900 steps)
-    python benchmarks/experiments/seed_claims.py report --dir D --out OUT.json \\
+    python benchmarks/studies/seed_claims.py report --dir D --out OUT.json \\
         --full benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json
 
 meta-900 is the shipped model at the default: its rows come from `--full` when --dir has
@@ -58,6 +58,11 @@ def make_random(out: str, seed: int, model: str | None = None) -> None:
     print(f"{out}: random synthesis (seed {seed}), the ARM of {m.hash[:12]}; model {r.hash[:12]}")
 
 
+def _f(v, fmt: str) -> str:
+    """v formatted, or n/a where the BD metric is undefined (curves that do not overlap)."""
+    return "n/a" if v is None else format(v, fmt)
+
+
 def bd(anchor: dict, test: dict, images: list[str]) -> dict:
     """pchip BD-rate (%) and BD-PSNR (dB) of test against anchor over `images`, and per photo."""
     def one(ims):
@@ -98,8 +103,8 @@ def do_report(d: Path, out: str, full: str) -> None:
             b = bd(runs[f"random-{n}"], runs[f"meta-{n}"], images)
             res["meta_vs_random"][n] = b
             wins = sum(v["bd_rate"] is not None and v["bd_rate"] < 0 for v in b["per_photo"].values())
-            print(f"{n} steps: meta-learned against random init: BD-rate {b['bd_rate']:+.2f}%, "
-                  f"BD-PSNR {b['bd_psnr']:+.3f} dB; ahead on {wins}/{len(images)} photos")
+            print(f"{n} steps: meta-learned against random init: BD-rate {_f(b['bd_rate'], '+.2f')}%, "
+                  f"BD-PSNR {_f(b['bd_psnr'], '+.3f')} dB; ahead on {wins}/{len(images)} photos")
     for sparse, narrow, what in PAIRS:
         if sparse not in runs or narrow not in runs:
             continue
@@ -108,17 +113,17 @@ def do_report(d: Path, out: str, full: str) -> None:
         if sparse == "level3":  # the 0.9 report's key
             res["sparse_vs_narrow"] = b
         wins = sum(v["bd_rate"] is not None and v["bd_rate"] < 0 for v in b["per_photo"].values())
-        print(f"{what[0]} against {what[1]}: BD-rate {b['bd_rate']:+.2f}%, BD-PSNR "
-              f"{b['bd_psnr']:+.3f} dB; sparse ahead on {wins}/{len(images)} photos")
+        print(f"{what[0]} against {what[1]}: BD-rate {_f(b['bd_rate'], '+.2f')}%, BD-PSNR "
+              f"{_f(b['bd_psnr'], '+.3f')} dB; sparse ahead on {wins}/{len(images)} photos")
         for i, v in b["per_photo"].items():
-            print(f"  {i}: {v['bd_rate']:+.2f}% {v['bd_psnr']:+.3f} dB")
+            print(f"  {i}: {_f(v['bd_rate'], '+.2f')}% {_f(v['bd_psnr'], '+.3f')} dB")
         for name in (sparse, narrow):  # each against the shipped model's level 0
             b = bd(runs["meta-900"], runs[name], images)
             res[f"{name}_vs_level0"] = b
             wins = sum(v["bd_rate"] is not None and v["bd_rate"] < 0
                        for v in b["per_photo"].values())
-            print(f"{name} against {what[2]}: BD-rate {b['bd_rate']:+.2f}%, "
-                  f"BD-PSNR {b['bd_psnr']:+.3f} dB; ahead on {wins}/{len(images)} photos")
+            print(f"{name} against {what[2]}: BD-rate {_f(b['bd_rate'], '+.2f')}%, "
+                  f"BD-PSNR {_f(b['bd_psnr'], '+.3f')} dB; ahead on {wins}/{len(images)} photos")
     for k in sorted(res["runs"]):
         pts = " ".join(f"q{p['quality']} {p['bpp']:.3f}/{p['psnr']:.2f}" for p in
                        res["runs"][k]["mean"])
