@@ -10,6 +10,7 @@ working directory.
 import ast
 import contextlib
 import fnmatch
+import json
 import importlib
 import io
 import os
@@ -214,3 +215,39 @@ def test_results_index_cites_every_file_and_the_folders_stay_small():
     assert not uncited, f"files not cited by benchmarks/results/README.md: {uncited}"
     total = sum(p.stat().st_size for p in _kept_files())
     assert total < MAX_BYTES, f"benchmarks/results and models hold {total} bytes (limit {MAX_BYTES})"
+
+
+_ABSOLUTE = re.compile(r"(?:^|[\s=,'\"(])(?:/[A-Za-z0-9_.~-]|~/)")
+
+
+def _recorded_commands(obj) -> list[str]:
+    """Every `command` / `commands` value anywhere in a results file (runs nest them)."""
+    if isinstance(obj, dict):
+        out = []
+        for k, v in obj.items():
+            if k in ("command", "commands"):
+                out += [c for c in (v if isinstance(v, list) else [v]) if isinstance(c, str)]
+            else:
+                out += _recorded_commands(v)
+        return out
+    if isinstance(obj, list):
+        return [c for x in obj for c in _recorded_commands(x)]
+    return []
+
+
+def test_recorded_commands_have_no_machine_paths():
+    """The commands the kept results record name repository paths relative to its root,
+    development photos as dev:NAME, other files by name: no absolute paths."""
+    bad, n = [], 0
+    for p in _kept_files():
+        if p.suffix not in (".json", ".jsonl"):
+            continue
+        text = p.read_text()
+        docs = [json.loads(line) for line in text.splitlines() if line.strip()] \
+            if p.suffix == ".jsonl" else [json.loads(text)]
+        for c in (c for d in docs for c in _recorded_commands(d)):
+            n += 1
+            if _ABSOLUTE.search(c):
+                bad.append(f"{p.relative_to(ROOT)}: {c[:200]}")
+    assert n > 100, n  # the scan sees the recorded commands
+    assert not bad, "absolute paths in recorded commands:\n" + "\n".join(bad)
