@@ -13,7 +13,6 @@ Runs are resumable: rerunning the same command skips the rows already in its res
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -229,11 +228,7 @@ FRONT_HELP = ("which points make a curve: pareto (each beats every cheaper one; 
               "curve of a sweep over several settings, such as level x step scale)")
 
 
-def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python benchmarks/bench.py", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-
+def _run_parser(sub) -> None:
     r = sub.add_parser("run", help="measure codecs on images (resumable)")
     r.add_argument("--codecs", help="comma-separated: inrcodec, " + ", ".join(harness.CLASSICAL)
                    + " (default: the classical ones; with --quick, all)")
@@ -274,6 +269,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress lines")
     r.set_defaults(fn=cmd_run)
 
+
+def _reading_parsers(sub) -> None:
+    """table, bd, plot and merge: commands that read results files."""
     t = sub.add_parser("table", help="PSNR at given bpp and BD against an anchor")
     t.add_argument("results", nargs="+")
     t.add_argument("--anchor", help="results file of the anchor curve (e.g. JPEG)")
@@ -310,13 +308,21 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True)
     g.add_argument("--force", action="store_true")
     g.set_defaults(fn=cmd_merge)
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python benchmarks/bench.py", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    _run_parser(sub)
+    _reading_parsers(sub)
     return ap
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     a = parser().parse_args(argv)
-    command = "python benchmarks/bench.py " + shlex.join(argv)
+    command = harness.command_line(__file__, argv)  # paths repo-relative
     try:
         return a.fn(a, command)
     except (BenchError, InrcodecError) as e:

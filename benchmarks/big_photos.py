@@ -6,7 +6,7 @@ photos of about 1, 4 and 12 MP (12 MP: upscaled, as in speed.py). Each is encode
 `inrcodec decode`, each in its own process; the peak resident memory is that process's
 (os.wait4). Run it with nothing else on the machine:
 
-    python benchmarks/big_photos.py --mp 1,4,12 --out benchmarks/results/big-photos.json
+    python benchmarks/big_photos.py --mp 12 --out benchmarks/results/big-photos-12mp.json
 """
 import argparse
 import json
@@ -23,6 +23,8 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.harness import command_line  # noqa: E402
 
 
 def source() -> Image.Image:
@@ -72,7 +74,7 @@ def main():
             print(row, file=sys.stderr, flush=True)
             rows.append(row)
     Path(a.out).write_text(json.dumps({
-        "command": "python benchmarks/big_photos.py " + " ".join(sys.argv[1:]),
+        "command": command_line(__file__, sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "rows": rows}, indent=1) + "\n")
 

@@ -15,7 +15,7 @@ steps for Meta-SparseINR and Dense-Narrow at the scale's trace level (Figure 3).
 `ticket` runs IMP with weight rewinding on one 512x512 development photo against dense
 networks of matched size (Section 5.3), with far fewer steps than the paper's 50k.
 
-Results are harness files (benchmarks/harness.py, one per method, rows per test signal) under
+Results are harness files (benchmarks/harness/, one per method, rows per test signal) under
 benchmarks/results/paper/. Everything is resumable: trained models are kept under --work and
 finished points are skipped, so a rerun picks up where an interrupted one stopped.
 """
@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import shlex
 import sys
 import tempfile
 import time
@@ -38,13 +36,13 @@ from inrcodec.training.baselines import (dense_fit_peak, evaluate, ladder_params
 from inrcodec.config import Arch, FitConfig, MetaConfig
 from inrcodec.training.data import centre_crops, dev_photos, image_paths, random_crops
 from inrcodec.training.meta import train_meta_sparse
-from inrcodec.io import atomic_output
 from inrcodec.model.shared_model import SharedModel
 from inrcodec.codec.weights.tiles import tile_coords
 from inrcodec.training.train import signals
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.harness import BenchError, ResultsFile, load_result  # noqa: E402
+from benchmarks.harness import BenchError, ResultsFile, command_line  # noqa: E402
+from benchmarks.paper_report import DEFAULT_LR, LABELS, fig2_dir, report  # noqa: E402
 
 # cpu: 32x32 crops of the photos (an Imagenette-like set of small natural images), a
 # width-32 SIREN, a first-order MAML schedule a 2-core CPU runs in minutes per ladder.
@@ -89,14 +87,8 @@ def _trained(path: Path, fn) -> SharedModel:
     return m
 
 
-LABELS = {"meta-sparse": "Meta-SparseINR", "random-pruning": "Random Pruning",
-          "dense-narrow": "Dense-Narrow",
-          "dense-narrow-matched": "Dense-Narrow (steps matched)", "scratch": "Scratch", "maml-oneshot": "MAML+OneShot",
-          "maml-imp": "MAML+IMP", "winning-ticket": "Winning ticket (IMP, rewinding)"}
-
-
 def _command() -> str:
-    return "python benchmarks/paper.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return command_line(__file__, sys.argv[1:])
 
 
 def _arch(args, sc) -> Arch:
@@ -104,12 +96,65 @@ def _arch(args, sc) -> Arch:
                 ffn_sigma=sc["ffn_sigma"])
 
 
-DEFAULT_LR = 1e-4  # the paper's test-time Adam learning rate
+def _fig2_models(args, sc: dict, arch: Arch, work: Path, seed: int, levels: list[int]):
+    """One seed's trained models (kept under `work`, resumed): the Meta-SparseINR and Random
+    Pruning ladders, and per matched level a Dense-Narrow with the ladder's pretraining steps
+    and one with as many steps as the level it matches."""
+    meta = sc["meta"]
+    m_cfg = dataclasses.replace(meta, seed=seed)
+    tr, va = signals(args.source, sc["tile"], sc["n_train"], 16,
+                     whole_image=sc["crop_scale"] is None, seed=seed,
+                     crop_scale=sc["crop_scale"] or (0.5, 1.0))
+    log = print if args.verbose else None
+
+    def ladder(pruning):
+        p = work / f"{pruning}-s{seed}.safetensors"
+        c = dataclasses.replace(m_cfg, pruning=pruning)
+        return _trained(p, lambda resume: train_meta_sparse(
+            arch, sc["tile"], tr, va, c, p, resume=resume, log=log))
+    t0 = time.perf_counter()
+    sparse = ladder("magnitude")
+    rand = ladder("random")
+    print(f"seed {seed}: ladders ready ({time.perf_counter() - t0:.0f} s)", flush=True)
+    params = ladder_params(arch, meta.rounds)
+    # Dense-Narrow as the reference code trains it (the ladder's pretraining only), and
+    # with as many MAML steps as the sparse level it matches had (pretraining + its
+    # rounds of retraining), so that training length cannot explain the gap.
+    narrow, matched = {}, {}
+    for lv in levels[1:]:
+        w = narrow_width(arch, params[lv])
+        p = work / f"narrow-w{w}-s{seed}.safetensors"
+        narrow[lv] = _trained(p, lambda resume, w=w, p=p: train_dense_narrow(
+            arch, w, sc["tile"], tr, va, m_cfg, p, resume=resume, log=log))
+        n = meta.pretrain_steps + lv * meta.retrain_steps
+        p = work / f"narrow-w{w}-n{n}-s{seed}.safetensors"
+        c = dataclasses.replace(m_cfg, pretrain_steps=n)
+        matched[lv] = _trained(p, lambda resume, w=w, p=p, c=c: train_dense_narrow(
+            arch, w, sc["tile"], tr, va, c, p, resume=resume, log=log))
+    print(f"seed {seed}: dense-narrow ready ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return sparse, rand, narrow, matched
 
 
-def fig2_dir(out_dir: Path, family: str, scale: str, fig: str = "fig2",
-             lr: float = DEFAULT_LR) -> Path:
-    return out_dir / (f"{fig}-{family}-{scale}" + ("" if lr == DEFAULT_LR else f"-lr{lr:g}"))
+def _fig3_traces(results, sc: dict, seed: int, test: np.ndarray, names: list[str],
+                 cfg: FitConfig, sparse: SharedModel, narrow: dict) -> None:
+    """Figure 3: PSNR at every step for the sparse level and its dense-narrow match."""
+    tl = sc["trace_level"]
+    for method, model, lv in (("meta-sparse", sparse, tl), ("dense-narrow", narrow[tl], 0)):
+        res = results("fig3", method)
+        if res.done(seed=seed):
+            continue
+        net = model.net(lv)
+        coords = tile_coords(sc["tile"])
+        curves = [psnr_rows(net, model.levels[lv].theta0.expand(len(test), -1), coords, test)]
+        evaluate(method, test, model=model, level=lv, cfg=cfg, trace=lambda step, th:
+                 curves.append(psnr_rows(net, th, coords, test)))
+        c = np.asarray(curves, float).T  # (signals, steps + 1)
+        res.add({"seed": seed}, [{"image": n, "params": net.n_params, "level": tl,
+                                  "psnr": float(row[-1]), "psnr_step2": float(row[2]),
+                                  "curve": [round(float(v), 3) for v in row]}
+                                 for n, row in zip(names, c)])
+        print(f"seed {seed} trace {method}: step 2 {c[:, 2].mean():.2f} dB, step "
+              f"{c.shape[1] - 1} {c[:, -1].mean():.2f} dB", flush=True)
 
 
 def fig2(args) -> None:
@@ -146,37 +191,7 @@ def fig2(args) -> None:
     cfg = FitConfig(steps=args.steps, lr=args.lr)
     levels = list(range(0, meta.rounds + 1, sc["narrow_every"]))
     for seed in args.seeds:
-        m_cfg = dataclasses.replace(meta, seed=seed)
-        tr, va = signals(args.source, sc["tile"], sc["n_train"], 16,
-                         whole_image=sc["crop_scale"] is None, seed=seed,
-                         crop_scale=sc["crop_scale"] or (0.5, 1.0))
-        log = print if args.verbose else None
-
-        def ladder(pruning):
-            p = work / f"{pruning}-s{seed}.safetensors"
-            c = dataclasses.replace(m_cfg, pruning=pruning)
-            return _trained(p, lambda resume: train_meta_sparse(
-                arch, sc["tile"], tr, va, c, p, resume=resume, log=log))
-        t0 = time.perf_counter()
-        sparse = ladder("magnitude")
-        rand = ladder("random")
-        print(f"seed {seed}: ladders ready ({time.perf_counter() - t0:.0f} s)", flush=True)
-        params = ladder_params(arch, meta.rounds)
-        # Dense-Narrow as the reference code trains it (the ladder's pretraining only), and
-        # with as many MAML steps as the sparse level it matches had (pretraining + its
-        # rounds of retraining), so that training length cannot explain the gap.
-        narrow, matched = {}, {}
-        for lv in levels[1:]:
-            w = narrow_width(arch, params[lv])
-            p = work / f"narrow-w{w}-s{seed}.safetensors"
-            narrow[lv] = _trained(p, lambda resume, w=w, p=p: train_dense_narrow(
-                arch, w, sc["tile"], tr, va, m_cfg, p, resume=resume, log=log))
-            n = meta.pretrain_steps + lv * meta.retrain_steps
-            p = work / f"narrow-w{w}-n{n}-s{seed}.safetensors"
-            c = dataclasses.replace(m_cfg, pretrain_steps=n)
-            matched[lv] = _trained(p, lambda resume, w=w, p=p, c=c: train_dense_narrow(
-                arch, w, sc["tile"], tr, va, c, p, resume=resume, log=log))
-        print(f"seed {seed}: dense-narrow ready ({time.perf_counter() - t0:.0f} s)", flush=True)
+        sparse, rand, narrow, matched = _fig2_models(args, sc, arch, work, seed, levels)
 
         def run(method, at, as_method=None, **kw):  # `at`: the sparse level matched
             res = results("fig2", method)
@@ -198,24 +213,7 @@ def fig2(args) -> None:
             if lv:
                 run("maml-oneshot", lv, model=sparse, imp_rounds=lv)
                 run("maml-imp", lv, model=sparse, imp_rounds=lv)
-        # Figure 3: PSNR at every step for the sparse level and its dense-narrow match.
-        tl = sc["trace_level"]
-        for method, model, lv in (("meta-sparse", sparse, tl), ("dense-narrow", narrow[tl], 0)):
-            res = results("fig3", method)
-            if res.done(seed=seed):
-                continue
-            net = model.net(lv)
-            coords = tile_coords(sc["tile"])
-            curves = [psnr_rows(net, model.levels[lv].theta0.expand(len(test), -1), coords, test)]
-            evaluate(method, test, model=model, level=lv, cfg=cfg, trace=lambda step, th:
-                     curves.append(psnr_rows(net, th, coords, test)))
-            c = np.asarray(curves, float).T  # (signals, steps + 1)
-            res.add({"seed": seed}, [{"image": n, "params": net.n_params, "level": tl,
-                                      "psnr": float(row[-1]), "psnr_step2": float(row[2]),
-                                      "curve": [round(float(v), 3) for v in row]}
-                                     for n, row in zip(names, c)])
-            print(f"seed {seed} trace {method}: step 2 {c[:, 2].mean():.2f} dB, step "
-                  f"{c.shape[1] - 1} {c[:, -1].mean():.2f} dB", flush=True)
+        _fig3_traces(results, sc, seed, test, names, cfg, sparse, narrow)
 
 
 def ticket(args) -> None:
@@ -271,154 +269,6 @@ def ticket(args) -> None:
                                 "psnr": r["peak_psnr"]}])
         print(f"dense-narrow width {w:>3} params {r['params']:>6} peak {r['peak_psnr']:.2f}",
               flush=True)
-
-
-# -- report ------------------------------------------------------------------------------------
-def seed_stats(res: dict, key: str = "psnr") -> dict:
-    """{level: (mean params, mean over seeds, std over seeds, n seeds)} of per-seed means."""
-    by: dict = {}
-    for r in res["rows"]:
-        by.setdefault(r["level"], {}).setdefault(r["seed"], []).append(r)
-    out = {}
-    for lv, seeds in sorted(by.items()):
-        means = [float(np.mean([r[key] for r in rs])) for rs in seeds.values()]
-        params = float(np.mean([r["params"] for rs in seeds.values() for r in rs]))
-        out[lv] = (params, float(np.mean(means)),
-                   float(np.std(means, ddof=1)) if len(means) > 1 else 0.0, len(means))
-    return out
-
-
-def _load_dir(d: Path) -> dict[str, dict]:
-    if not d.is_dir():
-        raise BenchError(f"{d}: no results (run the experiment first)")
-    res = {}
-    for m in LABELS:
-        if (d / f"{m}.json").exists():
-            r = load_result(d / f"{m}.json")
-            if r["rows"]:
-                res[m] = r
-    return res
-
-
-def fig2_table(results: dict[str, dict]) -> str:
-    stats = {m: seed_stats(r) for m, r in results.items()}
-    levels = sorted({lv for s in stats.values() for lv in s})
-    ms = list(stats)
-    n = max((s[3] for st in stats.values() for s in st.values()), default=0)
-    out = ["| level | " + " | ".join(LABELS[m] for m in ms) + " |",
-           "|---|" + "---|" * len(ms)]
-    for lv in levels:
-        cells = []
-        for m in ms:
-            if lv in stats[m]:
-                p, mu, sd, k = stats[m][lv]
-                cells.append(f"{mu:.2f} ± {sd:.2f} ({p:.0f})" + (f" [{k} seeds]" if k < n else ""))
-            else:
-                cells.append("-")
-        out.append(f"| {lv} | " + " | ".join(cells) + " |")
-    out.append(f"\nPSNR (dB) mean ± std over {n} seed(s) of the per-seed mean over the test "
-               "signals; parameters in brackets. Level: the Meta-SparseINR level whose size "
-               "the row matches.")
-    return "\n".join(out)
-
-
-def fig3_table(results: dict[str, dict]) -> str:
-    out = ["| method | params | PSNR at step 0 | at step 2 | at the last step |",
-           "|---|---|---|---|---|"]
-    for m, r in results.items():
-        r0 = dict(r, rows=[dict(row, psnr_step0=row["curve"][0]) for row in r["rows"]])
-        s0, s2, sl = (seed_stats(r0, k) for k in ("psnr_step0", "psnr_step2", "psnr"))
-        for lv in s2:
-            out.append(f"| {LABELS[m]} | {s2[lv][0]:.0f} | " + " | ".join(
-                f"{s[lv][1]:.2f} ± {s[lv][2]:.2f}" for s in (s0, s2, sl)) + " |")
-    return "\n".join(out)
-
-
-def ticket_table(results: dict[str, dict]) -> str:
-    out = ["| method | params | peak PSNR |", "|---|---|---|"]
-    for m, r in results.items():
-        for row in sorted(r["rows"], key=lambda row: -row["params"]):
-            out.append(f"| {LABELS[m]} | {row['params']} | {row['psnr']:.2f} |")
-    return "\n".join(out)
-
-
-def _plt():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise BenchError("plots need matplotlib: pip install matplotlib "
-                         "(or the bench extra: pip install -e '.[bench]')") from None
-    return plt
-
-
-def _finish(plt, fig, ax, out: Path, xlabel: str, title: str) -> None:
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("PSNR (dB)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_output(out, force=True) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-
-
-def plot_params(results: dict[str, dict], out: Path, title: str, errorbars: bool = True) -> None:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for m, r in results.items():
-        if r["sweep"] == ["level"] and "seed" not in r["rows"][0]:
-            rows = sorted(r["rows"], key=lambda row: row["params"])
-            ax.plot([x["params"] for x in rows], [x["psnr"] for x in rows], "o-",
-                    label=LABELS[m])
-            continue
-        st = seed_stats(r)
-        xs = [v[0] for v in st.values()]
-        ax.errorbar(xs, [v[1] for v in st.values()],
-                    yerr=[v[2] for v in st.values()] if errorbars else None,
-                    marker="o", capsize=3, label=LABELS[m])
-    ax.set_xscale("log")
-    _finish(plt, fig, ax, out, "parameters", title)
-
-
-def plot_trace(results: dict[str, dict], out: Path, title: str) -> None:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for m, r in results.items():
-        c = np.mean([row["curve"] for row in r["rows"]], axis=0)
-        ax.plot(np.arange(len(c)), c, label=f"{LABELS[m]} ({r['rows'][0]['params']} params)")
-    _finish(plt, fig, ax, out, "Adam step", title)
-
-
-def report(args) -> None:
-    """Tables (markdown) and plots from the results folders of one family and scale."""
-    parts = []
-    fam = f"{args.family}, {args.scale}" + ("" if args.lr == DEFAULT_LR else f", lr {args.lr:g}")
-    for d, head, table, plot, title in (
-            (fig2_dir(args.out_dir, args.family, args.scale, lr=args.lr), f"Figure 2 ({fam})",
-             fig2_table, plot_params, f"Figure 2 ({fam}): PSNR vs parameters"),
-            (fig2_dir(args.out_dir, args.family, args.scale, "fig3", args.lr), f"Figure 3 ({fam})",
-             fig3_table, plot_trace, f"Figure 3 ({fam}): PSNR over the fit"),
-            (args.out_dir / f"ticket-{args.size}", f"Section 5.3 (one {args.size}x{args.size} "
-             "photo)", ticket_table, plot_params, "Section 5.3: peak PSNR vs parameters "
-             "({photo}, width {arch[width]}, {steps} Adam steps a round)")):
-        results = _load_dir(d) if d.is_dir() else {}
-        if results:
-            parts += [f"## {head}", "", table(results), ""]
-            if args.plots:
-                # d.name may hold a dot (fig2-siren-cpu-lr0.001): append, not with_suffix
-                plot(results, d.with_name(d.name + ".png"),
-                     title.format(**next(iter(results.values()))["settings"]))
-    if not parts:
-        raise BenchError(f"no results under {args.out_dir} for {args.family} / {args.scale}")
-    text = "\n".join(parts)
-    print(text)
-    if args.md:
-        with atomic_output(Path(args.md), force=True) as tmp:
-            tmp.write_text(text + "\n")
 
 
 def main(argv=None) -> int:

@@ -180,6 +180,13 @@ def test_classical_codecs(name, photo):
     assert hi["bytes"] > lo["bytes"] and hi["psnr"] > lo["psnr"] + 5
 
 
+def test_classical_values_as_numbers(photo):
+    """--values reads numbers (50.0): the quality codecs take them as integers."""
+    c = harness.make_codec("jpeg", [50.0, 75.0])
+    assert c.settings()["quality"] == [50, 75] and c.points() == [{"quality": 50}, {"quality": 75}]
+    assert c.measure(photo, c.points()[0])["bytes"] > 0
+
+
 def test_inrcodec_codec(tiny_model, photo):
     photo = photo[:40, :56]  # too small for MS-SSIM: the row says None rather than failing
     c = harness.make_codec("inrcodec", model=tiny_model, levels=[0, 3], steps=3)
@@ -436,3 +443,4 @@ def test_dev_images_spread_crop_and_keep_names(monkeypatch, tmp_path):
     monkeypatch.setattr(data, "build_dev_set", missing)
     with pytest.raises(BenchError, match="development set unavailable"):
         harness.load_images("dev:2")
+

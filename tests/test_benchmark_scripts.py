@@ -9,6 +9,8 @@ working directory.
 """
 import ast
 import contextlib
+import fnmatch
+import json
 import importlib
 import io
 import os
@@ -22,15 +24,24 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
-EXPERIMENTS = BENCH / "experiments"
-# Modules that are imported, not run (benchmarks.X); everything else is a script.
-LIBRARIES = {"__init__.py", "harness.py", "bd.py", "report.py"}
-# The runners a user needs (README); the rest are one-off studies under experiments/.
-RUNNERS = ("bench.py", "big_photos.py", "compress_rd.py", "fuzz_decoder.py", "ladder.py", "paper.py",
+STUDIES = BENCH / "studies"
+HARNESS = BENCH / "harness"
+# Modules that are imported, not run (benchmarks.X, and the harness package); everything
+# else is a script.
+LIBRARIES = {"__init__.py", "bd.py", "report.py", "paper_report.py", "speed_latent.py",
+             "speed_weights.py"}
+# The runners a user needs (README); the rest are the studies under studies/.
+RUNNERS = ("bench.py", "big_photos.py", "fuzz_decoder.py", "paper.py",
            "speed.py")
 
-ALL_FILES = sorted([*BENCH.glob("*.py"), *EXPERIMENTS.glob("*.py")])
-SCRIPTS = [p for p in ALL_FILES if not (p.parent == BENCH and p.name in LIBRARIES)]
+ALL_FILES = sorted([*BENCH.glob("*.py"), *HARNESS.glob("*.py"), *STUDIES.glob("*.py")])
+
+
+def _is_library(p: Path) -> bool:
+    return p.parent == HARNESS or (p.parent == BENCH and p.name in LIBRARIES)
+
+
+SCRIPTS = [p for p in ALL_FILES if not _is_library(p)]
 
 
 def _rel(p: Path) -> str:
@@ -65,8 +76,10 @@ def _harmless(node: ast.AST) -> bool:
 def test_the_lists_match_the_folder():
     names = {p.name for p in BENCH.glob("*.py")}
     assert LIBRARIES <= names, LIBRARIES - names
+    assert {"__init__.py", "schema.py", "codecs.py", "runs.py"} <= {p.name for p in HARNESS.glob("*.py")}
     assert set(RUNNERS) <= names, set(RUNNERS) - names
-    assert [p for p in SCRIPTS if p.parent == EXPERIMENTS], "no experiments found"
+    assert [p for p in SCRIPTS if p.parent == STUDIES], "no studies found"
+    assert not (BENCH / "experiments").exists(), "one-off studies leave the tree (git keeps them)"
 
 
 @pytest.mark.parametrize("path", ALL_FILES, ids=_rel)
@@ -78,7 +91,7 @@ def test_no_work_at_import(path):
            if not _harmless(n)]
     assert not bad, f"{_rel(path)} runs code at import time:\n" + "\n".join(bad)
     has_main = any(_is_main_guard(n) for n in tree.body)
-    if path.parent == BENCH and path.name in LIBRARIES:
+    if _is_library(path):
         assert not has_main, f"{_rel(path)} is a library module; scripts go elsewhere"
     else:
         assert has_main, f"{_rel(path)} has no `if __name__ == \"__main__\":` entry"
@@ -86,7 +99,11 @@ def test_no_work_at_import(path):
 
 
 @pytest.mark.parametrize("name", ["benchmarks", "benchmarks.harness", "benchmarks.bd",
-                                  "benchmarks.report"])
+                                  "benchmarks.report", "benchmarks.harness.schema",
+                                  "benchmarks.harness.images", "benchmarks.harness.codecs",
+                                  "benchmarks.harness.runs", "benchmarks.harness.curves",
+                                  "benchmarks.paper_report", "benchmarks.speed_latent",
+                                  "benchmarks.speed_weights"])
 def test_library_modules_import(name):
     mod = importlib.import_module(name)
     if name == "benchmarks.harness":
@@ -143,20 +160,94 @@ def _exists(rel: str) -> bool:
     return bool(list(ROOT.glob(rel))) or bool(list(ROOT.glob(rel.rstrip("/") + "*")))
 
 
-@pytest.mark.parametrize("path", [p for p in SCRIPTS if p.parent == EXPERIMENTS], ids=_rel)
-def test_experiment_points_at_its_result(path):
-    """Each one-off study says what it produced, and the files it names are there."""
+@pytest.mark.parametrize("path", [p for p in SCRIPTS if p.parent == STUDIES], ids=_rel)
+def test_study_points_at_its_result(path):
+    """Each study says what it produced, and the files it names are there."""
     doc = ast.get_docstring(ast.parse(path.read_text())) or ""
     assert re.search(r"^Result", doc, re.M), f"{_rel(path)}: no 'Result...' line in the docstring"
     missing = [p for p in _PATH_RE.findall(doc) if not _exists(p)]
     assert not missing, f"{_rel(path)} names missing files: {missing}"
 
 
+RESULTS, MODELS = BENCH / "results", BENCH / "models"
+INDEX = RESULTS / "README.md"
+REMOVED = "## Removed in"  # the index's last section: files that left the tree (git has them)
+MAX_BYTES = 4 * 2 ** 20
+
+
+def _index_names(text: str) -> set[str]:
+    """Backquoted file names and globs of the index (`rd-jpeg.json`, `models/dense-narrow/w*.log.jsonl`)."""
+    return set(re.findall(r"`([A-Za-z0-9_.*/-]+\.(?:json|jsonl|md|png|txt|safetensors))`", text))
+
+
+def _current_index() -> str:
+    text = INDEX.read_text()
+    assert REMOVED in text, f"the index has no '{REMOVED} ...' section"
+    return text[:text.index(REMOVED)]
+
+
 def test_results_index_names_existing_files():
-    index = BENCH / "results" / "README.md"
-    assert index.is_file()
-    text = index.read_text()
-    names = set(re.findall(r"`([A-Za-z0-9_.*/-]+\.(?:json|jsonl|md|png|txt))`", text))
+    """Every file the index cites (outside its section on removed files) is there."""
+    names = _index_names(_current_index())
     assert names
-    missing = [n for n in names if not (list((BENCH / "results").glob(n)) or list(ROOT.glob(n)))]
+    missing = [n for n in names if not (list(RESULTS.glob(n)) or list(BENCH.glob(n))
+                                        or list(ROOT.glob(n)))]
     assert not missing, f"benchmarks/results/README.md names missing files: {missing}"
+
+
+def _kept_files() -> list[Path]:
+    return sorted(p for d in (RESULTS, MODELS) for p in d.rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts)
+
+
+def test_results_index_cites_every_file_and_the_folders_stay_small():
+    """results/ and models/ hold only what the index cites (by its path under results/, or
+    as models/..., or from the repository root; globs allowed), under 4 MB together."""
+    names = _index_names(_current_index())
+    uncited = []
+    for p in _kept_files():
+        if p == INDEX:
+            continue
+        forms = {str(p.relative_to(RESULTS)) if RESULTS in p.parents else None,
+                 str(p.relative_to(BENCH)), str(p.relative_to(ROOT))} - {None}
+        if not any(fnmatch.fnmatchcase(f, n) for f in forms for n in names):
+            uncited.append(str(p.relative_to(ROOT)))
+    assert not uncited, f"files not cited by benchmarks/results/README.md: {uncited}"
+    total = sum(p.stat().st_size for p in _kept_files())
+    assert total < MAX_BYTES, f"benchmarks/results and models hold {total} bytes (limit {MAX_BYTES})"
+
+
+_ABSOLUTE = re.compile(r"(?:^|[\s=,'\"(])(?:/[A-Za-z0-9_.~-]|~/)")
+
+
+def _recorded_commands(obj) -> list[str]:
+    """Every `command` / `commands` value anywhere in a results file (runs nest them)."""
+    if isinstance(obj, dict):
+        out = []
+        for k, v in obj.items():
+            if k in ("command", "commands"):
+                out += [c for c in (v if isinstance(v, list) else [v]) if isinstance(c, str)]
+            else:
+                out += _recorded_commands(v)
+        return out
+    if isinstance(obj, list):
+        return [c for x in obj for c in _recorded_commands(x)]
+    return []
+
+
+def test_recorded_commands_have_no_machine_paths():
+    """The commands the kept results record name repository paths relative to its root,
+    development photos as dev:NAME, other files by name: no absolute paths."""
+    bad, n = [], 0
+    for p in _kept_files():
+        if p.suffix not in (".json", ".jsonl"):
+            continue
+        text = p.read_text()
+        docs = [json.loads(line) for line in text.splitlines() if line.strip()] \
+            if p.suffix == ".jsonl" else [json.loads(text)]
+        for c in (c for d in docs for c in _recorded_commands(d)):
+            n += 1
+            if _ABSOLUTE.search(c):
+                bad.append(f"{p.relative_to(ROOT)}: {c[:200]}")
+    assert n > 100, n  # the scan sees the recorded commands
+    assert not bad, "absolute paths in recorded commands:\n" + "\n".join(bad)
