@@ -36,7 +36,7 @@ def _floats(s: str) -> list[float]:
 
 def _fit(items: list[str]) -> dict:
     """--fit FIELD=VALUE items -> LatentFit overrides, each value of its field's type."""
-    from inrcodec.config import LatentFit
+    from inrcodec.codec.latent.config import LatentFit
 
     out = {}
     for item in items:
@@ -80,13 +80,13 @@ def cmd_run(a, command: str) -> int:
     for name in codecs:
         values = _floats(a.values) if a.values else (harness.QUICK.get(name) if a.quick else None)
         if name == "inrcodec" and a.mode == "weights-rd":
-            from inrcodec.config import RD_EFFORT
+            from inrcodec.codec.weights.config import RD_EFFORT
             m = harness.make_codec("inrcodec", model=a.model,
                                    steps=a.steps or RD_EFFORT[a.effort][1], label=a.label,
                                    qualities=_ints(a.qualities) if a.qualities else None,
                                    mode="weights-rd", effort=a.effort)
         elif name == "inrcodec" and a.mode == "latent":
-            from inrcodec.config import LATENT_STEPS
+            from inrcodec.codec.latent.config import STEPS as LATENT_STEPS
             m = harness.make_codec("inrcodec", model=a.model, steps=a.steps or LATENT_STEPS,
                                    label=a.label,
                                    qualities=_ints(a.qualities) if a.qualities else None,

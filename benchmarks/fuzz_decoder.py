@@ -31,7 +31,9 @@ import malformed  # noqa: E402
 from inrcodec import api  # noqa: E402
 from inrcodec.codec import bitstream  # noqa: E402
 from inrcodec.errors import InrcodecError  # noqa: E402
-from inrcodec.codec.weights import codec as wcodec
+from inrcodec.codec.weights import codec as wcodec  # noqa: E402
+from inrcodec.model.inr import Arch  # noqa: E402
+from inrcodec.model.shared_model import scratch_model  # noqa: E402
 
 
 def base_files(model) -> list[bytes]:
@@ -55,7 +57,7 @@ def main(argv=None) -> int:
                     help="run every Nth file through inrcodec.decode (0: never)")
     args = ap.parse_args(argv)
 
-    model = inrcodec.scratch_model(inrcodec.Arch(width=16, depth=3, w0=30.0), tile=16,
+    model = scratch_model(Arch(width=16, depth=3, w0=30.0), tile=16,
                                    n_levels=4, seed=1)
     bases = base_files(model)
     rng = random.Random(args.seed)

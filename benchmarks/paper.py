@@ -33,7 +33,9 @@ import torch
 
 from inrcodec.training.baselines import (dense_fit_peak, evaluate, ladder_params, narrow_width,
                                 psnr_rows, train_dense_narrow, winning_ticket)
-from inrcodec.config import Arch, FitConfig, MetaConfig
+from inrcodec.model.inr import Arch
+from inrcodec.codec.weights.config import FitConfig
+from inrcodec.training.config import MetaConfig
 from inrcodec.training.data import centre_crops, dev_photos, image_paths, random_crops
 from inrcodec.training.meta import train_meta_sparse
 from inrcodec.model.shared_model import SharedModel

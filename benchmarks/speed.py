@@ -44,9 +44,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-import inrcodec
 from inrcodec.model import accel
 from inrcodec.codec.weights.tiles import image_to_tiles
+from inrcodec.model.shared_model import load_model, weights_model_path
 
 if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -111,8 +111,8 @@ def main(argv=None):
     args = parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     sections = set(args.sections.split(","))
-    model = inrcodec.load_model(args.model)
-    model_path = str(args.model or inrcodec.default_model_path())
+    model = load_model(args.model)
+    model_path = str(args.model or weights_model_path())
     dev = accel.resolve_device(args.device)
     levels = [int(x) for x in args.levels.split(",")] if args.levels else \
         list(range(len(model.levels)))

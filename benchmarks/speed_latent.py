@@ -83,7 +83,7 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
     from inrcodec.codec.latent.fit import Start, phases, quantised, uniform_noise
     from inrcodec.codec.latent.grids import (features_at, features_lattice, grid_shapes,
                                              lattice)
-    from inrcodec.config import LatentFit, latent_lambda, LATENT_QUALITY
+    from inrcodec.codec.latent.config import LatentFit, QUALITY as LATENT_QUALITY, latent_lambda
     fs = LatentFit(lam=latent_lambda(LATENT_QUALITY))
     a = m.arch
     h, w = img.shape[:2]
@@ -197,7 +197,7 @@ def latent_section(args, photo, log, gflops: float) -> dict:
     (--latent-big-steps steps) and decode, each decode next to a JPEG decode of the same
     photo in the same run; MACs/pixel; PSNR and bpp against steps for the meta-learned
     init and a random one. `photo`: a 768x512 development photo."""
-    from inrcodec.config import LATENT_QUALITY, LATENT_STEPS, latent_lambda
+    from inrcodec.codec.latent.config import QUALITY as LATENT_QUALITY, STEPS as LATENT_STEPS, latent_lambda
     from inrcodec.codec.latent.model import load_latent_model, scratch_latent_model
     m = load_latent_model(args.latent_model)
     img = np.asarray(Image.open(photo).convert("RGB"))

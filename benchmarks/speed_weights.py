@@ -17,10 +17,11 @@ from PIL import Image
 
 import inrcodec
 from inrcodec.model import accel
-from inrcodec.config import FitConfig
+from inrcodec.codec.weights.config import FitConfig
 from inrcodec.training.data import build_dev_set, cache_dir
 from inrcodec.model.sparse import compute_path, plan_for
 from inrcodec.codec.weights.tiles import tile_coords
+from inrcodec.model.shared_model import load_model
 
 
 def sync(dev):
@@ -122,7 +123,7 @@ def step_section(model, levels, targets, weights, dev, reps, log):
 # -- full encodes, each in its own process ------------------------------------------------------
 def _encode_child(q, photo, model_path, level, path, amp, compile_, steps, device, threads):
     torch.set_num_threads(threads)
-    m = inrcodec.load_model(model_path)
+    m = load_model(model_path)
     dev = accel.resolve_device(device)
     img = np.asarray(Image.open(photo).convert("RGB"))
     base = rss_kb()

@@ -349,8 +349,8 @@ def test_a_method_without_files_plugs_in(tmp_path):
 
 
 def test_inrcodec_quality_sweep(tiny_model, photo):
-    """--qualities: the codec encodes with rate.py's settings for each quality."""
-    from inrcodec.codec.weights.rate import quality_settings
+    """--qualities: the codec encodes with ratecontrol.py's settings for each quality."""
+    from inrcodec.codec.weights.ratecontrol import quality_settings
 
     photo = photo[:40, :56]
     c = harness.make_codec("inrcodec", model=tiny_model, qualities=[1, 100], steps=3)

@@ -1,4 +1,4 @@
-"""The latent mode (format version 4, with the shipped latent model): round trip, any
+"""The latent mode (format version 6, with the shipped latent model): round trip, any
 resolution, rate control by quality, determinism, and clear errors for damaged files or
 the wrong model."""
 import numpy as np

@@ -13,6 +13,7 @@ from inrcodec.metrics import bpp as bits_per_pixel
 from inrcodec.metrics import ms_ssim, ms_ssim_min_side, psnr
 from inrcodec.codec.latent import format as lformat
 from inrcodec.codec.weights import format as wformat
+from inrcodec.model.shared_model import load_model
 
 from .schema import BenchError
 
@@ -180,7 +181,7 @@ class Inrcodec(Codec):
         if levels is not None or not qualities:
             raise BenchError("the weights-rd mode sweeps --qualities (and no levels)")
         try:
-            self.model = inrcodec.load_model(model)
+            self.model = load_model(model)
         except inrcodec.InrcodecError as e:
             raise BenchError(str(e)) from None
         self.steps, self.lr, self.levels = steps, None, None
@@ -193,9 +194,9 @@ class Inrcodec(Codec):
 
     def _init_latent(self, model, levels, steps, label, qualities) -> None:
         import inrcodec
-        from inrcodec.codec.latent.format import VERSION
+        from inrcodec.codec.latent.format import LATENT_VERSION as VERSION
         from inrcodec.codec.latent.model import load_latent_model
-        from inrcodec.config import LatentFit
+        from inrcodec.codec.latent.config import LatentFit
 
         if not qualities or (levels is not None and len(list(levels)) != 1):
             raise BenchError("the latent mode sweeps --qualities (at one of --levels)")
@@ -227,7 +228,7 @@ class Inrcodec(Codec):
         import inrcodec
 
         try:
-            self.model = inrcodec.load_model(model)
+            self.model = load_model(model)
         except inrcodec.InrcodecError as e:
             raise BenchError(str(e)) from None
         n = len(self.model.levels)
@@ -280,15 +281,15 @@ class Inrcodec(Codec):
     def point_info(self, point):
         if self.mode == "weights-rd":
             from inrcodec.codec.weights.codec import rd_candidates
-            from inrcodec.config import RD_EFFORT, weight_lambda
+            from inrcodec.codec.weights.config import RD_EFFORT, weight_lambda
             cands = rd_candidates(self.model, point["quality"], RD_EFFORT[self.effort][0])
             return {"lambda": weight_lambda(point["quality"]),
                     "candidates": [c.level for c in cands]}
         if self.mode == "latent":
-            from inrcodec.config import latent_lambda
+            from inrcodec.codec.latent.config import latent_lambda
             return {"lambda": latent_lambda(point["quality"])}
         if "quality" in point:
-            from inrcodec.codec.weights.rate import quality_settings
+            from inrcodec.codec.weights.ratecontrol import quality_settings
 
             s = quality_settings(self.model, point["quality"], self.steps)
             return {"level": s.level, "step_scale": s.quant.step_scale, "lr": s.lr,
@@ -305,7 +306,7 @@ class Inrcodec(Codec):
             from dataclasses import replace
 
             from inrcodec.codec.latent.codec import compress
-            from inrcodec.config import LatentFit, latent_lambda
+            from inrcodec.codec.latent.config import LatentFit, latent_lambda
             fs = replace(LatentFit(steps=self.steps, lam=latent_lambda(point["quality"])),
                          **self.fit)
             return compress(image, "RGB", None, fs, self.model, self.level)

@@ -107,7 +107,7 @@ def step_time(out: str, model: str | None, threads: int, steps: int, repeats: in
 
     from inrcodec.codec.latent.fit import Start, fit
     from inrcodec.codec.latent.model import load_latent_model
-    from inrcodec.config import LatentFit, latent_lambda
+    from inrcodec.codec.latent.config import LatentFit, latent_lambda
     torch.set_num_threads(threads)
     m = load_latent_model(model)
     name, img = next((k, p) for k, p in harness.load_images(images) if photo in k)

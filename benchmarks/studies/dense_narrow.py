@@ -4,12 +4,12 @@ For each level, the narrowest dense SIREN with at least that level's parameter c
 meta-learned (MAML, one dense level) with the `cpu` preset's schedule for pretraining,
 on the same training signals. Finished models are skipped; an interrupted one resumes.
 
-    python benchmarks/studies/dense_narrow.py --model inrcodec/models/default.safetensors \
+    python benchmarks/studies/dense_narrow.py --model inrcodec/models/weights.safetensors \
         --levels 15,14,12,10,8,6,4,2 --out-dir benchmarks/models/dense-narrow --threads 1
 
 Result: the models in benchmarks/models/dense-narrow/ (w*.safetensors, with their
 *.log.jsonl; made as `python benchmarks/dense_narrow.py --model
-inrcodec/models/default.safetensors --levels 15,14,12,10,8,6,4,2 --out-dir
+inrcodec/models/weights.safetensors --levels 15,14,12,10,8,6,4,2 --out-dir
 benchmarks/models/dense-narrow ...`, before the script moved here), which
 benchmarks/studies/sparse_vs_narrow.py compares against.
 """
@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 
 from inrcodec.model.shared_model import SharedModel  # noqa: E402
 from inrcodec.training.baselines import narrow_width  # noqa: E402
-from inrcodec.training.train import PRESETS, train  # noqa: E402
+from inrcodec.training.config import TRAINING_PRESETS as PRESETS
+from inrcodec.training.train import train  # noqa: E402
 from benchmarks.harness import command_line  # noqa: E402
 
 

@@ -5,7 +5,7 @@ Both are fitted with the real encoder (100 Adam steps, lr 1e-4) on native-resolu
 fits when it encodes those photos). Writes JSON (per-signal rows) and a markdown table.
 
     python benchmarks/studies/sparse_vs_narrow.py \
-        --model inrcodec/models/default.safetensors \
+        --model inrcodec/models/weights.safetensors \
         --narrow-dir benchmarks/models/dense-narrow --out benchmarks/results/sparse-vs-narrow
 
 Result: benchmarks/results/sparse-vs-narrow.json and .md (the paper's headline comparison,
@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
-from inrcodec.config import FitConfig  # noqa: E402
+from inrcodec.codec.weights.config import FitConfig  # noqa: E402
 from inrcodec.model.shared_model import SharedModel  # noqa: E402
 from inrcodec.training.baselines import evaluate, narrow_width  # noqa: E402
 from inrcodec.training.data import dev_photos, random_crops  # noqa: E402

@@ -27,7 +27,7 @@ from benchmarks.harness import command_line, load_images  # noqa: E402
 from inrcodec.codec.latent import arm, ratecontrol  # noqa: E402
 from inrcodec.codec.latent.fit import LIM, Start, fit  # noqa: E402
 from inrcodec.codec.latent.model import load_latent_model  # noqa: E402
-from inrcodec.config import LATENT_STEPS, LatentFit, latent_lambda  # noqa: E402
+from inrcodec.codec.latent.config import LatentFit, STEPS as LATENT_STEPS, latent_lambda  # noqa: E402
 
 
 def pick(spec: str, n: int) -> list[tuple[str, np.ndarray]]:

@@ -82,8 +82,8 @@ def table_q4(m: int, j: int, R: int, binned: bool = False) -> np.ndarray:
     the model the fit's rate term (rate.py) minimises. Up to a common factor, that is
     theta^(e-2) - theta^(e+2) outside the bin holding the centre (e >= 2) and
     2 - theta^(2-e) - theta^(2+e) in it (e < 2): the density sampled at the points is
-    overconfident where the scale is small, and cost up to a quarter more bits
-    (docs/latent-mode.md)."""
+    overconfident where the scale is small, and cost 7-17% more bits
+    (docs/studies/latent-mode-log.md, "Format 6")."""
     if not (1 <= m < (1 << M_BITS)) or not (0 <= R <= MAX_QMAX) or j not in (0, 1, 2, 3):
         raise FormatError(f"prior parameters m={m}, j={j}, R={R} are out of range")
     r = np.arange(-R, R + 1, dtype=np.int64)

@@ -35,11 +35,10 @@ PATHS = ("auto", "dense", "compact")
 # choice with benchmarks/speed.py (and force a path with accel.options if it is wrong).
 ACT_COST = 48.0
 # Use the compact path on a CPU when its estimated cost is below this fraction of the dense
-# one. From benchmarks/speed.py (2-core CPU, 1 thread): on model 1c8b4377faa8
-# (results/speed-cpu-levels.json) estimates 0.94-0.99 ran at 0.88-0.90x the dense step's
-# speed, 0.87 at 1.05x, 0.76 and below at 1.2x-6.3x; on a078708559e7
-# (results/speed-cpu-a0787085.json) 0.90-1.0 at 0.89-1.03x, 0.88 at 1.03x, 0.83 and below
-# at 1.18x-5.8x.
+# one. From benchmarks/speed.py (2-core CPU, 1 thread; docs/studies/results-log.md): on
+# model 1c8b4377faa8 estimates 0.94-0.99 ran at 0.88-0.90x the dense step's speed, 0.87 at
+# 1.05x, 0.76 and below at 1.2x-6.3x; on a078708559e7 0.90-1.0 at 0.89-1.03x, 0.88 at
+# 1.03x, 0.83 and below at 1.18x-5.8x.
 CPU_THRESHOLD = 0.9
 
 

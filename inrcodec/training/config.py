@@ -41,7 +41,7 @@ TRAINING_PRESETS = {
                   meta=MetaConfig(pretrain_steps=150_000, retrain_steps=30_000, rounds=20)),
     # What a 2-core CPU trains in well under an hour (see inrcodec/models/README.md).
     # First-order MAML at this lr peaks after ~1500-3000 steps and then degrades
-    # (benchmarks/results/meta-trajectory.txt), so validation picks each phase's weights.
+    # (docs/studies/models-log.md), so validation picks each phase's weights.
     # Crops of 18-25% of the photos' short side (64-90 px of endless-sky's 360) resized to
     # 64: close to the native resolution of the tiles the codec fits in a 768x512 photo.
     "cpu": dict(arch=Arch(width=64, depth=4, w0=60.0), tile=64, whole_image=False,

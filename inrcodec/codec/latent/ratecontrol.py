@@ -10,10 +10,11 @@ and the latents are trimmed if the file is still over.
 - `Steer`: the full fit's last 40% moves lambda toward the bytes left for the latents.
 - `trim`: if the file is still over, the latents that round up by the least margin round
   down instead, as many as the real coded size needs. It only removes bits, and it costs
-  more distortion than a fit at the right lambda would (benchmarks/results/bpp-target.json),
-  so the steer aims a little under the budget.
+  more distortion than a fit at the right lambda would (measured in 0.7:
+  docs/studies/latent-mode-log.md), so the steer aims a little under the budget.
 
-The constants come from the development photos (benchmarks/experiments/bpp_pilot.py).
+The constants come from the development photos (benchmarks/studies/bpp_pilot.py and
+steer_traces.py, re-run when the fit changes).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from .fit import LIM
 
 PILOT = 0.2  # share of the full fit's steps the pilot takes
 # log2 bpp of a full fit at quality q ~ BASE + SLOPE x q + JPEG_W x log2(bpp of a q50 JPEG)
-# (refitted for each shipped model and fit: benchmarks/experiments/bpp_pilot.py; 0.10.0's
+# (refitted for each shipped model and fit: benchmarks/studies/bpp_pilot.py; 0.10.0's
 # 16-wide model, fitted without the straight-through phase: bpp-pilot-0.11.json)
 BASE, SLOPE, JPEG_W = -1.8124, 0.0328, 1.1458
 # log2(full-fit bytes / pilot bytes) at the same quality q ~

@@ -40,7 +40,7 @@ class RDFitConfig:
     lr: float = 2.5e-3  # the weights, at the start
     # The weights' lr decays (cosine) to this fraction of `lr` by the last step: at 600
     # steps J = D + lambda R fell 16% (mean of 12 fits) against a constant 2e-3, more than
-    # 3000 constant steps gain (benchmarks/results/rd-schedule.json).
+    # 3000 constant steps gain (docs/studies/weight-mode-log.md, "The fit's schedule").
     lr_final: float = 0.05
     lr_step: float = 0.03  # log step sizes
     lr_scale: float = 0.05  # log prior scales
