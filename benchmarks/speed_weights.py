@@ -17,6 +17,7 @@ from PIL import Image
 
 import inrcodec
 from inrcodec.model import accel
+from inrcodec.codec.weights.codec import batch_pixels_for
 from inrcodec.codec.weights.config import FitConfig
 from inrcodec.training.data import build_dev_set, cache_dir
 from inrcodec.model.sparse import compute_path, plan_for
@@ -223,7 +224,7 @@ def dataset_section(model, args, dev, log) -> dict:
                "mean_psnr": man["totals"]["mean_psnr"],
                "mean_bpp": man["totals"]["mean_bpp"],
                "batch_pixels": FitConfig.max_batch_pixels if dev.type != "cuda"
-               else inrcodec.batch.batch_pixels_for(model.arch, dev)}
+               else batch_pixels_for(model, dev)}
         if dev.type == "cuda":
             out["peak_mib"] = torch.cuda.max_memory_allocated(dev) / 2 ** 20
     log(f"dataset: {r.encoded} images of {args.crop}x{args.crop} in {r.seconds:.1f} s, "

@@ -227,16 +227,17 @@ def test_decode_dataset_and_torch_dataset(photo_dir, tmp_path, tiny_model):
 
 
 def test_gpu_batch_size_follows_free_memory(monkeypatch, tiny_model):
+    from inrcodec.codec.weights.codec import batch_pixels_for
     arch = tiny_model.arch
-    cpu = bulk.batch_pixels_for(arch, torch.device("cpu"))
+    cpu = batch_pixels_for(tiny_model, torch.device("cpu"))
     assert cpu == FitConfig.max_batch_pixels
     free = 8 << 30
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda dev=None: (free, 16 << 30))
-    gpu = bulk.batch_pixels_for(arch, torch.device("cuda"))
+    gpu = batch_pixels_for(tiny_model, torch.device("cuda"))
     per_pixel = 4 * (3 * arch.depth * arch.width + 32)
     assert gpu == free // 2 // per_pixel > cpu
     free = 1 << 20  # almost nothing free: a small batch rather than the CPU's default
-    assert bulk.batch_pixels_for(arch, torch.device("cuda")) == 1 << 14
+    assert batch_pixels_for(tiny_model, torch.device("cuda")) == 1 << 14
 
 
 W = ("--mode", "weights")

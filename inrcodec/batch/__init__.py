@@ -3,9 +3,9 @@
 manifest that makes a run resumable (manifest.py)."""
 from .dataset import InrDataset
 from .decode import decode_dataset
-from .encode import batch_pixels_for, encode_dataset
+from .encode import encode_dataset
 from .manifest import check_manifest, merge_manifest
 from .report import DatasetReport, Progress
 
 __all__ = ["encode_dataset", "decode_dataset", "InrDataset", "DatasetReport", "Progress",
-           "batch_pixels_for", "merge_manifest", "check_manifest"]
+           "merge_manifest", "check_manifest"]

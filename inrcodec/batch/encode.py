@@ -3,7 +3,8 @@
 fits several images together (the weight mode's formats 1 and 2) gets the tiles of as
 many images as fit in one batch (`batch_pixels`); packing is exact (every tile is an
 independent network with its own loss, codec/weights/fit.py), so an image's file is the
-one `encode` would write for it alone. The other modes encode image by image."""
+one `encode` would write for it alone; the mode says how many pixels fit in a batch
+(`Mode.batch_pixels`). The other modes encode image by image."""
 from __future__ import annotations
 
 import hashlib
@@ -23,26 +24,6 @@ from .manifest import (MANIFEST, PART_PREFIX, merge_manifest, part_files, read_j
                        write_json)
 from .report import DatasetReport, Progress, ProgressCallback
 from .sources import Item, iter_items
-
-CPU_BATCH_PIXELS = 1 << 20
-
-
-def batch_pixels_for(arch, device: torch.device, memory_fraction: float = 0.5) -> int:
-    """Pixels to fit in one batch (a batched mode's): a GPU's free memory, else 2^20.
-
-    On a GPU the whole batch runs as one pass (that is what fills the device). A fit step
-    keeps, per pixel and hidden layer, the pre-activation and the activation (and autograd
-    a copy for the backward), 4 bytes each; the estimate uses the dense widths, an upper
-    bound for the compact path.
-    """
-    if device.type != "cuda":
-        return CPU_BATCH_PIXELS
-    free, _ = torch.cuda.mem_get_info(device)
-    per_pixel = 4 * (3 * arch.depth * arch.width + 32)
-    tiles_px = int(free * memory_fraction) // per_pixel
-    # at least one 128x128 tile's worth, whatever the estimate says
-    return int(min(max(tiles_px, 1 << 14), 1 << 26))
-
 
 def encode_dataset(src, dst: str | Path, options: EncodeOptions | dict | None = None, /, *,
                    model=None, device: str | torch.device | None = None,
@@ -72,7 +53,7 @@ def encode_dataset(src, dst: str | Path, options: EncodeOptions | dict | None = 
     mine, total = run.pending(items, total_all)
     dev = dist.device(device) if dist is not None else resolve_device(device)
     if md.encode_batch is not None and opts.target is None:
-        run.encode_packed(mine, total, dev, batch_pixels or batch_pixels_for(m.arch, dev))
+        run.encode_packed(mine, total, dev, batch_pixels or md.batch_pixels(m, dev))
     else:
         run.encode_each(mine, total, dev)
     return run.finish()

@@ -34,7 +34,8 @@ class Mode:
       receiver will see.
     encode_batch(images, model, settings, progress, *, check, device, batch_pixels)
       -> a report per image: a mode that fits several images together has one (and a
-      dataset packs images for it by pixels); None for the others.
+      dataset packs images for it by pixels, batch_pixels(model, device) of them unless
+      told); None for the others.
     decode(data, header, model-like, (width, height), device) -> float32 (H, W, 3) in
       [0, 255], unrounded; the decoder rounds and lays out the channels.
     runtime: the RUNTIME_OPTIONS it honours.
@@ -48,6 +49,7 @@ class Mode:
     encode: Callable[..., EncodeReport]
     decode: Callable[..., np.ndarray]
     encode_batch: Callable[..., list[EncodeReport]] | None = None
+    batch_pixels: Callable[..., int] | None = None
     runtime: frozenset[str] = frozenset()
 
     @property

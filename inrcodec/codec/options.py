@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 
-from ..config import EFFORTS, MODES
+from ..config import EFFORTS, MODES, QUALITY_RANGE
 from ..errors import InrcodecError
 
 
-def _opt(help: str, kind: type | tuple = str, range: tuple | None = None):
-    """An option's command-line face: its help, its type (or a tuple of choices), range."""
-    return {"help": help, "kind": kind, "range": range}
+def _opt(text: str, kind: type | tuple = str, bounds: tuple | None = None):
+    """An option's command-line face: its help text, its type (or a tuple of choices) and
+    its bounds."""
+    return {"help": text, "kind": kind, "range": bounds}
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,8 @@ class EncodeOptions:
         MODES))
     quality: int | None = field(default=None, metadata=_opt(
         "1..100 (default 50): the rate-distortion trade-off (higher: larger file, higher "
-        "PSNR); in format 2, level, quantiser step and learning rate together.", int, (1, 100)))
+        "PSNR); in format 2, level, quantiser step and learning rate together.", int,
+        QUALITY_RANGE))
     bpp: float | None = field(default=None, metadata=_opt(
         "A file of at most this many bits per pixel. Latent mode: a short pilot fit sets the "
         "rate, then one full fit (about 1.3 encodes); weight mode: searches --quality.",

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Callable
 
+from ..config import QUALITY_RANGE
 from ..errors import InrcodecError
 from .report import EncodeReport
 
@@ -137,8 +138,9 @@ class Targets:
             v = getattr(self, k)
             if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise InrcodecError(f"the {k} target must be a positive number")
-        if self.quality is not None and not 1 <= self.quality <= 100:
-            raise InrcodecError("quality must be an integer from 1 to 100")
+        lo, hi = QUALITY_RANGE
+        if self.quality is not None and not lo <= self.quality <= hi:
+            raise InrcodecError(f"quality must be an integer from {lo} to {hi}")
 
     @property
     def target(self) -> str | None:

@@ -299,6 +299,24 @@ def decode(data: bytes, h, model, size: tuple[int, int], device=None) -> np.ndar
     return out
 
 
+def batch_pixels_for(m: SharedModel, device: torch.device,
+                     memory_fraction: float = 0.5) -> int:
+    """Pixels of tiles to fit in one batch: a GPU's free memory, else FitConfig's bound.
+
+    On a GPU the whole batch runs as one pass (that is what fills the device). A fit step
+    keeps, per pixel and hidden layer, the pre-activation and the activation (and autograd
+    a copy for the backward), 4 bytes each; the estimate uses the dense widths, an upper
+    bound for the compact path.
+    """
+    if device.type != "cuda":
+        return FitConfig.max_batch_pixels
+    free, _ = torch.cuda.mem_get_info(device)
+    per_pixel = 4 * (3 * m.arch.depth * m.arch.width + 32)
+    tiles_px = int(free * memory_fraction) // per_pixel
+    # at least one 128x128 tile's worth, whatever the estimate says
+    return int(min(max(tiles_px, 1 << 14), 1 << 26))
+
+
 def _encode_one_paper(img: LoadedImage, m: SharedModel, s: PaperSettings, progress=None, *,
                       check, device=None) -> EncodeReport:
     return encode_paper([img], m, s, progress, check=check, device=device)[0]
@@ -336,5 +354,5 @@ RD = Mode(name=NAME, header=TileHeader, writes=(RD_VERSION,), settings=RDSetting
           load_model=load_model, encode=encode_rd, decode=decode, runtime=frozenset({"compute"}))
 PAPER = Mode(name=NAME, header=Header, writes=PAPER_VERSIONS, settings=PaperSettings,
              load_model=load_model, encode=_encode_one_paper, decode=decode,
-             encode_batch=encode_paper,
+             encode_batch=encode_paper, batch_pixels=batch_pixels_for,
              runtime=frozenset({"compute", "amp", "compile", "batch_pixels"}))
