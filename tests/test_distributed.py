@@ -127,7 +127,8 @@ def test_torchrun_launches_the_cli(tmp_path, tiny_model_path):
                OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
            "2", "-m", "inrcodec.cli", "encode-dir", str(src),
-           str(tmp_path / "out"), "--model", str(tiny_model_path), "--steps", "2", "--json",
+           str(tmp_path / "out"), "--mode", "weights", "--model", str(tiny_model_path), "--steps",
+           "2", "--json",
            "--device", "cpu"]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
