@@ -280,3 +280,28 @@ def torch_bias_mask(m):
     for s in synthesis_tensors(m.arch)[1::2]:
         out[s] = True
     return out
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "soap"])
+def test_the_networks_optimisers_keep_the_mask(optimizer):
+    """Adam (on the flat synthesis) and SOAP (on each layer's matrix, gradients clipped):
+    the pruned entries of a sparse level never move, the others do, and the same seed
+    gives the same fit."""
+    from inrcodec.codec.latent.config import LatentFit
+    from inrcodec.codec.latent.fit import Start, fit
+    m = load_latent_model()
+    start = Start.of(m, 2)
+    fs = LatentFit(steps=30, lam=1e-3, net_optimizer=optimizer, clip=0.1)
+    a = fit(_image(), m.arch, fs, start=start)
+    b = fit(_image(), m.arch, fs, start=start)
+    theta0, keep = start.theta.numpy(), start.mask.numpy()
+    assert np.array_equal(a.theta[~keep], theta0[~keep]) and not keep.all()
+    assert np.abs(a.theta[keep] - theta0[keep]).max() > 1e-4
+    assert np.array_equal(a.theta, b.theta)
+    assert all(np.array_equal(x, y) for x, y in zip(a.latents, b.latents))
+
+
+def test_an_unknown_network_optimiser_is_refused():
+    from inrcodec.codec.latent.config import LatentFit
+    with pytest.raises(ValueError, match="net_optimizer"):
+        LatentFit(net_optimizer="sgd")

@@ -183,10 +183,11 @@ def test_latent_crop(dev, tmp_path, mode):
     run_study("latent_crop", "--photo", "noise", "--quality", "95", "--steps", "40",
               "--mode", mode, "--box", "4,4,16,12", "--out", out)
     with Image.open(out) as im:
-        assert im.size == ((4 * 16 + 3 * 4) * 2, 12 * 2)  # four crops and three gaps, 2x
+        assert im.size == ((5 * 16 + 4 * 4) * 2, 12 * 2)  # five crops and four gaps, 2x
     res = json.loads(out.with_suffix(".json").read_text())
     assert res["mode"] == mode and res["jpeg_bytes"] <= res["inrcodec_bytes"]
     assert res["webp_bytes"] <= res["inrcodec_bytes"] and res["out"] == out.name
+    assert res["avif_bytes"] <= res["inrcodec_bytes"] and res["avif_psnr"] > 0
     no_machine_paths(out.with_suffix(".json"), tmp_path)
 
 
@@ -214,3 +215,25 @@ def test_dense_narrow_then_sparse_vs_narrow(dev, tmp_path, tiny_model_path):
         ("dense-narrow", 2), ("meta-sparse", 0), ("meta-sparse", 2)]
     assert "| 2 |" in out.with_suffix(".md").read_text()
     no_machine_paths(out.with_suffix(".json"), tmp_path)
+
+
+def test_fit_parts(dev, tmp_path, monkeypatch, capsys):
+    from inrcodec.training import data
+    monkeypatch.setattr(data, "image_paths", lambda name: list(dev))
+    net = tmp_path / "analysis.safetensors"
+    run_study("fit_parts", "train-analysis", "--steps", "2", "--crop", "16", "--out", net)
+    rows = tmp_path / "parts.json"
+    run_study("fit_parts", "run", "--images", "dev:2", "--qualities", "20,45,70", "--steps",
+              "3", "--variants", "base,soap+clip,up,conv,gnoise,sa", "--analysis", net,
+              "--out", rows)
+    res = json.loads(rows.read_text())
+    assert len(res["rows"]) == 2 * 3 * 6 and res["command"].startswith("python benchmarks/")
+    assert all(r["bytes"] > 75 and r["psnr"] > 5 for r in res["rows"])
+    out = tmp_path / "summary.json"
+    text = run_study("fit_parts", "report", rows, rows, "--out", out, capsys=capsys)
+    assert "soap+clip: BD-rate against base" in text
+    summary = json.loads(out.read_text())["variants"]
+    assert set(summary) == {"soap+clip", "up", "conv", "gnoise", "sa"}
+    assert summary["up"]["time_ratio"] > 0
+    no_machine_paths(out, tmp_path)
+

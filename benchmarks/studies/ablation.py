@@ -31,6 +31,10 @@ Result: benchmarks/results/ablation-0.11.json: bicubic upsampling with the shipp
 as they are (make-arch --set upsample=bicubic), +1.85% BD-rate against the 0.10.0 default
 (no straight-through phase) on dev:8, worse on 8 of 8 photos; a model trained with bicubic
 upsampling (benchmarks/models/latent-bicubic16.safetensors), BD-rate in the same file.
+
+Result: benchmarks/results/ablation-0.11-step-time.json (`time --rows fit-0.10,no-soap,
+no-clip --repeats 6 --steps 150`): 0.10's fit (Adam, unclipped) steps in 0.87x the time of
+0.11's default (SOAP, clipped). Their BD-rates: benchmarks/studies/fit_parts.py.
 """
 from __future__ import annotations
 
@@ -61,6 +65,13 @@ ROWS = {
                    ["--fit", "stride=1"], {"stride": 1}),
     "all-blocks": ("the rate of every block each step (rate_sample 1), not half",
                    ["--fit", "rate_sample=1"], {"rate_sample": 1.0}),
+    "no-soap": ("Adam for the synthesis (its gradient still clipped), not SOAP",
+                ["--fit", "net_optimizer=adam"], {"net_optimizer": "adam"}),
+    "no-clip": ("the synthesis's gradient not clipped (clip 0, not 0.1)",
+                ["--fit", "clip=0"], {"clip": 0.0}),
+    "fit-0.10": ("0.10's fit: Adam for the synthesis, unclipped",
+                 ["--fit", "net_optimizer=adam", "--fit", "clip=0"],
+                 {"net_optimizer": "adam", "clip": 0.0}),
     "fast": ("300 steps (--effort fast)", ["--steps", "300"], {}),
     "random-init": ("a random synthesis init (the same ARM), not the meta-learned one",
                     ["--model", "{dir}/latent-random.safetensors"], {}),
@@ -98,7 +109,7 @@ def commands(d: str, model: str | None, images: str = IMAGES) -> None:
 
 def step_time(out: str, model: str | None, threads: int, steps: int, repeats: int,
               others: dict[str, str], argv: list[str], images: str = "dev",
-              photo: str = "mate-backgrounds-Aqua") -> None:
+              photo: str = "mate-backgrounds-Aqua", only: list[str] | None = None) -> None:
     """ms per fit step of each fit override, of level 3 and of each other model (NAME ->
     path, its level 0), on one photo (the first of `images` whose name holds `photo`; by
     default the 768x512 Aqua), in turns with the default (default, variant, default, ...)
@@ -122,6 +133,8 @@ def step_time(out: str, model: str | None, threads: int, steps: int, repeats: in
     variants["level3"] = (base, 3, m)
     for k, path in others.items():
         variants[k] = (base, 0, load_latent_model(path))
+    if only:
+        variants = {k: v for k, v in variants.items() if k in only}
     once(base, 0)  # warm-up
     res = {}
     for k, (fs, level, mm) in variants.items():
@@ -229,6 +242,7 @@ def main(argv=None):
     t.add_argument("--other-model", action="append", default=[], metavar="NAME=PATH",
                    help="also time this model's level 0 (e.g. width24=inrcodec/models/latent-24.safetensors)")
     t.add_argument("--images", default="dev", help="where the photo is (default: dev)")
+    t.add_argument("--rows", help="time only these rows (comma list; default: all)")
     t.add_argument("--photo", default="mate-backgrounds-Aqua",
                    help="the first photo whose name holds this (default: mate-backgrounds-Aqua)")
     rp = sub.add_parser("report")
@@ -252,7 +266,8 @@ def main(argv=None):
         make_arch(a.out, a.model, a.set)
     elif a.cmd == "time":
         step_time(a.out, a.model, a.threads, a.steps, a.repeats,
-                  dict(x.split("=", 1) for x in a.other_model), argv, a.images, a.photo)
+                  dict(x.split("=", 1) for x in a.other_model), argv, a.images, a.photo,
+                  a.rows.split(",") if a.rows else None)
     else:
         do_report(Path(a.dir), a.out, a.model, a.times,
                   dict(x.split("=", 1) for x in a.rows_from), a.other_model, a.images)

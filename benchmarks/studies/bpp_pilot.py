@@ -3,7 +3,7 @@ fit predicts the full fit's rate.
 
 Data: each development photo encoded at qualities 5, 30, 55, 80 with a pilot's steps
 (`--pilot-steps`, a fifth of the default 900), against the full fits of a bench.py run
-(`--full`, default benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json; same seed, same
+(`--full`, default benchmarks/results/rd-inrcodec-latent-0.11.json; same seed, same
 lambda) and the JPEG run (`--jpeg`, default benchmarks/results/rd-jpeg.json, quality 50).
 
 Fitted, by least squares over the 32 photos x 4 qualities:
@@ -15,13 +15,13 @@ own rows left out of every fit): the first guess, the pilot's bytes at that qual
 the full fit's bytes at the corrected one, both interpolated in q between the measured
 qualities (linear in log2 bytes).
 
-Result for 0.11 (the 16-wide model, pilots and full fits without the straight-through
+Result for 0.11 (the 16-wide model, 0.11's fit: SOAP, clipped, no straight-through
 phase): benchmarks/results/bpp-pilot-0.11.json (pilots in bpp-pilots-180-0.11.jsonl, against
-rd-inrcodec-latent-0.10-no-ste.json; the constants in ratecontrol.py): error after the
-pilot, simulated, sd 0.142 / 0.197 / 0.358 at 0.25 / 0.5 / 1 bpp.
+rd-inrcodec-latent-0.11.json; the constants in ratecontrol.py): error after the pilot,
+simulated, sd 0.146 / 0.196 / 0.356 at 0.25 / 0.5 / 1 bpp.
 
     python benchmarks/studies/bpp_pilot.py --pilots benchmarks/results/bpp-pilots-180-0.11.jsonl \\
-        --full benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json \\
+        --full benchmarks/results/rd-inrcodec-latent-0.11.json \\
         --out benchmarks/results/bpp-pilot-0.11.json
 (when the --pilots file does not exist yet, it runs the pilot encodes first and writes
 them there: about 8 minutes on 2 cores)
@@ -115,7 +115,7 @@ def main(argv=None):
     ap.add_argument("--pilot-steps", type=int, default=180)
     ap.add_argument("--targets", default="0.25,0.5,1.0")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--full", default=str(RES / "rd-inrcodec-latent-0.10-no-ste.json"),
+    ap.add_argument("--full", default=str(RES / "rd-inrcodec-latent-0.11.json"),
                     help="the full fits' run (bench.py rows at qualities 5/30/55/80)")
     ap.add_argument("--jpeg", default=str(RES / "rd-jpeg.json"),
                     help="the JPEG run (bench.py rows with quality 50)")

@@ -3,13 +3,13 @@ quality and a --bpp encode, one after the other in the same process, so the time
 is measured under the same load. Prints and writes the landing (bpp / target), PSNR, and
 time ratio.
 
-Result for 0.11 (--bpp fits without the straight-through phase):
+Result for 0.11 (0.11's fit: SOAP, clipped, no straight-through phase):
 benchmarks/results/bpp-target-17-0.11.json (17 photos, 0.5 bpp, against the curve of
-benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json: 14 within 95-100% of the budget,
-none over, +0.35 to +0.86 dB against 0.10.0's --bpp files).
+benchmarks/results/rd-inrcodec-latent-0.11.json: 15 within 95-100% of the budget, none
+over, -0.16 to +0.10 dB from the curve where the full fit lands inside its qualities).
 
     python benchmarks/studies/bpp_target.py --pick 17 --bpp 0.5 --no-plain --threads 1 \\
-        --curve benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json \\
+        --curve benchmarks/results/rd-inrcodec-latent-0.11.json \\
         --out benchmarks/results/bpp-target-17-0.11.json
 """
 import argparse
@@ -32,12 +32,12 @@ import inrcodec  # noqa: E402
 from benchmarks import harness  # noqa: E402
 
 
-CURVE = ROOT / "benchmarks/results/rd-inrcodec-latent-0.10-no-ste.json"
+CURVE = ROOT / "benchmarks/results/rd-inrcodec-latent-0.11.json"
 
 
 def curve_psnr(name: str, bpp: float, curve: Path = CURVE) -> float:
     """The photo's PSNR at `bpp` on its curve in a bench.py run of the same fit (quality
-    5..80, 900 steps; 0.10.0's default by default), linear in log2 bpp between (and beyond) its
+    5..80, 900 steps; 0.11's default by default), linear in log2 bpp between (and beyond) its
     points: what the same fit gives at that rate."""
     rows = sorted((r["bpp"], r["psnr"]) for r in json.load(open(curve))["rows"]
                   if r["image"] == name)

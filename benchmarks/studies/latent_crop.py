@@ -1,14 +1,15 @@
-"""A decoded crop next to the original and next to JPEG and WebP at the same file size: the
-README's lead picture.
+"""A decoded crop next to the original and next to JPEG, WebP and AVIF at the same file
+size: the README's lead picture.
 
     python benchmarks/studies/latent_crop.py --photo gnome-faces-coffee2 --quality 50 \
         --box 140,40,200,150 --out benchmarks/results/latent-crop.png
 
 Encodes the whole development photo with `inrcodec --mode latent` (shipped latent model;
 `--mode weights`: the weight mode, format 5, shipped weight model),
-finds the highest JPEG quality (Pillow, 4:2:0) and WebP quality (Pillow's libwebp,
-method 6) whose file is no larger, and writes original | inrcodec | JPEG | WebP, each crop `--box` (x, y, width, height) shown 2x (nearest
-neighbour). Prints the sizes and the whole-image PSNRs as one JSON line.
+finds the highest JPEG quality (Pillow, 4:2:0), WebP quality (Pillow's libwebp, method
+6) and AVIF quality (Pillow's libavif, speed 0) whose file is no larger, and writes
+original | inrcodec | JPEG | WebP | AVIF, each crop `--box` (x, y, width, height) shown 2x
+(nearest neighbour). Prints the sizes and the whole-image PSNRs as one JSON line.
 
 Result: benchmarks/results/latent-crop.png, and its JSON line in
 benchmarks/results/latent-crop.json (the README's lead picture); with `--mode weights`,
@@ -72,11 +73,13 @@ def main(argv=None):
     dec = inrcodec.decode_array(r.data)
     best = largest_under(src, "JPEG", r.bytes, {})
     webp = largest_under(src, "WEBP", r.bytes, {"method": 6})
-    jpg, wbp = (np.asarray(Image.open(io.BytesIO(b[1])).convert("RGB")) for b in (best, webp))
+    avif = largest_under(src, "AVIF", r.bytes, {"speed": 0})
+    jpg, wbp, avf = (np.asarray(Image.open(io.BytesIO(b[1])).convert("RGB"))
+                     for b in (best, webp, avif))
     x, y, w, h = (int(v) for v in a.box.split(","))
-    crops = [im[y:y + h, x:x + w] for im in (img, dec, jpg, wbp)]
+    crops = [im[y:y + h, x:x + w] for im in (img, dec, jpg, wbp, avf)]
     gap = np.full((h, 4, 3), 255, np.uint8)
-    row = np.concatenate([crops[0], gap, crops[1], gap, crops[2], gap, crops[3]], 1)
+    row = np.concatenate([c for crop in crops for c in (crop, gap)][:-1], 1)
     Image.fromarray(row).resize((row.shape[1] * a.zoom, row.shape[0] * a.zoom),
                                 Image.NEAREST).save(a.out)
     line = json.dumps({"photo": path.name, "size": [img.shape[1], img.shape[0]],
@@ -87,7 +90,10 @@ def main(argv=None):
                       "jpeg_psnr": round(psnr(jpg, img), 2), "webp_quality": webp[0],
                       "webp_bytes": len(webp[1]),
                       "webp_bpp": round(8 * len(webp[1]) / img.shape[0] / img.shape[1], 4),
-                      "webp_psnr": round(psnr(wbp, img), 2), "encode_s": round(enc_s, 1),
+                      "webp_psnr": round(psnr(wbp, img), 2), "avif_quality": avif[0],
+                      "avif_bytes": len(avif[1]),
+                      "avif_bpp": round(8 * len(avif[1]) / img.shape[0] / img.shape[1], 4),
+                      "avif_psnr": round(psnr(avf, img), 2), "encode_s": round(enc_s, 1),
                       "box": [x, y, w, h], "out": portable_path(a.out),
                       "command": command_line(__file__, argv)})
     print(line)

@@ -10,6 +10,11 @@ Result: benchmarks/results/steer-traces-0.10.json (0.10.0's fit, soft rounding t
 `--threads 1`): over the final size from the first steered step on, falling to it: 1.06-1.13
 x at quality 10, 1.04-1.06 at 25, 1.01-1.02 at 45, 1.00-1.01 at 60; Steer.OVER and DECAY
 are fitted to these traces.
+
+Result: benchmarks/results/steer-traces-0.11.json (0.11's fit: SOAP for the synthesis,
+clipped): 1.06-1.14 x at quality 10, 1.04-1.07 at 25, 1.01-1.02 at 45, 1.00-1.01 at 60; the
+0.10 curve's residual sd 0.0088 in log2 (0.0082 on 0.10's traces), so Steer's constants
+stand.
 """
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """The latent mode's fit: latents, synthesis (and, without a shared model, the ARM) for
 distortion + lambda x rate, with a proxy of rounding (C3's noisy softround, or uniform
 noise), then, where LatentFit.ste_fraction asks for one (0 by default since 0.10.0; an
-ablation), a last phase of straight-through rounding; Adam with a cosine decay.
+ablation), a last phase of straight-through rounding. The latents move by Adam, the
+networks by SOAP with their gradient clipped (optim.py; LatentFit.net_optimizer), all on
+one cosine decay.
 
 From a shared model's level (`Start`) the fit starts the synthesis from the level, moves
 only its surviving entries, and keeps the model's ARM frozen; without one it draws a
@@ -22,6 +24,7 @@ from ..schedule import cosine_decay
 from . import arm, rate, synthesis
 from .config import LatentArch, LatentFit
 from .grids import features_lattice, grid_shapes, lattice
+from .optim import Nets
 from .synthesis import init_synthesis
 
 
@@ -125,7 +128,8 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     Each step: the latents through the rounding proxy (`quantised`; in a straight-through
     phase, if any, rounded straight through); the distortion on one lattice of pixels
     (grids.features_lattice); the rate of every latent under the ARM's float twin (rate.py,
-    which computes its gradient in the same pass); Adam. On the CPU the same seed gives the
+    which computes its gradient in the same pass); Adam for the latents, `optim.Nets` for
+    the networks. On the CPU the same seed gives the
     same file on every run. `steer` may change lambda before any step, to land on a rate."""
     dev = torch.device("cpu") if device is None else torch.device(device)
     h, w = img.shape[:2]
@@ -140,19 +144,17 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     canvas = rate.Canvas(shapes, dev, fs.seed)
     lat = [torch.zeros(s, device=dev, requires_grad=True) for s in shapes]
     if start is None:
-        theta = init_synthesis(arch, gen).to(dev).requires_grad_(True)
-        mask = None
+        theta0, mask = init_synthesis(arch, gen).to(dev), None
     else:
-        theta = start.theta.clone().to(dev).requires_grad_(True)
-        mask = start.mask.float().to(dev)
+        theta0, mask = start.theta.clone().to(dev), start.mask.float().to(dev)
     frozen = start is not None and start.arm is not None
     if frozen:
         armp = [torch.from_numpy(a).float().to(dev) for a in start.arm.to_float()]
     else:
         armp = [p.to(dev).requires_grad_(True) for p in arm.init_float(arch.arm_hidden, gen)]
+    nets = Nets(arch, theta0, mask, [] if frozen else armp, fs)
     opt = torch.optim.Adam([{"params": lat[:1], "lr": fs.lr_latent},
-                            {"params": lat[1:], "lr": fs.lr_latent * fs.coarse_lr_factor},
-                            {"params": [theta] + ([] if frozen else armp), "lr": fs.lr_net}],
+                            {"params": lat[1:], "lr": fs.lr_latent * fs.coarse_lr_factor}],
                            foreach=True)
     base = [g["lr"] for g in opt.param_groups]
     n_ste = int(round(fs.ste_fraction * fs.steps))
@@ -173,18 +175,18 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
                 lam = steer(t, lat)
             k = t % len(order)
             x = features_lattice(arch, q, h, w, fs.stride, order[k])
-            mse = synthesis.mse(arch, theta, x, targets[k])
+            mse = synthesis.mse(arch, nets.theta(), x, targets[k])
             loss = mse + lam * rate.bits(canvas, q, armp, False, fs.rate_sample) / (h * w)
             opt.zero_grad(set_to_none=True)
+            nets.zero_grad()
             loss.backward()
-            if mask is not None:
-                theta.grad.mul_(mask)
             opt.step()
+            nets.step(f)
             if progress is not None:
                 progress(t + 1, fs.steps, float(mse.detach()))
     values = [v.detach().cpu().numpy() for v in lat]
     return Fitted([np.clip(np.round(v), -LIM, LIM).astype(np.int64) for v in values],
-                  theta.detach().cpu().numpy().astype(np.float32),
+                  nets.values().cpu().numpy().astype(np.float32),
                   start.arm if frozen else
                   arm.ArmParams.from_float(*[p.detach().cpu().numpy() for p in armp]),
                   values)

@@ -30,15 +30,15 @@ from .fit import LIM
 PILOT = 0.2  # share of the full fit's steps the pilot takes
 # log2 bpp of a full fit at quality q ~ BASE + SLOPE x q + JPEG_W x log2(bpp of a q50 JPEG)
 # (refitted for each shipped model and fit: benchmarks/studies/bpp_pilot.py; 0.10.0's
-# 16-wide model, fitted without the straight-through phase: bpp-pilot-0.11.json)
-BASE, SLOPE, JPEG_W = -1.8124, 0.0328, 1.1458
+# 16-wide model, 0.11's fit (SOAP, clipped, no straight-through phase): bpp-pilot-0.11.json)
+BASE, SLOPE, JPEG_W = -1.8131, 0.0326, 1.1478
 # log2(full-fit bytes / pilot bytes) at the same quality q ~
 # PILOT_GAIN[0] + PILOT_GAIN[1] x q + PILOT_GAIN[2] x log2(bpp of a q50 JPEG): with soft
 # rounding the pilot codes more than the full fit at low quality, less at high (medians
 # -0.25, -0.13, +0.10, +0.34 at qualities 5, 30, 55, 80), and busy photos gain more from
 # the full fit's extra steps (0.9.1: the JPEG term took the residual's sd from 0.157 to
-# 0.119; bpp-pilot-0.11.json's residual sd 0.106)
-PILOT_GAIN = (-0.2044, 0.00781, 0.1371)
+# 0.119; bpp-pilot-0.11.json's residual sd 0.105)
+PILOT_GAIN = (-0.1918, 0.00687, 0.1338)
 ELASTICITY = SLOPE  # d log2 bytes / d quality
 STEER_AIM = -0.02  # log2 of (the steered latent rate / the latents' share of the budget)
 TAU_MAX = 0.99  # the widest dead zone trim tries
