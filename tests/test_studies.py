@@ -237,3 +237,19 @@ def test_fit_parts(dev, tmp_path, monkeypatch, capsys):
     assert summary["up"]["time_ratio"] > 0
     no_machine_paths(out, tmp_path)
 
+
+def test_native_crops(dev, tmp_path, capsys):
+    """Centre crops of the source photos at their own resolution, spread by --pick; a
+    source smaller than the crop is skipped."""
+    out = tmp_path / "native"
+    text = run_study("native_crops", "--out", out, "--size", "16x12", "--pick", "3",
+                     capsys=capsys)
+    assert "3 crops in" in text
+    files = sorted(out.iterdir())
+    assert len(files) == 3 and all(f.name.endswith(".png") for f in files)
+    first = next(f for f in files if "gnome-faces-a" in f.name)  # dev[0], picked first
+    src = np.asarray(Image.open(dev[0]))  # 32x48: the centre, not downscaled
+    assert np.array_equal(np.asarray(Image.open(first)), src[10:22, 16:32])
+    text = run_study("native_crops", "--out", tmp_path / "big", "--size", "64x40",
+                     capsys=capsys)
+    assert "0 crops in" in text

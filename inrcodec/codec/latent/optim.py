@@ -9,6 +9,7 @@ the 900 steps it would speed up). The latents always take plain Adam (fit.py).
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import torch
@@ -61,7 +62,7 @@ class Nets:
             torch.nn.utils.clip_grad_norm_(self.leaves + self.others, self.fs.clip)
         for g, b in zip(self.opt.param_groups, self.base):
             g["lr"] = b * f
-        with warnings.catch_warnings():  # heavyball flags a changed lr: the cosine decay's
+        with warnings.catch_warnings(), _one_thread():  # heavyball flags a changed lr: the
             warnings.filterwarnings("ignore", "Learning rate changed", UserWarning)
             self.opt.step()
         if self.soap and self.masks is not None:  # a rotated update reaches pruned entries
@@ -71,6 +72,22 @@ class Nets:
 
     def values(self) -> torch.Tensor:
         return self.theta().detach()
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """The optimiser's step on one thread: its tensors are tiny, and on a busy machine each
+    of its many small ops waits for every thread of the pool (SOAP's step then took 4-8x
+    as long with the other core busy)."""
+    n = torch.get_num_threads()
+    if n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def _soap(params: list[torch.Tensor], lr: float):
