@@ -245,8 +245,8 @@ def test_inrcodec_latent_ablations(photo):
 def test_inrcodec_latent_quality_under_one_is_its_lambda(photo):
     """A latent sweep may reach past --quality's 1..100 (the curve's low end): that
     quality's lambda, fewer bytes than quality 1."""
-    photo = photo[:64, :96]
-    c = harness.make_codec("inrcodec", qualities=[-15, 1], steps=40, mode="latent")
+    photo = photo[:128, :192]  # big and fitted enough that lambda, not the header, sets the size
+    c = harness.make_codec("inrcodec", qualities=[-30, 1], steps=60, mode="latent")
     low, one = c.points()
     assert len(c.compress(photo, low)) < len(c.compress(photo, one))
     with pytest.raises(Exception, match="from 1 to 100"):  # the codec's own door stays shut
