@@ -81,6 +81,7 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
 
     from inrcodec.codec.latent import rate, synthesis
     from inrcodec.codec.latent.fit import Start, phases, quantised, uniform_noise
+    from inrcodec.codec.latent.optim import Nets
     from inrcodec.codec.latent.grids import (features_at, features_lattice, grid_shapes,
                                              lattice)
     from inrcodec.codec.latent.config import LatentFit, QUALITY as LATENT_QUALITY, latent_lambda
@@ -99,7 +100,9 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
     lat = [torch.zeros(s, requires_grad=True) for s in shapes]
     theta = st.theta.clone().requires_grad_(True)
     armp = [torch.from_numpy(x).float() for x in st.arm.to_float()]
-    opt_new = torch.optim.Adam([{"params": lat}, {"params": [theta]}], lr=1e-3, foreach=True)
+    # the fit's own split: Adam for the latents, Nets (SOAP by default) for the synthesis
+    opt_new = torch.optim.Adam(lat, lr=1e-3, foreach=True)
+    nets = Nets(a, st.theta.clone(), st.mask.float(), [], fs)
     opt_old = torch.optim.Adam([{"params": lat}, {"params": [theta]}], lr=1e-3)
     n_px = targets[0].shape[1]
     parts = {v: {k: [] for k in PARTS} for v in ("reference", "new")}
@@ -133,12 +136,13 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
             return quantised(lat, fs, k, uniform_noise(sum(sizes), 0, k).split(sizes))
         q = clock("new", "noise", noisy)
         x = clock("new", "features", lambda: features_lattice(a, q, h, w, fs.stride, order[k]))
-        mse = clock("new", "synthesis", lambda: synthesis.mse(a, theta, x, targets[k]))
+        mse = clock("new", "synthesis", lambda: synthesis.mse(a, nets.theta(), x, targets[k]))
         bits = clock("new", "arm_rate", lambda: rate.bits(canvas, q, armp, False, fs.rate_sample))
         loss = mse + fs.lam * bits / (h * w)
         opt_new.zero_grad(set_to_none=True)
+        nets.zero_grad()
         clock("new", "backward", loss.backward)
-        clock("new", "optimiser", opt_new.step)
+        clock("new", "optimiser", lambda: (opt_new.step(), nets.step(1.0)))
         parts["new"]["step"].append(1e3 * (time.perf_counter() - t0))
 
     _alternate(reference, new, rounds, block, len(order))

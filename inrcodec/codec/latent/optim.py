@@ -41,6 +41,7 @@ class Nets:
             self.masks = None if mask is None else [mask[s].reshape(sh)
                                                     for s, sh in zip(self.slices, shapes)]
             self.starts = [x.detach().clone() for x in self.leaves]
+            self.keep = None if mask is None else [m.bool() for m in self.masks]
             self.opt = _soap(self.leaves + others, fs.lr_net)
         else:
             self.leaves = [theta.detach().clone().requires_grad_(True)]
@@ -67,8 +68,8 @@ class Nets:
             self.opt.step()
         if self.soap and self.masks is not None:  # a rotated update reaches pruned entries
             with torch.no_grad():
-                for x, m, x0 in zip(self.leaves, self.masks, self.starts):
-                    torch.where(m.bool(), x, x0, out=x)
+                for x, k, x0 in zip(self.leaves, self.keep, self.starts):
+                    torch.where(k, x, x0, out=x)
 
     def values(self) -> torch.Tensor:
         return self.theta().detach()
