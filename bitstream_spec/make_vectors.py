@@ -37,6 +37,11 @@ def main():
                                              arm_hidden=8, coords=True), n_levels=2, seed=3)
     lmodel_path = HERE / "tiny-latent-model.safetensors"
     lmodel.save(lmodel_path)
+    umodel = scratch_latent_model(LatentArch(levels=5, hidden=12, layers=2, act="sine", w0=5.0,
+                                             arm_hidden=8, coords=True, upsample="learned"),
+                                  n_levels=2, seed=3)
+    umodel_path = HERE / "tiny-latent-learned-model.safetensors"
+    umodel.save(umodel_path)
     src = data.astronaut()[180:208, 200:240]  # 40x28, not a multiple of the tile
     alpha = np.tile(np.linspace(0, 255, 40).astype(np.uint8), (28, 1))
     rgb, grey, rgba = src, src[:, :, 1], np.dstack([src, alpha])
@@ -52,7 +57,13 @@ def main():
         "v2-rgb-fp16": ("v1-rgb", rgb, 1, model_path, {"quantizer": "fp16"}),
         "v2-rgb-sparse-delta": ("v1-rgb", rgb, 2, sd_path, {"coder": "range"}),
         "v2-rgb-bias-only": ("v1-rgb", rgb, 4, sd_path, {"coder": "range"}),
-        # version 6, the latent mode with a shared latent model and binned tables
+        # version 7: the latent mode with its upsampling in the header; a learned one (its
+        # taps in the synthesis section), and bilinear
+        "v7-rgb-latent-learned": ("v1-rgb", rgb, 0, umodel_path, {"mode": "latent",
+                                                                   "steps": 60, "quality": 50}),
+        "v7-rgba-latent": ("v1-rgba", rgba, 1, lmodel_path, {"mode": "latent", "steps": 30,
+                                                            "quality": 30}),
+        # version 6 (made by 0.7 to 0.11; the encoder now writes version 7)
         "v6-rgb-latent": ("v1-rgb", rgb, 0, lmodel_path, {"mode": "latent", "steps": 60,
                                                           "quality": 50}),
         "v6-rgba-latent": ("v1-rgba", rgba, 1, lmodel_path, {"mode": "latent", "steps": 30,
@@ -67,7 +78,7 @@ def main():
     old = json.loads((HERE / "expected.json").read_text())["vectors"]
     expected = {"model": model_path.name, "model_sha256": model.hash,
                 "models": {model_path.name: model.hash, sd_path.name: sd.hash,
-                           lmodel_path.name: lmodel.hash},
+                           lmodel_path.name: lmodel.hash, umodel_path.name: umodel.hash},
                 "settings": SETTINGS, "vectors": dict(old)}
     for name, (source, pixels, level, mpath, options) in cases.items():
         if name in old and (HERE / f"{name}.inr").exists():

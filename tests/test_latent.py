@@ -33,7 +33,7 @@ def encoded():
 
 def test_round_trip(encoded):
     img, r = encoded
-    assert r.format_version == 6 and r.mode == "latent"
+    assert r.format_version == 7 and r.mode == "latent"
     h = bitstream.verify(r.data)
     assert isinstance(h, lformat.LatentHeader) and (h.width, h.height) == (56, 40)
     assert h.model_hash.hex() == load_latent_model().hash == r.model_hash
@@ -43,7 +43,8 @@ def test_round_trip(encoded):
     assert r.psnr == pytest.approx(psnr(out, img))  # reported = what the receiver sees
     assert r.psnr > 20
     fields = {k: v for k, v, _ in inrcodec.info(r.data)["fields"]}
-    assert fields["version"] == "6" and fields["levels"] == "7" and fields["coords"] == "1"
+    assert fields["version"] == "7" and fields["levels"] == "7" and fields["coords"] == "1"
+    assert fields["upsample"] == "0 (bilinear)"
 
 
 def test_reencoding_is_deterministic_on_this_machine(encoded):

@@ -79,17 +79,31 @@ def test_a_short_run_gives_a_ladder_and_resumes_exactly(photos, tmp_path):
                      photos=photos, resume=True, threads=1)
 
 
-@pytest.mark.parametrize("upsample", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("upsample", ["bilinear", "bicubic", "learned"])
 def test_crops_are_upsampled_as_the_encoder_upsamples(upsample):
-    from inrcodec.codec.latent import grids
+    from inrcodec.codec.latent import grids, upsampling
     from inrcodec.training.latent_train import _upsample_batch
     arch = LatentArch(upsample=upsample)
     g = torch.Generator().manual_seed(0)
     lat = [torch.randn(2, *s, generator=g) for s in grids.grid_shapes(24, 20, arch.levels)]
-    up = _upsample_batch(arch, lat, 24, 20)
+    taps = upsampling.init(arch.levels) + 0.1 * torch.randn(arch.up_params, generator=g) \
+        if arch.up_params else None
+    up = _upsample_batch(arch, lat, 24, 20, taps)
     for b in range(2):
-        want = grids.features(arch, [v[b] for v in lat], 24, 20)[:arch.levels]
+        want = grids.features(arch, [v[b] for v in lat], 24, 20, taps)[:arch.levels]
         torch.testing.assert_close(up[b].reshape(arch.levels, -1), want)
+
+
+def test_a_learned_upsampling_is_trained(photos, tmp_path):
+    """Its taps are shared parameters: they move from bilinear, and are never pruned."""
+    from inrcodec.codec.latent import upsampling
+    arch = LatentArch(levels=4, upsample="learned")
+    cfg = LatentTrainConfig(steps=6, rounds=1, round_steps=2, crop=32, batch=2, pool=4,
+                            visits=5, ckpt_every=100)
+    m = train_latent(tmp_path / "u.safetensors", arch=arch, cfg=cfg, photos=photos, threads=1)
+    taps = slice(arch.n_params() - arch.up_params, arch.n_params())
+    assert m.arch.upsample == "learned" and all(bool(k[taps].all()) for k in m.masks)
+    assert not torch.equal(m.thetas[1][taps], upsampling.init(4))
 
 
 def test_upsample_is_a_latent_training_option(tmp_path):

@@ -37,7 +37,7 @@ def test_model_files_are_the_ones_named():
 
 def test_every_version_is_pinned():
     versions = {v["header"]["version"] for v in EXPECTED["vectors"].values()}
-    assert versions == {str(v) for v in bitstream.versions()} == {"1", "2", "3", "4", "5", "6"}
+    assert versions == {str(v) for v in bitstream.versions()} == {"1", "2", "3", "4", "5", "6", "7"}
     coders = {v["header"].get("coder") for v in EXPECTED["vectors"].values()}
     assert {"0 (zstd)", "1 (range)"} <= coders
 
@@ -100,7 +100,7 @@ def _tiles_writer_reproduces(data, h, model_name):
 
 
 def _latent_writer_reproduces(data, h, model_name):
-    """Versions 3, 4 and 6: the decoded integers, coded again with the file's (or its shared
+    """Versions 3, 4, 6 and 7: the decoded integers, coded again with the file's (or its shared
     model's) parameters, give every section back, and the container gives the file."""
     from inrcodec.codec import prior
     from inrcodec.codec.latent import arm
@@ -132,7 +132,8 @@ def _latent_writer_reproduces(data, h, model_name):
         model_hash=h.model_hash, width=h.width, height=h.height, image_mode=h.image_mode_name,
         levels=h.levels, hidden=h.hidden, layers=h.layers,
         act=lformat.ACTIVATIONS[h.act], w0=h.w0, synthesis=synth, arm=own, latents=lat,
-        alpha_plane=alpha, level=h.level, coords=bool(h.coords), version=h.version) == data
+        alpha_plane=alpha, level=h.level, coords=bool(h.coords),
+        upsample=lformat.UPSAMPLINGS[h.upsample], version=h.version) == data
 
 
 @pytest.mark.parametrize("name", ["v1-rgb", "v2-rgba-range", "v2-rgb-zstd", "v5-rgba"])

@@ -38,7 +38,7 @@ def _options(fn):
         click.option("--width", type=int, help="Hidden width (latent: the synthesis')."),
         click.option("--depth", type=int, help="Number of hidden layers."),
         click.option("--w0", type=float, help="SIREN frequency factor."),
-        click.option("--upsample", type=click.Choice(["bilinear", "bicubic"]),
+        click.option("--upsample", type=click.Choice(["bilinear", "bicubic", "learned"]),
                      help="(latent) How the grids are upsampled (default bilinear)."),
         click.option("--tile", type=int, help="(weights) Tile side in pixels."),
         click.option("--whole-image/--crops", default=None, help="(weights) Train on centre "

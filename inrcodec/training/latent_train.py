@@ -34,7 +34,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..codec import prior
-from ..codec.latent import arm, grids, synthesis
+from ..codec.latent import arm, grids, synthesis, upsampling
 from ..codec.latent.config import LatentArch, LatentFit, latent_lambda
 from ..codec.latent.fit import quantised
 from ..codec.latent.model import LatentModel
@@ -178,7 +178,7 @@ class _Shared:
         if self.step >= c.steps and (self.step - c.steps) % c.round_steps == 0 \
                 and len(self.levels) == 1 + (self.step - c.steps) // c.round_steps:
             with torch.no_grad():
-                weights = synthesis.synthesis_tensors(self.arch)[0::2]
+                weights = synthesis.weight_tensors(self.arch)
                 self.mask = prune_flat(self.theta.detach(), self.mask, weights, c.prune_rate)
                 self.theta.mul_(self.mask)
 
@@ -247,12 +247,13 @@ def _batch_loss(shared: _Shared, pool: _Pool, idx: torch.Tensor, coords: torch.T
     n_px = cfg.crop * cfg.crop
     lat = [g[idx].clone().requires_grad_(True) for g in pool.lat]
     q = _proxy(lat, pool.t[idx], cfg, n_ste)
-    up = _upsample_batch(arch, q, cfg.crop, cfg.crop).reshape(cfg.batch, arch.levels, -1)
+    th = shared.theta * shared.mask
+    up = _upsample_batch(arch, q, cfg.crop, cfg.crop, synthesis.taps(arch, th)
+                         ).reshape(cfg.batch, arch.levels, -1)
     feats = torch.cat([up, coords.expand(cfg.batch, -1, -1)], 1) if arch.coords else up
     pix = torch.randint(0, n_px, (max(1, int(cfg.pixel_fraction * n_px)),))
     x = feats[:, :, pix].permute(0, 2, 1).reshape(-1, arch.inputs)
     y = pool.img[idx][:, pix].reshape(-1, 3)
-    th = shared.theta * shared.mask
     err = (synthesis.synthesize(arch, th, x) - y).square().reshape(cfg.batch, -1).mean(1)
     bits = torch.zeros(cfg.batch)
     for g in q:
@@ -321,10 +322,12 @@ def _log_record(shared: _Shared, loss: torch.Tensor, leaving: list[tuple[float, 
             "loss": round(float(loss.detach()), 6)}
 
 
-def _upsample_batch(arch: LatentArch, lat: list[torch.Tensor], height: int, width: int
-                    ) -> torch.Tensor:
+def _upsample_batch(arch: LatentArch, lat: list[torch.Tensor], height: int, width: int,
+                    taps: torch.Tensor | None = None) -> torch.Tensor:
     """Grids (each (B, h_k, w_k)) -> (B, levels, height, width): grids.features'
-    upsampling, for a batch of crops."""
+    upsampling, for a batch of crops (a learned one with the synthesis' `taps`)."""
+    if arch.upsample == "learned":
+        return upsampling.cascade(taps, lat)
     return torch.stack([grids.upsample_grid(arch, g, height, width) for g in lat], 1)
 
 

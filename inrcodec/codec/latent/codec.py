@@ -1,4 +1,4 @@
-"""The latent mode (format versions 3, 4 and 6), both directions: an image as a pyramid of
+"""The latent mode (format versions 3, 4, 6 and 7), both directions: an image as a pyramid of
 integer latent grids (grids.py), entropy-coded by a fixed-point autoregressive model
 (arm.py), and a small synthesis network (synthesis.py) that maps the upsampled latents of
 each pixel (and its coordinates) to its colour (Cool-chic's design).
@@ -35,13 +35,15 @@ from .format import (LATENT_VERSION, NO_MODEL, LatentHeader, arch_of, pack_synth
                      unpack_synthesis, write)
 from .grids import features_lattice, grid_shapes, lattice
 from .model import LatentModel, load_latent_model, shipped_latent_model
-from .synthesis import render, synthesize_cf
+from .synthesis import render, synthesize_cf, taps
 
 NAME = "latent"
 # --psnr: real encodes on this grid of qualities, by bisection (search.on_grid).
 TARGET_QUALITIES = (1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
 CHOICE_PIXELS = 1 << 17  # pixels that judge the synthesis step size
 TRIM_OPTIONS = 1  # synthesis options tried with trimmed latents when a file is over budget
+SYNTH_STEPS = range(4, 13)  # the synthesis step sizes 2^-k a file may take
+TAP_STEPS = (6, 8, 10)  # and those of a learned upsampling's taps (with each of the above)
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,8 @@ def pack(img: np.ndarray, image_mode: str, alpha: bytes | None, f: Fitted, lam: 
         base = start.theta.numpy().astype(np.float32)
         mask = start.mask.numpy()
     options = ([b""] if model is not None else []) + [
-        pack_synthesis(f.theta, arch, k, base, mask) for k in range(4, 13)]
+        pack_synthesis(f.theta, arch, k, base, mask, kt) for k in SYNTH_STEPS
+        for kt in (TAP_STEPS if arch.up_params else (None,))]
     mses = _synthesis_mse(img, arch, f.latents, options, base, mask)
     fixed = (bitstream.header_size(LATENT_VERSION) + bitstream.CRC_SIZE
              + len(bitstream.alpha_of(alpha)[1]) + len(arm_bytes))
@@ -153,7 +156,8 @@ def pack(img: np.ndarray, image_mode: str, alpha: bytes | None, f: Fitted, lam: 
                  width=w, height=h, image_mode=image_mode, levels=arch.levels, hidden=arch.hidden,
                  layers=arch.layers, act=arch.act, w0=int(arch.w0) if arch.act == "sine" else 0,
                  synthesis=synth, arm=arm_bytes, latents=latents, alpha_plane=alpha,
-                 level=level if model is not None else 0, coords=arch.coords)
+                 level=level if model is not None else 0, coords=arch.coords,
+                 upsample=arch.upsample)
     return data, tau, len(latents)
 
 
@@ -163,15 +167,17 @@ def _synthesis_mse(img, arch, latents: list[np.ndarray], options, base, mask) ->
     h, w = img.shape[:2]
     stride = max(1, math.ceil(math.sqrt(h * w / CHOICE_PIXELS)))
     phase = (min(stride // 2, h - 1), min(stride // 2, w - 1))
-    x = features_lattice(arch, [torch.from_numpy(g.astype(np.float32)) for g in latents],
-                         h, w, stride, phase)
+    grids = [torch.from_numpy(g.astype(np.float32)) for g in latents]
+    x = None if arch.up_params else features_lattice(arch, grids, h, w, stride, phase)
     rows, cols = lattice(h, w, stride, phase)
     ref = img[rows, cols].reshape(-1, 3).T.astype(np.float64) / 255.0
     out = []
     with torch.no_grad():
         for synth in options:
             theta_q = torch.from_numpy(unpack_synthesis(synth, arch, base, mask))
-            rgb = synthesize_cf(arch, theta_q, x).clamp_(0, 1).double().numpy()
+            xo = x if x is not None else features_lattice(arch, grids, h, w, stride, phase,
+                                                          taps(arch, theta_q))
+            rgb = synthesize_cf(arch, theta_q, xo).clamp_(0, 1).double().numpy()
             out.append(float(np.mean((np.round(rgb * 255) / 255 - ref) ** 2)))
     return out
 
@@ -259,8 +265,12 @@ def model_for(h: LatentHeader, model) -> LatentModel:
     a = m.arch
     if (a.levels, a.hidden, a.layers, a.act, a.coords) != \
             (h.levels, h.hidden, h.layers, arch_of(h).act, bool(h.coords)) \
-            or (a.act == "sine" and int(a.w0) != h.w0):
+            or (a.act == "sine" and int(a.w0) != h.w0) \
+            or (h.version >= 7 and a.upsample != arch_of(h).upsample):
         raise FormatError("the file's synthesis architecture differs from its latent model's")
+    if h.version < 7 and a.upsample == "learned":
+        raise FormatError(f"a version-{h.version} file cannot use a latent model with a "
+                          "learned upsampling (version 7 can)")
     if h.level >= m.n_levels:
         raise FormatError(f"file uses level {h.level}; the latent model has {m.n_levels}")
     return m

@@ -10,7 +10,7 @@ STEPS = 900  # optimiser steps per image at the default effort
 # --effort: optimiser steps per image. A 768x512 photo takes about 30 ms a step on 2
 # threads (benchmarks/results/speed-latent-0.11.json): the default encodes in about 28 s.
 EFFORT_STEPS = {"fast": 300, "default": STEPS, "slow": 2700}
-UPSAMPLING = ("bilinear", "bicubic")
+UPSAMPLING = ("bilinear", "bicubic", "learned")  # format 7 ids: 0, 1, 2
 
 
 def latent_lambda(quality: float) -> float:
@@ -32,7 +32,9 @@ class LatentArch:
     w0: float = 30.0
     arm_hidden: int = 16
     coords: bool = False  # the pixel's two coordinates are synthesis inputs too
-    upsample: str = "bilinear"  # how a grid reaches the output grid: bilinear or bicubic
+    # how a grid reaches the output grid: bilinear, bicubic, or "learned" (upsampling.py: a
+    # cascade of x2 steps whose taps are synthesis parameters)
+    upsample: str = "bilinear"
 
     def __post_init__(self):
         if not 1 <= self.levels <= 12 or not 1 <= self.hidden <= 256 \
@@ -49,11 +51,20 @@ class LatentArch:
     def inputs(self) -> int:
         return self.levels + 2 * self.coords
 
+    @property
+    def up_params(self) -> int:
+        """The learned upsampling's taps (4 per x2 step), or 0."""
+        return 4 * (self.levels - 1) if self.upsample == "learned" else 0
+
     def n_params(self) -> int:
-        return sum(o * i + o for o, i in self.shapes())
+        return sum(o * i + o for o, i in self.shapes()) + self.up_params
 
     def macs_per_pixel(self) -> int:
-        return sum(o * i for o, i in self.shapes())
+        """The synthesis' dense MACs per output pixel, with the learned upsampling's: step
+        k makes levels-1-k channels at 1/4^k of the pixels, 4 MACs a sample along the rows
+        (at half the columns) and 4 along the columns."""
+        up = sum((self.levels - 1 - k) * 6 / 4 ** k for k in range(self.levels - 1))
+        return sum(o * i for o, i in self.shapes()) + (round(up) if self.up_params else 0)
 
 
 @dataclass(frozen=True)

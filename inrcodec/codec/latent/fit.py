@@ -174,8 +174,9 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
             if steer is not None:
                 lam = steer(t, lat)
             k = t % len(order)
-            x = features_lattice(arch, q, h, w, fs.stride, order[k])
-            mse = synthesis.mse(arch, nets.theta(), x, targets[k])
+            theta = nets.theta()
+            x = features_lattice(arch, q, h, w, fs.stride, order[k], synthesis.taps(arch, theta))
+            mse = synthesis.mse(arch, theta, x, targets[k])
             loss = mse + lam * rate.bits(canvas, q, armp, False, fs.rate_sample) / (h * w)
             opt.zero_grad(set_to_none=True)
             nets.zero_grad()

@@ -1,12 +1,13 @@
-"""The latent mode's file format (versions 3, 4 and 6): its header fields, its whole files
+"""The latent mode's file format (versions 3, 4, 6 and 7): its header fields, its whole files
 (`write`) and the synthesis section. bitstream.py lays the header and the sections out in
 a file; arm.py codes the latents section and the autoregressive model's parameters.
 
 Sections, in file order:
-- synthesis: per tensor of the flat parameter vector (synthesis.py), only the entries
-  the level keeps with a shared model, one byte k (step size 2^-k), u16 m and u16 qmax of
-  its discrete Laplace prior (codec/prior.py), then the range-coded integers of every
-  tensor; empty with a shared model: no deltas;
+- synthesis: per tensor of the flat parameter vector (synthesis.py: the layers, then in
+  version 7 with a learned upsampling its taps), only the entries the level keeps with a
+  shared model, one byte k (step size 2^-k), u16 m and u16 qmax of its discrete Laplace
+  prior (codec/prior.py), then the range-coded integers of every tensor; empty with a
+  shared model: no deltas;
 - arm: the fixed-point autoregressive model (arm.py, ArmParams.to_bytes), or empty:
   the shared model's;
 - latents: u16 qmax per grid, then the grids coded by that model (arm.py; version 6
@@ -24,12 +25,13 @@ from ...errors import FormatError
 from .. import bitstream, prior
 from ..header import (IMAGE_MODE_IDS, MAGIC, MAX_SECTION, Field, ImageHeader, common_fields,
                       validate_alpha_len, validate_image)
-from .config import LatentArch
+from .config import UPSAMPLING, LatentArch
 from .synthesis import synthesis_tensors
 
-LATENT_VERSION = 6  # what the encoder writes; LatentHeader.LAYOUTS: what the decoder reads
+LATENT_VERSION = 7  # what the encoder writes; LatentHeader.LAYOUTS: what the decoder reads
 BINNED = 6  # from this version on, the latents' tables are binned (arm._Tables)
 ACTIVATIONS = {0: "relu", 1: "sine"}
+UPSAMPLINGS = dict(enumerate(UPSAMPLING))  # version 7's upsample field
 NO_MODEL = bytes(32)  # model_hash of a self-contained file
 K_MIN, K_MAX = 2, 16  # synthesis step sizes 2^-k
 
@@ -52,12 +54,14 @@ FIELDS_V3 = common_fields(3, "latent mode", "SHA-256 of the shared model needed 
 
 
 def _fields_shared(version: int) -> tuple[Field, ...]:
-    """Versions 4 and 6 (only the latents' probability tables differ between them)."""
+    """Versions 4, 6 and 7 (6 bins the latents' probability tables; 7 adds the upsampling)."""
+    up = (Field("upsample", "B", "how the grids reach the image's size: 0 bilinear, "
+                "1 bicubic, 2 learned (taps in the synthesis)"),) if version >= 7 else ()
     return common_fields(version, "latent mode", _SHARED_HASH) + (
         Field("level", "B", "ladder level of the shared model (0 without one)"),
         _ARCH[0],
         Field("coords", "B", "1: the pixel's two coordinates are synthesis inputs too; else 0"),
-    ) + _ARCH[1:] + (
+    ) + up + _ARCH[1:] + (
         Field("synth_len", "I", "bytes of the synthesis section (0 with a shared model: no "
               "deltas)"),
         Field("arm_len", "I", "bytes of the autoregressive model section (0: the shared "
@@ -67,16 +71,17 @@ def _fields_shared(version: int) -> tuple[Field, ...]:
     )
 
 
-FIELDS_V4, FIELDS_V6 = _fields_shared(4), _fields_shared(6)
+FIELDS_V4, FIELDS_V6, FIELDS_V7 = _fields_shared(4), _fields_shared(6), _fields_shared(7)
 
 
 @dataclass(frozen=True)
 class LatentHeader(ImageHeader):
-    """Format versions 3, 4 and 6: an image as latent grids decoded by a synthesis network.
-    Version 3 has no level and no coordinates (both read as 0) and is self-contained."""
+    """Format versions 3, 4, 6 and 7: an image as latent grids decoded by a synthesis
+    network. Version 3 has no level and no coordinates (both read as 0) and is
+    self-contained; before 7 the upsampling is the shared model's, else bilinear."""
 
-    LAYOUTS = {3: FIELDS_V3, 4: FIELDS_V4, 6: FIELDS_V6}
-    NAMES = {"act": ACTIVATIONS}
+    LAYOUTS = {3: FIELDS_V3, 4: FIELDS_V4, 6: FIELDS_V6, 7: FIELDS_V7}
+    NAMES = {"act": ACTIVATIONS, "upsample": UPSAMPLINGS}
 
     version: int
     flags: int
@@ -94,8 +99,9 @@ class LatentHeader(ImageHeader):
     latent_len: int
     alpha_len: int
     magic: bytes = MAGIC
-    level: int = 0  # versions 4 and 6
-    coords: int = 0  # versions 4 and 6
+    level: int = 0  # versions 4, 6 and 7
+    coords: int = 0  # versions 4, 6 and 7
+    upsample: int = 0  # version 7
 
     @property
     def shared(self) -> bool:
@@ -122,6 +128,8 @@ class LatentHeader(ImageHeader):
             raise FormatError("a version-3 file names no shared model (model_hash must be zero)")
         if h.coords not in (0, 1):
             raise FormatError(f"coords field {h.coords} is not 0 or 1")
+        if h.upsample not in UPSAMPLINGS:
+            raise FormatError(f"upsample field {h.upsample} is not 0, 1 or 2")
         if not h.shared and (h.level or h.synth_len == 0 or h.arm_len == 0):
             raise FormatError("a self-contained latent file needs its synthesis and its "
                               "autoregressive model, and has no level")
@@ -134,11 +142,13 @@ class LatentHeader(ImageHeader):
 
 
 def arch_of(h: LatentHeader) -> LatentArch:
-    """The architecture a latent-mode header declares."""
+    """The architecture a latent-mode header declares (before version 7 a shared model's
+    upsampling is the model's)."""
     try:
         return LatentArch(levels=h.levels, hidden=h.hidden, layers=h.layers,
                           act=ACTIVATIONS[h.act], w0=float(h.w0 or 30),
-                          arm_hidden=1, coords=bool(h.coords))  # the ARM states its width
+                          arm_hidden=1, coords=bool(h.coords),  # the ARM states its width
+                          upsample=UPSAMPLINGS[h.upsample])
     except ValueError as e:
         raise FormatError(str(e)) from None
 
@@ -146,14 +156,18 @@ def arch_of(h: LatentHeader) -> LatentArch:
 def write(*, model_hash: bytes, width: int, height: int, image_mode: str, levels: int,
           hidden: int, layers: int, act: str, w0: int, synthesis: bytes, arm: bytes,
           latents: bytes, alpha_plane: bytes | None = None, level: int = 0,
-          coords: bool = False, version: int = LATENT_VERSION) -> bytes:
+          coords: bool = False, upsample: str = "bilinear", version: int = LATENT_VERSION
+          ) -> bytes:
     """A whole latent-mode file from its coded sections and, for LA/RGBA, the raw alpha.
-    Version 3 has no level, no coordinates and no shared model."""
+    Version 3 has no level, no coordinates and no shared model; before 7, no upsample."""
     if version == 3 and (level or coords or any(model_hash)):
         raise ValueError("version 3 has no level, coordinates or shared model")
+    if version < 7 and upsample == "learned":
+        raise ValueError("a learned upsampling needs version 7")
     flags, alpha = bitstream.alpha_of(alpha_plane)
     act_id = {v: k for k, v in ACTIVATIONS.items()}[act]
-    h = LatentHeader(version=version, flags=flags, level=level, coords=int(coords),
+    up = UPSAMPLING.index(upsample) if version >= 7 else 0
+    h = LatentHeader(version=version, flags=flags, level=level, coords=int(coords), upsample=up,
                      model_hash=model_hash, width=width, height=height,
                      image_mode=IMAGE_MODE_IDS[image_mode], levels=levels, hidden=hidden,
                      layers=layers, act=act_id, w0=w0 if act == "sine" else 0,
@@ -175,12 +189,18 @@ def _entries(arch: LatentArch, mask: np.ndarray | None) -> list[np.ndarray]:
 
 
 def pack_synthesis(theta: np.ndarray, arch: LatentArch, k: int,
-                   base: np.ndarray | None = None, mask: np.ndarray | None = None) -> bytes:
+                   base: np.ndarray | None = None, mask: np.ndarray | None = None,
+                   k_taps: int | None = None) -> bytes:
     """Quantise every tensor (its deltas from `base` at `mask`, with a shared model) to step
-    2^-k and code it with its own discrete Laplace."""
+    2^-k (a learned upsampling's taps to 2^-k_taps, default k) and code it with its own
+    discrete Laplace."""
     parts, params, head = [], [], b""
     d = theta.astype(np.float64) - (0.0 if base is None else base.astype(np.float64))
-    for idx in _entries(arch, mask):
+    entries = _entries(arch, mask)
+    ks = [k] * len(entries)
+    if arch.up_params and k_taps is not None:
+        ks[-1] = k_taps
+    for idx, k in zip(entries, ks):
         q = np.round(d[idx] * (1 << k)).astype(np.int64)
         q = np.clip(q, -prior.MAX_QMAX, prior.MAX_QMAX)
         m, qmax = prior.fit_m(q)

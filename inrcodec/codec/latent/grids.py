@@ -3,7 +3,8 @@ any output grid, with the pixel's coordinates: what the synthesis reads at each 
 
 An image of H x W has `levels` grids, grid k of ceil(H / 2^k) x ceil(W / 2^k). To render
 at H' x W', every grid is upsampled to H' x W', bilinearly or (if the architecture says
-so) by Catmull-Rom's bicubic, with half-pixel centres: the same sampling positions at any
+so) by Catmull-Rom's bicubic or the learned cascade (upsampling.py, then bilinear from
+H x W to another size), with half-pixel centres: the same sampling positions at any
 output size, so a 2x render is the 1x render's continuous function sampled twice as
 densely. The stacked values of each pixel (with, if the architecture says so, the pixel
 centre's coordinates in [-1, 1]) are its features.
@@ -15,6 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from . import upsampling
 from .config import LatentArch
 
 
@@ -30,10 +32,20 @@ def coordinates(height: int, width: int, device=None) -> torch.Tensor:
     return torch.stack([xs.expand(height, width), ys[:, None].expand(height, width)])
 
 
-def features(arch: LatentArch, grids: list[torch.Tensor], height: int, width: int
-             ) -> torch.Tensor:
+def features(arch: LatentArch, grids: list[torch.Tensor], height: int, width: int,
+             taps: torch.Tensor | None = None) -> torch.Tensor:
     """(inputs, height * width): what the synthesis reads at every output pixel, each
-    row written once into one buffer (the upsampled grids, then the coordinates)."""
+    row written once into one buffer (the upsampled grids, then the coordinates). A
+    learned upsampling (`taps`: the synthesis' upsampling.py taps) runs its cascade to the
+    image's own size (grid 0's); another size samples that bilinearly, half-pixel centres."""
+    if arch.upsample == "learned":
+        x = upsampling.cascade(taps, grids)
+        if x.shape[1:] != (height, width):
+            x = F.interpolate(x[None], size=(height, width), mode="bilinear",
+                              align_corners=False)[0]
+        if arch.coords:
+            x = torch.cat([x, coordinates(height, width, x.device)])
+        return x.reshape(arch.inputs, -1)
     if arch.upsample != "bilinear":
         return features_lattice(arch, grids, height, width, 1, (0, 0))
     out = torch.empty(arch.inputs, height, width, device=grids[0].device)
@@ -78,7 +90,9 @@ def _axis_taps(upsample: str, n_in: int, n_out: int, pos: torch.Tensor):
 
 
 def upsample_grid(arch: LatentArch, g: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(..., h, w) grids -> (..., height, width): `features`' upsampling, batched."""
+    """(..., h, w) grids -> (..., height, width): `features`' fixed upsampling, batched."""
+    if arch.upsample == "learned":
+        raise ValueError("a learned upsampling upsamples the grids together (upsampling.py)")
     if g.shape[-2:] == (height, width):
         return g
     if arch.upsample == "bilinear":
@@ -101,7 +115,10 @@ def _separable(g: torch.Tensor, ty, tx) -> torch.Tensor:
 def features_at(arch: LatentArch, grids: list[torch.Tensor], height: int, width: int,
                 idx: torch.Tensor | None) -> torch.Tensor:
     """(N, inputs): `features` at the flat pixel indices `idx` only (all pixels if None),
-    interpolating each grid at just those pixels: a fit's step costs what it samples."""
+    interpolating each grid at just those pixels: a fit's step costs what it samples.
+    Fixed upsamplings only."""
+    if arch.upsample == "learned":
+        raise ValueError("a learned upsampling has features_lattice, not features_at")
     if idx is None:
         return features(arch, grids, height, width).t()
     py, px = idx // width, idx % width
@@ -136,11 +153,23 @@ def lattice(height: int, width: int, stride: int, phase: tuple[int, int]
 
 
 def features_lattice(arch: LatentArch, grids: list[torch.Tensor], height: int, width: int,
-                     stride: int, phase: tuple[int, int]) -> torch.Tensor:
+                     stride: int, phase: tuple[int, int], taps: torch.Tensor | None = None
+                     ) -> torch.Tensor:
     """(inputs, n): `features` at the pixels of a lattice (`lattice`), row-major. Each
     grid is interpolated along its rows, then its columns (bilinear is separable), so a
-    step costs what it samples and its backward is two index-adds, not a scatter."""
+    step costs what it samples and its backward is two index-adds, not a scatter. A
+    learned upsampling at stride 2 runs only the lattice's phase of its last step."""
     rows, cols = lattice(height, width, stride, phase)
+    if arch.upsample == "learned":
+        if (height, width) != tuple(grids[0].shape):
+            raise ValueError("a learned upsampling's lattice is on the image's own grid")
+        if stride == 2:
+            x = upsampling.cascade(taps, grids, phase)
+        else:
+            x = upsampling.cascade(taps, grids)[:, rows, cols]
+        if arch.coords:
+            x = torch.cat([x, coordinates(height, width, x.device)[:, rows, cols]])
+        return x.reshape(arch.inputs, -1)
     py = torch.arange(height, device=grids[0].device)[rows]
     px = torch.arange(width, device=grids[0].device)[cols]
     out = []

@@ -25,7 +25,7 @@ from ...model.file import MAX_LEVELS, ModelFile, dumps, pack_model, read_metadat
 from ...model.prune import prune_flat
 from .arm import ArmParams, init_float
 from .config import LatentArch
-from .synthesis import init_synthesis, synthesis_tensors
+from .synthesis import init_synthesis, weight_tensors
 
 FORMAT_VERSION = "3"
 KIND = "latent"
@@ -77,7 +77,9 @@ class LatentModel(ModelFile):
         """Per level: transmitted parameters and the synthesis's nonzero MACs per pixel."""
         out = []
         for k, m in enumerate(self.masks):
-            macs = sum(int(m[s].sum()) for s in synthesis_tensors(self.arch)[0::2])
+            macs = sum(int(m[s].sum()) for s in weight_tensors(self.arch))
+            if self.arch.up_params:
+                macs += self.arch.macs_per_pixel() - sum(o * i for o, i in self.arch.shapes())
             out.append({"level": k, "params": int(m.sum()), "macs_per_pixel": macs})
         return out
 
@@ -159,7 +161,7 @@ def scratch_latent_model(arch: LatentArch, *, n_levels: int = 2, seed: int = 0,
     thetas, masks = [], []
     for k in range(n_levels):
         if k:
-            mask = prune_flat(theta, mask, synthesis_tensors(arch)[0::2], 0.2)
+            mask = prune_flat(theta, mask, weight_tensors(arch), 0.2)
         thetas.append(theta * mask)
         masks.append(mask)
     return LatentModel(arch=arch, thetas=thetas, masks=masks, arm=tuple(arm_params),

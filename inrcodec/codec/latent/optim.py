@@ -15,7 +15,7 @@ import warnings
 import torch
 
 from .config import LatentArch, LatentFit
-from .synthesis import synthesis_tensors
+from .synthesis import synthesis_tensors, tensor_shapes
 
 # heavyball's SOAP as measured: betas (0.95, 0.95), the eigenbases refreshed every 10 steps.
 SOAP_BETAS = (0.95, 0.95)
@@ -33,8 +33,8 @@ class Nets:
                  others: list[torch.Tensor], fs: LatentFit):
         self.fs, self.others = fs, others
         self.soap = fs.net_optimizer == "soap"
-        if self.soap:  # per tensor: each layer's weights as a matrix, its biases
-            shapes = [x for o, i in arch.shapes() for x in ((o, i), (o,))]
+        if self.soap:  # per tensor: each layer's weights as a matrix, its biases, the taps
+            shapes = tensor_shapes(arch)
             self.slices = synthesis_tensors(arch)
             self.leaves = [theta.detach()[s].clone().reshape(sh).requires_grad_(True)
                            for s, sh in zip(self.slices, shapes)]

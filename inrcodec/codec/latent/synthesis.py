@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .config import LatentArch
+from . import upsampling
 from .grids import features
 
 
@@ -26,17 +27,38 @@ def init_synthesis(arch: LatentArch, generator: torch.Generator) -> torch.Tensor
             bound = 1.0 / math.sqrt(i)
         parts.append((torch.rand(o * i, generator=generator) * 2 - 1) * bound)
         parts.append(torch.zeros(o))
+    if arch.up_params:
+        parts.append(upsampling.init(arch.levels))
     return torch.cat(parts)
 
 
 def synthesis_tensors(arch: LatentArch) -> list[slice]:
-    """The slices of the flat vector that are tensors (each layer's weights, its biases)."""
+    """The slices of the flat vector that are tensors: each layer's weights, its biases,
+    then (learned upsampling) the upsampling's taps."""
     out, off = [], 0
     for o, i in arch.shapes():
         out.append(slice(off, off + o * i))
         out.append(slice(off + o * i, off + o * i + o))
         off += o * i + o
+    if arch.up_params:
+        out.append(slice(off, off + arch.up_params))
     return out
+
+
+def tensor_shapes(arch: LatentArch) -> list[tuple[int, ...]]:
+    """The shapes of `synthesis_tensors`: (out, in), (out,), ..., then (levels - 1, 4)."""
+    out = [x for o, i in arch.shapes() for x in ((o, i), (o,))]
+    return out + ([(arch.levels - 1, upsampling.TAPS)] if arch.up_params else [])
+
+
+def weight_tensors(arch: LatentArch) -> list[slice]:
+    """The layers' weight matrices: what a shared model prunes and MACs count."""
+    return synthesis_tensors(arch)[0:2 * len(arch.shapes()):2]
+
+
+def taps(arch: LatentArch, theta: torch.Tensor) -> torch.Tensor | None:
+    """The learned upsampling's taps in the flat vector (None for a fixed upsampling)."""
+    return theta[-arch.up_params:] if arch.up_params else None
 
 
 def layers(arch: LatentArch, theta: torch.Tensor):
@@ -155,6 +177,7 @@ def mse_and_grad(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor,
     for k, (w, b) in enumerate(zip(g_ws, g_bs)):
         s = arch.w0 if sine and k < last else 1.0
         parts += [(w * s).reshape(-1), (b * s).reshape(-1)]
+    parts.append(theta.new_zeros(arch.up_params))  # the taps' gradient comes by the features
     return (sse / (3 * n)).to(feats.dtype), torch.cat(parts), g_feats
 
 
@@ -184,7 +207,7 @@ def render(arch: LatentArch, theta: torch.Tensor, grids: list[torch.Tensor], hei
     a chunk of pixels at a time (channels first: the wide matrix products run at speed,
     where pixel-major ones with 3 to 24 outputs ran at a third of it)."""
     with torch.no_grad():
-        up = features(arch, grids, height, width)
+        up = features(arch, grids, height, width, taps(arch, theta))
         out = torch.empty(3, up.shape[1])
         for a in range(0, up.shape[1], chunk):
             out[:, a:a + chunk] = synthesize_cf(arch, theta, up[:, a:a + chunk])
