@@ -245,7 +245,7 @@ def _run_parser(sub) -> None:
     r.add_argument("--model", help="inrcodec shared model (default: the shipped one)")
     r.add_argument("--levels", help="inrcodec levels, comma-separated (default: all)")
     r.add_argument("--mode", choices=["weights", "latent", "weights-rd"], default="weights",
-                   help="inrcodec's mode (latent: a --qualities sweep, format 6; weights-rd: "
+                   help="inrcodec's mode (latent: a --qualities sweep, format 7; weights-rd: "
                    "a --qualities sweep of format 5; weights: format 2)")
     r.add_argument("--effort", choices=["fast", "default", "slow"], default="default",
                    help="inrcodec weights-rd: candidate levels and steps")

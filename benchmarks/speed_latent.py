@@ -3,6 +3,7 @@ it replaced, a default-effort encode and decode (and a 12 MP photo's), each deco
 a JPEG decode, and a steps curve of the shipped model against a random synthesis init."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -87,6 +88,7 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
     from inrcodec.codec.latent.config import LatentFit, QUALITY as LATENT_QUALITY, latent_lambda
     fs = LatentFit(lam=latent_lambda(LATENT_QUALITY))
     a = m.arch
+    fixed = dataclasses.replace(a, upsample="bilinear")  # the reference's upsampling
     h, w = img.shape[:2]
     st = Start.of(m, m.default_level)
     gen = torch.Generator().manual_seed(0)
@@ -119,7 +121,7 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
         q = clock("reference", "noise",
                   lambda: [v + torch.rand(v.shape, generator=gen) - 0.5 for v in lat])
         idx = torch.randint(0, h * w, (n_px,), generator=gen)
-        x = clock("reference", "features", lambda: features_at(a, q, h, w, idx))
+        x = clock("reference", "features", lambda: features_at(fixed, q, h, w, idx))
         mse = clock("reference", "synthesis",
                     lambda: (synthesis.synthesize(a, theta, x) - flat[idx]).square().mean())
         bits = clock("reference", "arm_rate", lambda: _old_bits(armp, q))
@@ -135,8 +137,10 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
         def noisy():
             return quantised(lat, fs, k, uniform_noise(sum(sizes), 0, k).split(sizes))
         q = clock("new", "noise", noisy)
-        x = clock("new", "features", lambda: features_lattice(a, q, h, w, fs.stride, order[k]))
-        mse = clock("new", "synthesis", lambda: synthesis.mse(a, nets.theta(), x, targets[k]))
+        th = nets.theta()
+        x = clock("new", "features", lambda: features_lattice(a, q, h, w, fs.stride, order[k],
+                                                              synthesis.taps(a, th)))
+        mse = clock("new", "synthesis", lambda: synthesis.mse(a, th, x, targets[k]))
         bits = clock("new", "arm_rate", lambda: rate.bits(canvas, q, armp, False, fs.rate_sample))
         loss = mse + fs.lam * bits / (h * w)
         opt_new.zero_grad(set_to_none=True)

@@ -1,4 +1,4 @@
-"""The latent mode (format version 6, with the shipped latent model): round trip, any
+"""The latent mode (format version 7, with the shipped latent model): round trip, any
 resolution, rate control by quality, determinism, and clear errors for damaged files or
 the wrong model."""
 import numpy as np
@@ -44,7 +44,7 @@ def test_round_trip(encoded):
     assert r.psnr > 20
     fields = {k: v for k, v, _ in inrcodec.info(r.data)["fields"]}
     assert fields["version"] == "7" and fields["levels"] == "7" and fields["coords"] == "1"
-    assert fields["upsample"] == "0 (bilinear)"
+    assert fields["upsample"] == "2 (learned)"
 
 
 def test_reencoding_is_deterministic_on_this_machine(encoded):
@@ -156,17 +156,24 @@ def test_a_file_needs_its_latent_model(encoded, tmp_path):
 
 
 def test_files_of_an_earlier_shipped_model_decode_with_no_model(tmp_path):
-    """0.5.0-0.9.1 files name the 24-wide model; it ships, so they decode as they did.
-    A model that ships nowhere is still refused with both hashes."""
+    """0.10.0-0.11 files name the bilinear 16-wide model, 0.5.0-0.9.1 files the 24-wide
+    one; both ship, so their files decode as they did. A model that ships nowhere is still
+    refused with both hashes."""
     from inrcodec.codec.latent.model import EARLIER_LATENT_MODELS, default_latent_model_path
-    old = load_latent_model(default_latent_model_path().with_name(EARLIER_LATENT_MODELS[0]))
-    assert old.hash != load_latent_model().hash and old.arch.hidden == 24
+    olds = [load_latent_model(default_latent_model_path().with_name(n))
+            for n in EARLIER_LATENT_MODELS]
+    assert [(m.arch.hidden, m.arch.upsample) for m in olds] == [(16, "bilinear"),
+                                                                 (24, "bilinear")]
+    assert len({m.hash for m in olds} | {load_latent_model().hash}) == 3
     img = _image(24, 32)
-    data = inrcodec.encode_report(img, mode="latent", model=old, steps=5, quality=40).data
-    assert np.array_equal(inrcodec.decode_array(data), inrcodec.decode_array(data, model=old))
-    (tmp_path / "a.inr").write_bytes(data)
-    res = CliRunner().invoke(main, ["decode", str(tmp_path / "a.inr"), str(tmp_path / "a.png")])
-    assert res.exit_code == 0, res.output
+    for i, old in enumerate(olds):
+        data = inrcodec.encode_report(img, mode="latent", model=old, steps=5, quality=40).data
+        assert np.array_equal(inrcodec.decode_array(data),
+                              inrcodec.decode_array(data, model=old))
+        (tmp_path / f"{i}.inr").write_bytes(data)
+        res = CliRunner().invoke(main, ["decode", str(tmp_path / f"{i}.inr"),
+                                        str(tmp_path / f"{i}.png")])
+        assert res.exit_code == 0, res.output
     other = scratch_latent_model(old.arch, n_levels=1, seed=5)
     orphan = inrcodec.encode_report(img, mode="latent", model=other, steps=5, quality=40).data
     with pytest.raises(ModelMismatchError, match=other.hash):
@@ -185,11 +192,14 @@ def test_every_level_of_the_ladder_round_trips():
 
 def test_sampled_features_match_the_full_upsample():
     """The fit reads the synthesis inputs at sampled pixels only; they must be the values
-    the decoder's full upsampling gives there."""
+    the decoder's full upsampling gives there (bilinear; the learned cascade's lattice:
+    tests/test_upsampling.py)."""
+    from dataclasses import replace
+
     import torch
 
     from inrcodec.codec.latent import grids as lm
-    arch = load_latent_model().arch
+    arch = replace(load_latent_model().arch, upsample="bilinear")
     for h, w in ((40, 56), (37, 53), (64, 64)):
         grids = [torch.randn(s) for s in lm.grid_shapes(h, w, arch.levels)]
         full = lm.features(arch, grids, h, w).t()
@@ -228,8 +238,9 @@ def test_a_bicubic_model_round_trips_and_bilinear_keeps_its_bytes(tmp_path):
     from dataclasses import replace
 
     from inrcodec.codec.latent.model import LatentModel, default_latent_model_path
-    m = load_latent_model()
-    assert m.to_bytes() == default_latent_model_path().read_bytes()
+    path0 = default_latent_model_path().with_name("latent-0.11.safetensors")  # bilinear
+    m = load_latent_model(path0)
+    assert m.to_bytes() == path0.read_bytes()
     b = replace(m, arch=replace(m.arch, upsample="bicubic"), _hash=None)
     path = tmp_path / "bicubic.safetensors"
     path.write_bytes(b.to_bytes())
@@ -259,7 +270,7 @@ def test_latent_model_file_round_trips_and_refuses_damage():
     from inrcodec.codec.latent.model import LatentModel
     from inrcodec.errors import ModelError
     m = scratch_latent_model(load_latent_model().arch, n_levels=3, seed=2)
-    w = ~torch_bias_mask(m)
+    w = torch_weight_mask(m)
     kept = [int((mk & w).sum()) for mk in m.masks]
     assert kept[1] == round(0.8 * kept[0]) and kept[2] == kept[1] - round(0.2 * kept[1])
     assert all(bool((a | ~b).all()) for a, b in zip(m.masks, m.masks[1:]))  # nested
@@ -272,13 +283,14 @@ def test_latent_model_file_round_trips_and_refuses_damage():
         LatentModel.from_bytes(bytes(bad))
 
 
-def torch_bias_mask(m):
-    """True at the synthesis's biases."""
+def torch_weight_mask(m):
+    """True at the synthesis's layer weights (what pruning counts: not the biases, nor a
+    learned upsampling's taps)."""
     import torch
 
-    from inrcodec.codec.latent.synthesis import synthesis_tensors
+    from inrcodec.codec.latent.synthesis import weight_tensors
     out = torch.zeros(m.arch.n_params(), dtype=torch.bool)
-    for s in synthesis_tensors(m.arch)[1::2]:
+    for s in weight_tensors(m.arch):
         out[s] = True
     return out
 

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import inrcodec
+
 from benchmarks.bench import main as bench_main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,12 +105,15 @@ def test_seed_claims(dev, tmp_path, capsys):
     no_machine_paths(out, tmp_path)
 
 
+MODEL_011 = str(Path(inrcodec.__file__).parent / "models" / "latent-0.11.safetensors")
+
+
 def test_ablation(dev, tmp_path, capsys):
     d = tmp_path / "abl"
     d.mkdir()
     run_study("ablation", "make-random", d / "latent-random.safetensors")
     run_study("ablation", "make-arch", d / "latent-bicubic.safetensors", "--set",
-              "upsample=bicubic")
+              "upsample=bicubic", "--model", MODEL_011)
     text = run_study("ablation", "commands", "--dir", d, "--images", "dev:2", capsys=capsys)
     assert "--fit quantizer=noise" in text and f"--out {d}/rd-bicubic.json" in text
     bench_run(d / "rd-default.json")
@@ -129,7 +134,10 @@ def test_ablation(dev, tmp_path, capsys):
     res = json.loads(out.read_text())
     assert set(res["rows"]) == {"noise", "bicubic"}
     assert res["rows"]["noise"]["step_ratio"] == t["rows"]["noise"]["ratio"]
-    assert res["rows"]["bicubic"]["macs_per_pixel"] == res["default_macs_per_pixel"]
+    from inrcodec.codec.latent.model import load_latent_model
+    assert res["rows"]["bicubic"]["macs_per_pixel"] == \
+        load_latent_model(MODEL_011).ladder()[0]["macs_per_pixel"]  # no taps: fixed
+    assert res["default_macs_per_pixel"] == load_latent_model().ladder()[0]["macs_per_pixel"]
 
 
 def test_bpp_pilot(dev, tmp_path):

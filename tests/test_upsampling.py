@@ -108,13 +108,12 @@ def test_the_taps_are_synthesis_tensors_never_pruned():
 
 @pytest.fixture(scope="module")
 def learned(tmp_path_factory):
-    from inrcodec.codec.latent.model import load_latent_model
-    m = load_latent_model()
-    arch = dataclasses.replace(m.arch, upsample="learned")
-    t = upsampling.init(arch.levels)
-    lm = LatentModel(arch=arch, thetas=[torch.cat([th, t]) for th in m.thetas],
-                     masks=[torch.cat([mk, torch.ones(len(t), dtype=torch.bool)])
-                            for mk in m.masks], arm=m.arm)
+    """0.11's model given a learned upsampling, as the shipped default was made."""
+    from inrcodec.codec.latent.model import default_latent_model_path, load_latent_model
+    from inrcodec.training.derive import with_learned_upsampling
+    m = load_latent_model(default_latent_model_path().with_name("latent-0.11.safetensors"))
+    lm = with_learned_upsampling(m)
+    assert torch.equal(lm.thetas[1], load_latent_model().thetas[1])  # the shipped default's
     path = tmp_path_factory.mktemp("m") / "learned.safetensors"
     lm.save(path)
     return lm, str(path)
@@ -153,9 +152,9 @@ def _with_header(data: bytes, **fields) -> bytes:
 def test_versions_and_models_must_agree_on_the_upsampling(learned, encoded_default):
     lm, path = learned
     h = bitstream.verify(encoded_default)
-    assert (h.version, h.upsample) == (7, 0)
+    assert (h.version, h.upsample) == (7, 2)  # the shipped default's upsampling is learned
     with pytest.raises(FormatError, match="architecture differs"):
-        inrcodec.decode_array(_with_header(encoded_default, upsample=2))
+        inrcodec.decode_array(_with_header(encoded_default, upsample=0))
     with pytest.raises(FormatError, match="upsample field 3"):
         inrcodec.decode_array(_with_header(encoded_default, upsample=3))
     r = inrcodec.encode(_image(), mode="latent", steps=5, model=path)

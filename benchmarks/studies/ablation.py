@@ -79,6 +79,8 @@ ROWS = {
                ["--levels", "3"], {}),
     "bicubic": ("bicubic upsampling of the grids (the same weights, not retrained), not "
                 "bilinear", ["--model", "{dir}/latent-bicubic.safetensors"], {}),
+    "bilinear": ("bilinear upsampling (the 0.11 model: the same synthesis and ARM), not the "
+                 "learned cascade", ["--model", "inrcodec/models/latent-0.11.safetensors"], {}),
     "bicubic-trained": ("bicubic upsampling, a model trained with it (`inrcodec train "
                         "endless-sky OUT --mode latent --width 16 --upsample bicubic "
                         "--threads 1`), not the shipped bilinear one",

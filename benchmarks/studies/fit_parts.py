@@ -55,6 +55,7 @@ from inrcodec.metrics import psnr as psnr_u8  # noqa: E402
 PARTS = ("soap", "clip", "gnoise", "up", "conv", "sa")
 BILINEAR8 = [0.0, 0.0, 0.25, 0.75]  # half of a symmetric 8-tap x2 kernel: bilinear
 HEADER_BYTES = 75
+MODEL = ROOT / "inrcodec" / "models" / "latent-0.11.safetensors"  # 0.11's: what was measured
 
 
 def _sym(h: torch.Tensor) -> torch.Tensor:
@@ -192,7 +193,7 @@ def train_analysis(steps: int, out: str, crop: int = 128, batch: int = 8, seed: 
     from inrcodec.training.data import image_paths, random_crops
     from inrcodec.training.latent_train import _upsample_batch
     from inrcodec.training.train import split_photos
-    model = load_latent_model()
+    model = load_latent_model(MODEL)
     arch, theta = model.arch, model.thetas[0]
     armp = [torch.from_numpy(a).float() for a in arm.ArmParams(*model.arm).to_float()]
     photos, _ = split_photos(image_paths("endless-sky"))
@@ -333,7 +334,7 @@ def evaluate(img, model, ints, theta, parts: Parts, start, lam) -> tuple[int, fl
 
 def run(a) -> None:
     torch.set_num_threads(a.threads)
-    model = load_latent_model()
+    model = load_latent_model(MODEL)
     analysis = None
     if a.analysis:
         from safetensors.torch import load_file

@@ -22,7 +22,7 @@ def _opt(text: str, kind: type | tuple = str, bounds: tuple | None = None):
 class EncodeOptions:
     mode: str | None = field(default=None, metadata=_opt(
         "latent (the default): entropy-coded latent grids and a shared sparse SIREN "
-        "synthesis (format 6); weights: tiles of the shared sparse network (format 5, or "
+        "synthesis (format 7); weights: tiles of the shared sparse network (format 5, or "
         "format 2 with --preset paper or one of --lr, --step-scale, --quantizer, --coder).",
         MODES))
     quality: int | None = field(default=None, metadata=_opt(

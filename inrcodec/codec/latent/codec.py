@@ -92,7 +92,7 @@ def compress(img: np.ndarray, image_mode: str, alpha: bytes | None, fs: LatentFi
              model: LatentModel | None = None, level: int = 0, arch: LatentArch | None = None,
              progress=None, start: Start | None = None, device=None,
              budget: int | None = None) -> bytes:
-    """(H, W, 3) uint8 -> a version-6 file. With a shared latent model (its `level`) the
+    """(H, W, 3) uint8 -> a version-7 file. With a shared latent model (its `level`) the
     synthesis starts from the model and the file sends the deltas of the level's entries;
     without, a self-contained file (`arch`, default LatentArch()). The synthesis step size
     (or, with a model, sending no deltas) is chosen by D + lambda R on a lattice of pixels.
