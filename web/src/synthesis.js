@@ -1,0 +1,132 @@
+// The synthesis: its architecture, the flat parameter vector's tensors, the section that
+// codes them (bitstream spec, "Section `synthesis`"), and the MLP that turns each pixel's
+// features into its colour.
+import { FormatError } from './errors.js';
+import { table, cumulative } from './prior.js';
+import { RangeDecoder, wordsOf } from './rangecoder.js';
+
+export const UPSAMPLINGS = ['bilinear', 'bicubic', 'learned'];
+const K_MIN = 2, K_MAX = 16;
+
+// arch: {levels, hidden, layers, act ('relu'|'sine'), w0, coords, upsample}
+export function inputsOf(a) {
+  return a.levels + 2 * (a.coords ? 1 : 0);
+}
+
+export function layerShapes(a) {
+  const dims = [inputsOf(a)];
+  for (let i = 0; i < a.layers; i++) dims.push(a.hidden);
+  dims.push(3);
+  const out = [];
+  for (let i = 0; i + 1 < dims.length; i++) out.push([dims[i + 1], dims[i]]);
+  return out;
+}
+
+export function upParams(a) {
+  return a.upsample === 'learned' ? 4 * (a.levels - 1) : 0;
+}
+
+export function nParams(a) {
+  let n = 0;
+  for (const [o, i] of layerShapes(a)) n += o * i + o;
+  return n + upParams(a);
+}
+
+// [start, stop) of each tensor: per layer its weights then its biases, then the taps.
+export function tensorSlices(a) {
+  const out = [];
+  let off = 0;
+  for (const [o, i] of layerShapes(a)) {
+    out.push([off, off + o * i]);
+    out.push([off + o * i, off + o * i + o]);
+    off += o * i + o;
+  }
+  const u = upParams(a);
+  if (u) out.push([off, off + u]);
+  return out;
+}
+
+// The section -> the flat float32 vector. base/mask: the shared model level's initial
+// values and which entries a file sends (null for a self-contained file).
+export function unpackSynthesis(bytes, a, base, mask) {
+  const theta = base ? Float32Array.from(base) : new Float32Array(nParams(a));
+  if (base && bytes.length === 0) return theta; // no deltas
+  const entries = tensorSlices(a).map(([s, e]) => {
+    const idx = [];
+    for (let i = s; i < e; i++) if (!mask || mask[i]) idx.push(i);
+    return idx;
+  });
+  const n = 5 * entries.length;
+  if (bytes.length < n || (bytes.length - n) % 4) {
+    throw new FormatError('synthesis section has an impossible length');
+  }
+  const heads = entries.map((_, i) => [bytes[5 * i], bytes[5 * i + 1] | (bytes[5 * i + 2] << 8),
+    bytes[5 * i + 3] | (bytes[5 * i + 4] << 8)]);
+  if (heads.some(([k]) => k < K_MIN || k > K_MAX)) throw new FormatError('synthesis step size out of range');
+  const dec = new RangeDecoder(wordsOf(bytes.subarray(n), 'range-coded payload'), 'range-coded payload');
+  entries.forEach((idx, t) => {
+    const [k, m, qmax] = heads[t];
+    if (idx.length === 0 || qmax === 0) {
+      table(Math.max(m, 1), qmax); // the parameters are still checked
+      return;
+    }
+    const cum = cumulative(table(m, qmax));
+    const step = 2 ** k;
+    for (const i of idx) {
+      const q = dec.decode(cum) - qmax;
+      // exact: q / 2^k plus a float32 in a double, rounded once to float32
+      theta[i] = Math.fround(theta[i] + q / step);
+    }
+  });
+  dec.checkCanonical();
+  return theta;
+}
+
+// Each layer's weights (out x in, row-major) and biases, as views of theta.
+export function layersOf(a, theta) {
+  const out = [];
+  let off = 0;
+  for (const [o, i] of layerShapes(a)) {
+    out.push({ out: o, in: i, w: theta.subarray(off, off + o * i), b: theta.subarray(off + o * i, off + o * i + o) });
+    off += o * i + o;
+  }
+  return out;
+}
+
+// features: Float32Array (inputs x n, channels first) -> Float32Array (n x 3) of
+// 8-bit samples before rounding: clamp(y + 1/2, 0, 1) x 255 in float32.
+// Each layer's sums are taken in double precision and rounded once to float32 (the
+// reference's float32 matrix product rounds at every step, in an order of its BLAS).
+export function synthesize(a, theta, features, n) {
+  const layers = layersOf(a, theta);
+  const sine = a.act === 'sine';
+  const w0 = Math.fround(a.w0);
+  const widest = Math.max(...layers.map((l) => l.out), inputsOf(a));
+  let cur = new Float64Array(widest);
+  let nxt = new Float64Array(widest);
+  const out = new Float32Array(n * 3);
+  const nin = inputsOf(a);
+  const f = Math.fround;
+  for (let p = 0; p < n; p++) {
+    for (let c = 0; c < nin; c++) cur[c] = features[c * n + p];
+    for (let L = 0; L < layers.length; L++) {
+      const { out: o, in: ni, w, b } = layers[L];
+      const last = L === layers.length - 1;
+      for (let r = 0; r < o; r++) {
+        let s = 0;
+        const off = r * ni;
+        for (let c = 0; c < ni; c++) s += w[off + c] * cur[c];
+        let y = f(s + b[r]);
+        if (!last) y = sine ? f(Math.sin(f(w0 * y))) : (y > 0 ? y : 0);
+        nxt[r] = y;
+      }
+      const t = cur; cur = nxt; nxt = t;
+    }
+    for (let ch = 0; ch < 3; ch++) {
+      let v = f(cur[ch] + 0.5);
+      v = v < 0 ? 0 : v > 1 ? 1 : v;
+      out[p * 3 + ch] = f(v * 255);
+    }
+  }
+  return out;
+}
