@@ -97,35 +97,54 @@ export function layersOf(a, theta) {
 // 8-bit samples before rounding: clamp(y + 1/2, 0, 1) x 255 in float32.
 // Each layer's sums are taken in double precision and rounded once to float32 (the
 // reference's float32 matrix product rounds at every step, in an order of its BLAS).
+// Channels first, a chunk of pixels at a time: every inner loop runs along the pixels.
+const CHUNK = 2048;
+
 export function synthesize(a, theta, features, n) {
   const layers = layersOf(a, theta);
   const sine = a.act === 'sine';
   const w0 = Math.fround(a.w0);
   const widest = Math.max(...layers.map((l) => l.out), inputsOf(a));
-  let cur = new Float64Array(widest);
-  let nxt = new Float64Array(widest);
+  const bufA = new Float64Array(widest * CHUNK), bufB = new Float64Array(widest * CHUNK);
   const out = new Float32Array(n * 3);
   const nin = inputsOf(a);
   const f = Math.fround;
-  for (let p = 0; p < n; p++) {
-    for (let c = 0; c < nin; c++) cur[c] = features[c * n + p];
+  for (let p0 = 0; p0 < n; p0 += CHUNK) {
+    const m = Math.min(CHUNK, n - p0);
+    let cur = bufA, nxt = bufB;
+    for (let c = 0; c < nin; c++) {
+      const src = features.subarray(c * n + p0, c * n + p0 + m), o = c * CHUNK;
+      for (let k = 0; k < m; k++) cur[o + k] = src[k];
+    }
     for (let L = 0; L < layers.length; L++) {
-      const { out: o, in: ni, w, b } = layers[L];
+      const { out: no, in: ni, w, b } = layers[L];
       const last = L === layers.length - 1;
-      for (let r = 0; r < o; r++) {
-        let s = 0;
-        const off = r * ni;
-        for (let c = 0; c < ni; c++) s += w[off + c] * cur[c];
-        let y = f(s + b[r]);
-        if (!last) y = sine ? f(Math.sin(f(w0 * y))) : (y > 0 ? y : 0);
-        nxt[r] = y;
+      for (let r = 0; r < no; r++) {
+        const o = r * CHUNK;
+        for (let k = 0; k < m; k++) nxt[o + k] = 0;
+        for (let c = 0; c < ni; c++) {
+          const wc = w[r * ni + c], ic = c * CHUNK;
+          if (wc === 0) continue; // a pruned weight adds exactly nothing
+          for (let k = 0; k < m; k++) nxt[o + k] += wc * cur[ic + k];
+        }
+        const br = b[r];
+        if (last) {
+          for (let k = 0; k < m; k++) nxt[o + k] = f(nxt[o + k] + br);
+        } else if (sine) {
+          for (let k = 0; k < m; k++) nxt[o + k] = f(Math.sin(f(w0 * f(nxt[o + k] + br))));
+        } else {
+          for (let k = 0; k < m; k++) { const y = f(nxt[o + k] + br); nxt[o + k] = y > 0 ? y : 0; }
+        }
       }
       const t = cur; cur = nxt; nxt = t;
     }
     for (let ch = 0; ch < 3; ch++) {
-      let v = f(cur[ch] + 0.5);
-      v = v < 0 ? 0 : v > 1 ? 1 : v;
-      out[p * 3 + ch] = f(v * 255);
+      const o = ch * CHUNK;
+      for (let k = 0; k < m; k++) {
+        let v = f(cur[o + k] + 0.5);
+        v = v < 0 ? 0 : v > 1 ? 1 : v;
+        out[(p0 + k) * 3 + ch] = f(v * 255);
+      }
     }
   }
   return out;
