@@ -96,7 +96,7 @@ def test_photo_matches_python(reference, node, path):
 
 
 def test_photos_present():
-    assert len(PHOTOS) >= 8, "web/test/photos holds the 8 development photos' files"
+    assert len(PHOTOS) >= 7, "web/test/photos holds the development photos' files"
 
 
 # -- in the browser ---------------------------------------------------------------------

@@ -90,7 +90,11 @@ function draw(r) {
   c.getContext('2d').putImageData(img, 0, 0);
 }
 
-$('file').addEventListener('change', (e) => { if (e.target.files[0]) open(e.target.files[0]); });
+$('file').addEventListener('change', (e) => {
+  const f = e.target.files[0];
+  e.target.value = ''; // the same file picked again is opened again
+  if (f) open(f);
+});
 const drop = $('drop');
 drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
 drop.addEventListener('dragleave', () => drop.classList.remove('over'));
