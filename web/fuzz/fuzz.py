@@ -10,7 +10,8 @@ that both decoders accept or both refuse it; where both accept, that the latents
 identical and the pixels within the conformance tolerance (bitstream_spec/conformance.md);
 that neither crashes (Node: an error that is not a FormatError; Python: an exception that
 is not an InrcodecError) nor hangs (a time limit per input). Each disagreement is written
-to web/fuzz/found/ for a regression test.
+to web/fuzz/found/ (not committed); once fixed, move the input to web/test/found/ with a
+.txt whose `expect:` line says what the reference decoder does with it.
 
     PYTHONPATH=. nice -n 10 python web/fuzz/fuzz.py --n 20000 --seed 1
 """

@@ -1,7 +1,7 @@
 // The decoder: .inr bytes -> header, latents and pixels. The container is checked first
 // (header rules, length, CRC-32), then the alpha plane, the shared model the file names,
 // and only then the synthesis, the autoregressive model and the latents are decoded.
-import { decompress } from '../node_modules/fzstd/esm/index.mjs';
+import { zstdDecompress } from './zstd.js';
 import { FormatError, ModelError } from './errors.js';
 import { crc32 } from './crc32.js';
 import { armFromBytes, decodeLatents, gridShapes } from './arm.js';
@@ -116,16 +116,18 @@ export function verify(data) {
 }
 
 // The zstd frame of the alpha plane: one frame filling the section, exactly `size` bytes.
+// The reference decoder's steps (inrcodec/codec/entropy.py `unzstd`): a length bound, the
+// frame header's content size (libzstd's ZSTD_getFrameContentSize), then libzstd itself
+// (src/zstd.js), which refuses what libzstd refuses.
 export function unzstd(blob, size, what) {
   if (blob.length < 4 * Math.floor(size / 131072)) {
     throw new FormatError(`${what} of ${blob.length} bytes cannot hold the ${size} bytes the header declares`);
   }
   const declared = frameContentSize(blob, what);
   if (declared !== -1 && declared !== size) throw new FormatError(`${what} declares ${declared} bytes, expected ${size}`);
-  if (frameLength(blob, what) !== blob.length) throw new FormatError(`${what} does not decompress: extra data after the frame`);
   let out;
   try {
-    out = decompress(blob);
+    out = zstdDecompress(blob, size);
   } catch (e) {
     throw new FormatError(`${what} does not decompress: ${e.message}`);
   }
@@ -133,45 +135,31 @@ export function unzstd(blob, size, what) {
   return out;
 }
 
-function frameHeader(blob, what) {
-  if (blob.length < 6 || blob[0] !== 0x28 || blob[1] !== 0xb5 || blob[2] !== 0x2f || blob[3] !== 0xfd) {
-    throw new FormatError(`${what} is not a valid zstd frame`);
-  }
-  const fhd = blob[4];
-  const fcsFlag = fhd >> 6, single = (fhd >> 5) & 1, checksum = (fhd >> 2) & 1, dictFlag = fhd & 3;
-  if (fhd & 8) throw new FormatError(`${what} is not a valid zstd frame`); // reserved bit
-  const fcsBytes = [single ? 1 : 0, 2, 4, 8][fcsFlag];
-  const dictBytes = [0, 1, 2, 4][dictFlag];
-  const headerLen = 5 + (single ? 0 : 1) + dictBytes + fcsBytes;
-  if (blob.length < headerLen) throw new FormatError(`${what} is not a valid zstd frame`);
-  let fcs = -1;
-  if (fcsBytes) {
-    const o = headerLen - fcsBytes;
-    fcs = 0;
-    for (let i = fcsBytes - 1; i >= 0; i--) fcs = fcs * 256 + blob[o + i];
-    if (fcsBytes === 2) fcs += 256;
-  }
-  return { headerLen, fcs, checksum };
-}
-
+// ZSTD_getFrameContentSize (libzstd 1.5.7, 64-bit): -1 when the header has none; refuses
+// what ZSTD_getFrameHeader refuses (a short header, not a zstd frame, the reserved bit, a
+// window log above 31); a skippable frame's is 0.
 function frameContentSize(blob, what) {
-  return frameHeader(blob, what).fcs;
-}
-
-// Bytes of the first frame: its header, its blocks (each a 3-byte header and its
-// content), its checksum.
-function frameLength(blob, what) {
-  const { headerLen, checksum } = frameHeader(blob, what);
-  let off = headerLen;
-  for (;;) {
-    if (off + 3 > blob.length) throw new FormatError(`${what} does not decompress: truncated frame`);
-    const bh = blob[off] | (blob[off + 1] << 8) | (blob[off + 2] << 16);
-    const last = bh & 1, type = (bh >> 1) & 3, bsize = bh >> 3;
-    if (type === 3) throw new FormatError(`${what} does not decompress: reserved block type`);
-    off += 3 + (type === 1 ? 1 : bsize);
-    if (last) break;
+  const bad = () => new FormatError(`${what} is not a valid zstd frame`);
+  if (blob.length < 4) throw bad();
+  const magic = (blob[0] | (blob[1] << 8) | (blob[2] << 16) | (blob[3] << 24)) >>> 0;
+  if ((magic & 0xfffffff0) === 0x184d2a50) {
+    if (blob.length < 8) throw bad();
+    return 0;
   }
-  return off + (checksum ? 4 : 0);
+  if (magic !== 0xfd2fb528 || blob.length < 5) throw bad();
+  const fhd = blob[4];
+  const fcsFlag = fhd >> 6, single = (fhd >> 5) & 1, dictFlag = fhd & 3;
+  const fcsBytes = [single ? 1 : 0, 2, 4, 8][fcsFlag];
+  const headerLen = 5 + (single ? 0 : 1) + [0, 1, 2, 4][dictFlag] + fcsBytes;
+  if (blob.length < headerLen) throw bad();
+  if (fhd & 8) throw bad(); // reserved bit
+  if (!single && (blob[5] >> 3) + 10 > 31) throw bad(); // window log above ZSTD_WINDOWLOG_MAX
+  if (!fcsBytes) return -1;
+  const o = headerLen - fcsBytes;
+  let fcs = 0;
+  for (let i = fcsBytes - 1; i >= 0; i--) fcs = fcs * 256 + blob[o + i];
+  if (fcsBytes === 2) fcs += 256;
+  return fcs;
 }
 
 // The model a file names, among `models` (loaded with model.js), checked against the file.
