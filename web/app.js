@@ -72,7 +72,8 @@ async function show(size) {
   $('render').disabled = false;
   $('status').textContent = `Decoded in ${(performance.now() - t0).toFixed(0)} ms ` +
     `(decoder: ${r.timings.total.toFixed(0)} ms; latents ${r.timings.entropy.toFixed(0)}, ` +
-    `upsampling ${r.timings.upsample.toFixed(0)}, synthesis ${r.timings.synthesis.toFixed(0)}).`;
+    `upsampling ${r.timings.upsample.toFixed(0)}, synthesis ${r.timings.synthesis.toFixed(0)}` +
+    `${r.timings.threads > 1 ? ` on ${r.timings.threads} threads` : ''}).`;
   document.body.dataset.state = 'decoded';
   document.body.dataset.decodeMs = r.timings.total.toFixed(1);
 }

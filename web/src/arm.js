@@ -72,9 +72,8 @@ export function decodeLatents(bytes, shapes, arm, binned) {
   // grids zero-padded by 2 on the top, left and right (the context's reach)
   const grids = shapes.map(([h, w]) => ({ h, w, stride: w + 4, data: new Int32Array((h + 2) * (w + 4)) }));
   const H = arm.hidden;
-  const { w1, b1, w2, b2 } = arm;
-  const ctx = new Float64Array(CONTEXT);
-  const acc = new Float64Array(H);
+  const w1 = Int32Array.from(arm.w1), b1 = Int32Array.from(arm.b1);
+  const { w2, b2 } = arm;
   let nWave = 0;
   for (const [h, w] of shapes) nWave = Math.max(nWave, 3 * (h - 1) + w);
   for (let t = 0; t < nWave; t++) {
@@ -88,17 +87,17 @@ export function decodeLatents(bytes, shapes, arm, binned) {
         const x = t - 3 * y;
         // context: rows y-2 and y-1 at x-2..x+2, then (y, x-2), (y, x-1); padded coordinates
         const r0 = y * stride + x, r1 = r0 + stride, r2 = r1 + stride;
-        for (let i = 0; i < 5; i++) {
-          ctx[i] = clip(data[r0 + i]);
-          ctx[5 + i] = clip(data[r1 + i]);
-        }
-        ctx[10] = clip(data[r2]);
-        ctx[11] = clip(data[r2 + 1]);
+        const c0 = clip(data[r0]), c1 = clip(data[r0 + 1]), c2 = clip(data[r0 + 2]);
+        const c3 = clip(data[r0 + 3]), c4 = clip(data[r0 + 4]), c5 = clip(data[r1]);
+        const c6 = clip(data[r1 + 1]), c7 = clip(data[r1 + 2]), c8 = clip(data[r1 + 3]);
+        const c9 = clip(data[r1 + 4]), c10 = clip(data[r2]), c11 = clip(data[r2 + 1]);
         let f0 = 0, f1 = 0;
-        for (let j = 0; j < H; j++) {
-          let a = b1[j];
-          const o = j * CONTEXT;
-          for (let i = 0; i < CONTEXT; i++) a += w1[o + i] * ctx[i];
+        for (let j = 0, o = 0; j < H; j++, o += CONTEXT) {
+          // integers: |w| < 2^15, |c| <= 127, so the sum is below 2^26 (int32 products)
+          const a = b1[j] + Math.imul(w1[o], c0) + Math.imul(w1[o + 1], c1) + Math.imul(w1[o + 2], c2)
+            + Math.imul(w1[o + 3], c3) + Math.imul(w1[o + 4], c4) + Math.imul(w1[o + 5], c5)
+            + Math.imul(w1[o + 6], c6) + Math.imul(w1[o + 7], c7) + Math.imul(w1[o + 8], c8)
+            + Math.imul(w1[o + 9], c9) + Math.imul(w1[o + 10], c10) + Math.imul(w1[o + 11], c11);
           if (a > 0) {
             f0 += a * w2[j];
             f1 += a * w2[H + j];

@@ -212,6 +212,14 @@ export function features(a, theta, grids, shapes, H, W) {
 // Returns {header, width, height, channels, pixels (Uint8Array, row-major, channels last),
 // latents (Int32Array per grid), timings}.
 export function decode(data, options = {}) {
+  const s = decodeBegin(data, options);
+  return decodeEnd(s, synthesize(s.arch, s.theta, s.features, s.width * s.height));
+}
+
+// decode() in two halves, for a caller that runs the synthesis elsewhere (the page's
+// worker splits it across threads): everything up to the features of every output pixel,
+// then, given the synthesis' output (synthesize()'s Float32Array), the pixels.
+export function decodeBegin(data, options = {}) {
   const t0 = now();
   const { header: h, sections } = verify(data);
   const [W, H] = options.size || [h.width, h.height];
@@ -235,8 +243,13 @@ export function decode(data, options = {}) {
   const t1 = now();
   const feats = features(a, theta, grids, shapes, H, W);
   const t2 = now();
-  const rgb = synthesize(a, theta, feats, H * W);
+  return { header: h, width: W, height: H, arch: a, theta, features: feats, alpha, grids, shapes,
+    bytes: data.length, t0, t1, t2 };
+}
+
+export function decodeEnd(s, rgb) {
   const t3 = now();
+  const { header: h, width: W, height: H, alpha, grids, shapes, t0, t1, t2 } = s;
   const grey = h.imageMode <= 1;
   const channels = (grey ? 1 : 3) + (h.hasAlpha ? 1 : 0);
   const pixels = new Uint8Array(W * H * channels);
@@ -249,7 +262,7 @@ export function decode(data, options = {}) {
   }
   return {
     header: h, width: W, height: H, channels, pixels, latents: grids, shapes,
-    bytes: data.length, bpp: (8 * data.length) / (h.width * h.height),
+    bytes: s.bytes, bpp: (8 * s.bytes) / (h.width * h.height),
     timings: { entropy: t1 - t0, upsample: t2 - t1, synthesis: t3 - t2, total: now() - t0 },
   };
 }

@@ -96,3 +96,22 @@ if (existsSync(REG)) {
     });
   }
 }
+
+test('the compiled synthesis gives the loop\'s samples bit for bit', async () => {
+  const { synthesize, synthesizeLoop, compileSynthesis, nParams } = await import('../src/synthesis.js');
+  const { decodeBegin } = await import('../src/decoder.js');
+  const same = (x, y) => x.length === y.length && x.every((v, i) => Object.is(v, y[i]));
+  for (const name of latentVectors) {
+    const s = decodeBegin(read(`${name}.inr`), { models });
+    const n = s.width * s.height;
+    assert.ok(compileSynthesis(s.arch, s.theta));
+    assert.ok(same(synthesize(s.arch, s.theta, s.features, n), synthesizeLoop(s.arch, s.theta, s.features, n)), name);
+  }
+  // a ReLU network with pruned (zero) weights, on random features
+  let seed = 1;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
+  const a = { levels: 5, hidden: 12, layers: 3, act: 'relu', w0: 30, coords: true, upsample: 'bilinear' };
+  const theta = Float32Array.from({ length: nParams(a) }, (_, i) => (i % 7 === 0 ? 0 : rnd()));
+  const feats = Float32Array.from({ length: 7 * 5000 }, rnd);
+  assert.ok(same(synthesize(a, theta, feats, 5000), synthesizeLoop(a, theta, feats, 5000)));
+});
