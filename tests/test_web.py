@@ -261,6 +261,7 @@ def test_page_in_chromium(reference, server, tmp_path):
             assert "checksum mismatch" in res["error"] and "cannot be shown" in res["error"]
             continue
         assert res["state"] == "decoded", res["error"]
+        assert res["zstd"] == "wasm64"  # the exact libzstd build (src/zstd.js)
         data = path.read_bytes()
         ref = reference.decode(data, tuple(res["size"]) if res["size"] else None)
         want = _rgba_of(ref["pixels"])

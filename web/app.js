@@ -76,6 +76,7 @@ async function show(size) {
     `${r.timings.threads > 1 ? ` on ${r.timings.threads} threads` : ''}).`;
   document.body.dataset.state = 'decoded';
   document.body.dataset.decodeMs = r.timings.total.toFixed(1);
+  document.body.dataset.zstd = r.zstd;
 }
 
 function draw(r) {

@@ -4,6 +4,7 @@ import { decodeBegin, decodeEnd, IMAGE_MODES } from './src/decoder.js';
 import { synthesize, inputsOf } from './src/synthesis.js';
 import { loadLatentModel } from './src/model.js';
 import { FormatError } from './src/errors.js';
+import { zstdBuild } from './src/zstd.js';
 
 // The models a file may name, fetched from the same server as the page (the repository's
 // own files: run the static server at the repository root).
@@ -81,7 +82,7 @@ self.onmessage = async (ev) => {
       model_hash: h.modelHash, synth_len: h.synth_len, arm_len: h.arm_len, latent_len: h.latent_len, alpha_len: h.alpha_len,
     };
     self.postMessage({ id, ok: true, header, width: r.width, height: r.height, channels: r.channels,
-      pixels: r.pixels, bytes: r.bytes, bpp: r.bpp, timings: r.timings }, [r.pixels.buffer]);
+      pixels: r.pixels, bytes: r.bytes, bpp: r.bpp, timings: r.timings, zstd: zstdBuild() }, [r.pixels.buffer]);
   } catch (e) {
     const known = e instanceof FormatError;
     self.postMessage({ id, ok: false, error: known ? e.message : `decoder error: ${e && e.message}` });

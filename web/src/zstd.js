@@ -2,17 +2,44 @@
 // bundles) built to WebAssembly by web/zstd/build.sh, through web/zstd/shim.c, which calls
 // it as inrcodec's reference decoder does. Instantiated synchronously on first use (Node,
 // and the page's worker); nothing is fetched.
-import { ZSTD_WASM } from './zstd-wasm.js';
+//
+// The wasm64 build (memory64) is the exact one: libzstd then runs its 64-bit code, as the
+// reference's does on a 64-bit host. A 32-bit libzstd refuses some corrupt frames a 64-bit
+// one decodes and the other way round (web/fuzz/fuzz_zstd.py finds them), so the wasm32
+// build is only a fallback for engines without memory64 (Chrome before 133, Firefox
+// before 134, Safari; Node before 24 unless --experimental-wasm-memory64, which this
+// module turns on in Node 20 and 22): zstdBuild() says which one runs.
+import { ZSTD_WASM64, ZSTD_WASM32 } from './zstd-wasm.js';
 
-let wasm = null;
+const v8 = globalThis.process && process.versions && process.versions.node ? await import('node:v8') : null;
+
+let wasm = null, build = null;
+
+function bytesOf(b64) {
+  return typeof Buffer !== 'undefined' ? Buffer.from(b64, 'base64') : Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
 
 function instance() {
   if (!wasm) {
-    const bytes = typeof Buffer !== 'undefined' ? Buffer.from(ZSTD_WASM, 'base64')
-      : Uint8Array.from(atob(ZSTD_WASM), (c) => c.charCodeAt(0));
-    wasm = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports;
+    let mod = null;
+    try {
+      mod = new WebAssembly.Module(bytesOf(ZSTD_WASM64));
+    } catch {
+      if (v8) {
+        v8.setFlagsFromString('--experimental-wasm-memory64');
+        try { mod = new WebAssembly.Module(bytesOf(ZSTD_WASM64)); } catch { /* the fallback */ }
+      }
+    }
+    build = mod ? 'wasm64' : 'wasm32';
+    wasm = new WebAssembly.Instance(mod || new WebAssembly.Module(bytesOf(ZSTD_WASM32)), {}).exports;
   }
   return wasm;
+}
+
+// 'wasm64' (exact) or 'wasm32' (the fallback).
+export function zstdBuild() {
+  instance();
+  return build;
 }
 
 // What python-zstandard's messages say for each status of inr_decompress (shim.c).

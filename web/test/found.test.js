@@ -9,12 +9,15 @@ import { fileURLToPath } from 'node:url';
 import { decode } from '../src/decoder.js';
 import { FormatError } from '../src/errors.js';
 import { loadModels } from '../src/models-node.js';
+import { zstdBuild } from '../src/zstd.js';
 
 const FOUND = fileURLToPath(new URL('./found/', import.meta.url));
 const models = loadModels();
 const names = readdirSync(FOUND).filter((f) => f.endsWith('.inr')).map((f) => f.slice(0, -4)).sort();
 
 test('there are found inputs', () => assert.ok(names.length > 0));
+
+test('libzstd runs as its exact (wasm64) build', () => assert.equal(zstdBuild(), 'wasm64'));
 
 for (const name of names) {
   const expect = /^expect: (.*)$/m.exec(readFileSync(`${FOUND}${name}.txt`, 'utf8'));

@@ -33,7 +33,7 @@ for (const f of files) {
   const r = await page.evaluate(() => {
     const c = document.getElementById('canvas');
     const out = { state: document.body.dataset.state, error: document.getElementById('error').textContent,
-      status: document.getElementById('status').textContent, decodeMs: Number(document.body.dataset.decodeMs),
+      status: document.getElementById('status').textContent, decodeMs: Number(document.body.dataset.decodeMs), zstd: document.body.dataset.zstd,
       width: c.width, height: c.height,
       header: Object.fromEntries([...document.querySelectorAll('#header tr')].map((tr) => [tr.cells[0].textContent, tr.cells[1].textContent])) };
     if (out.state === 'decoded' && c.width) {

@@ -3,9 +3,11 @@
 // JSON answer per line on stdout: {"id", "ok", "error", "kind", "latents_sha256",
 // "pixels_sha256", "pixels" (base64, if asked), "width", "height", "channels", "ms"}.
 // "kind" is "format" for a refused file and "crash" for anything else (a bug).
+// {"id", "unzstd" (base64 section), "size"}: the alpha plane's zstd frame alone (decoder.js
+// unzstd) -> {"id", "ok", "error", "kind", "sha256"} (web/fuzz/fuzz_zstd.py).
 import { createInterface } from 'node:readline';
 import { createHash } from 'node:crypto';
-import { decode } from '../src/decoder.js';
+import { decode, unzstd } from '../src/decoder.js';
 import { FormatError } from '../src/errors.js';
 import { loadModels } from '../src/models-node.js';
 
@@ -17,6 +19,11 @@ rl.on('line', (line) => {
   const t0 = performance.now();
   let ans;
   try {
+    if (req.unzstd !== undefined) {
+      const out = unzstd(new Uint8Array(Buffer.from(req.unzstd, 'base64')), req.size, 'alpha plane');
+      process.stdout.write(JSON.stringify({ id: req.id, ok: true, sha256: createHash('sha256').update(out).digest('hex') }) + '\n');
+      return;
+    }
     const data = new Uint8Array(Buffer.from(req.data, 'base64'));
     const r = decode(data, { models, size: req.size });
     const lat = createHash('sha256');

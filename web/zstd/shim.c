@@ -1,5 +1,7 @@
 /* web/'s zstd decoder: the official libzstd (the very source that Python's `zstandard`
- * 0.25.0 bundles, zstd 1.5.7), built to wasm32 by build.sh, and one entry point that does
+ * 0.25.0 bundles, zstd 1.5.7), built by build.sh for wasm64 (memory64: size_t and the bit
+ * containers 64 bits wide, so libzstd runs the code paths of a 64-bit host, Python's) and,
+ * as a fallback, wasm32; and one entry point that does
  * what inrcodec's reference decoder asks of it:
  *
  *     zstandard.ZstdDecompressor().decompress(blob, max_output_size=cap, allow_extra_data=False)
@@ -50,16 +52,16 @@ static void *out_ptr;
 static size_t out_len, zstd_code;
 
 /* Space for `n` input bytes; resets the heap (every earlier pointer is dead). */
-__attribute__((export_name("inr_input"))) void *inr_input(size_t n) {
+__attribute__((export_name("inr_input"))) unsigned inr_input(unsigned n) {
   heap_top = 0;
   input = malloc(n ? n : 1);
   input_cap = n;
-  return input;
+  return (unsigned)(size_t)input;
 }
-__attribute__((export_name("inr_out_ptr"))) void *inr_out_ptr(void) { return out_ptr; }
-__attribute__((export_name("inr_out_len"))) size_t inr_out_len(void) { return out_len; }
+__attribute__((export_name("inr_out_ptr"))) unsigned inr_out_ptr(void) { return (unsigned)(size_t)out_ptr; }
+__attribute__((export_name("inr_out_len"))) unsigned inr_out_len(void) { return out_len; }
 /* libzstd's error code (ZSTD_ErrorCode) after INR_ZSTD_ERROR */
-__attribute__((export_name("inr_zstd_code"))) size_t inr_zstd_code(void) { return zstd_code; }
+__attribute__((export_name("inr_zstd_code"))) unsigned inr_zstd_code(void) { return zstd_code; }
 __attribute__((export_name("inr_zstd_version"))) unsigned inr_zstd_version(void) { return ZSTD_versionNumber(); }
 
 enum {
@@ -74,18 +76,22 @@ enum {
 };
 
 /* Decompress the `n` bytes at inr_input's buffer; cap is max_output_size (0: none). */
-__attribute__((export_name("inr_decompress"))) int inr_decompress(size_t n, size_t cap) {
+__attribute__((export_name("inr_decompress"))) int inr_decompress(unsigned n, unsigned cap) {
   ZSTD_frameHeader fh;
   out_ptr = 0; out_len = 0; zstd_code = 0;
   if (n > input_cap) return INR_NO_MEMORY;
-  /* The one header a 64-bit libzstd (Python's) and this 32-bit build read differently: a
-   * window log of 31 (ZSTD_WINDOWLOG_MAX is 31 on 64-bit hosts, 30 on 32-bit ones). Made
-   * 30 here, which changes nothing else a 64-bit libzstd would do with the frame: decoded
-   * in one pass (content size known, ZSTD_decompressStream's single-pass shortcut), the
+#if !defined(__wasm64__)
+  /* The 32-bit build (the fallback where memory64 is missing) differs from a 64-bit
+   * libzstd (Python's) on some corrupt frames its entropy decoders refuse or accept
+   * differently (its bit containers are 32 bits wide), and on one header: a window log of
+   * 31 (ZSTD_WINDOWLOG_MAX is 31 on 64-bit hosts, 30 on 32-bit ones). That one is made 30
+   * here, which changes nothing else a 64-bit libzstd would do with the frame: decoded in
+   * one pass (content size known, ZSTD_decompressStream's single-pass shortcut), the
    * window only sets the largest block, min(window, 128 KiB), the same for both; decoded
    * as a stream, both windows exceed the default limit of 2^27 and are refused alike. */
   if (n >= 6 && input[0] == 0x28 && input[1] == 0xb5 && input[2] == 0x2f && input[3] == 0xfd
       && !(input[4] & 0x20) && (input[5] >> 3) == 21) input[5] -= 8;
+#endif
   ZSTD_DCtx *dctx = ZSTD_createDCtx();
   if (!dctx) return INR_NO_MEMORY;
   ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
