@@ -6,9 +6,9 @@
 // The wasm64 build (memory64) is the exact one: libzstd then runs its 64-bit code, as the
 // reference's does on a 64-bit host. A 32-bit libzstd refuses some corrupt frames a 64-bit
 // one decodes and the other way round (web/fuzz/fuzz_zstd.py finds them), so the wasm32
-// build is only a fallback for engines without memory64 (Chrome before 133, Firefox
-// before 134, Safari; Node before 24 unless --experimental-wasm-memory64, which this
-// module turns on in Node 20 and 22): zstdBuild() says which one runs.
+// build is only a fallback for engines without memory64 (older browsers; Node 20 and 22
+// have it behind --experimental-wasm-memory64, which this module turns on through
+// node:v8; Chromium 156 here runs wasm64): zstdBuild() says which one runs.
 import { ZSTD_WASM64, ZSTD_WASM32 } from './zstd-wasm.js';
 
 const v8 = globalThis.process && process.versions && process.versions.node ? await import('node:v8') : null;
