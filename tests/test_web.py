@@ -97,13 +97,16 @@ def test_vector_other_size_matches_python(reference, node, path):
 
 @pytest.mark.parametrize("path", PHOTOS, ids=lambda p: p.stem)
 def test_photo_matches_python(reference, node, path):
-    """Files of `inrcodec encode --effort fast` of the 8 development photos (dev:8)."""
+    """Files of `inrcodec encode --steps 30` of the 8 development photos (dev:8); the
+    panther's by the learned-upsampling model (web/test/photos/models/README.md)."""
     data = path.read_bytes()
     print(path.stem, _compare(reference, node(data), data))
 
 
 def test_photos_present():
-    assert len(PHOTOS) >= 7, "web/test/photos holds the development photos' files"
+    assert len(PHOTOS) == 8, "web/test/photos holds the 8 development photos' files"
+    # one of them is format 7 with the learned upsampling (header byte 50: upsample = 2)
+    assert any(p.read_bytes()[4] == 7 and p.read_bytes()[50] == 2 for p in PHOTOS)
 
 
 # -- the alpha plane's zstd frame: what libzstd accepts and refuses ------------------------
