@@ -21,11 +21,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def python_ms(data: bytes, reps: int) -> list[float]:
     import inrcodec
-    inrcodec.decode_array(data)
+    sys.path.insert(0, str(ROOT / "web" / "fuzz"))
+    import reference  # the test models (web/test/photos/models) too
+    model = reference._model(data)
+    inrcodec.decode_array(data, model=model)
     out = []
     for _ in range(reps):
         t = time.perf_counter()
-        inrcodec.decode_array(data)
+        inrcodec.decode_array(data, model=model)
         out.append(1000 * (time.perf_counter() - t))
     return out
 
@@ -44,6 +47,7 @@ def main():
                        capture_output=True, text=True, check=True)
     node = json.loads(r.stdout)
     rows["node decode()"] = node["total"]
+    print("node stages (ms):", {k: node[k] for k in ("entropy", "upsample", "synthesis")})
     br = None
     if not args.no_browser:
         with socket.socket() as s:
@@ -59,6 +63,7 @@ def main():
             br = json.loads(r.stdout)
             rows["chromium decoder (worker)"] = br["decoder"]
             rows["chromium page (pick -> drawn)"] = br["wall"]
+            print("chromium, a run:", br["runs"][len(br["runs"]) // 2]["status"], br["version"])
         finally:
             srv.terminate()
     base = rows["python decode_array"]
