@@ -1,0 +1,21 @@
+// Node only: the latent models this repository ships (inrcodec/models) and the test
+// vectors' models, loaded from their files.
+import { readFileSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { loadLatentModel } from './model.js';
+
+export const MODEL_FILES = [
+  '../../inrcodec/models/latent.safetensors',
+  '../../inrcodec/models/latent-0.11.safetensors',
+  '../../inrcodec/models/latent-24.safetensors',
+  '../../bitstream_spec/vectors/tiny-latent-model.safetensors',
+  '../../bitstream_spec/vectors/tiny-latent-learned-model.safetensors',
+  // the default model of main's next commit (learned upsampling), which the newest test
+  // photo names; a copy until that commit is merged (web/test/photos/models/README.md)
+  '../test/photos/models/latent-b12974293c95.safetensors',
+];
+
+export function loadModels(files = MODEL_FILES) {
+  return files.map((f) => fileURLToPath(new URL(f, import.meta.url)))
+    .filter(existsSync).map((p) => loadLatentModel(new Uint8Array(readFileSync(p))));
+}
