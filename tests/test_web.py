@@ -98,7 +98,7 @@ def test_vector_other_size_matches_python(reference, node, path):
 @pytest.mark.parametrize("path", PHOTOS, ids=lambda p: p.stem)
 def test_photo_matches_python(reference, node, path):
     """Files of `inrcodec encode --steps 30` of the 8 development photos (dev:8); the
-    panther's by the learned-upsampling model (web/test/photos/models/README.md)."""
+    panther's by the default model with the learned upsampling."""
     data = path.read_bytes()
     print(path.stem, _compare(reference, node(data), data))
 

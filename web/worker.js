@@ -14,8 +14,6 @@ const MODEL_URLS = [
   '../inrcodec/models/latent-24.safetensors',
   '../bitstream_spec/vectors/tiny-latent-model.safetensors',
   '../bitstream_spec/vectors/tiny-latent-learned-model.safetensors',
-  // the default model of main's next commit (web/test/photos/models/README.md)
-  './test/photos/models/latent-b12974293c95.safetensors',
 ];
 
 const models = [];

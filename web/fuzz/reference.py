@@ -62,8 +62,7 @@ def _load_models() -> dict:
     from inrcodec.codec.latent.model import load_latent_model
     root = Path(__file__).resolve().parents[2]
     out = {}
-    for p in [*(root / "bitstream_spec" / "vectors").glob("tiny-latent*.safetensors"),
-              *(root / "web" / "test" / "photos" / "models").glob("*.safetensors")]:
+    for p in (root / "bitstream_spec" / "vectors").glob("tiny-latent*.safetensors"):
         m = load_latent_model(p)
         out[m.hash] = m
     return out

@@ -10,9 +10,6 @@ export const MODEL_FILES = [
   '../../inrcodec/models/latent-24.safetensors',
   '../../bitstream_spec/vectors/tiny-latent-model.safetensors',
   '../../bitstream_spec/vectors/tiny-latent-learned-model.safetensors',
-  // the default model of main's next commit (learned upsampling), which the newest test
-  // photo names; a copy until that commit is merged (web/test/photos/models/README.md)
-  '../test/photos/models/latent-b12974293c95.safetensors',
 ];
 
 export function loadModels(files = MODEL_FILES) {

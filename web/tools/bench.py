@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def python_ms(data: bytes, reps: int) -> list[float]:
     import inrcodec
     sys.path.insert(0, str(ROOT / "web" / "fuzz"))
-    import reference  # the test models (web/test/photos/models) too
+    import reference  # the test vectors' models too
     model = reference._model(data)
     inrcodec.decode_array(data, model=model)
     out = []
