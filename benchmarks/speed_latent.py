@@ -83,8 +83,7 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
     from inrcodec.codec.latent import rate, synthesis
     from inrcodec.codec.latent.fit import Start, phases, quantised, uniform_noise
     from inrcodec.codec.latent.optim import Nets
-    from inrcodec.codec.latent.grids import (features_at, features_lattice, grid_shapes,
-                                             lattice)
+    from inrcodec.codec.latent.grids import features_at, features_lattice, grid_shapes, lattice
     from inrcodec.codec.latent.config import LatentFit, QUALITY as LATENT_QUALITY, latent_lambda
     fs = LatentFit(lam=latent_lambda(LATENT_QUALITY))
     a = m.arch

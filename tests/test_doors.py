@@ -37,7 +37,7 @@ def folder(tmp_path_factory):
 def test_the_default_mode_is_the_latent_mode():
     assert DEFAULT_MODE == "latent"
     mode, s = settings_for()
-    assert mode.name == "latent" and mode.writes == (6,)
+    assert mode.name == "latent" and mode.writes == (7,)
 
 
 def test_api_and_cli_write_the_same_bytes(folder, tmp_path):

@@ -203,8 +203,9 @@ def _variant(files, name="rgb", payload=None, alpha=None, **fields):
 
 
 @pytest.mark.parametrize("fields, message", [
-    (dict(version=7), "version 7 is not supported"),
+    (dict(version=8), "version 8 is not supported"),
     (dict(version=6), "latent|truncated|impossible|out of range|invalid"),  # read as v6
+    (dict(version=7), "latent|truncated|impossible|out of range|invalid"),  # read as v7
     (dict(version=3), "latent|truncated|impossible|out of range|invalid"),  # a weight header read as v3
     (dict(version=0), "version 0"),
     (dict(quantizer=1), "unknown quantiser"),
