@@ -86,8 +86,7 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
     from inrcodec.codec.latent.grids import features_at, features_lattice, grid_shapes, lattice
     from inrcodec.codec.latent.config import LatentFit, QUALITY as LATENT_QUALITY, latent_lambda
     fs = LatentFit(lam=latent_lambda(LATENT_QUALITY))
-    a = m.arch
-    fixed = dataclasses.replace(a, upsample="bilinear")  # the reference's upsampling
+    a, fixed = m.arch, dataclasses.replace(m.arch, upsample="bilinear")  # the reference's
     h, w = img.shape[:2]
     st = Start.of(m, m.default_level)
     gen = torch.Generator().manual_seed(0)
@@ -137,8 +136,8 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
             return quantised(lat, fs, k, uniform_noise(sum(sizes), 0, k).split(sizes))
         q = clock("new", "noise", noisy)
         th = nets.theta()
-        x = clock("new", "features", lambda: features_lattice(a, q, h, w, fs.stride, order[k],
-                                                              synthesis.taps(a, th)))
+        x = clock("new", "features", lambda: features_lattice(
+            a, q, h, w, fs.stride, order[k], synthesis.taps(a, th)))
         mse = clock("new", "synthesis", lambda: synthesis.mse(a, th, x, targets[k]))
         bits = clock("new", "arm_rate", lambda: rate.bits(canvas, q, armp, False, fs.rate_sample))
         loss = mse + fs.lam * bits / (h * w)
