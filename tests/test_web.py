@@ -244,8 +244,9 @@ def _rgba_of(pixels: np.ndarray) -> np.ndarray:
 
 @pytest.mark.slow
 def test_page_in_chromium(reference, server, tmp_path):
-    """The page opens each file with its file picker and shows it: the canvas is the
-    reference decoder's image within the tolerance; a damaged file gets an error message;
+    """The page opens each file with its file picker and shows it (the vectors, two
+    photos' files and one made now by `inrcodec.encode`): the canvas is the reference
+    decoder's image within the tolerance; a damaged file gets an error message;
     another size renders. Screenshots go to $INR_WEB_SCREENSHOTS (or the test's tmp)."""
     shots = Path(os.environ.get("INR_WEB_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
@@ -254,8 +255,13 @@ def test_page_in_chromium(reference, server, tmp_path):
     bad = bytearray(good)
     bad[len(bad) // 2] ^= 0x10
     damaged.write_bytes(bytes(bad))
-    files = [str(p) for p in LATENT_VECTORS] + [str(p) for p in PHOTOS[:2]] + [str(damaged)] \
-        + [f"80x60@{LATENT_VECTORS[-1]}"]
+    today = tmp_path / "today.inr"  # a file of today's encoder and shipped default model
+    from skimage import data as skdata
+
+    import inrcodec
+    today.write_bytes(inrcodec.encode(skdata.astronaut()[40:136, 200:328], steps=20))
+    files = [str(p) for p in LATENT_VECTORS] + [str(p) for p in PHOTOS[:2]] + [str(today)] \
+        + [str(damaged)] + [f"80x60@{LATENT_VECTORS[-1]}"]
     results = _browser(server, shots, files)
     for res in results:
         path = Path(res["file"])
