@@ -168,16 +168,17 @@ def _synthesis_mse(img, arch, latents: list[np.ndarray], options, base, mask) ->
     stride = max(1, math.ceil(math.sqrt(h * w / CHOICE_PIXELS)))
     phase = (min(stride // 2, h - 1), min(stride // 2, w - 1))
     grids = [torch.from_numpy(g.astype(np.float32)) for g in latents]
-    x = None if arch.up_params else features_lattice(arch, grids, h, w, stride, phase)
     rows, cols = lattice(h, w, stride, phase)
     ref = img[rows, cols].reshape(-1, 3).T.astype(np.float64) / 255.0
-    out = []
+    out, feats = [], {}  # features per distinct taps (a few), not per option
     with torch.no_grad():
         for synth in options:
             theta_q = torch.from_numpy(unpack_synthesis(synth, arch, base, mask))
-            xo = x if x is not None else features_lattice(arch, grids, h, w, stride, phase,
-                                                          taps(arch, theta_q))
-            rgb = synthesize_cf(arch, theta_q, xo).clamp_(0, 1).double().numpy()
+            t = taps(arch, theta_q)
+            key = None if t is None else t.numpy().tobytes()
+            if key not in feats:
+                feats[key] = features_lattice(arch, grids, h, w, stride, phase, t)
+            rgb = synthesize_cf(arch, theta_q, feats[key]).clamp_(0, 1).double().numpy()
             out.append(float(np.mean((np.round(rgb * 255) / 255 - ref) ** 2)))
     return out
 

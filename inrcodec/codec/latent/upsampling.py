@@ -31,11 +31,6 @@ TAPS = 4
 # the same on every CPU. The backward is the encoder's alone: fast math.
 
 
-def n_params(levels: int) -> int:
-    """Parameters of a cascade over `levels` grids: 4 taps per x2 step."""
-    return TAPS * (levels - 1)
-
-
 def init(levels: int) -> torch.Tensor:
     """Every step at bilinear, flat: step 0 (grid 1 -> grid 0) first."""
     return torch.tensor(BILINEAR, dtype=torch.float32).repeat(levels - 1)
