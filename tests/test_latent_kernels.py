@@ -172,8 +172,9 @@ def _extreme_params(hidden, seed):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_compiled_prediction_is_the_integer_reference(seed):
-    """Float64 holding integers must give ArmParams.predict to the bit, at the extremes
-    of the weights (int16) and of the contexts (+-CLIP, and beyond, clipped)."""
+    """The compiled MLP (float64 holding integers) and table choice must give
+    ArmParams.predict to the bit, at the extremes of the weights (int16) and of the
+    contexts (+-CLIP, and beyond, clipped)."""
     rng = np.random.default_rng(seed)
     p = _extreme_params(arm.MAX_HIDDEN if seed % 2 else 16, seed)
     n = 3000
@@ -181,10 +182,11 @@ def test_compiled_prediction_is_the_integer_reference(seed):
     ctx[: n // 3] = rng.choice([-arm.CLIP, arm.CLIP, -300, 300], (n // 3, len(arm.CONTEXT)))
     mu4, s = p.predict(ctx)
     qmax = rng.integers(0, 40, n)
+    w = arm._weights(p)
     out = np.empty((n, 3), np.int64)
-    w = tuple(np.asarray(v, dtype=np.float64) for v in (p.w1, p.b1, p.w2, p.b2))
-    arm._predict(np.ascontiguousarray(np.clip(ctx, -arm.CLIP, arm.CLIP).T, dtype=np.float64),
-                 n, *w, qmax, out)
+    acc = np.empty(p.hidden)
+    for k, c in enumerate(np.clip(ctx, -arm.CLIP, arm.CLIP).astype(np.float64)):
+        arm._finish(*arm._mlp(c, *w, acc), qmax[k], out, k)
     mi = np.clip(mu4 >> 2, -qmax, qmax)
     assert np.array_equal(out[:, 0], mi)
     assert np.array_equal(out[:, 1], np.where((mu4 >> 2) == mi, mu4 & 3, 0))

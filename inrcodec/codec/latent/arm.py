@@ -10,8 +10,9 @@ model the fit minimises; in formats 3 and 4 its density at the integers. Nothing
 reaches the coder is a float computed at run time.
 
 Latents are coded in wavefront order t = 3y + x: every context position of (y, x) lies on
-an earlier wavefront, so the decoder decodes one wavefront of every grid at a time, as a
-batch. The float twin (`init_float`, `context_float`, `predict_float`) is the same model in
+an earlier wavefront. The decoder is one compiled pass (`_decode_waves`): prediction, table
+and range decoding (codec/rangecoder.py, which also checks that the payload is the
+encoder's own words) latent by latent. The float twin (`init_float`, `context_float`, `predict_float`) is the same model in
 torch for fitting; `ArmParams.from_float` rounds it to fixed point. `grid_bits` gives the
 grids' exact code length for encoder decisions.
 """
@@ -29,12 +30,12 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import FormatError
-from .. import prior
-from ..entropy import strict_decode
+from .. import prior, rangecoder
 
 CONTEXT = ((-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2),
            (-1, -2), (-1, -1), (-1, 0), (-1, 1), (-1, 2),
            (0, -2), (0, -1))
+N_CONTEXT = len(CONTEXT)
 FRAC = 8  # fixed point: a value v is stored as round(v * 2^FRAC)
 CLIP = 127  # context latents are clipped to [-CLIP, CLIP] before the MLP
 MAX_HIDDEN = 64
@@ -126,102 +127,80 @@ class _Tables:
 
 @functools.lru_cache(maxsize=8)
 def _tables(R: int, binned: bool) -> _Tables:
-    """The tables of one R (a decode builds them once for its check's re-encode too)."""
+    """The writer's tables of one R (an encode codes several times with them)."""
     return _Tables(R, binned)
 
 
 # -- the schedule, compiled --------------------------------------------------------------------
-# The decoder walks the wavefronts one by one (each needs the last); a wavefront's
-# contexts, fixed-point MLP and table choice are one compiled call (numba), and the
-# coder one call. The writer knows every latent, so it predicts all of them at once and
-# codes them in the same order in a few large calls. Both run the same integer code.
+# The decoder walks the latents in coding order (each wavefront needs the last), each one's
+# context, fixed-point MLP, table choice and symbol in turn, all in one compiled call
+# (_decode_waves). The writer knows every latent, so it predicts all of them at once and
+# codes them in the same order in a few large calls. Both run the same integer code. Most
+# latents of a photo's fine grids have a context of zeros (3 in 4 at the default quality):
+# their prediction is the MLP's at zero, computed once.
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _predict(ctx, n, w1, b1, w2, b2, qmax, out):
-    """ArmParams.predict and the table choice for contexts ctx[:, :n] (float64 holding
-    integers, one column per latent): out[k] = (mean's integer part, quarter offset,
-    scale index). Every product and sum is an integer below 2^46, exact in float64 in any
-    order, so this is ArmParams.predict to the bit; 64 latents go side by side."""
-    hdim, c = w1.shape
-    acc = np.empty(64, np.float64)
-    f0 = np.empty(64, np.float64)
-    f1 = np.empty(64, np.float64)
-    for k0 in range(0, n, 64):
-        m = min(64, n - k0)
-        f0[:] = 0.0
-        f1[:] = 0.0
+@numba.njit(cache=True, nogil=True, inline="always")
+def _mlp(ctx, w1t, b1, w2, b2, acc):
+    """ArmParams.predict's MLP on one context (float64 holding integers): its two outputs
+    (mean, log2 scale) in units of 2^-FRAC. Every product and sum is an integer below 2^47,
+    exact in float64 in any order, so this is ArmParams.predict to the bit, and its
+    callers may let the compiler reorder the sums (fast math's reassociation and
+    contraction: exact on such integers) to vectorise them. w1t: W1 transposed (12, H);
+    acc: (H,) scratch."""
+    hdim = b1.shape[0]
+    for j in range(hdim):
+        acc[j] = b1[j]
+    for i in range(N_CONTEXT):
+        c = ctx[i]
         for j in range(hdim):
-            for k in range(m):
-                acc[k] = b1[j]
-            for i in range(c):
-                w = w1[j, i]
-                row = ctx[i, k0:k0 + m]  # a slice: unit stride, no index wrap-around
-                for k in range(m):
-                    acc[k] += w * row[k]
-            wa = w2[0, j]
-            wb = w2[1, j]
-            for k in range(m):
-                h = acc[k] if acc[k] > 0.0 else 0.0
-                f0[k] += h * wa
-                f1[k] += h * wb
-        for k in range(m):
-            o0 = (np.int64(f0[k]) >> FRAC) + np.int64(b2[0])
-            o1 = (np.int64(f1[k]) >> FRAC) + np.int64(b2[1])
-            mu4 = (o0 + (1 << (FRAC - 3))) >> (FRAC - 2)
-            mh = mu4 >> 2
-            q = qmax[k0 + k]
-            mi = min(max(mh, -q), q)
-            out[k0 + k, 0] = mi
-            out[k0 + k, 1] = (mu4 & 3) if mh == mi else 0
-            out[k0 + k, 2] = min(max((o1 * 6) >> FRAC, 0), SCALES - 1)
+            acc[j] += w1t[i, j] * c
+    f0 = 0.0
+    f1 = 0.0
+    for j in range(hdim):
+        h = max(acc[j], 0.0)
+        f0 += h * w2[0, j]
+        f1 += h * w2[1, j]
+    return (np.int64(f0) >> FRAC) + b2[0], (np.int64(f1) >> FRAC) + b2[1]
 
 
-@numba.njit(cache=True, nogil=True)
-def _gather(padded, g, y, x, ctx, k):
-    """The clipped context of latent (y, x) of grid g into column k (CONTEXT's order:
-    two rows above at x-2..x+2, then the two latents to the left)."""
+@numba.njit(cache=True, nogil=True, inline="always")
+def _finish(o0, o1, q, out, r):
+    """The table choice of MLP outputs (o0, o1) for a grid of range q: out[r] = (mean's
+    integer part, clamped to the range; quarter offset; scale index)."""
+    mu4 = (o0 + (1 << (FRAC - 3))) >> (FRAC - 2)  # round to quarters
+    mh = mu4 >> 2
+    mi = min(max(mh, -q), q)
+    out[r, 0] = mi
+    out[r, 1] = (mu4 & 3) if mh == mi else 0
+    out[r, 2] = min(max((o1 * 6) >> FRAC, 0), SCALES - 1)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _gather(padded, g, y, x, ctx):
+    """The clipped context of latent (y, x) of grid g into ctx (CONTEXT's order: two rows
+    above at x-2..x+2, then the two latents to the left); whether any is not 0."""
     r0 = padded[g, y]
     r1 = padded[g, y + 1]
     r2 = padded[g, y + 2]
+    nz = 0
     for i in range(5):
-        ctx[i, k] = min(max(r0[x + i], -CLIP), CLIP)
-        ctx[5 + i, k] = min(max(r1[x + i], -CLIP), CLIP)
+        a = r0[x + i]
+        b = r1[x + i]
+        nz |= a | b
+        ctx[i] = min(max(a, -CLIP), CLIP)
+        ctx[5 + i] = min(max(b, -CLIP), CLIP)
     for i in range(2):
-        ctx[10 + i, k] = min(max(r2[x + i], -CLIP), CLIP)
+        a = r2[x + i]
+        nz |= a
+        ctx[10 + i] = min(max(a, -CLIP), CLIP)
+    return nz != 0
 
 
-@numba.njit(cache=True, nogil=True)
-def _wave(padded, shapes, qmaxes, t, w1, b1, w2, b2, ctx, qk, out, where):
-    """The latents on wavefront t (every grid, grid by grid, rows ascending): their
-    predictions in out[:n] and (grid, y, x) in where[:n]; returns n."""
-    n = 0
-    for g in range(shapes.shape[0]):
-        h, w = shapes[g, 0], shapes[g, 1]
-        y0 = max(0, -(-(t - w + 1) // 3))
-        y1 = min(h - 1, t // 3)
-        for y in range(y0, y1 + 1):
-            x = t - 3 * y
-            _gather(padded, g, y, x, ctx, n)
-            qk[n] = qmaxes[g]
-            where[n, 0] = g
-            where[n, 1] = y
-            where[n, 2] = x
-            n += 1
-    _predict(ctx, n, w1, b1, w2, b2, qk, out)
-    return n
-
-
-@numba.njit(cache=True, nogil=True)
-def _store(padded, sym, pred, where, n, R, qmaxes):
-    """Decoded symbols -> latents in the padded grids; False if one is out of range."""
-    for k in range(n):
-        g = where[k, 0]
-        v = sym[k] - R + pred[k, 0]
-        if abs(v) > qmaxes[g]:
-            return False
-        padded[g, where[k, 1] + 2, where[k, 2] + 2] = v
-    return True
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _at_zero(w1t, b1, w2, b2):
+    """The MLP's outputs for a context of zeros."""
+    return _mlp(np.zeros(w1t.shape[0]), w1t, b1, w2, b2, np.empty(b1.shape[0]))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -245,23 +224,22 @@ def _coding_order(shapes):
     return order
 
 
-@numba.njit(cache=True, nogil=True)
-def _predict_grid(padded, g, h, w, qmax, w1, b1, w2, b2, out, o):
-    """_predict for every latent of grid g, row by row (contexts gathered 64 at a time,
-    never all at once), into out[o:o + h * w] in row-major order, with each latent's
-    symbol (latent - mean's integer part) in column 3."""
-    c = w1.shape[1]
-    ctx = np.empty((c, 64), np.float64)
-    qk = np.full(64, qmax, np.int64)
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _predict_grid(padded, g, h, w, qmax, w1t, b1, w2, b2, out, o):
+    """The prediction (_finish's) of every latent of grid g into out[o:o + h * w] in
+    row-major order, with each latent's symbol (latent - mean's integer part) in column 3."""
+    ctx = np.empty(w1t.shape[0])
+    acc = np.empty(b1.shape[0])
+    z0, z1 = _at_zero(w1t, b1, w2, b2)
     for y in range(h):
-        for x0 in range(0, w, 64):
-            m = min(64, w - x0)
-            for k in range(m):
-                _gather(padded, g, y, x0 + k, ctx, k)
-            r = o + y * w + x0
-            _predict(ctx, m, w1, b1, w2, b2, qk, out[r:r + m])
-            for k in range(m):
-                out[r + k, 3] = padded[g, y + 2, x0 + k + 2] - out[r + k, 0]
+        for x in range(w):
+            r = o + y * w + x
+            if _gather(padded, g, y, x, ctx):  # (spelt out here: as a function, 40% slower)
+                o0, o1 = _mlp(ctx, w1t, b1, w2, b2, acc)
+            else:
+                o0, o1 = z0, z1
+            _finish(o0, o1, qmax, out, r)
+            out[r, 3] = padded[g, y + 2, x + 2] - out[r, 0]
 
 
 def _predict_all(grids: list[np.ndarray], qmaxes: list[int], w) -> np.ndarray:
@@ -279,6 +257,13 @@ def _predict_all(grids: list[np.ndarray], qmaxes: list[int], w) -> np.ndarray:
     return out[_coding_order(np.array(shapes, dtype=np.int64).reshape(-1, 2))]
 
 
+def _weights(params: ArmParams) -> tuple[np.ndarray, ...]:
+    """The parameters as the kernels take them (_mlp)."""
+    return (np.ascontiguousarray(params.w1.T, dtype=np.float64),
+            params.b1.astype(np.float64), params.w2.astype(np.float64),
+            params.b2.astype(np.int64))
+
+
 def _padded(shapes: list[tuple[int, int]]) -> np.ndarray:
     """Grids in one zero-padded array (grid, y + 2, x + 2); int32 holds any latent."""
     h = max((s[0] for s in shapes), default=0)
@@ -289,43 +274,65 @@ def _padded(shapes: list[tuple[int, int]]) -> np.ndarray:
 CODE_CHUNK = 1 << 16  # symbols per coder call of the writer (bounds its probability rows)
 
 
-def _run(grids: list[np.ndarray] | None, shapes: list[tuple[int, int]], qmaxes: list[int],
-         params: ArmParams, side, binned: bool, record: list | None = None
-         ) -> list[np.ndarray]:
-    """The schedule shared by the writer and the reader: wavefront by wavefront (t = 3y +
-    x), every grid's latents on it, contexts -> tables -> side.code(symbols | None, probs),
-    which returns the symbols (alphabet index = r + R). The reader appends each
-    wavefront's (symbols, scale indices, quarter offsets) to `record` if given."""
+def _run(grids: list[np.ndarray], qmaxes: list[int], params: ArmParams, side,
+         binned: bool) -> None:
+    """The writer's schedule: every latent predicted at once (it knows every context),
+    then side.code(symbols, probability rows) in coding order (wavefront t = 3y + x, then
+    grid, then row), a chunk at a time (alphabet index = r + R)."""
     R = max(1, 2 * max(qmaxes, default=0))  # constriction needs two symbols or more
     tables = _tables(R, binned)
-    shp = np.array(shapes, dtype=np.int64).reshape(-1, 2)
-    qm = np.array(qmaxes, dtype=np.int64)
-    w = tuple(np.asarray(v, dtype=np.float64) for v in (params.w1, params.b1, params.w2, params.b2))
-    if grids is not None:
-        grids = [np.asarray(g, dtype=np.int64) for g in grids]
-        pred = _predict_all(grids, qmaxes, w)
-        for a in range(0, len(pred), CODE_CHUNK):
-            p = pred[a:a + CODE_CHUNK]
-            side.code(p[:, 3] + R, tables.rows(p[:, 2], p[:, 1]))
-        return grids
-    padded = _padded(shapes)
-    n_max = sum(min(h, w_ // 3 + 2) for h, w_ in shapes) + len(shapes)
-    pred = np.empty((n_max, 3), np.int64)
-    where = np.empty((n_max, 3), np.int64)
-    ctx = np.empty((len(CONTEXT), n_max), np.float64)
-    qk = np.empty(n_max, np.int64)
-    n_wave = max((3 * (h - 1) + w_ for h, w_ in shapes), default=0)
+    w = _weights(params)
+    pred = _predict_all([np.asarray(g, dtype=np.int64) for g in grids], qmaxes, w)
+    for a in range(0, len(pred), CODE_CHUNK):
+        p = pred[a:a + CODE_CHUNK]
+        side.code(p[:, 3] + R, tables.rows(p[:, 2], p[:, 1]))
+
+
+@functools.lru_cache(maxsize=8)
+def _cumulative(R: int, binned: bool) -> np.ndarray:
+    """The reader's tables: (SCALES x 4, 2R + 2) cumulative frequencies, the coder's own
+    (rangecoder.cumulative) of _Tables' probabilities."""
+    return rangecoder.cumulative(np.stack([prior.table_q4(m, j, R, binned)
+                                           for m in SCALE_M for j in range(4)]))
+
+
+BEYOND = -2  # _decode_waves: a decoded latent beyond its grid's declared range
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _decode_waves(words, padded, shapes, qmaxes, w1t, b1, w2, b2, cums, R):
+    """The reader, in one call: in coding order (wavefront t = 3y + x, then grid, then
+    row), each latent's prediction (_mlp, or z at a context of zeros), then its symbol (rangecoder.decode, looked
+    for from the residual 0 out) into `padded`. 0, or rangecoder.INVALID, BEYOND, or 1
+    (decoded, but not the encoder's own words)."""
+    st = np.empty(rangecoder.STATE, np.uint64)
+    rangecoder.start(words, st)
+    n_wave = 0
+    for g in range(shapes.shape[0]):
+        n_wave = max(n_wave, 3 * (shapes[g, 0] - 1) + shapes[g, 1])
+    ctx = np.empty(w1t.shape[0])
+    acc = np.empty(b1.shape[0])
+    pred = np.empty((1, 3), np.int64)
+    z0, z1 = _at_zero(w1t, b1, w2, b2)
     for t in range(n_wave):
-        n = _wave(padded, shp, qm, t, *w, ctx, qk, pred, where)
-        if not n:
-            continue
-        sym = np.asarray(side.code(None, tables.rows(pred[:n, 2], pred[:n, 1])),
-                         dtype=np.int64)
-        if not _store(padded, sym, pred, where, n, R, qm):
-            raise FormatError("latent beyond the declared range")
-        if record is not None:
-            record.append((sym, pred[:n, 2].copy(), pred[:n, 1].copy()))
-    return [padded[g, 2:2 + h, 2:2 + w_].astype(np.int64) for g, (h, w_) in enumerate(shapes)]
+        for g in range(shapes.shape[0]):
+            h, w = shapes[g, 0], shapes[g, 1]
+            q = qmaxes[g]
+            for y in range(max(0, -(-(t - w + 1) // 3)), min(h - 1, t // 3) + 1):
+                x = t - 3 * y
+                if _gather(padded, g, y, x, ctx):
+                    o0, o1 = _mlp(ctx, w1t, b1, w2, b2, acc)
+                else:
+                    o0, o1 = z0, z1
+                _finish(o0, o1, q, pred, 0)
+                s = rangecoder.decode(st, words, cums[pred[0, 2] * 4 + pred[0, 1]], R)
+                if s < 0:
+                    return rangecoder.INVALID
+                v = s - R + pred[0, 0]
+                if abs(v) > q:
+                    return BEYOND
+                padded[g, y + 2, x + 2] = v
+    return 0 if rangecoder.canonical(st, words) else 1
 
 
 class _Writer:
@@ -339,17 +346,6 @@ class _Writer:
         return symbols
 
 
-class _Reader:
-    def __init__(self, data: bytes):
-        import constriction
-        self.dec = constriction.stream.queue.RangeDecoder(
-            np.frombuffer(data, dtype="<u4").astype(np.uint32))
-        self.model = constriction.stream.model.Categorical(perfect=False)
-
-    def code(self, symbols, probs):
-        return np.asarray(self.dec.decode(self.model, probs), dtype=np.int64)
-
-
 def encode_grids(grids: list[np.ndarray], params: ArmParams, binned: bool = True
                  ) -> tuple[bytes, list[int]]:
     """Integer grids -> (payload, each grid's largest magnitude, which the file stores).
@@ -359,35 +355,31 @@ def encode_grids(grids: list[np.ndarray], params: ArmParams, binned: bool = True
     if max(qmaxes, default=0) > prior.MAX_QMAX // 2:
         raise ValueError("latents beyond the coder's range")
     w = _Writer()
-    _run(grids, [g.shape for g in grids], qmaxes, params, w, binned)
+    _run(grids, qmaxes, params, w, binned)
     return w.enc.get_compressed().astype("<u4").tobytes(), qmaxes
 
 
 def decode_grids(data: bytes, shapes: list[tuple[int, int]], qmaxes: list[int],
                  params: ArmParams, binned: bool = True) -> list[np.ndarray]:
-    """Inverse of encode_grids; raises FormatError on anything it did not make."""
+    """Inverse of encode_grids; raises FormatError on anything it did not make (a payload
+    that does not decode, a latent beyond its range, words other than the encoder's)."""
     if len(data) % 4:
         raise FormatError("latent payload is not a whole number of 32-bit words")
     if any(not 0 <= q <= prior.MAX_QMAX // 2 for q in qmaxes):
         raise FormatError("a latent range in the file is out of bounds")
-    record: list = []
-
-    def again(grids: list[np.ndarray]) -> bytes | None:
-        """encode_grids(grids)'s payload, from what the decode recorded: the same
-        symbols under the same predictions (the decoded grids' contexts), so no latent
-        is predicted twice; None when the file's ranges are not the grids' own."""
-        if [int(np.abs(g).max(initial=0)) for g in grids] != list(qmaxes):
-            return None
-        if not record:
-            return _Writer().enc.get_compressed().astype("<u4").tobytes()
-        tables = _tables(max(1, 2 * max(qmaxes, default=0)), binned)
-        sym, s, j = (np.concatenate(c) for c in zip(*record))
-        w = _Writer()
-        for a in range(0, len(sym), CODE_CHUNK):
-            w.code(sym[a:a + CODE_CHUNK], tables.rows(s[a:a + CODE_CHUNK], j[a:a + CODE_CHUNK]))
-        return w.enc.get_compressed().astype("<u4").tobytes()
-    return strict_decode(lambda: _run(None, shapes, qmaxes, params, _Reader(data), binned, record),
-                         again, data, "latent payload")
+    R = max(1, 2 * max(qmaxes, default=0))
+    shp = np.array(shapes, dtype=np.int64).reshape(-1, 2)
+    qm = np.array(qmaxes, dtype=np.int64)
+    padded = _padded(shapes)
+    status = _decode_waves(np.frombuffer(data, dtype="<u4").astype(np.uint32), padded, shp,
+                           qm, *_weights(params), _cumulative(R, binned), R)
+    if status == rangecoder.INVALID:
+        raise FormatError("latent payload does not decode: invalid data")
+    if status == BEYOND:
+        raise FormatError("latent beyond the declared range")
+    if status:
+        raise FormatError("latent payload is not in canonical form (damaged or trailing data)")
+    return [padded[g, 2:2 + h, 2:2 + w_].astype(np.int64) for g, (h, w_) in enumerate(shapes)]
 
 
 # The latent section: u16 qmax per grid, then the coded words.
@@ -415,8 +407,7 @@ def grid_bits(grids: list[np.ndarray], params: ArmParams, binned: bool = True) -
             total -= float(np.log2(probs[np.arange(len(symbols)), symbols]).sum())
             return symbols
     grids = [np.asarray(g, dtype=np.int64) for g in grids]
-    _run(grids, [g.shape for g in grids], [int(np.abs(g).max(initial=0)) for g in grids],
-         params, _Count(), binned)
+    _run(grids, [int(np.abs(g).max(initial=0)) for g in grids], params, _Count(), binned)
     return total
 
 

@@ -35,7 +35,8 @@ from .format import (LATENT_VERSION, NO_MODEL, LatentHeader, arch_of, pack_synth
                      unpack_synthesis, write)
 from .grids import features_lattice, grid_shapes, lattice
 from .model import LatentModel, load_latent_model, shipped_latent_model
-from .synthesis import render, synthesize_cf, taps
+from .render import render
+from .synthesis import synthesize_cf, taps
 
 NAME = "latent"
 # --psnr: real encodes on this grid of qualities, by bisection (search.on_grid).
@@ -81,13 +82,6 @@ def settings_for(options: EncodeOptions) -> tuple[Mode, Settings]:
 
 
 # -- encoding ------------------------------------------------------------------------------------
-def _rgb(arch: LatentArch, theta: np.ndarray, grids: list[np.ndarray], height: int,
-         width: int) -> np.ndarray:
-    t = render(arch, torch.from_numpy(theta),
-               [torch.from_numpy(g.astype(np.float32)) for g in grids], height, width)
-    return t.numpy()
-
-
 def compress(img: np.ndarray, image_mode: str, alpha: bytes | None, fs: LatentFit,
              model: LatentModel | None = None, level: int = 0, arch: LatentArch | None = None,
              progress=None, start: Start | None = None, device=None,
@@ -295,9 +289,7 @@ def decode(data: bytes, h: LatentHeader, model, size: tuple[int, int], device=No
         params = arm.ArmParams.from_bytes(bitstream.section(data, h, "arm"))
     grids = arm.decode_section(bitstream.section(data, h, "latents"),
                                grid_shapes(h.height, h.width, a.levels), params, h.binned)
-    out = _rgb(a, theta, grids, size[1], size[0])
-    out *= 255.0
-    return out
+    return render(a, theta, grids, size[1], size[0])
 
 
 MODE = Mode(name=NAME, header=LatentHeader, writes=(LATENT_VERSION,), settings=Settings,

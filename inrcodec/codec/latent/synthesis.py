@@ -14,7 +14,6 @@ import torch
 
 from .config import LatentArch
 from . import upsampling
-from .grids import features
 
 
 def init_synthesis(arch: LatentArch, generator: torch.Generator) -> torch.Tensor:
@@ -85,7 +84,7 @@ def synthesize(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor) -> to
 
 def synthesize_cf(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
     """`synthesize` channels first: (inputs, N) features -> (3, N), the layout of a
-    lattice's features (grids.features_lattice) and of the decoder's render."""
+    lattice's features (grids.features_lattice) (the decoder runs render.py)."""
     h = feats
     for w, b, act in layers(arch, theta):
         h = torch.addmm(b[:, None], w, h)
@@ -199,16 +198,3 @@ def mse(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor, target: torc
     """The synthesis' mean squared error on (inputs, N) features against a (3, N) target,
     as a scalar autograd differentiates (its gradient computed in the same pass)."""
     return _MSE.apply(arch, theta, feats, target)
-
-
-def render(arch: LatentArch, theta: torch.Tensor, grids: list[torch.Tensor], height: int,
-           width: int, chunk: int = 1 << 16) -> torch.Tensor:
-    """(height, width, 3) float32 in [0, 1] (clamped): `synthesize_cf` on `features`,
-    a chunk of pixels at a time (channels first: the wide matrix products run at speed,
-    where pixel-major ones with 3 to 24 outputs ran at a third of it)."""
-    with torch.no_grad():
-        up = features(arch, grids, height, width, taps(arch, theta))
-        out = torch.empty(3, up.shape[1])
-        for a in range(0, up.shape[1], chunk):
-            out[:, a:a + chunk] = synthesize_cf(arch, theta, up[:, a:a + chunk])
-    return out.clamp_(0, 1).t().reshape(height, width, 3)

@@ -1,0 +1,191 @@
+"""The decoder's pixels: the integer grids, upsampled (grids.py, upsampling.py) and put
+through the synthesis (synthesis.py), in compiled passes over bands of rows in parallel.
+
+At the image's own size with the learned upsampling, one pass per band runs the cascade's
+last x2 step for the band's rows only, puts grid 0 and the coordinates beside it and runs
+the synthesis on it, so no full-size feature tensor exists. At another size, or with a
+fixed upsampling, the features come from grids.features a chunk at a time and the same
+synthesis kernel runs on them.
+
+The synthesis arithmetic is the one the spec pins (bitstream_spec/README.md, "Synthesis
+arithmetic"): each unit's products (exact in float64) summed in float64 from 0 in input
+order, the bias added in float64, the result rounded once to float32; sin(w0 y) with w0 y
+rounded to float32 and the sine evaluated in float64 (`_sin`, within 2 ulp) and rounded to
+float32; no fused multiply-adds anywhere. The same on every CPU; it is also what the browser
+decoder computes (web/src/synthesis.js).
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+
+from . import upsampling
+from .config import LatentArch
+from .grids import features
+
+BAND = 8  # output rows per parallel task
+LANES = 256  # pixels the synthesis runs side by side (its float64 activations in cache)
+
+# sin by Cody-Waite reduction to [-pi/4, pi/4] with pi/2 in three parts, then fdlibm's
+# kernels (__kernel_sin, __kernel_cos): within 2 ulp of float64 for |x| < 2^19, a margin
+# that rounding to float32 almost never sees.
+_PIO2_1 = 1.57079632673412561417e+00
+_PIO2_2 = 6.07710050630396597660e-11
+_PIO2_3 = 2.02226624871116645580e-21
+_INVPIO2 = 6.36619772367581382433e-01
+_S1, _S2, _S3 = -1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04
+_S4, _S5, _S6 = 2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10
+_C1, _C2, _C3 = 4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05
+_C4, _C5, _C6 = -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sin(x):
+    k = np.floor(x * _INVPIO2 + 0.5)
+    r = ((x - k * _PIO2_1) - k * _PIO2_2) - k * _PIO2_3
+    z = r * r
+    s = r + (z * r) * (_S1 + z * (_S2 + z * (_S3 + z * (_S4 + z * (_S5 + z * _S6)))))
+    c = 1.0 - (0.5 * z - z * z * (_C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * (_C5 + z * _C6))))))
+    q = np.int64(k) & 3
+    a = c if q & 1 else s
+    return -a if q & 2 else a
+
+
+@numba.njit(cache=True, nogil=True)
+def _synthesize(feat, m, dims, theta, sine, w0, out, o0, buf_a, buf_b):
+    """The synthesis of feat[:, :m] (inputs x pixels, float32) into out[o0:o0 + m] (3
+    samples each: clamp(y + 1/2, 0, 1) x 255 in float32, unrounded). `dims`: the layer
+    widths, inputs first; `theta`: the flat float32 parameters (synthesis.py's layout);
+    buf_a, buf_b: (widest, LANES) float64 scratch."""
+    n_layers = dims.shape[0] - 1
+    for p0 in range(0, m, LANES):
+        k = min(LANES, m - p0)
+        for c in range(dims[0]):
+            for p in range(k):
+                buf_a[c, p] = feat[c, p0 + p]
+        cur, nxt = buf_a, buf_b
+        off = 0
+        for layer in range(n_layers):
+            ni, no = dims[layer], dims[layer + 1]
+            boff = off + no * ni
+            last = layer == n_layers - 1
+            for r in range(no):
+                row = nxt[r]
+                for p in range(k):
+                    row[p] = 0.0
+                for c in range(ni):
+                    w = np.float64(theta[off + r * ni + c])
+                    if w == 0.0:
+                        continue  # a pruned weight adds exactly nothing
+                    src = cur[c]
+                    for p in range(k):
+                        row[p] += w * src[p]
+                b = np.float64(theta[boff + r])
+                if last:
+                    for p in range(k):
+                        v = np.float32(np.float32(row[p] + b) + np.float32(0.5))
+                        v = min(max(v, np.float32(0.0)), np.float32(1.0))
+                        out[o0 + p0 + p, r] = v * np.float32(255.0)
+                elif sine:
+                    for p in range(k):
+                        y = np.float32(w0 * np.float32(row[p] + b))
+                        row[p] = np.float64(np.float32(_sin(np.float64(y))))
+                else:
+                    for p in range(k):
+                        y = np.float32(row[p] + b)
+                        row[p] = np.float64(y) if y > 0 else 0.0
+            off = boff + no
+            cur, nxt = nxt, cur
+
+
+@numba.njit(cache=True, nogil=True)
+def _band(o0, o1, grid0, stack, e, coords, height, width, dims, theta, sine, w0, out):
+    """Output rows o0..o1 at the image's own size: the cascade's last step (stack: every
+    coarser grid at grid 1's size, e: its 4 taps) for these rows, grid 0 on top, the
+    coordinates, then the synthesis, into out (height x width, 3)."""
+    c_, n, m = stack.shape
+    inputs = dims[0]
+    widest = max(dims.max(), inputs)
+    feat = np.empty((inputs, width), np.float32)
+    buf_a = np.empty((widest, LANES), np.float64)
+    buf_b = np.empty((widest, LANES), np.float64)
+    row = np.empty(m, np.float32)
+    xp = np.empty(m + 4, np.float32)
+    e0, e1, e2, e3 = e[0], e[1], e[2], e[3]
+    for o in range(o0, o1):
+        i, r = o >> 1, o & 1
+        for c in range(c_):
+            # rows, then columns: upsampling._rows_fwd and _cols_fwd's sums, in their order
+            row[:] = 0.0
+            for d in range(4):
+                s = min(max(i - 2 + d + r, 0), n - 1)
+                t = e[d] if r == 0 else e[3 - d]
+                src = stack[c, s]
+                for j in range(m):
+                    row[j] += t * src[j]
+            xp[0] = xp[1] = row[0]
+            xp[2:m + 2] = row
+            xp[m + 2] = xp[m + 3] = row[m - 1]
+            dst = feat[1 + c]
+            for j in range(width):
+                q = j >> 1
+                if j & 1:
+                    dst[j] = e3 * xp[q + 1] + e2 * xp[q + 2] + e1 * xp[q + 3] + e0 * xp[q + 4]
+                else:
+                    dst[j] = e0 * xp[q] + e1 * xp[q + 1] + e2 * xp[q + 2] + e3 * xp[q + 3]
+        feat[0, :] = grid0[o]
+        if coords:
+            cy = np.float32(2 * o + 1) / np.float32(height) - np.float32(1.0)
+            for j in range(width):
+                feat[1 + c_, j] = np.float32(2 * j + 1) / np.float32(width) - np.float32(1.0)
+                feat[2 + c_, j] = cy
+        _synthesize(feat, width, dims, theta, sine, w0, out, o * width, buf_a, buf_b)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _bands(grid0, stack, e, coords, dims, theta, sine, w0, out):
+    height, width = grid0.shape
+    n_bands = (height + BAND - 1) // BAND
+    for b in numba.prange(n_bands):
+        _band(b * BAND, min(height, (b + 1) * BAND), grid0, stack, e, coords, height, width,
+              dims, theta, sine, w0, out)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _chunks(feat, dims, theta, sine, w0, out):
+    """_synthesize over all of feat (inputs x N), BAND x 1024 pixels per task."""
+    n = feat.shape[1]
+    size = BAND * 1024
+    widest = max(dims.max(), dims[0])
+    for b in numba.prange((n + size - 1) // size):
+        a = b * size
+        buf_a = np.empty((widest, LANES), np.float64)
+        buf_b = np.empty((widest, LANES), np.float64)
+        _synthesize(feat[:, a:a + size], min(size, n - a), dims, theta, sine, w0, out, a,
+                    buf_a, buf_b)
+
+
+def render(arch: LatentArch, theta: np.ndarray, grids: list[np.ndarray], height: int,
+           width: int) -> np.ndarray:
+    """(height, width, 3) float32 samples in [0, 255], unrounded: the decoded image."""
+    theta = np.ascontiguousarray(theta, dtype=np.float32)
+    dims = np.array([arch.inputs] + [arch.hidden] * arch.layers + [3], dtype=np.int64)
+    sine, w0 = arch.act == "sine", np.float32(arch.w0 if arch.act == "sine" else 1.0)
+    out = np.empty((height * width, 3), np.float32)
+    gs = [np.ascontiguousarray(g, dtype=np.float32) for g in grids]
+    if arch.upsample == "learned" and (height, width) == gs[0].shape and len(gs) > 1:
+        e = theta[-arch.up_params:].reshape(-1, upsampling.TAPS)
+        x = gs[-1][None]
+        for k in range(len(gs) - 2, 0, -1):  # every coarser grid to grid 1's size
+            y, _ = upsampling.step(x, e[k], gs[k].shape)
+            x = np.concatenate([gs[k][None], y])
+        _bands(gs[0], np.ascontiguousarray(x), e[0].copy(), arch.coords, dims, theta, sine,
+               w0, out)
+    else:
+        t = torch.from_numpy(theta)
+        taps = t[-arch.up_params:] if arch.up_params else None
+        with torch.no_grad():
+            f = features(arch, [torch.from_numpy(g) for g in gs], height, width, taps)
+        _chunks(f.numpy(), dims, theta, sine, w0, out)
+    return out.reshape(height, width, 3)
