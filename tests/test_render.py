@@ -1,0 +1,73 @@
+"""render.py, the decoder's pixels: its fused bands (the cascade's last step and the
+synthesis per band of rows) against the same synthesis on the whole cascade's features,
+and both against the float32 torch synthesis the encoder fits."""
+import numpy as np
+import pytest
+import torch
+
+from inrcodec.codec.latent import render, upsampling
+from inrcodec.codec.latent.config import LatentArch
+from inrcodec.codec.latent.grids import features, grid_shapes
+from inrcodec.codec.latent.synthesis import init_synthesis, synthesize_cf, taps
+
+
+def _case(h, w, upsample="learned", act="sine", seed=0):
+    arch = LatentArch(levels=4, hidden=8, layers=2, act=act, upsample=upsample)
+    g = torch.Generator().manual_seed(seed)
+    theta = init_synthesis(arch, g)
+    if arch.up_params:  # taps away from bilinear, so every tap matters
+        theta[-arch.up_params:] += 0.2 * torch.rand(arch.up_params, generator=g) - 0.1
+    rng = np.random.default_rng(seed)
+    grids = [rng.integers(-9, 10, s).astype(np.float32) for s in grid_shapes(h, w, 4)]
+    return arch, theta.numpy(), grids
+
+
+def _generic(arch, theta, grids, h, w):
+    """The synthesis kernel on the whole features tensor (torch's cascade)."""
+    t = torch.from_numpy(theta)
+    f = features(arch, [torch.from_numpy(g) for g in grids], h, w, taps(arch, t)).numpy()
+    out = np.empty((h * w, 3), np.float32)
+    dims = np.array([arch.inputs] + [arch.hidden] * arch.layers + [3])
+    render._chunks(np.ascontiguousarray(f), dims, theta, arch.act == "sine",
+                   np.float32(arch.w0), out)
+    return out.reshape(h, w, 3), f
+
+
+@pytest.mark.parametrize("h,w", [(37, 53), (16, 16), (9, 2), (1, 7), (21, 1)])
+def test_bands_are_the_whole_cascade_exactly(h, w):
+    arch, theta, grids = _case(h, w)
+    got = render.render(arch, theta, grids, h, w)
+    want, _ = _generic(arch, theta, grids, h, w)
+    assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("upsample,act", [("learned", "sine"), ("bilinear", "sine"),
+                                          ("learned", "relu"), ("bicubic", "relu")])
+def test_render_is_the_float32_synthesis_within_rounding(upsample, act):
+    h, w = 29, 40
+    arch, theta, grids = _case(h, w, upsample, act, seed=3)
+    for size in ((h, w), (50, 17)):
+        got = render.render(arch, theta, grids, *size)
+        t = torch.from_numpy(theta)
+        f = features(arch, [torch.from_numpy(g) for g in grids], *size, taps(arch, t))
+        ref = synthesize_cf(arch, t, f).clamp(0, 1).mul(255).t().reshape(*size, 3).numpy()
+        assert np.abs(got - ref).max() < 5e-3  # of a level (255): float32 noise, w0-amplified
+
+
+def test_synthesis_sums_in_float64_and_rounds_once():
+    """0.5 + 2^-25 + 2^-25: float32 sums in order give 0.5 (each addition ties to even),
+    the spec's float64 sum gives 0.5 + 2^-24, and the sample shows it."""
+    theta = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, -0.75, -0.75, -0.75], np.float32)
+    feat = np.array([[0.5], [2.0 ** -25], [2.0 ** -25]], np.float32)
+    out = np.empty((1, 3), np.float32)
+    render._chunks(feat, np.array([3, 3]), theta, False, np.float32(1.0), out)
+    y = np.float32(0.5 + 2.0 ** -24 - 0.75)
+    assert out[0, 0] == np.float32(y + np.float32(0.5)) * np.float32(255)
+    assert out[0, 0] != np.float32(0.25) * np.float32(255)
+
+
+def test_sine_is_within_two_float64_ulps():
+    x = np.concatenate([np.linspace(-300, 300, 200001), [0.0, np.pi, -np.pi / 2, 1e-8]])
+    got = np.array([render._sin(v) for v in x[::97]])
+    want = np.sin(x[::97])
+    assert np.all(np.abs(got - want) <= 2 * np.spacing(np.abs(want)) + 1e-300)
