@@ -20,13 +20,15 @@ compile (torch.compile: first-call time and step time), latent (the latent mode 
 at every level, and a steps curve of the shipped latent model against the same
 architecture with a random synthesis init, the shipped entropy model kept:
 `--latent-steps`), latent-step (one step of the latent fit part by part, each next to its
-floor at the ceiling measured in the same run).
+floor at the ceiling measured in the same run), latent-decode (speed_decode.py: the
+decoder in process, part by part and as a process, InrDataset through a DataLoader, each
+next to JPEG; `--inr-dir`, `--big-inr`).
 
     python benchmarks/speed.py --sections latent --threads 2 --latent-steps "" \\
         --latent-big-steps 0 --out benchmarks/results/speed-latent-0.11.json
 
-The sections live in speed_weights.py (the weight mode's, and the shared helpers) and
-speed_latent.py (the latent mode's).
+The sections live in speed_weights.py (the weight mode's, and the shared helpers),
+speed_latent.py (the latent mode's) and speed_decode.py (the latent decoder's).
 FLOPs counted: matmul multiply-adds only, 2 per MAC forward and 4 backward (6 x MACs x
 pixels per step), executed by the path measured (the compact path executes fewer).
 """
@@ -51,7 +53,7 @@ from inrcodec.model.shared_model import load_model, weights_model_path
 if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import speed_latent, speed_weights  # noqa: E402
+from benchmarks import speed_decode, speed_latent, speed_weights  # noqa: E402
 from benchmarks.harness import command_line  # noqa: E402
 from benchmarks.speed_weights import ceiling, photos  # noqa: E402
 
@@ -75,6 +77,13 @@ def parser() -> argparse.ArgumentParser:
                     help="steps of the latent section's curve (empty: no curve)")
     ap.add_argument("--latent-big-steps", type=int, default=3,
                     help="fit steps of the latent section's 12 MP encode (0: none)")
+    ap.add_argument("--inr-dir", type=Path, help="latent-decode: encode-dir's files of the "
+                    "development photos")
+    ap.add_argument("--source-dir", type=Path, default=None,
+                    help="latent-decode: their sources (default: the development photos)")
+    ap.add_argument("--big-inr", type=Path, help="latent-decode: a big photo's file")
+    ap.add_argument("--workers", type=int, default=2, help="latent-decode: DataLoader workers")
+    ap.add_argument("--epochs", type=int, default=3, help="latent-decode: DataLoader epochs")
     ap.add_argument("--out", required=True)
     return ap
 
@@ -153,6 +162,11 @@ def main(argv=None):
     if "compile" in sections:
         res["compile"] = speed_weights.compile_section(model, targets, weights, args, dev, log)
     latent_sections(res, sections, args, log)
+    if "latent-decode" in sections:
+        if args.source_dir is None:
+            from inrcodec.training.data import cache_dir
+            args.source_dir = cache_dir() / "devset"
+        res["latent_decode"] = speed_decode.section(args, log)
     res["ceiling_gflops"].append(ceiling(dev))
     log(f"matmul ceiling {res['ceiling_gflops'][-1]:.1f} GFLOP/s")
     ceil = res["ceiling_gflops_median"] = statistics.median(res["ceiling_gflops"])

@@ -83,7 +83,8 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
     from inrcodec.codec.latent import rate, synthesis
     from inrcodec.codec.latent.fit import Start, phases, quantised, uniform_noise
     from inrcodec.codec.latent.optim import Nets
-    from inrcodec.codec.latent.grids import features_at, features_lattice, grid_shapes, lattice
+    from inrcodec.codec.latent.grids import features_at, features_lattice, lattice
+    from inrcodec.codec.latent.layout import grid_shapes
     from inrcodec.codec.latent.config import LatentFit, QUALITY as LATENT_QUALITY, latent_lambda
     fs = LatentFit(lam=latent_lambda(LATENT_QUALITY))
     a, fixed = m.arch, dataclasses.replace(m.arch, upsample="bilinear")  # the reference's

@@ -25,14 +25,30 @@ write .inr files.
 """
 __version__ = "0.10.0"
 
-from .api import (EncodeOptions, EncodeReport, decode, decode_array, decode_file, encode,
-                  encode_file, encode_report, info)
-from .batch import InrDataset, decode_dataset, encode_dataset
+import importlib
+
 from .errors import (ChecksumError, DatasetError, FormatError, ImageError, InrcodecError,
                      ModelError, ModelMismatchError, OutputExistsError)
+from .codec import registry as _registry  # noqa: F401  (every format's header, registered)
 from .pillow_plugin import register as _register_pillow
 
 _register_pillow()
+
+# The API is imported on first use (PEP 562): `import inrcodec` stays cheap, and decoding a
+# latent-mode file never imports torch (InrDataset, the weight mode and the encoder's fit do).
+_LAZY = {"encode": "api", "encode_report": "api", "encode_file": "api", "decode": "api",
+         "decode_array": "api", "decode_file": "api", "info": "api", "EncodeOptions": "api",
+         "EncodeReport": "api", "InrDataset": "batch", "decode_dataset": "batch",
+         "encode_dataset": "batch"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "__version__", "encode", "encode_report", "encode_file", "decode", "decode_array",

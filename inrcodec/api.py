@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .codec import bitstream, decoder
 from .codec.encoder import EncodeReport, ProgressFn, check_runtime, encode_images, settings_for
@@ -21,7 +20,9 @@ from .codec.weights.format import MAX_QPARAMS, MAX_VALUES
 from .errors import FormatError, ModelError
 from .io import as_loaded, atomic_write_bytes, check_writable, output_format, read_bytes, save_image
 from .metrics import bpp as bits_per_pixel
-from .model.shared_model import SharedModel
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["EncodeOptions", "EncodeReport", "encode_report", "encode", "encode_file",
            "decode", "decode_array", "decode_file", "info", "read_inr"]
@@ -109,6 +110,7 @@ def info(source: bytes | str | Path) -> dict:
     try:
         lm = LatentModel.from_bytes(data)
     except ModelError as e:
+        from .model.shared_model import SharedModel  # the weight mode's (torch)
         try:
             m = SharedModel.from_bytes(data)
         except ModelError:

@@ -70,6 +70,14 @@ def test_encode_dir_resumes_and_every_reader_reads_it(folder, tmp_path):
     # one file, many training resolutions: the shorter side set, aspect kept
     assert [tuple(ds.decode(0, n).shape) for n in (12, 48)] == [(3, 12, 16), (3, 48, 64)]
     assert tuple(inrcodec.InrDataset(out, size=6)[0].shape) == (3, 6, 8)
+    # through a DataLoader's forked workers, after this process has decoded (and encoded:
+    # numba's OpenMP pool, which a fork kills, must not be what the decoder runs on)
+    import torch
+    loaded = list(torch.utils.data.DataLoader(inrcodec.InrDataset(out, dtype=torch.uint8),
+                                              batch_size=1, num_workers=2))
+    assert [torch.equal(b[0], torch.from_numpy(inrcodec.decode_array(
+        (out / f"p{i}.inr").read_bytes())).permute(2, 0, 1)) for i, b in enumerate(loaded)] \
+        == [True, True]
     r = CliRunner().invoke(main, ["decode-dir", str(out), str(tmp_path / "png"), "-q"])
     assert r.exit_code == 0, r.output
     png = np.asarray(Image.open(tmp_path / "png" / "p0.png"))

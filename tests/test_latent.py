@@ -270,7 +270,7 @@ def test_latent_model_file_round_trips_and_refuses_damage():
     from inrcodec.codec.latent.model import LatentModel
     from inrcodec.errors import ModelError
     m = scratch_latent_model(load_latent_model().arch, n_levels=3, seed=2)
-    w = torch_weight_mask(m)
+    w = weight_mask(m)
     kept = [int((mk & w).sum()) for mk in m.masks]
     assert kept[1] == round(0.8 * kept[0]) and kept[2] == kept[1] - round(0.2 * kept[1])
     assert all(bool((a | ~b).all()) for a, b in zip(m.masks, m.masks[1:]))  # nested
@@ -283,13 +283,11 @@ def test_latent_model_file_round_trips_and_refuses_damage():
         LatentModel.from_bytes(bytes(bad))
 
 
-def torch_weight_mask(m):
+def weight_mask(m):
     """True at the synthesis's layer weights (what pruning counts: not the biases, nor a
     learned upsampling's taps)."""
-    import torch
-
-    from inrcodec.codec.latent.synthesis import weight_tensors
-    out = torch.zeros(m.arch.n_params(), dtype=torch.bool)
+    from inrcodec.codec.latent.layout import weight_tensors
+    out = np.zeros(m.arch.n_params(), dtype=bool)
     for s in weight_tensors(m.arch):
         out[s] = True
     return out

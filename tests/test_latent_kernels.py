@@ -10,7 +10,8 @@ from inrcodec.codec import prior
 from inrcodec.codec.latent import arm, rate, synthesis
 from inrcodec.codec.latent.config import LatentArch, LatentFit
 from inrcodec.codec.latent.fit import phases, quantised, softround
-from inrcodec.codec.latent.grids import features, features_lattice, grid_shapes
+from inrcodec.codec.latent.grids import features, features_lattice
+from inrcodec.codec.latent.layout import grid_shapes
 
 
 def _reference_bits(params, grids):

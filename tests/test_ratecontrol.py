@@ -93,7 +93,7 @@ def test_bpp_target_lands_under_the_budget():
 def test_steer_waits_then_moves_toward_the_falling_rate_both_ways():
     import torch
 
-    from inrcodec.codec.latent.grids import grid_shapes
+    from inrcodec.codec.latent.layout import grid_shapes
     m = load_latent_model(None)
     st = Start.of(m, m.default_level)
     shapes = grid_shapes(48, 64, m.arch.levels)

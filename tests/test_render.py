@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from inrcodec.codec.latent import render, upsampling
+from inrcodec.codec.latent import render
 from inrcodec.codec.latent.config import LatentArch
-from inrcodec.codec.latent.grids import features, grid_shapes
+from inrcodec.codec.latent.grids import features
+from inrcodec.codec.latent.layout import grid_shapes
 from inrcodec.codec.latent.synthesis import init_synthesis, synthesize_cf, taps
 
 
@@ -28,8 +29,8 @@ def _generic(arch, theta, grids, h, w):
     f = features(arch, [torch.from_numpy(g) for g in grids], h, w, taps(arch, t)).numpy()
     out = np.empty((h * w, 3), np.float32)
     dims = np.array([arch.inputs] + [arch.hidden] * arch.layers + [3])
-    render._chunks(np.ascontiguousarray(f), dims, theta, arch.act == "sine",
-                   np.float32(arch.w0), out)
+    render._chunks(0, -(-h * w // render.CHUNK), np.ascontiguousarray(f), dims, theta,
+                   arch.act == "sine", np.float32(arch.w0), out)
     return out.reshape(h, w, 3), f
 
 
@@ -60,7 +61,7 @@ def test_synthesis_sums_in_float64_and_rounds_once():
     theta = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, -0.75, -0.75, -0.75], np.float32)
     feat = np.array([[0.5], [2.0 ** -25], [2.0 ** -25]], np.float32)
     out = np.empty((1, 3), np.float32)
-    render._chunks(feat, np.array([3, 3]), theta, False, np.float32(1.0), out)
+    render._chunks(0, 1, feat, np.array([3, 3]), theta, False, np.float32(1.0), out)
     y = np.float32(0.5 + 2.0 ** -24 - 0.75)
     assert out[0, 0] == np.float32(y + np.float32(0.5)) * np.float32(255)
     assert out[0, 0] != np.float32(0.25) * np.float32(255)
@@ -71,3 +72,11 @@ def test_sine_is_within_two_float64_ulps():
     got = np.array([render._sin(v) for v in x[::97]])
     want = np.sin(x[::97])
     assert np.all(np.abs(got - want) <= 2 * np.spacing(np.abs(want)) + 1e-300)
+
+
+def test_threads_split_the_bands_and_give_the_same_pixels(monkeypatch):
+    arch, theta, grids = _case(203, 77)
+    monkeypatch.setattr(render, "THREADS", 1)
+    one = render.render(arch, theta, grids, 203, 77)
+    monkeypatch.setattr(render, "THREADS", 3)
+    assert np.array_equal(render.render(arch, theta, grids, 203, 77), one)

@@ -105,12 +105,12 @@ def _latent_writer_reproduces(data, h, model_name):
     from inrcodec.codec import prior
     from inrcodec.codec.latent import arm
     from inrcodec.codec.latent import format as latent
-    from inrcodec.codec.latent.grids import grid_shapes
+    from inrcodec.codec.latent.layout import grid_shapes
     from inrcodec.codec.latent.model import LatentModel
     m = LatentModel.load(VEC / model_name) if model_name else None
     a = m.arch if m else latent.arch_of(h)
-    base = m.thetas[h.level].numpy() if m else None
-    mask = m.masks[h.level].numpy() if m else None
+    base = m.thetas[h.level] if m else None
+    mask = m.masks[h.level] if m else None
     synth = bitstream.section(data, h, "synthesis")
     if synth:
         entries = latent._entries(a, mask)

@@ -194,7 +194,7 @@ def train_analysis(steps: int, out: str, crop: int = 128, batch: int = 8, seed: 
     from inrcodec.training.latent_train import _upsample_batch
     from inrcodec.training.train import split_photos
     model = load_latent_model(MODEL)
-    arch, theta = model.arch, model.thetas[0]
+    arch, theta = model.arch, torch.from_numpy(model.thetas[0])
     armp = [torch.from_numpy(a).float() for a in arm.ArmParams(*model.arm).to_float()]
     photos, _ = split_photos(image_paths("endless-sky"))
     p = {k: v.requires_grad_(True) for k, v in analysis_init(arch.levels, seed=seed).items()}

@@ -9,6 +9,7 @@ import torch
 
 from ..api import read_inr
 from ..codec import decoder
+from ..codec.latent import render
 from ..errors import InrcodecError
 
 
@@ -21,6 +22,10 @@ class InrDataset(torch.utils.data.Dataset):
     n, aspect kept) or at `scale`: the network is continuous, so any resolution works, and
     `decode(i, size)` renders one item at a size of its own. `transform` is applied to each tensor.
     The shared model is loaded once per process (DataLoader workers included).
+
+    With a `torch.utils.data.DataLoader` (`num_workers` > 0, `pin_memory` for a GPU), each
+    worker decodes on one thread, as torch's own ops do there; in the main process a
+    decode uses every CPU the process may.
     """
 
     def __init__(self, root, *, model=None,
@@ -44,6 +49,8 @@ class InrDataset(torch.utils.data.Dataset):
     def decode(self, index: int, size: tuple[int, int] | int | None = None,
                scale: float | None = None) -> torch.Tensor:
         """Item `index` at a resolution of its own."""
+        if torch.utils.data.get_worker_info() is not None:
+            render.THREADS = 1  # a DataLoader's worker: one thread each, as torch's are
         arr = decoder.decode_array(read_inr(self.paths[index]), size, scale=scale,
                                    model=self.model, device=self.device)
         t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import math
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from ..errors import FormatError
 from .entropy import strict_decode
+
+if TYPE_CHECKING:
+    import torch
 
 M_BITS = 16  # theta = m / 2^16
 PRECISION = 24  # frequencies sum to 2^24: constriction's default categorical precision
@@ -135,6 +139,7 @@ def rate_bits(x: torch.Tensor, scale: torch.Tensor, mean: torch.Tensor | float =
     """Differentiable bits of x (noisy or soft-rounded integers) under a Laplace density of
     `mean` and `scale` (in quantisation steps) integrated over [x - 1/2, x + 1/2]: the
     training proxy of the coded rate. Elementwise; sum it for a total."""
+    import torch
     b = scale.clamp_min(1e-3)
     hi = _laplace_cdf(x - mean + 0.5, b)
     lo = _laplace_cdf(x - mean - 0.5, b)
@@ -142,6 +147,7 @@ def rate_bits(x: torch.Tensor, scale: torch.Tensor, mean: torch.Tensor | float =
 
 
 def _laplace_cdf(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    import torch
     return 0.5 + 0.5 * torch.sign(x) * (1.0 - torch.exp(-x.abs() / b))
 
 

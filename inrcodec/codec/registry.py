@@ -7,22 +7,40 @@ from __future__ import annotations
 from ..config import DEFAULT_MODE
 from . import bitstream
 from .latent import codec as latent
-from .mode import Mode
 from .options import EncodeOptions
-from .weights import codec as weights
+from .weights.format import Header, TileHeader
 
-MODES: tuple[Mode, ...] = (latent.MODE, weights.RD, weights.PAPER)
-# mode name -> how the encode options choose that mode's format and settings
-SETTINGS_FOR = {latent.NAME: latent.settings_for, weights.NAME: weights.settings_for}
+
+class _Deferred:
+    """The weight mode's `Mode` (weights/codec.py's RD or PAPER), imported with torch on
+    first use: a call that reads or writes only latent-mode files never loads torch."""
+
+    def __init__(self, attr: str):
+        self._attr = attr
+
+    def __getattr__(self, name):
+        from .weights import codec as weights
+        return getattr(getattr(weights, self._attr), name)
+
+
+def _weights_settings(options: EncodeOptions):
+    from .weights import codec as weights
+    return weights.settings_for(options)
+
+
 # format version -> the mode that reads it
-READERS: dict[int, Mode] = {v: m for m in MODES for v in m.reads}
+READERS = {**{v: latent.MODE for v in latent.MODE.reads},
+           **{v: _Deferred("RD") for v in TileHeader.LAYOUTS},
+           **{v: _Deferred("PAPER") for v in Header.LAYOUTS}}
+# mode name -> how the encode options choose that mode's format and settings
+SETTINGS_FOR = {latent.NAME: latent.settings_for, "weights": _weights_settings}
 
-for _m in MODES:
-    bitstream.register(_m.header)
+for _h in (latent.MODE.header, TileHeader, Header):
+    bitstream.register(_h)
 
 
 def settings_for(options: EncodeOptions | dict | None = None, /, **more
-                 ) -> tuple[Mode, object]:
+                 ) -> tuple[object, object]:
     """(the mode, its settings) for encode options (EncodeOptions.of's arguments); the mode
     is config.DEFAULT_MODE unless they name one. Options the chosen mode does not take are
     refused by name."""

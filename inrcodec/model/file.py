@@ -3,7 +3,8 @@ synthesis ladder and entropy model): a safetensors file (a tensor container whos
 parses a bounded JSON header and raw little-endian arrays, and never executes code, unlike
 pickle), its identity the SHA-256 of its bytes (what .inr files name), loaded with bounds,
 and a digest of its tensor data in its metadata that detects a tampered or truncated file.
-Layout: bitstream_spec/shared_model.md.
+Layout: bitstream_spec/shared_model.md. Tensors are numpy arrays here (loading a model to
+decode needs no torch); a mode converts them where it fits with torch.
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import stat
 import struct
 from pathlib import Path
 
-import torch
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
+import numpy as np
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
 
 from ..errors import ModelError
 
@@ -69,22 +70,36 @@ def dumps(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
-def data_digest(tensors: dict[str, torch.Tensor]) -> str:
+# safetensors' dtype tags of the arrays a model file may hold, and their names in the
+# digest (torch's: the digest of the files made before the loader was numpy's)
+_DTYPES = {"F32": "torch.float32", "U8": "torch.uint8", "I16": "torch.int16",
+           "F16": "torch.float16", "I64": "torch.int64", "BOOL": "torch.bool",
+           "BF16": "torch.bfloat16"}
+
+
+def _as_array(t) -> np.ndarray:
+    return t if isinstance(t, np.ndarray) else t.detach().cpu().contiguous().numpy()
+
+
+def data_digest(tensors: dict) -> str:
+    """SHA-256 over the tensors (numpy arrays or torch tensors): names, types, shapes, data."""
     h = hashlib.sha256()
     for name in sorted(tensors):
-        t = tensors[name].contiguous()
-        h.update(name.encode() + b"\0" + str(t.dtype).encode() + b"\0"
+        t = np.ascontiguousarray(_as_array(tensors[name]))
+        h.update(name.encode() + b"\0" + f"torch.{t.dtype.name}".encode() + b"\0"
                  + str(tuple(t.shape)).encode() + b"\0")
-        h.update(t.numpy().tobytes())
+        h.update(t.tobytes())
     return h.hexdigest()
 
 
-def pack_model(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> bytes:
-    """A model file: the tensors, and `meta` (string values) with the format tag and the
-    tensors' digest added, under one metadata key (safetensors keeps metadata in a hash
-    map whose order varies between processes, and the file's bytes must not)."""
-    meta = {"format": FORMAT_NAME, **meta, "data_sha256": data_digest(tensors)}
-    return st_save(tensors, metadata={META_KEY: dumps(meta)})
+def pack_model(tensors: dict, meta: dict[str, str]) -> bytes:
+    """A model file: the tensors (numpy arrays or torch tensors), and `meta` (string values)
+    with the format tag and the tensors' digest added, under one metadata key (safetensors
+    keeps metadata in a hash map whose order varies between processes, and the file's
+    bytes must not)."""
+    arrays = {k: np.ascontiguousarray(_as_array(t)) for k, t in tensors.items()}
+    meta = {"format": FORMAT_NAME, **meta, "data_sha256": data_digest(arrays)}
+    return st_save(arrays, metadata={META_KEY: dumps(meta)})
 
 
 def read_metadata(data: bytes, what: str = "shared model") -> dict[str, str]:
@@ -112,16 +127,23 @@ def read_metadata(data: bytes, what: str = "shared model") -> dict[str, str]:
 
 
 def read_tensors(data: bytes, meta: dict[str, str], what: str = "shared model",
-                 dtypes: tuple | None = None) -> dict[str, torch.Tensor]:
-    """A model file's tensors (of `dtypes` only, if given), checked against the digest
-    its metadata records."""
+                 dtypes: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """A model file's tensors as numpy arrays (of `dtypes` only, if given: torch's names,
+    e.g. "torch.float32"), checked against the digest its metadata records."""
+    (n,) = struct.unpack("<Q", data[:8])  # read_metadata has bounded and parsed it
+    header = json.loads(data[8:8 + n])
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        tag = entry.get("dtype") if isinstance(entry, dict) else None
+        kind = _DTYPES.get(tag, str(tag))
+        if (dtypes is not None and kind not in dtypes) or tag not in _DTYPES \
+                or tag == "BF16":  # numpy has no bfloat16, and no model writes one
+            raise ModelError(f"{what} tensor {name} has unsupported type {kind}")
     try:
         tensors = st_load(data)
     except Exception as e:  # safetensors raises its own error types
         raise ModelError(f"{what} tensors are unreadable: {e}") from None
-    for name, t in tensors.items():
-        if dtypes is not None and t.dtype not in dtypes:
-            raise ModelError(f"{what} tensor {name} has unsupported type {t.dtype}")
     if data_digest(tensors) != meta.get("data_sha256"):
         raise ModelError(f"{what} is damaged: its tensor data do not match the digest "
                          "recorded in it (tampered or truncated file)")

@@ -26,7 +26,7 @@ FORMAT_VERSION = 2
 READ_VERSIONS = ("1", "2")
 # A tile is fitted as one batch entry, so its T^2 pixels must fit in FitConfig.max_batch_pixels.
 MAX_TILE = 1024
-_TENSOR_DTYPES = (torch.float32, torch.uint8)  # all this format writes
+_TENSOR_DTYPES = ("torch.float32", "torch.uint8")  # all this format writes
 
 
 @dataclass
@@ -137,7 +137,8 @@ class SharedModel(ModelFile):
         if version not in READ_VERSIONS:
             raise ModelError(f"shared model format version {version!r} is not "
                              f"supported (this inrcodec reads versions {', '.join(READ_VERSIONS)})")
-        tensors = read_tensors(data, meta, dtypes=_TENSOR_DTYPES)
+        tensors = {k: torch.from_numpy(np.array(v)) for k, v in
+                   read_tensors(data, meta, dtypes=_TENSOR_DTYPES).items()}
         try:
             arch = Arch.from_dict(json.loads(meta["arch"]))
             tile = int(meta["tile"])

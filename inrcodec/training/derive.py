@@ -25,8 +25,10 @@ def with_learned_upsampling(model: LatentModel, command: str = "") -> LatentMode
     keep = torch.ones(len(taps), dtype=torch.bool)
     info = {"derived_from": model.hash, "derivation": "learned upsampling at bilinear taps",
             "command": command, "source_info": model.info}
-    return LatentModel(arch=arch, thetas=[torch.cat([t, taps]) for t in model.thetas],
-                       masks=[torch.cat([m, keep]) for m in model.masks], arm=model.arm,
+    return LatentModel(arch=arch, thetas=[torch.cat([torch.from_numpy(t), taps])
+                                          for t in model.thetas],
+                       masks=[torch.cat([torch.from_numpy(m), keep]) for m in model.masks],
+                       arm=model.arm,
                        default_level=model.default_level, info=info)
 
 

@@ -34,7 +34,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..codec import prior
-from ..codec.latent import arm, grids, synthesis, upsampling
+from ..codec.latent import arm, grids, layout, synthesis, upsampling
 from ..codec.latent.config import LatentArch, LatentFit, latent_lambda
 from ..codec.latent.fit import quantised
 from ..codec.latent.model import LatentModel
@@ -93,7 +93,7 @@ class _Pool:
         self.rng = np.random.default_rng(seed)
         self.refills = 0
         self.buffer: list[np.ndarray] = []
-        self.shapes = grids.grid_shapes(cfg.crop, cfg.crop, arch.levels)
+        self.shapes = layout.grid_shapes(cfg.crop, cfg.crop, arch.levels)
         self.img = torch.empty(cfg.pool, cfg.crop * cfg.crop, 3)
         self.lat = [torch.zeros(cfg.pool, *s) for s in self.shapes]
         self.m = [torch.zeros_like(g) for g in self.lat]
@@ -178,7 +178,7 @@ class _Shared:
         if self.step >= c.steps and (self.step - c.steps) % c.round_steps == 0 \
                 and len(self.levels) == 1 + (self.step - c.steps) // c.round_steps:
             with torch.no_grad():
-                weights = synthesis.weight_tensors(self.arch)
+                weights = layout.weight_tensors(self.arch)
                 self.mask = prune_flat(self.theta.detach(), self.mask, weights, c.prune_rate)
                 self.theta.mul_(self.mask)
 

@@ -12,7 +12,7 @@ from inrcodec.codec import bitstream
 from inrcodec.codec.latent import arm
 from inrcodec.codec.latent.codec import model_for
 from inrcodec.codec.latent.format import arch_of
-from inrcodec.codec.latent.grids import grid_shapes
+from inrcodec.codec.latent.layout import grid_shapes
 
 LATENT_VERSIONS = (3, 4, 6, 7)
 

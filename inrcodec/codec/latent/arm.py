@@ -19,18 +19,19 @@ grids' exact code length for encoder decisions.
 from __future__ import annotations
 
 import functools
+import math
 import struct
 from dataclasses import dataclass
-
-import math
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ...errors import FormatError
 from .. import prior, rangecoder
+
+if TYPE_CHECKING:
+    import torch
 
 CONTEXT = ((-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2),
            (-1, -2), (-1, -1), (-1, 0), (-1, 1), (-1, 2),
@@ -411,10 +412,11 @@ def grid_bits(grids: list[np.ndarray], params: ArmParams, binned: bool = True) -
     return total
 
 
-# -- the float twin, for fitting --------------------------------------------------------------
+# -- the float twin, for fitting (torch, imported here: the decoder needs none) ------------------
 def init_float(hidden: int, generator: torch.Generator) -> list[torch.Tensor]:
     """[W1 (H, 12), b1 (H,), W2 (2, H), b2 (2,)]: the second layer starts at zero, with the
     scale at 1 (untrained, every latent gets a Laplace of scale 1)."""
+    import torch
     c = len(CONTEXT)
     w1 = (torch.rand(hidden, c, generator=generator) * 2 - 1) / math.sqrt(c)
     return [w1, torch.zeros(hidden), torch.zeros(2, hidden),
@@ -424,6 +426,8 @@ def init_float(hidden: int, generator: torch.Generator) -> list[torch.Tensor]:
 def context_float(q: torch.Tensor) -> torch.Tensor:
     """(..., h, w) latents -> (..., h * w, 12) causal neighbours, zero outside the grid,
     clipped to [-CLIP, CLIP] (before the copies: a twelfth of the work)."""
+    import torch
+    import torch.nn.functional as F
     h, w = q.shape[-2:]
     p = F.pad(q.clamp(-CLIP, CLIP), (2, 2, 2, 0))
     return torch.stack([p[..., 2 + dy:2 + dy + h, 2 + dx:2 + dx + w].reshape(*q.shape[:-2], -1)
@@ -433,6 +437,7 @@ def context_float(q: torch.Tensor) -> torch.Tensor:
 def predict_float(params: list[torch.Tensor], ctx: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """ArmParams.predict in float: (mean, Laplace scale) per row of contexts."""
+    import torch
     w1, b1, w2, b2 = params
     o = torch.relu(ctx @ w1.t() + b1) @ w2.t() + b2  # ctx is clipped by context_float
     scale = 0.04 * torch.exp2(o[..., 1].clamp(0.0, (SCALES - 1) / 6.0))

@@ -14,29 +14,30 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 
 from ...config import DEFAULT_EFFORT
 from ...errors import FormatError, InrcodecError
 from ...io import LoadedImage, alpha_plane, rgb_of
-from ...model.accel import resolve_device
 from ...model.file import load_named
 from .. import bitstream, search
 from ..mode import Mode
 from ..options import EncodeOptions
 from ..report import EncodeReport
-from . import arm, ratecontrol
+from . import arm
 from .config import EFFORT_STEPS, QUALITY, STEPS, LatentArch, LatentFit, latent_lambda
-from .fit import LIM, Fitted, Start, fit
 from .format import (LATENT_VERSION, NO_MODEL, LatentHeader, arch_of, pack_synthesis,
                      unpack_synthesis, write)
-from .grids import features_lattice, grid_shapes, lattice
+from .layout import grid_shapes
 from .model import LatentModel, load_latent_model, shipped_latent_model
 from .render import render
-from .synthesis import synthesize_cf, taps
+
+if TYPE_CHECKING:
+    from .fit import Fitted, Start
+# The encoder's own modules (the fit, with torch) are imported where it starts, so that a
+# decode loads none of them.
 
 NAME = "latent"
 # --psnr: real encodes on this grid of qualities, by bisection (search.on_grid).
@@ -94,6 +95,7 @@ def compress(img: np.ndarray, image_mode: str, alpha: bytes | None, fs: LatentFi
     With a `budget` (bytes) the file fits in it (see `pack`).
     The fit runs on `device`; coding and the choice of step size stay on the CPU, so the
     file decodes the same on every machine."""
+    from .fit import Start, fit
     if model is not None:
         model.check_level(level)
         start = start or Start.of(model, level)
@@ -112,6 +114,8 @@ def pack(img: np.ndarray, image_mode: str, alpha: bytes | None, f: Fitted, lam: 
     the file is the one of least distortion among: the best option that fits as it is,
     and the TRIM_OPTIONS best options each with its latents trimmed (ratecontrol.trim) to
     the bytes left."""
+    from . import ratecontrol
+    from .fit import LIM
     h, w = img.shape[:2]
     own_arm = model is None or start.arm is None
     latents = arm.encode_section(f.latents, f.arm)
@@ -158,6 +162,10 @@ def pack(img: np.ndarray, image_mode: str, alpha: bytes | None, f: Fitted, lam: 
 def _synthesis_mse(img, arch, latents: list[np.ndarray], options, base, mask) -> list[float]:
     """Each synthesis option's MSE, with these integer latents, on a lattice of about 2^17
     pixels (the full render is the check-decode's): the choice costs the same at any size."""
+    import torch
+
+    from .grids import features_lattice, lattice
+    from .synthesis import synthesize_cf, taps
     h, w = img.shape[:2]
     stride = max(1, math.ceil(math.sqrt(h * w / CHOICE_PIXELS)))
     phase = (min(stride // 2, h - 1), min(stride // 2, w - 1))
@@ -182,6 +190,7 @@ def encode(img: LoadedImage, model: LatentModel, settings: Settings, progress=No
     """One image -> its file and report; `check` decodes a file and gives its PSNR (the
     encoder's check-decode). A bpp target runs a pilot fit and one full fit
     (ratecontrol.py); a psnr target searches the quality with whole encodes (search.on_grid)."""
+    from ...model.accel import resolve_device
     t0 = time.perf_counter()
     if settings.target == "bpp":
         return _encode_to_bpp(img, model, settings, progress, check, device, t0)
@@ -215,6 +224,9 @@ def _encode_to_bpp(img: LoadedImage, model: LatentModel, settings: Settings, pro
     """The file within settings.bpp, in about one encode's time: a pilot fit at a first
     guess of lambda, one full fit at the lambda the pilot points to, then the latents
     trimmed if the file is over (ratecontrol.py)."""
+    from ...model.accel import resolve_device
+    from . import ratecontrol
+    from .fit import Start, fit
     h, w = img.pixels.shape[:2]
     budget = int(settings.bpp * h * w / 8)
     level = model.default_level if settings.level is None else settings.level
@@ -279,8 +291,7 @@ def decode(data: bytes, h: LatentHeader, model, size: tuple[int, int], device=No
         m = model_for(h, model)
         a = m.arch
         theta = unpack_synthesis(bitstream.section(data, h, "synthesis"), a,
-                                 m.thetas[h.level].numpy().astype(np.float32),
-                                 m.masks[h.level].numpy())
+                                 m.thetas[h.level], m.masks[h.level])
         own = bitstream.section(data, h, "arm")
         params = arm.ArmParams.from_bytes(own) if own else arm.ArmParams(*m.arm)
     else:

@@ -23,7 +23,8 @@ from .. import prior
 from ..schedule import cosine_decay
 from . import arm, rate, synthesis
 from .config import LatentArch, LatentFit
-from .grids import features_lattice, grid_shapes, lattice
+from .grids import features_lattice, lattice
+from .layout import grid_shapes
 from .optim import Nets
 from .synthesis import init_synthesis
 
@@ -40,8 +41,8 @@ class Start:
 
     @classmethod
     def of(cls, model, level: int) -> "Start":
-        return cls(model.thetas[level].clone(), model.masks[level].clone(),
-                   arm.ArmParams(*model.arm))
+        return cls(torch.from_numpy(model.thetas[level].copy()),
+                   torch.from_numpy(model.masks[level].copy()), arm.ArmParams(*model.arm))
 
 
 @dataclass

@@ -26,7 +26,7 @@ from .. import bitstream, prior
 from ..header import (IMAGE_MODE_IDS, MAGIC, MAX_SECTION, Field, ImageHeader, common_fields,
                       validate_alpha_len, validate_image)
 from .config import UPSAMPLING, LatentArch
-from .synthesis import synthesis_tensors
+from .layout import synthesis_tensors
 
 LATENT_VERSION = 7  # what the encoder writes; LatentHeader.LAYOUTS: what the decoder reads
 BINNED = 6  # from this version on, the latents' tables are binned (arm._Tables)

@@ -11,17 +11,12 @@ centre's coordinates in [-1, 1]) are its features.
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
 
 from . import upsampling
 from .config import LatentArch
-
-
-def grid_shapes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
-    return [(math.ceil(height / 2 ** k), math.ceil(width / 2 ** k)) for k in range(levels)]
 
 
 def coordinates(height: int, width: int, device=None) -> torch.Tensor:

@@ -18,14 +18,12 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ...errors import ModelError
 from ...model.file import MAX_LEVELS, ModelFile, dumps, pack_model, read_metadata, read_tensors
-from ...model.prune import prune_flat
-from .arm import ArmParams, init_float
+from .arm import ArmParams
 from .config import LatentArch
-from .synthesis import init_synthesis, weight_tensors
+from .layout import weight_tensors
 
 FORMAT_VERSION = "3"
 KIND = "latent"
@@ -38,14 +36,17 @@ class LatentModel(ModelFile):
     WHAT = "latent model"
 
     arch: LatentArch
-    thetas: list[torch.Tensor]  # per level: (n_params,) float32, pruned entries 0
-    masks: list[torch.Tensor]  # per level: (n_params,) bool, True where a file sends a delta
+    # numpy (a fit takes torch copies: fit.Start); torch tensors given are converted
+    thetas: list[np.ndarray]  # per level: (n_params,) float32, pruned entries 0
+    masks: list[np.ndarray]  # per level: (n_params,) bool, True where a file sends a delta
     arm: tuple[np.ndarray, ...]  # fixed-point ARM: w1 (H, 12), b1 (H,), w2 (2, H), b2 (2,)
     default_level: int = 0
     info: dict = field(default_factory=dict)
     _hash: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
+        self.thetas = [_array(t, np.float32) for t in self.thetas]
+        self.masks = [_array(m, bool) for m in self.masks]
         n = self.arch.n_params()
         if not self.thetas or len(self.thetas) != len(self.masks) \
                 or len(self.thetas) > MAX_LEVELS:
@@ -87,11 +88,10 @@ class LatentModel(ModelFile):
     def to_bytes(self) -> bytes:
         t = {}
         for k, (theta, m) in enumerate(zip(self.thetas, self.masks)):
-            t[f"level.{k:02d}.theta"] = theta.detach().to(torch.float32).contiguous()
-            bits = np.packbits(m.numpy().astype(np.uint8), bitorder="little")
-            t[f"level.{k:02d}.mask"] = torch.from_numpy(bits)
+            t[f"level.{k:02d}.theta"] = theta
+            t[f"level.{k:02d}.mask"] = np.packbits(m.astype(np.uint8), bitorder="little")
         for name, a in zip(ARM_TENSORS, self.arm):
-            t[f"arm.{name}"] = torch.from_numpy(np.ascontiguousarray(a, dtype=np.int16))
+            t[f"arm.{name}"] = np.ascontiguousarray(a, dtype=np.int16)
         arch = dataclasses.asdict(self.arch)
         if arch["upsample"] == "bilinear":  # the models made before the key had it implicitly
             del arch["upsample"]
@@ -124,21 +124,20 @@ class LatentModel(ModelFile):
         try:
             for k in range(n_levels):
                 theta, packed = tensors[f"level.{k:02d}.theta"], tensors[f"level.{k:02d}.mask"]
-                if theta.dtype != torch.float32 or theta.dim() != 1 or theta.numel() != n \
-                        or not torch.isfinite(theta).all():
+                if theta.dtype != np.float32 or theta.ndim != 1 or theta.size != n \
+                        or not np.isfinite(theta).all():
                     raise ModelError(f"level {k}: expected {n} finite float32 values")
-                if packed.dtype != torch.uint8 or packed.dim() != 1 \
-                        or packed.numel() != -(-n // 8):
+                if packed.dtype != np.uint8 or packed.ndim != 1 \
+                        or packed.size != -(-n // 8):
                     raise ModelError(f"level {k}: the mask must be {-(-n // 8)} bytes")
-                bits = np.unpackbits(packed.numpy(), bitorder="little", count=n)
                 thetas.append(theta)
-                masks.append(torch.from_numpy(bits.astype(bool)))
+                masks.append(np.unpackbits(packed, bitorder="little", count=n).astype(bool))
             arm = []
             for name in ARM_TENSORS:
                 a = tensors[f"arm.{name}"]
-                if a.dtype != torch.int16:
+                if a.dtype != np.int16:
                     raise ModelError(f"arm.{name} must be int16")
-                arm.append(a.numpy().astype(np.int64))
+                arm.append(a.astype(np.int64))
         except KeyError as e:
             raise ModelError(f"latent model lacks tensor {e}") from None
         model = cls(arch=arch, thetas=thetas, masks=masks, arm=tuple(arm),
@@ -151,6 +150,11 @@ def scratch_latent_model(arch: LatentArch, *, n_levels: int = 2, seed: int = 0,
                          arm_params: tuple[np.ndarray, ...] | None = None) -> LatentModel:
     """An untrained latent model: a seeded random synthesis, pruned by magnitude into
     `n_levels` levels, and an untrained ARM (or `arm_params`). For tests and ablations."""
+    import torch
+
+    from ...model.prune import prune_flat
+    from .arm import init_float
+    from .synthesis import init_synthesis
     gen = torch.Generator().manual_seed(seed)
     theta = init_synthesis(arch, gen)
     armf = init_float(arch.arm_hidden, gen)
@@ -166,6 +170,13 @@ def scratch_latent_model(arch: LatentArch, *, n_levels: int = 2, seed: int = 0,
         masks.append(mask)
     return LatentModel(arch=arch, thetas=thetas, masks=masks, arm=tuple(arm_params),
                        info={"trainer": "scratch_latent_model", "seed": seed})
+
+
+def _array(t, dtype) -> np.ndarray:
+    """A level's values as a numpy array of `dtype` (from numpy or torch)."""
+    if not isinstance(t, np.ndarray):
+        t = t.detach().cpu().numpy()
+    return np.array(t, dtype=dtype)
 
 
 def default_latent_model_path() -> Path:

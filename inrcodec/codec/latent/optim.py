@@ -15,7 +15,7 @@ import warnings
 import torch
 
 from .config import LatentArch, LatentFit
-from .synthesis import synthesis_tensors, tensor_shapes
+from .layout import synthesis_tensors, tensor_shapes
 
 # heavyball's SOAP as measured: betas (0.95, 0.95), the eigenbases refreshed every 10 steps.
 SOAP_BETAS = (0.95, 0.95)

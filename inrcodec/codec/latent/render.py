@@ -1,11 +1,12 @@
 """The decoder's pixels: the integer grids, upsampled (grids.py, upsampling.py) and put
-through the synthesis (synthesis.py), in compiled passes over bands of rows in parallel.
+through the synthesis (synthesis.py), in compiled passes over bands of rows, which threads
+share (`THREADS`).
 
 At the image's own size with the learned upsampling, one pass per band runs the cascade's
 last x2 step for the band's rows only, puts grid 0 and the coordinates beside it and runs
 the synthesis on it, so no full-size feature tensor exists. At another size, or with a
 fixed upsampling, the features come from grids.features a chunk at a time and the same
-synthesis kernel runs on them.
+synthesis kernel runs on them (torch's: the one path of the decoder that imports it).
 
 The synthesis arithmetic is the one the spec pins (bitstream_spec/README.md, "Synthesis
 arithmetic"): each unit's products (exact in float64) summed in float64 from 0 in input
@@ -16,15 +17,22 @@ decoder computes (web/src/synthesis.js).
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
-import torch
 
 from . import upsampling
 from .config import LatentArch
-from .grids import features
 
-BAND = 8  # output rows per parallel task
+BAND = 8  # output rows per task
+# Threads of a render: None, the CPUs this process may use; InrDataset's DataLoader workers
+# set 1. Python threads running nogil kernels, not numba's parallel loops: numba's OpenMP
+# pool does not survive a fork (a DataLoader's workers were killed: "fork() called from a
+# process already using GNU OpenMP").
+THREADS: int | None = None
+_pool: tuple[int, ThreadPoolExecutor] | None = None
 LANES = 256  # pixels the synthesis runs side by side (its float64 activations in cache)
 
 # sin by Cody-Waite reduction to [-pi/4, pi/4] with pi/2 in three parts, then fdlibm's
@@ -143,27 +151,43 @@ def _band(o0, o1, grid0, stack, e, coords, height, width, dims, theta, sine, w0,
         _synthesize(feat, width, dims, theta, sine, w0, out, o * width, buf_a, buf_b)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _bands(grid0, stack, e, coords, dims, theta, sine, w0, out):
+@numba.njit(cache=True, nogil=True)
+def _bands(b0, b1, grid0, stack, e, coords, dims, theta, sine, w0, out):
+    """Bands b0..b1 (BAND rows each) of the image."""
     height, width = grid0.shape
-    n_bands = (height + BAND - 1) // BAND
-    for b in numba.prange(n_bands):
+    for b in range(b0, b1):
         _band(b * BAND, min(height, (b + 1) * BAND), grid0, stack, e, coords, height, width,
               dims, theta, sine, w0, out)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _chunks(feat, dims, theta, sine, w0, out):
-    """_synthesize over all of feat (inputs x N), BAND x 1024 pixels per task."""
+CHUNK = BAND * 1024  # pixels per task of _chunks
+
+
+@numba.njit(cache=True, nogil=True)
+def _chunks(b0, b1, feat, dims, theta, sine, w0, out):
+    """_synthesize over chunks b0..b1 of feat (inputs x N)."""
     n = feat.shape[1]
-    size = BAND * 1024
     widest = max(dims.max(), dims[0])
-    for b in numba.prange((n + size - 1) // size):
-        a = b * size
-        buf_a = np.empty((widest, LANES), np.float64)
-        buf_b = np.empty((widest, LANES), np.float64)
-        _synthesize(feat[:, a:a + size], min(size, n - a), dims, theta, sine, w0, out, a,
+    buf_a = np.empty((widest, LANES), np.float64)
+    buf_b = np.empty((widest, LANES), np.float64)
+    for b in range(b0, b1):
+        a = b * CHUNK
+        _synthesize(feat[:, a:a + CHUNK], min(CHUNK, n - a), dims, theta, sine, w0, out, a,
                     buf_a, buf_b)
+
+
+def _split(kernel, n_tasks: int, *args) -> None:
+    """kernel(b0, b1, *args) over tasks 0..n_tasks, in as many even parts as threads."""
+    global _pool
+    threads = min(THREADS or len(os.sched_getaffinity(0)), n_tasks)
+    if threads <= 1:
+        kernel(0, n_tasks, *args)
+        return
+    if _pool is None or _pool[0] != os.getpid() or _pool[1]._max_workers < threads:
+        _pool = (os.getpid(), ThreadPoolExecutor(threads))  # a fork's child makes its own
+    cuts = [n_tasks * k // threads for k in range(threads + 1)]
+    for f in [_pool[1].submit(kernel, a, b, *args) for a, b in zip(cuts, cuts[1:])]:
+        f.result()
 
 
 def render(arch: LatentArch, theta: np.ndarray, grids: list[np.ndarray], height: int,
@@ -180,12 +204,15 @@ def render(arch: LatentArch, theta: np.ndarray, grids: list[np.ndarray], height:
         for k in range(len(gs) - 2, 0, -1):  # every coarser grid to grid 1's size
             y, _ = upsampling.step(x, e[k], gs[k].shape)
             x = np.concatenate([gs[k][None], y])
-        _bands(gs[0], np.ascontiguousarray(x), e[0].copy(), arch.coords, dims, theta, sine,
-               w0, out)
-    else:
+        _split(_bands, -(-height // BAND), gs[0], np.ascontiguousarray(x), e[0].copy(),
+               arch.coords, dims, theta, sine, w0, out)
+    else:  # torch's interpolation (imported only here: the usual decode needs no torch)
+        import torch
+
+        from .grids import features
         t = torch.from_numpy(theta)
         taps = t[-arch.up_params:] if arch.up_params else None
         with torch.no_grad():
             f = features(arch, [torch.from_numpy(g) for g in gs], height, width, taps)
-        _chunks(f.numpy(), dims, theta, sine, w0, out)
+        _split(_chunks, -(-height * width // CHUNK), f.numpy(), dims, theta, sine, w0, out)
     return out.reshape(height, width, 3)

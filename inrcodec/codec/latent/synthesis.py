@@ -12,8 +12,8 @@ import numba
 import numpy as np
 import torch
 
-from .config import LatentArch
 from . import upsampling
+from .config import LatentArch
 
 
 def init_synthesis(arch: LatentArch, generator: torch.Generator) -> torch.Tensor:
@@ -29,30 +29,6 @@ def init_synthesis(arch: LatentArch, generator: torch.Generator) -> torch.Tensor
     if arch.up_params:
         parts.append(upsampling.init(arch.levels))
     return torch.cat(parts)
-
-
-def synthesis_tensors(arch: LatentArch) -> list[slice]:
-    """The slices of the flat vector that are tensors: each layer's weights, its biases,
-    then (learned upsampling) the upsampling's taps."""
-    out, off = [], 0
-    for o, i in arch.shapes():
-        out.append(slice(off, off + o * i))
-        out.append(slice(off + o * i, off + o * i + o))
-        off += o * i + o
-    if arch.up_params:
-        out.append(slice(off, off + arch.up_params))
-    return out
-
-
-def tensor_shapes(arch: LatentArch) -> list[tuple[int, ...]]:
-    """The shapes of `synthesis_tensors`: (out, in), (out,), ..., then (levels - 1, 4)."""
-    out = [x for o, i in arch.shapes() for x in ((o, i), (o,))]
-    return out + ([(arch.levels - 1, upsampling.TAPS)] if arch.up_params else [])
-
-
-def weight_tensors(arch: LatentArch) -> list[slice]:
-    """The layers' weight matrices: what a shared model prunes and MACs count."""
-    return synthesis_tensors(arch)[0:2 * len(arch.shapes()):2]
 
 
 def taps(arch: LatentArch, theta: torch.Tensor) -> torch.Tensor | None:

@@ -21,9 +21,14 @@ kernels; torch's convolutions of one channel ran 20x slower (measured).
 """
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
 import numba
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 BILINEAR = (0.0, 0.25, 0.75, 0.0)
 TAPS = 4
@@ -33,6 +38,7 @@ TAPS = 4
 
 def init(levels: int) -> torch.Tensor:
     """Every step at bilinear, flat: step 0 (grid 1 -> grid 0) first."""
+    import torch
     return torch.tensor(BILINEAR, dtype=torch.float32).repeat(levels - 1)
 
 
@@ -196,45 +202,52 @@ def step_backward(x, e, r, gy: np.ndarray, phase=None) -> tuple[np.ndarray, np.n
     return gx, ge
 
 
-class _Cascade(torch.autograd.Function):
-    """The cascade at one phase of the last step (or all of it): taps, grids (each
-    (B, h_k, w_k)) -> (B, L, h, w). The batch's images share the taps."""
+@functools.cache
+def _cascade_function():
+    """The cascade as a torch autograd Function (built on first use: the decoder, which
+    runs `step` alone, never imports torch)."""
+    import torch
 
-    @staticmethod
-    def forward(ctx, taps, phase, *grids):
-        e = taps.detach().contiguous().numpy().reshape(-1, TAPS)
-        qs = [g.detach().contiguous().numpy() for g in grids]
-        b = qs[0].shape[0]
-        x, saved = qs[-1][:, None], []
-        for k in range(len(qs) - 2, -1, -1):
-            ph = phase if k == 0 else None
-            flat = x.reshape(-1, *x.shape[2:])
-            y, r = step(flat, e[k], qs[k].shape[1:], ph)
-            saved.append((flat, r, ph))
-            top = qs[k] if ph is None else qs[k][:, ph[0]::2, ph[1]::2]
-            x = np.concatenate([top[:, None], y.reshape(b, -1, *y.shape[1:])], 1)
-        ctx.saved = saved, e, [g.shape for g in grids]
-        return torch.from_numpy(x)
+    class _Cascade(torch.autograd.Function):
+        """The cascade at one phase of the last step (or all of it): taps, grids (each
+        (B, h_k, w_k)) -> (B, L, h, w). The batch's images share the taps."""
 
-    @staticmethod
-    def backward(ctx, gout):
-        saved, e, shapes = ctx.saved
-        g = gout.contiguous().numpy()
-        b = g.shape[0]
-        ge = np.zeros_like(e)
-        gq = [None] * len(shapes)
-        for k, (x, r, ph) in zip(range(len(shapes) - 1), reversed(saved)):
-            top = torch.from_numpy(np.ascontiguousarray(g[:, 0]))
-            if ph is None:
-                gq[k] = top
-            else:
-                gq[k] = torch.zeros(shapes[k])
-                gq[k][:, ph[0]::2, ph[1]::2] = top
-            rest = np.ascontiguousarray(g[:, 1:]).reshape(-1, *g.shape[2:])
-            gx, ge[k] = step_backward(x, e[k], r, rest, ph)
-            g = gx.reshape(b, -1, *gx.shape[1:])
-        gq[-1] = torch.from_numpy(np.ascontiguousarray(g[:, 0]))
-        return (torch.from_numpy(ge.reshape(-1)), None, *gq)
+        @staticmethod
+        def forward(ctx, taps, phase, *grids):
+            e = taps.detach().contiguous().numpy().reshape(-1, TAPS)
+            qs = [g.detach().contiguous().numpy() for g in grids]
+            b = qs[0].shape[0]
+            x, saved = qs[-1][:, None], []
+            for k in range(len(qs) - 2, -1, -1):
+                ph = phase if k == 0 else None
+                flat = x.reshape(-1, *x.shape[2:])
+                y, r = step(flat, e[k], qs[k].shape[1:], ph)
+                saved.append((flat, r, ph))
+                top = qs[k] if ph is None else qs[k][:, ph[0]::2, ph[1]::2]
+                x = np.concatenate([top[:, None], y.reshape(b, -1, *y.shape[1:])], 1)
+            ctx.saved = saved, e, [g.shape for g in grids]
+            return torch.from_numpy(x)
+
+        @staticmethod
+        def backward(ctx, gout):
+            saved, e, shapes = ctx.saved
+            g = gout.contiguous().numpy()
+            b = g.shape[0]
+            ge = np.zeros_like(e)
+            gq = [None] * len(shapes)
+            for k, (x, r, ph) in zip(range(len(shapes) - 1), reversed(saved)):
+                top = torch.from_numpy(np.ascontiguousarray(g[:, 0]))
+                if ph is None:
+                    gq[k] = top
+                else:
+                    gq[k] = torch.zeros(shapes[k])
+                    gq[k][:, ph[0]::2, ph[1]::2] = top
+                rest = np.ascontiguousarray(g[:, 1:]).reshape(-1, *g.shape[2:])
+                gx, ge[k] = step_backward(x, e[k], r, rest, ph)
+                g = gx.reshape(b, -1, *gx.shape[1:])
+            gq[-1] = torch.from_numpy(np.ascontiguousarray(g[:, 0]))
+            return (torch.from_numpy(ge.reshape(-1)), None, *gq)
+    return _Cascade
 
 
 def cascade(taps: torch.Tensor, grids: list[torch.Tensor],
@@ -247,4 +260,4 @@ def cascade(taps: torch.Tensor, grids: list[torch.Tensor],
     if len(grids) == 1:
         g = grids[0]
         return (g if phase is None else g[:, phase[0]::2, phase[1]::2])[:, None]
-    return _Cascade.apply(taps, phase, *grids)
+    return _cascade_function().apply(taps, phase, *grids)

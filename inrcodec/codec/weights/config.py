@@ -7,6 +7,15 @@ from dataclasses import dataclass
 
 from ...errors import InrcodecError
 
+# The quantisers' ids in format 2 (quantiser.py), here so that the format needs no torch.
+FP16 = 0
+DELTA = 1
+QUANTIZERS = {FP16: "fp16", DELTA: "delta"}
+QUANTIZER_IDS = {v: k for k, v in QUANTIZERS.items()}
+# Largest step size a file may carry: keeps theta0 + s * q finite in float32 for |q| < 2^15.
+MAX_STEP_SIZE = 65536.0
+DELTA_BITS = (8, 16)  # integer widths: |q| <= 2^(bits-1) - 1
+
 # -- formats 1 and 2: the paper's encoder -------------------------------------------------
 PAPER_STEPS = 100  # optimiser (Adam) steps per tile
 PAPER_LR = 1e-4  # the paper's test-time learning rate

@@ -22,7 +22,7 @@ from .. import bitstream
 from ..entropy import CODERS, RANGE, ZSTD
 from ..header import (IMAGE_MODE_IDS, MAGIC, MAX_SECTION, Field, ImageHeader, common_fields,
                       validate_alpha_len, validate_image)
-from .quantiser import DELTA, DELTA_BITS, FP16, QUANTIZERS
+from .config import DELTA, DELTA_BITS, FP16, QUANTIZERS
 
 PAPER_VERSION = 2  # the paper's encoder (--preset paper) writes this
 PAPER_VERSIONS = (1, 2)  # one level for every tile

@@ -18,14 +18,9 @@ from ...errors import FormatError, InrcodecError
 from ...model.sparse import live_mask
 from .. import entropy
 
-FP16 = 0
-DELTA = 1
-QUANTIZERS = {FP16: "fp16", DELTA: "delta"}
+from .config import DELTA, DELTA_BITS, FP16, MAX_STEP_SIZE  # noqa: F401  (defined there: the format reads them without torch)
+
 _FP16_MAX = float(np.finfo(np.float16).max)
-QUANTIZER_IDS = {v: k for k, v in QUANTIZERS.items()}
-# Largest step size a file may carry: keeps theta0 + s * q finite in float32 for |q| < 2^15.
-MAX_STEP_SIZE = 65536.0
-DELTA_BITS = (8, 16)  # integer widths: |q| <= 2^(bits-1) - 1
 
 
 def quantize(theta: torch.Tensor, qid: int = FP16) -> bytes:
