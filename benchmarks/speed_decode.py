@@ -215,3 +215,9 @@ def section(args, log) -> dict:
     if args.big_inr:
         res["big"] = big(args.big_inr, max(1, args.reps // 2), log)
     return res
+
+
+if __name__ == "__main__":  # speed.py with this section alone
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks import speed
+    speed.main(["--sections", "latent-decode", *sys.argv[1:]])

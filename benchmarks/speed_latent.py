@@ -80,11 +80,10 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
     step, which is also timed whole."""
     import torch
 
-    from inrcodec.codec.latent import rate, synthesis
+    from inrcodec.codec.latent import layout, rate, synthesis
     from inrcodec.codec.latent.fit import Start, phases, quantised, uniform_noise
     from inrcodec.codec.latent.optim import Nets
     from inrcodec.codec.latent.grids import features_at, features_lattice, lattice
-    from inrcodec.codec.latent.layout import grid_shapes
     from inrcodec.codec.latent.config import LatentFit, QUALITY as LATENT_QUALITY, latent_lambda
     fs = LatentFit(lam=latent_lambda(LATENT_QUALITY))
     a, fixed = m.arch, dataclasses.replace(m.arch, upsample="bilinear")  # the reference's
@@ -96,7 +95,7 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
     order = phases(fs.stride)
     targets = [full[(slice(None),) + lattice(h, w, fs.stride, p)].reshape(3, -1).contiguous()
                for p in order]
-    shapes = grid_shapes(h, w, a.levels)
+    shapes = layout.grid_shapes(h, w, a.levels)
     canvas = rate.Canvas(shapes)
     lat = [torch.zeros(s, requires_grad=True) for s in shapes]
     theta = st.theta.clone().requires_grad_(True)

@@ -46,7 +46,8 @@ from inrcodec.codec.latent.fit import (LIM, Start, phases, quantised, softround,
                                        uniform_noise)
 from inrcodec.codec.latent.format import pack_synthesis, unpack_synthesis  # noqa: E402
 from inrcodec.codec.latent.grids import (coordinates, features, features_lattice,  # noqa: E402
-                                         grid_shapes, lattice)
+                                         lattice)
+from inrcodec.codec.latent.layout import grid_shapes  # noqa: E402
 from inrcodec.codec.latent.model import load_latent_model  # noqa: E402
 from inrcodec.codec.latent.optim import Nets  # noqa: E402
 from inrcodec.codec.schedule import cosine_decay  # noqa: E402
