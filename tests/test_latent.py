@@ -11,6 +11,7 @@ import inrcodec
 from inrcodec.cli import main
 from inrcodec.codec import bitstream
 from inrcodec.codec.latent import format as lformat
+from inrcodec.codec.latent import layout
 from inrcodec.codec.latent.model import load_latent_model, scratch_latent_model
 from inrcodec.errors import FormatError, InrcodecError, ModelMismatchError
 from inrcodec.metrics import psnr
@@ -201,7 +202,7 @@ def test_sampled_features_match_the_full_upsample():
     from inrcodec.codec.latent import grids as lm
     arch = replace(load_latent_model().arch, upsample="bilinear")
     for h, w in ((40, 56), (37, 53), (64, 64)):
-        grids = [torch.randn(s) for s in lm.grid_shapes(h, w, arch.levels)]
+        grids = [torch.randn(s) for s in layout.grid_shapes(h, w, arch.levels)]
         full = lm.features(arch, grids, h, w).t()
         idx = torch.arange(h * w)
         assert torch.allclose(lm.features_at(arch, grids, h, w, idx), full, atol=1e-5)
@@ -216,7 +217,7 @@ def test_bicubic_features_agree_everywhere_and_interpolate(size):
     from inrcodec.codec.latent import grids as lm
     arch = replace(load_latent_model().arch, upsample="bicubic")
     h, w = size
-    grids = [torch.randn(s) for s in lm.grid_shapes(h, w, arch.levels)]
+    grids = [torch.randn(s) for s in layout.grid_shapes(h, w, arch.levels)]
     full = lm.features(arch, grids, h, w)
     rows, cols = lm.lattice(h, w, 3, (1, 2))
     lat = lm.features_lattice(arch, grids, h, w, 3, (1, 2))
@@ -226,7 +227,7 @@ def test_bicubic_features_agree_everywhere_and_interpolate(size):
                           atol=1e-5)
     bil = lm.features(replace(arch, upsample="bilinear"), grids, h, w)
     assert not torch.allclose(full[1:arch.levels], bil[1:arch.levels], atol=1e-3)
-    const = [torch.full(s, 3.0) for s in lm.grid_shapes(h, w, arch.levels)]
+    const = [torch.full(s, 3.0) for s in layout.grid_shapes(h, w, arch.levels)]
     assert torch.allclose(lm.features(arch, const, h, w)[:arch.levels], torch.tensor(3.0))
     ramp = lm.upsample_grid(arch, torch.arange(20.0).repeat(10, 1), 20, 40)
     assert torch.allclose(ramp[:, 4:36], torch.arange(4, 36) / 2 - 0.25)

@@ -178,21 +178,22 @@ def _finish(o0, o1, q, out, r):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _gather(padded, g, y, x, ctx):
-    """The clipped context of latent (y, x) of grid g into ctx (CONTEXT's order: two rows
-    above at x-2..x+2, then the two latents to the left); whether any is not 0."""
-    r0 = padded[g, y]
-    r1 = padded[g, y + 1]
-    r2 = padded[g, y + 2]
+def _gather(buf, r0, s, ctx):
+    """The clipped context of a latent into ctx (CONTEXT's order: two rows above at
+    x-2..x+2, then the two latents to the left), from a zero-padded grid (2 rows above, 2
+    columns either side) flat in `buf` with rows `s` apart, r0 the index of the context's
+    first entry (padded row y, column x); whether any is not 0."""
+    r1 = r0 + s
+    r2 = r1 + s
     nz = 0
     for i in range(5):
-        a = r0[x + i]
-        b = r1[x + i]
+        a = buf[r0 + i]
+        b = buf[r1 + i]
         nz |= a | b
         ctx[i] = min(max(a, -CLIP), CLIP)
         ctx[5 + i] = min(max(b, -CLIP), CLIP)
     for i in range(2):
-        a = r2[x + i]
+        a = buf[r2 + i]
         nz |= a
         ctx[10 + i] = min(max(a, -CLIP), CLIP)
     return nz != 0
@@ -226,34 +227,37 @@ def _coding_order(shapes):
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _predict_grid(padded, g, h, w, qmax, w1t, b1, w2, b2, out, o):
-    """The prediction (_finish's) of every latent of grid g into out[o:o + h * w] in
-    row-major order, with each latent's symbol (latent - mean's integer part) in column 3."""
+def _predict_grid(buf, off, h, w, qmax, w1t, b1, w2, b2, out, o):
+    """The prediction (_finish's) of every latent of the grid at `off` in `buf` (_padded's)
+    into out[o:o + h * w] in row-major order, with each latent's symbol (latent - mean's
+    integer part) in column 3."""
     ctx = np.empty(w1t.shape[0])
     acc = np.empty(b1.shape[0])
     z0, z1 = _at_zero(w1t, b1, w2, b2)
+    s = w + 4
     for y in range(h):
         for x in range(w):
             r = o + y * w + x
-            if _gather(padded, g, y, x, ctx):  # (spelt out here: as a function, 40% slower)
+            at = off + y * s + x
+            if _gather(buf, at, s, ctx):  # (spelt out here: as a function, 40% slower)
                 o0, o1 = _mlp(ctx, w1t, b1, w2, b2, acc)
             else:
                 o0, o1 = z0, z1
             _finish(o0, o1, qmax, out, r)
-            out[r, 3] = padded[g, y + 2, x + 2] - out[r, 0]
+            out[r, 3] = buf[at + 2 * s + 2] - out[r, 0]
 
 
 def _predict_all(grids: list[np.ndarray], qmaxes: list[int], w) -> np.ndarray:
     """Every latent's (mean's integer part, quarter offset, scale index, symbol - R) in
     coding order: the writer knows every context, so it predicts them all in one go."""
     shapes = [g.shape for g in grids]
-    padded = _padded(shapes)
-    for k, g in enumerate(grids):
-        padded[k, 2:2 + g.shape[0], 2:2 + g.shape[1]] = g
+    buf, offs = _padded(shapes)
+    for g, (_, view) in zip(grids, _views(buf, offs, shapes)):
+        view[:] = g
     out = np.empty((sum(h * w_ for h, w_ in shapes), 4), np.int64)
     o = 0
-    for k, ((h, w_), q) in enumerate(zip(shapes, qmaxes)):
-        _predict_grid(padded, k, h, w_, q, *w, out, o)
+    for off, (h, w_), q in zip(offs, shapes, qmaxes):
+        _predict_grid(buf, off, h, w_, q, *w, out, o)
         o += h * w_
     return out[_coding_order(np.array(shapes, dtype=np.int64).reshape(-1, 2))]
 
@@ -265,11 +269,19 @@ def _weights(params: ArmParams) -> tuple[np.ndarray, ...]:
             params.b2.astype(np.int64))
 
 
-def _padded(shapes: list[tuple[int, int]]) -> np.ndarray:
-    """Grids in one zero-padded array (grid, y + 2, x + 2); int32 holds any latent."""
-    h = max((s[0] for s in shapes), default=0)
-    w = max((s[1] for s in shapes), default=0)
-    return np.zeros((len(shapes), h + 2, w + 4), dtype=np.int32)
+def _padded(shapes: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """The grids zero-padded (2 rows above, 2 columns either side: (h + 2) x (w + 4) each),
+    one after the other in one flat int32 buffer (int32 holds any latent): (the buffer,
+    each grid's offset in it)."""
+    sizes = [(h + 2) * (w + 4) for h, w in shapes]
+    offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    return np.zeros(int(offs[-1]), np.int32), offs[:-1]
+
+
+def _views(buf: np.ndarray, offs, shapes):
+    """(offset, each grid's h x w view in the buffer)."""
+    for o, (h, w) in zip(offs, shapes):
+        yield o, buf[o:o + (h + 2) * (w + 4)].reshape(h + 2, w + 4)[2:, 2:w + 2]
 
 
 CODE_CHUNK = 1 << 16  # symbols per coder call of the writer (bounds its probability rows)
@@ -301,11 +313,12 @@ BEYOND = -2  # _decode_waves: a decoded latent beyond its grid's declared range
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _decode_waves(words, padded, shapes, qmaxes, w1t, b1, w2, b2, cums, R):
+def _decode_waves(words, buf, offs, shapes, qmaxes, w1t, b1, w2, b2, cums, R):
     """The reader, in one call: in coding order (wavefront t = 3y + x, then grid, then
-    row), each latent's prediction (_mlp, or z at a context of zeros), then its symbol (rangecoder.decode, looked
-    for from the residual 0 out) into `padded`. 0, or rangecoder.INVALID, BEYOND, or 1
-    (decoded, but not the encoder's own words)."""
+    row), each latent's prediction (_mlp, or the MLP's at a context of zeros), then its
+    symbol (rangecoder.decode, looked for from the residual 0 out) into the grids (buf,
+    offs: _padded's). 0, or rangecoder.INVALID, BEYOND, or 1 (decoded, but not the
+    encoder's own words)."""
     st = np.empty(rangecoder.STATE, np.uint64)
     rangecoder.start(words, st)
     n_wave = 0
@@ -319,20 +332,21 @@ def _decode_waves(words, padded, shapes, qmaxes, w1t, b1, w2, b2, cums, R):
         for g in range(shapes.shape[0]):
             h, w = shapes[g, 0], shapes[g, 1]
             q = qmaxes[g]
+            s = w + 4
             for y in range(max(0, -(-(t - w + 1) // 3)), min(h - 1, t // 3) + 1):
-                x = t - 3 * y
-                if _gather(padded, g, y, x, ctx):
+                at = offs[g] + y * s + t - 3 * y
+                if _gather(buf, at, s, ctx):
                     o0, o1 = _mlp(ctx, w1t, b1, w2, b2, acc)
                 else:
                     o0, o1 = z0, z1
                 _finish(o0, o1, q, pred, 0)
-                s = rangecoder.decode(st, words, cums[pred[0, 2] * 4 + pred[0, 1]], R)
-                if s < 0:
+                sym = rangecoder.decode(st, words, cums[pred[0, 2] * 4 + pred[0, 1]], R)
+                if sym < 0:
                     return rangecoder.INVALID
-                v = s - R + pred[0, 0]
+                v = sym - R + pred[0, 0]
                 if abs(v) > q:
                     return BEYOND
-                padded[g, y + 2, x + 2] = v
+                buf[at + 2 * s + 2] = v
     return 0 if rangecoder.canonical(st, words) else 1
 
 
@@ -362,8 +376,9 @@ def encode_grids(grids: list[np.ndarray], params: ArmParams, binned: bool = True
 
 def decode_grids(data: bytes, shapes: list[tuple[int, int]], qmaxes: list[int],
                  params: ArmParams, binned: bool = True) -> list[np.ndarray]:
-    """Inverse of encode_grids; raises FormatError on anything it did not make (a payload
-    that does not decode, a latent beyond its range, words other than the encoder's)."""
+    """Inverse of encode_grids (int32 grids); raises FormatError on anything it did not
+    make (a payload that does not decode, a latent beyond its range, words other than the
+    encoder's)."""
     if len(data) % 4:
         raise FormatError("latent payload is not a whole number of 32-bit words")
     if any(not 0 <= q <= prior.MAX_QMAX // 2 for q in qmaxes):
@@ -371,8 +386,8 @@ def decode_grids(data: bytes, shapes: list[tuple[int, int]], qmaxes: list[int],
     R = max(1, 2 * max(qmaxes, default=0))
     shp = np.array(shapes, dtype=np.int64).reshape(-1, 2)
     qm = np.array(qmaxes, dtype=np.int64)
-    padded = _padded(shapes)
-    status = _decode_waves(np.frombuffer(data, dtype="<u4").astype(np.uint32), padded, shp,
+    buf, offs = _padded(shapes)
+    status = _decode_waves(np.frombuffer(data, dtype="<u4").astype(np.uint32), buf, offs, shp,
                            qm, *_weights(params), _cumulative(R, binned), R)
     if status == rangecoder.INVALID:
         raise FormatError("latent payload does not decode: invalid data")
@@ -380,7 +395,7 @@ def decode_grids(data: bytes, shapes: list[tuple[int, int]], qmaxes: list[int],
         raise FormatError("latent beyond the declared range")
     if status:
         raise FormatError("latent payload is not in canonical form (damaged or trailing data)")
-    return [padded[g, 2:2 + h, 2:2 + w_].astype(np.int64) for g, (h, w_) in enumerate(shapes)]
+    return [v.copy() for _, v in _views(buf, offs, shapes)]  # int32
 
 
 # The latent section: u16 qmax per grid, then the coded words.
