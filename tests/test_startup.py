@@ -1,8 +1,7 @@
-"""What a call costs before its first pixel: decoding a file of the default format (7,
-learned upsampling) at its own size, by the API or the command line, imports no torch,
-which alone took about 1 s of a CLI call. The fixed upsamplings (files of 0.11's model and
-before) interpolate with torch, as the spec's reference does, and the weight mode runs on
-torch: both still work."""
+"""What a call costs before its first pixel: decoding a latent-mode file (learned or
+bilinear upsampling, at its own size or another), by the API or the command line, imports
+no torch, which alone took about 1 s of a CLI call. The weight mode runs on torch and
+still works."""
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,9 @@ _PROBE = """
 import sys
 import inrcodec
 from inrcodec.cli import main
-inrcodec.decode_array(open(sys.argv[1], "rb").read(), model=sys.argv[2] if len(sys.argv) > 2 else None)
+data, model = open(sys.argv[1], "rb").read(), sys.argv[2] if len(sys.argv) > 2 else None
+inrcodec.decode_array(data, model=model)
+inrcodec.decode_array(data, (57, 31), model=model)
 print("torch" in sys.modules)
 """
 
@@ -25,9 +26,10 @@ def _imports_torch(*args) -> bool:
     return r.stdout.strip().splitlines()[-1] == "True"
 
 
-def test_a_default_format_file_decodes_without_torch():
+def test_a_latent_file_decodes_without_torch():
     assert not _imports_torch(VEC / "v7-rgb-latent-learned.inr",
                               VEC / "tiny-latent-learned-model.safetensors")
+    assert not _imports_torch(VEC / "v3-rgb-latent.inr")  # bilinear, self-contained
 
 
 def test_the_command_line_decodes_a_latent_file_without_torch(tmp_path):
@@ -45,6 +47,5 @@ def test_the_command_line_decodes_a_latent_file_without_torch(tmp_path):
     assert (tmp_path / "out.png").stat().st_size > 0
 
 
-def test_files_that_need_torch_still_decode_with_it():
-    assert _imports_torch(VEC / "v3-rgb-latent.inr")  # bilinear upsampling
-    assert _imports_torch(VEC / "v5-rgba.inr", VEC / "tiny-model.safetensors")  # weight mode
+def test_a_weight_mode_file_still_decodes_with_torch():
+    assert _imports_torch(VEC / "v5-rgba.inr", VEC / "tiny-model.safetensors")

@@ -4,16 +4,19 @@ share (`THREADS`).
 
 At the image's own size with the learned upsampling, one pass per band runs the cascade's
 last x2 step for the band's rows only, puts grid 0 and the coordinates beside it and runs
-the synthesis on it, so no full-size feature tensor exists. At another size, or with a
-fixed upsampling, the features come from grids.features a chunk at a time and the same
-synthesis kernel runs on them (torch's: the one path of the decoder that imports it).
+the synthesis on it, so no full-size feature tensor exists. At another size (the cascade
+run to the stored size first), or with the bilinear upsampling (from each grid), a band's
+planes are interpolated bilinearly as torch's kernel does it (`_lerp`; the spec's
+reference, and the browser decoder's arithmetic), then put through the same synthesis. The
+bicubic upsampling (a study's) takes grids.features, torch's, the one path here that
+imports torch.
 
 The synthesis arithmetic is the one the spec pins (bitstream_spec/README.md, "Synthesis
 arithmetic"): each unit's products (exact in float64) summed in float64 from 0 in input
 order, the bias added in float64, the result rounded once to float32; sin(w0 y) with w0 y
 rounded to float32 and the sine evaluated in float64 (`_sin`, within 2 ulp) and rounded to
-float32; no fused multiply-adds anywhere. The same on every CPU; it is also what the browser
-decoder computes (web/src/synthesis.js).
+float32; no fused multiply-adds but the one `_lerp` spells out. The same on every CPU; it
+is also what the browser decoder computes (web/src/synthesis.js, upsample.js).
 """
 from __future__ import annotations
 
@@ -160,6 +163,68 @@ def _bands(b0, b1, grid0, stack, e, coords, dims, theta, sine, w0, out):
               dims, theta, sine, w0, out)
 
 
+def _axis(n_in: int, n_out: int):
+    """Bilinear interpolation's taps along one axis, half-pixel centres (torch's
+    `interpolate`, align_corners=False, as its CPU kernel computes them; conformance.md):
+    per output position (low index, high index, their weights), float32 weights."""
+    i = np.arange(n_out)
+    if n_in == n_out:
+        return i, i, np.ones(n_out, np.float32), np.zeros(n_out, np.float32)
+    scale = np.float64(np.float32(n_in / n_out))
+    src = np.maximum((scale * (i + 0.5) - 0.5).astype(np.float32), np.float32(0))
+    lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    w1 = np.clip(src - lo.astype(np.float32), 0, 1).astype(np.float32)
+    return lo, lo + (lo < n_in - 1), (np.float32(1) - w1).astype(np.float32), w1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _lerp(a, wa, b, wb):
+    """a wa + b wb as torch's compiled kernel evaluates it, fma(a, wa, b wb): here the
+    exact product a wa (float64) plus float32(b wb), rounded once to float32."""
+    return np.float32(np.float64(a) * np.float64(wa) + np.float64(np.float32(b * wb)))
+
+
+@numba.njit(cache=True, nogil=True)
+def _resampled(b0, b1, src, offs, widths, ylo, yhi, yw0, yw1, xlo, xhi, xw0, xw1, coords,
+               height, width, dims, theta, sine, w0, out):
+    """Bands b0..b1 of an image whose planes (flat in `src` at `offs`, rows `widths`
+    long) are interpolated bilinearly (per plane k, rows ylo/yhi[k], columns xlo/xhi[k],
+    _axis's), along the rows first, then between them; then the coordinates and the
+    synthesis, into out (height x width, 3)."""
+    planes = offs.shape[0]
+    widest = max(dims.max(), dims[0])
+    feat = np.empty((dims[0], width), np.float32)
+    buf_a = np.empty((widest, LANES), np.float64)
+    buf_b = np.empty((widest, LANES), np.float64)
+    for o in range(b0 * BAND, min(height, b1 * BAND)):
+        for k in range(planes):
+            r0 = offs[k] + ylo[k, o] * widths[k]
+            r1 = offs[k] + yhi[k, o] * widths[k]
+            a, b = yw0[k, o], yw1[k, o]
+            for j in range(width):
+                x0, x1, c, d = xlo[k, j], xhi[k, j], xw0[k, j], xw1[k, j]
+                t0 = _lerp(src[r0 + x0], c, src[r0 + x1], d)
+                t1 = _lerp(src[r1 + x0], c, src[r1 + x1], d)
+                feat[k, j] = _lerp(t0, a, t1, b)
+        if coords:
+            cy = np.float32(2 * o + 1) / np.float32(height) - np.float32(1.0)
+            for j in range(width):
+                feat[planes, j] = np.float32(2 * j + 1) / np.float32(width) - np.float32(1.0)
+                feat[planes + 1, j] = cy
+        _synthesize(feat, width, dims, theta, sine, w0, out, o * width, buf_a, buf_b)
+
+
+def _planes(planes: list[np.ndarray], height: int, width: int):
+    """_resampled's arguments for planes of any sizes, resampled to height x width."""
+    offs = np.cumsum([0] + [p.size for p in planes])[:-1].astype(np.int64)
+    ys = [_axis(p.shape[0], height) for p in planes]
+    xs = [_axis(p.shape[1], width) for p in planes]
+    return (np.concatenate([p.ravel() for p in planes]), offs,
+            np.array([p.shape[1] for p in planes], np.int64),
+            *(np.stack([a[i] for a in ys]) for i in range(4)),
+            *(np.stack([a[i] for a in xs]) for i in range(4)))
+
+
 CHUNK = BAND * 1024  # pixels per task of _chunks
 
 
@@ -206,7 +271,17 @@ def render(arch: LatentArch, theta: np.ndarray, grids: list[np.ndarray], height:
             x = np.concatenate([gs[k][None], y])
         _split(_bands, -(-height // BAND), gs[0], np.ascontiguousarray(x), e[0].copy(),
                arch.coords, dims, theta, sine, w0, out)
-    else:  # torch's interpolation (imported only here: the usual decode needs no torch)
+    elif arch.upsample in ("learned", "bilinear"):
+        if arch.upsample == "learned":  # the cascade at the stored size, then resampled
+            e = theta[-arch.up_params:].reshape(-1, upsampling.TAPS)
+            x = gs[-1][None]
+            for k in range(len(gs) - 2, -1, -1):
+                y, _ = upsampling.step(x, e[k], gs[k].shape)
+                x = np.concatenate([gs[k][None], y])
+            gs = list(x)
+        _split(_resampled, -(-height // BAND), *_planes(gs, height, width), arch.coords,
+               height, width, dims, theta, sine, w0, out)
+    else:  # bicubic: torch's interpolation (the one path of the decoder that imports it)
         import torch
 
         from .grids import features
