@@ -49,10 +49,10 @@ def decode_array(data: bytes, size: tuple[int, int] | None = None, *, scale: flo
     h = bitstream.verify(data)
     ow, oh = target_size(h, size, scale)
     alpha = bitstream.alpha_section(data, h)  # a bad alpha plane fails before the render
-    out = READERS[h.version].decode(data, h, model, (ow, oh), device)
-    np.round(out, out=out)
-    rgb = np.clip(out, 0, 255, out=out).astype(np.uint8)
-    del out
+    rgb = READERS[h.version].decode(data, h, model, (ow, oh), device)
+    if rgb.dtype != np.uint8:
+        np.round(rgb, out=rgb)
+        rgb = np.clip(rgb, 0, 255, out=rgb).astype(np.uint8)
     colour = np.round(rgb.astype(np.float32).mean(2, keepdims=True)).astype(np.uint8) \
         if h.image_mode_name in ("L", "LA") else rgb
     if not h.has_alpha:

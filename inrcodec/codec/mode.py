@@ -37,7 +37,8 @@ class Mode:
       dataset packs images for it by pixels, batch_pixels(model, device) of them unless
       told); None for the others.
     decode(data, header, model-like, (width, height), device) -> float32 (H, W, 3) in
-      [0, 255], unrounded; the decoder rounds and lays out the channels.
+      [0, 255], unrounded, or uint8 (H, W, 3) already rounded; the decoder rounds a float
+      one and lays out the channels.
     runtime: the RUNTIME_OPTIONS it honours.
     """
 

@@ -66,7 +66,8 @@ def _sin(x):
 @numba.njit(cache=True, nogil=True)
 def _synthesize(feat, m, dims, theta, sine, w0, out, o0, buf_a, buf_b):
     """The synthesis of feat[:, :m] (inputs x pixels, float32) into out[o0:o0 + m] (3
-    samples each: clamp(y + 1/2, 0, 1) x 255 in float32, unrounded). `dims`: the layer
+    8-bit samples each: clamp(y + 1/2, 0, 1) x 255 in float32, rounded half to even; the
+    8-bit output saves a full-size float buffer and its rounding pass). `dims`: the layer
     widths, inputs first; `theta`: the flat float32 parameters (synthesis.py's layout);
     buf_a, buf_b: (widest, LANES) float64 scratch."""
     n_layers = dims.shape[0] - 1
@@ -97,7 +98,7 @@ def _synthesize(feat, m, dims, theta, sine, w0, out, o0, buf_a, buf_b):
                     for p in range(k):
                         v = np.float32(np.float32(row[p] + b) + np.float32(0.5))
                         v = min(max(v, np.float32(0.0)), np.float32(1.0))
-                        out[o0 + p0 + p, r] = v * np.float32(255.0)
+                        out[o0 + p0 + p, r] = np.uint8(np.rint(v * np.float32(255.0)))
                 elif sine:
                     for p in range(k):
                         y = np.float32(w0 * np.float32(row[p] + b))
@@ -257,11 +258,11 @@ def _split(kernel, n_tasks: int, *args) -> None:
 
 def render(arch: LatentArch, theta: np.ndarray, grids: list[np.ndarray], height: int,
            width: int) -> np.ndarray:
-    """(height, width, 3) float32 samples in [0, 255], unrounded: the decoded image."""
+    """(height, width, 3) uint8: the decoded image."""
     theta = np.ascontiguousarray(theta, dtype=np.float32)
     dims = np.array([arch.inputs] + [arch.hidden] * arch.layers + [3], dtype=np.int64)
     sine, w0 = arch.act == "sine", np.float32(arch.w0 if arch.act == "sine" else 1.0)
-    out = np.empty((height * width, 3), np.float32)
+    out = np.empty((height * width, 3), np.uint8)
     gs = [np.ascontiguousarray(g, dtype=np.float32) for g in grids]
     if arch.upsample == "learned" and (height, width) == gs[0].shape and len(gs) > 1:
         e = theta[-arch.up_params:].reshape(-1, upsampling.TAPS)
