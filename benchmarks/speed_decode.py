@@ -101,23 +101,29 @@ def _timed(f) -> float:
     return time.perf_counter() - t
 
 
+def _decode_cmd(file: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "inrcodec.cli", "decode", str(file), str(out), "--force"]
+
+
 def as_process(file: Path, source: Path, reps: int, log) -> dict:
-    """`inrcodec decode FILE out.png` as a process, next to a process that reads the photo's
-    JPEG and writes the same PNG with Pillow, and a bare interpreter."""
+    """`inrcodec decode FILE out.png` (and out.bmp: no compression) as a process, next to a
+    process that reads the photo's JPEG and writes the same PNG with Pillow, and a bare
+    interpreter."""
     with tempfile.TemporaryDirectory() as tmp:
         jpg = Path(tmp) / "photo.jpg"
         jpg.write_bytes(_jpeg(source))
         out = {"file": file.name,
-               "inrcodec_decode_s": _process_s(
-                   [sys.executable, "-m", "inrcodec.cli", "decode", str(file),
-                    str(Path(tmp) / "a.png"), "--force"], reps),
+               "inrcodec_decode_s": _process_s(_decode_cmd(file, Path(tmp) / "a.png"), reps),
+               "inrcodec_decode_bmp_s": _process_s(_decode_cmd(file, Path(tmp) / "a.bmp"),
+                                                   reps),
                "jpeg_to_png_s": _process_s(
                    [sys.executable, "-c", "import sys; from PIL import Image; "
                     "Image.open(sys.argv[1]).convert('RGB').save(sys.argv[2])", str(jpg),
                     str(Path(tmp) / "b.png")], reps),
                "python_s": _process_s([sys.executable, "-c", "pass"], reps),
                "import_numba_s": _process_s([sys.executable, "-c", "import numba"], reps)}
-    log(f"as a process: inrcodec decode {out['inrcodec_decode_s']:.2f} s, JPEG -> PNG "
+    log(f"as a process: inrcodec decode {out['inrcodec_decode_s']:.2f} s (to BMP "
+        f"{out['inrcodec_decode_bmp_s']:.2f} s), JPEG -> PNG "
         f"{out['jpeg_to_png_s']:.2f} s, python {out['python_s']:.2f} s, import numba "
         f"{out['import_numba_s']:.2f} s")
     return out
@@ -187,11 +193,12 @@ def big(file: Path, reps: int, log) -> dict:
            "jpeg_decode_s": _best(lambda: Image.open(io.BytesIO(jpg)).convert("RGB").load(),
                                   reps)}
     with tempfile.TemporaryDirectory() as tmp:
-        out["inrcodec_decode_process_s"] = _process_s(
-            [sys.executable, "-m", "inrcodec.cli", "decode", str(file),
-             str(Path(tmp) / "a.png"), "--force"], max(1, reps // 2))
+        for ext in ("png", "bmp"):
+            out[f"inrcodec_decode_{ext}_process_s"] = _process_s(
+                _decode_cmd(file, Path(tmp) / f"a.{ext}"), max(1, reps // 2))
     log(f"{out['size'][0]}x{out['size'][1]}: decode {out['decode_s']:.2f} s in process, "
-        f"{out['inrcodec_decode_process_s']:.2f} s as a process; JPEG "
+        f"as a process {out['inrcodec_decode_png_process_s']:.2f} s to PNG, "
+        f"{out['inrcodec_decode_bmp_process_s']:.2f} s to BMP; JPEG "
         f"{out['jpeg_decode_s']:.3f} s")
     return out
 
