@@ -17,6 +17,7 @@ import inrcodec
 from benchmarks.bench import main as bench_main
 
 ROOT = Path(__file__).resolve().parent.parent
+VECTORS = ROOT / "bitstream_spec" / "vectors"
 STUDIES = ROOT / "benchmarks" / "studies"
 NAMES = ("gnome-faces-a", "mate-backgrounds-Aqua", "palapeli-b", "mate-backgrounds-c")
 
@@ -261,3 +262,18 @@ def test_native_crops(dev, tmp_path, capsys):
     text = run_study("native_crops", "--out", tmp_path / "big", "--size", "64x40",
                      capsys=capsys)
     assert "0 crops in" in text
+
+
+def test_decoder_versions(tmp_path):
+    """This tree against itself, on two self-contained vectors: the same samples."""
+    folder = tmp_path / "inr"
+    folder.mkdir()
+    for name in ("v3-rgb-latent", "v3-rgba-latent"):
+        (folder / f"{name}.inr").write_bytes((VECTORS / f"{name}.inr").read_bytes())
+    out = tmp_path / "versions.json"
+    run_study("decoder_versions", "--old-tree", ROOT, "--inr-dir", folder, "--reps", 1,
+              "--rounds", 1, "--out", out)
+    res = json.loads(out.read_text())
+    assert res["files"] == 2 and res["samples_off"] == 0 and res["samples"] == 40 * 28 * (3 + 4)
+    assert res["median_decode_s"]["old"] > 0 and res["median_decode_s"]["new"] > 0
+    no_machine_paths(out, tmp_path)

@@ -7,6 +7,8 @@ and how many 8-bit samples differ.
         --out benchmarks/results/decoder-versions-0.13.json
 
 Both trees are imported by path, each in processes of its own, on --threads threads.
+
+Result: benchmarks/results/decoder-versions-0.13.json (0.12's decoder against issue 36's).
 """
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.harness import command_line  # noqa: E402
 
 _CHILD = """
 import sys, time, json
@@ -72,7 +77,7 @@ def main(argv=None):
     med = {k: statistics.median(v) for k, v in best.items()}
     commit = subprocess.run(["git", "-C", str(args.old_tree), "rev-parse", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
-    res = {"benchmark": "decoder-versions", "command": " ".join(sys.argv),
+    res = {"benchmark": "decoder-versions", "command": command_line(sys.argv[0], sys.argv[1:]),
            "old_commit": commit, "files": len(files), "threads": args.threads,
            "median_decode_s": med, "old_over_new": med["old"] / med["new"],
            "per_file_s": best, "samples": int(sum(d.size for d in diffs)),
