@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from inrcodec.codec import prior
-from inrcodec.codec.latent import arm, rate, synthesis
+from inrcodec.codec.latent import arm, arm_kernels, rate, synthesis
 from inrcodec.codec.latent.config import LatentArch, LatentFit
 from inrcodec.codec.latent.fit import phases, quantised, softround
 from inrcodec.codec.latent.grids import features, features_lattice
@@ -183,11 +183,11 @@ def test_compiled_prediction_is_the_integer_reference(seed):
     ctx[: n // 3] = rng.choice([-arm.CLIP, arm.CLIP, -300, 300], (n // 3, len(arm.CONTEXT)))
     mu4, s = p.predict(ctx)
     qmax = rng.integers(0, 40, n)
-    w = arm._weights(p)
+    w = arm_kernels.weights(p)
     out = np.empty((n, 3), np.int64)
     acc = np.empty(p.hidden)
     for k, c in enumerate(np.clip(ctx, -arm.CLIP, arm.CLIP).astype(np.float64)):
-        arm._finish(*arm._mlp(c, *w, acc), qmax[k], out, k)
+        arm_kernels._finish(*arm_kernels._mlp(c, *w, acc), qmax[k], out, k)
     mi = np.clip(mu4 >> 2, -qmax, qmax)
     assert np.array_equal(out[:, 0], mi)
     assert np.array_equal(out[:, 1], np.where((mu4 >> 2) == mi, mu4 & 3, 0))
@@ -209,7 +209,7 @@ def test_writer_and_reader_agree(shapes):
 
 def test_coding_order_is_wavefront_then_grid_then_row():
     shapes = [(5, 7), (3, 4), (2, 2)]
-    order = arm._coding_order(np.array(shapes))
+    order = arm_kernels.coding_order(np.array(shapes))
     start = np.cumsum([0] + [h * w for h, w in shapes])
     keys = []
     for g, (h, w) in enumerate(shapes):

@@ -45,8 +45,7 @@ from inrcodec.codec.latent.config import LatentFit, latent_lambda  # noqa: E402
 from inrcodec.codec.latent.fit import (LIM, Start, phases, quantised, softround,  # noqa: E402
                                        uniform_noise)
 from inrcodec.codec.latent.format import pack_synthesis, unpack_synthesis  # noqa: E402
-from inrcodec.codec.latent.grids import (coordinates, features, features_lattice,  # noqa: E402
-                                         lattice)
+from inrcodec.codec.latent.grids import coordinates, features, features_lattice, lattice  # noqa
 from inrcodec.codec.latent.layout import grid_shapes  # noqa: E402
 from inrcodec.codec.latent.model import load_latent_model  # noqa: E402
 from inrcodec.codec.latent.optim import Nets  # noqa: E402

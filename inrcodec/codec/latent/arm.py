@@ -10,10 +10,11 @@ model the fit minimises; in formats 3 and 4 its density at the integers. Nothing
 reaches the coder is a float computed at run time.
 
 Latents are coded in wavefront order t = 3y + x: every context position of (y, x) lies on
-an earlier wavefront. The decoder is one compiled pass (`_decode_waves`): prediction, table
-and range decoding (codec/rangecoder.py, which also checks that the payload is the
-encoder's own words) latent by latent. The float twin (`init_float`, `context_float`, `predict_float`) is the same model in
-torch for fitting; `ArmParams.from_float` rounds it to fixed point. `grid_bits` gives the
+an earlier wavefront. The reader (`Reader`) decodes runs of wavefronts in compiled passes
+(arm_kernels.py): prediction, table and range decoding latent by latent (codec/
+rangecoder.py, which also checks that the payload is the encoder's own words). The float
+twin (`init_float`, `context_float`, `predict_float`) is the same model in torch for
+fitting; `ArmParams.from_float` rounds it to fixed point. `grid_bits` gives the
 grids' exact code length for encoder decisions.
 """
 from __future__ import annotations
@@ -24,11 +25,12 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numba
 import numpy as np
 
 from ...errors import FormatError
 from .. import prior, rangecoder
+from . import arm_kernels
+from .arm_kernels import CLIP, FRAC, N_CONTEXT, SCALES
 
 if TYPE_CHECKING:
     import torch
@@ -36,9 +38,6 @@ if TYPE_CHECKING:
 CONTEXT = ((-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2),
            (-1, -2), (-1, -1), (-1, 0), (-1, 1), (-1, 2),
            (0, -2), (0, -1))
-N_CONTEXT = len(CONTEXT)
-FRAC = 8  # fixed point: a value v is stored as round(v * 2^FRAC)
-CLIP = 127  # context latents are clipped to [-CLIP, CLIP] before the MLP
 MAX_HIDDEN = 64
 MAX_PARAM = (1 << 15) - 1  # int16 storage
 # The scale ladder: theta (per quarter unit of the latent) = m / 2^16 for Laplace scales
@@ -50,7 +49,7 @@ SCALE_M = (127, 250, 459, 789, 1278, 1964, 2879, 4049, 5486, 7191, 9152, 11345, 
            58732, 59439, 60075, 60648, 61163, 61626, 62041, 62413, 62746, 63045, 63312,
            63551, 63764, 63955, 64126, 64278, 64414, 64536, 64644, 64741, 64827, 64904,
            64973, 65034, 65089, 65137, 65181, 65219, 65254)
-SCALES = len(SCALE_M)
+assert len(SCALE_M) == SCALES and len(CONTEXT) == N_CONTEXT
 # The MLP's second output is log2 of the scale relative to b_0, in sixths: index
 # s = clamp(round(6 * (log2 b - log2 0.04)), 0, 63). In fixed point: s = (o1 * 6) >> FRAC.
 
@@ -132,156 +131,19 @@ def _tables(R: int, binned: bool) -> _Tables:
     return _Tables(R, binned)
 
 
-# -- the schedule, compiled --------------------------------------------------------------------
-# The decoder walks the latents in coding order (each wavefront needs the last), each one's
-# context, fixed-point MLP, table choice and symbol in turn, all in one compiled call
-# (_decode_waves). The writer knows every latent, so it predicts all of them at once and
-# codes them in the same order in a few large calls. Both run the same integer code. Most
-# latents of a photo's fine grids have a context of zeros (3 in 4 at the default quality):
-# their prediction is the MLP's at zero, computed once.
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _mlp(ctx, w1t, b1, w2, b2, acc):
-    """ArmParams.predict's MLP on one context (float64 holding integers): its two outputs
-    (mean, log2 scale) in units of 2^-FRAC. Every product and sum is an integer below 2^47,
-    exact in float64 in any order, so this is ArmParams.predict to the bit, and its
-    callers may let the compiler reorder the sums (fast math's reassociation and
-    contraction: exact on such integers) to vectorise them. w1t: W1 transposed (12, H);
-    acc: (H,) scratch."""
-    hdim = b1.shape[0]
-    for j in range(hdim):
-        acc[j] = b1[j]
-    for i in range(N_CONTEXT):
-        c = ctx[i]
-        for j in range(hdim):
-            acc[j] += w1t[i, j] * c
-    f0 = 0.0
-    f1 = 0.0
-    for j in range(hdim):
-        h = max(acc[j], 0.0)
-        f0 += h * w2[0, j]
-        f1 += h * w2[1, j]
-    return (np.int64(f0) >> FRAC) + b2[0], (np.int64(f1) >> FRAC) + b2[1]
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _finish(o0, o1, q, out, r):
-    """The table choice of MLP outputs (o0, o1) for a grid of range q: out[r] = (mean's
-    integer part, clamped to the range; quarter offset; scale index)."""
-    mu4 = (o0 + (1 << (FRAC - 3))) >> (FRAC - 2)  # round to quarters
-    mh = mu4 >> 2
-    mi = min(max(mh, -q), q)
-    out[r, 0] = mi
-    out[r, 1] = (mu4 & 3) if mh == mi else 0
-    out[r, 2] = min(max((o1 * 6) >> FRAC, 0), SCALES - 1)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _gather(buf, r0, s, ctx):
-    """The clipped context of a latent into ctx (CONTEXT's order: two rows above at
-    x-2..x+2, then the two latents to the left), from a zero-padded grid (2 rows above, 2
-    columns either side) flat in `buf` with rows `s` apart, r0 the index of the context's
-    first entry (padded row y, column x); whether any is not 0."""
-    r1 = r0 + s
-    r2 = r1 + s
-    nz = 0
-    for i in range(5):
-        a = buf[r0 + i]
-        b = buf[r1 + i]
-        nz |= a | b
-        ctx[i] = min(max(a, -CLIP), CLIP)
-        ctx[5 + i] = min(max(b, -CLIP), CLIP)
-    for i in range(2):
-        a = buf[r2 + i]
-        nz |= a
-        ctx[10 + i] = min(max(a, -CLIP), CLIP)
-    return nz != 0
-
-
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _at_zero(w1t, b1, w2, b2):
-    """The MLP's outputs for a context of zeros."""
-    return _mlp(np.zeros(w1t.shape[0]), w1t, b1, w2, b2, np.empty(b1.shape[0]))
-
-
-@numba.njit(cache=True, nogil=True)
-def _coding_order(shapes):
-    """Index, into the grids' latents concatenated row-major, of each latent in coding
-    order (wavefront t = 3y + x, then grid, then row)."""
-    n_grids = shapes.shape[0]
-    start = np.zeros(n_grids + 1, np.int64)
-    n_wave = 0
-    for g in range(n_grids):
-        start[g + 1] = start[g] + shapes[g, 0] * shapes[g, 1]
-        n_wave = max(n_wave, 3 * (shapes[g, 0] - 1) + shapes[g, 1])
-    order = np.empty(start[n_grids], np.int64)
-    n = 0
-    for t in range(n_wave):
-        for g in range(n_grids):
-            h, w = shapes[g, 0], shapes[g, 1]
-            for y in range(max(0, -(-(t - w + 1) // 3)), min(h - 1, t // 3) + 1):
-                order[n] = start[g] + y * w + t - 3 * y
-                n += 1
-    return order
-
-
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _predict_grid(buf, off, h, w, qmax, w1t, b1, w2, b2, out, o):
-    """The prediction (_finish's) of every latent of the grid at `off` in `buf` (_padded's)
-    into out[o:o + h * w] in row-major order, with each latent's symbol (latent - mean's
-    integer part) in column 3."""
-    ctx = np.empty(w1t.shape[0])
-    acc = np.empty(b1.shape[0])
-    z0, z1 = _at_zero(w1t, b1, w2, b2)
-    s = w + 4
-    for y in range(h):
-        for x in range(w):
-            r = o + y * w + x
-            at = off + y * s + x
-            if _gather(buf, at, s, ctx):  # (spelt out here: as a function, 40% slower)
-                o0, o1 = _mlp(ctx, w1t, b1, w2, b2, acc)
-            else:
-                o0, o1 = z0, z1
-            _finish(o0, o1, qmax, out, r)
-            out[r, 3] = buf[at + 2 * s + 2] - out[r, 0]
-
-
 def _predict_all(grids: list[np.ndarray], qmaxes: list[int], w) -> np.ndarray:
     """Every latent's (mean's integer part, quarter offset, scale index, symbol - R) in
     coding order: the writer knows every context, so it predicts them all in one go."""
     shapes = [g.shape for g in grids]
-    buf, offs = _padded(shapes)
-    for g, (_, view) in zip(grids, _views(buf, offs, shapes)):
+    buf, offs = arm_kernels.padded(shapes)
+    for g, (_, view) in zip(grids, arm_kernels.views(buf, offs, shapes)):
         view[:] = g
     out = np.empty((sum(h * w_ for h, w_ in shapes), 4), np.int64)
     o = 0
     for off, (h, w_), q in zip(offs, shapes, qmaxes):
-        _predict_grid(buf, off, h, w_, q, *w, out, o)
+        arm_kernels.predict_grid(buf, off, h, w_, q, *w, out, o)
         o += h * w_
-    return out[_coding_order(np.array(shapes, dtype=np.int64).reshape(-1, 2))]
-
-
-def _weights(params: ArmParams) -> tuple[np.ndarray, ...]:
-    """The parameters as the kernels take them (_mlp)."""
-    return (np.ascontiguousarray(params.w1.T, dtype=np.float64),
-            params.b1.astype(np.float64), params.w2.astype(np.float64),
-            params.b2.astype(np.int64))
-
-
-def _padded(shapes: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """The grids zero-padded (2 rows above, 2 columns either side: (h + 2) x (w + 4) each),
-    one after the other in one flat int32 buffer (int32 holds any latent): (the buffer,
-    each grid's offset in it)."""
-    sizes = [(h + 2) * (w + 4) for h, w in shapes]
-    offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    return np.zeros(int(offs[-1]), np.int32), offs[:-1]
-
-
-def _views(buf: np.ndarray, offs, shapes):
-    """(offset, each grid's h x w view in the buffer)."""
-    for o, (h, w) in zip(offs, shapes):
-        yield o, buf[o:o + (h + 2) * (w + 4)].reshape(h + 2, w + 4)[2:, 2:w + 2]
+    return out[arm_kernels.coding_order(np.array(shapes, dtype=np.int64).reshape(-1, 2))]
 
 
 CODE_CHUNK = 1 << 16  # symbols per coder call of the writer (bounds its probability rows)
@@ -294,7 +156,7 @@ def _run(grids: list[np.ndarray], qmaxes: list[int], params: ArmParams, side,
     grid, then row), a chunk at a time (alphabet index = r + R)."""
     R = max(1, 2 * max(qmaxes, default=0))  # constriction needs two symbols or more
     tables = _tables(R, binned)
-    w = _weights(params)
+    w = arm_kernels.weights(params)
     pred = _predict_all([np.asarray(g, dtype=np.int64) for g in grids], qmaxes, w)
     for a in range(0, len(pred), CODE_CHUNK):
         p = pred[a:a + CODE_CHUNK]
@@ -309,45 +171,53 @@ def _cumulative(R: int, binned: bool) -> np.ndarray:
                                            for m in SCALE_M for j in range(4)]))
 
 
-BEYOND = -2  # _decode_waves: a decoded latent beyond its grid's declared range
+class Reader:
+    """A latent payload decoded wavefront by wavefront (`run`; `finish` decodes the rest
+    and checks that the payload is the encoder's own words). Raises FormatError on anything
+    the encoder did not make."""
 
+    def __init__(self, data: bytes, shapes: list[tuple[int, int]], qmaxes: list[int],
+                 params: ArmParams, binned: bool = True):
+        if len(data) % 4:
+            raise FormatError("latent payload is not a whole number of 32-bit words")
+        if any(not 0 <= q <= prior.MAX_QMAX // 2 for q in qmaxes):
+            raise FormatError("a latent range in the file is out of bounds")
+        self.shapes = list(shapes)
+        self.R = max(1, 2 * max(qmaxes, default=0))
+        self._shp = np.array(shapes, dtype=np.int64).reshape(-1, 2)
+        self._qm = np.array(qmaxes, dtype=np.int64)
+        self.buf, self._offs = arm_kernels.padded(self.shapes)
+        self._words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        self._w = arm_kernels.weights(params)
+        self._cums = _cumulative(self.R, binned)
+        self._st = np.empty(rangecoder.STATE, np.uint64)
+        rangecoder.start(self._words, self._st)
+        self.n_waves = max((3 * (h - 1) + w for h, w in self.shapes), default=0)
+        self.done = 0  # wavefronts decoded
 
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _decode_waves(words, buf, offs, shapes, qmaxes, w1t, b1, w2, b2, cums, R):
-    """The reader, in one call: in coding order (wavefront t = 3y + x, then grid, then
-    row), each latent's prediction (_mlp, or the MLP's at a context of zeros), then its
-    symbol (rangecoder.decode, looked for from the residual 0 out) into the grids (buf,
-    offs: _padded's). 0, or rangecoder.INVALID, BEYOND, or 1 (decoded, but not the
-    encoder's own words)."""
-    st = np.empty(rangecoder.STATE, np.uint64)
-    rangecoder.start(words, st)
-    n_wave = 0
-    for g in range(shapes.shape[0]):
-        n_wave = max(n_wave, 3 * (shapes[g, 0] - 1) + shapes[g, 1])
-    ctx = np.empty(w1t.shape[0])
-    acc = np.empty(b1.shape[0])
-    pred = np.empty((1, 3), np.int64)
-    z0, z1 = _at_zero(w1t, b1, w2, b2)
-    for t in range(n_wave):
-        for g in range(shapes.shape[0]):
-            h, w = shapes[g, 0], shapes[g, 1]
-            q = qmaxes[g]
-            s = w + 4
-            for y in range(max(0, -(-(t - w + 1) // 3)), min(h - 1, t // 3) + 1):
-                at = offs[g] + y * s + t - 3 * y
-                if _gather(buf, at, s, ctx):
-                    o0, o1 = _mlp(ctx, w1t, b1, w2, b2, acc)
-                else:
-                    o0, o1 = z0, z1
-                _finish(o0, o1, q, pred, 0)
-                sym = rangecoder.decode(st, words, cums[pred[0, 2] * 4 + pred[0, 1]], R)
-                if sym < 0:
-                    return rangecoder.INVALID
-                v = sym - R + pred[0, 0]
-                if abs(v) > q:
-                    return BEYOND
-                buf[at + 2 * s + 2] = v
-    return 0 if rangecoder.canonical(st, words) else 1
+    def run(self, t: int) -> None:
+        """Decode up to wavefront t (exclusive)."""
+        t = min(t, self.n_waves)
+        if t <= self.done:
+            return
+        status = arm_kernels.decode_waves(self._words, self._st, self.done, t, self.buf,
+                                          self._offs, self._shp, self._qm, *self._w,
+                                          self._cums, self.R)
+        if status == rangecoder.INVALID:
+            raise FormatError("latent payload does not decode: invalid data")
+        if status == arm_kernels.BEYOND:
+            raise FormatError("latent beyond the declared range")
+        self.done = t
+
+    def finish(self) -> None:
+        self.run(self.n_waves)
+        if not rangecoder.canonical(self._st, self._words):
+            raise FormatError("latent payload is not in canonical form (damaged or trailing "
+                              "data)")
+
+    def grids(self) -> list[np.ndarray]:
+        """The grids as they stand: int32 views into the decoder's buffer."""
+        return [v for _, v in arm_kernels.views(self.buf, self._offs, self.shapes)]
 
 
 class _Writer:
@@ -379,23 +249,9 @@ def decode_grids(data: bytes, shapes: list[tuple[int, int]], qmaxes: list[int],
     """Inverse of encode_grids (int32 grids); raises FormatError on anything it did not
     make (a payload that does not decode, a latent beyond its range, words other than the
     encoder's)."""
-    if len(data) % 4:
-        raise FormatError("latent payload is not a whole number of 32-bit words")
-    if any(not 0 <= q <= prior.MAX_QMAX // 2 for q in qmaxes):
-        raise FormatError("a latent range in the file is out of bounds")
-    R = max(1, 2 * max(qmaxes, default=0))
-    shp = np.array(shapes, dtype=np.int64).reshape(-1, 2)
-    qm = np.array(qmaxes, dtype=np.int64)
-    buf, offs = _padded(shapes)
-    status = _decode_waves(np.frombuffer(data, dtype="<u4").astype(np.uint32), buf, offs, shp,
-                           qm, *_weights(params), _cumulative(R, binned), R)
-    if status == rangecoder.INVALID:
-        raise FormatError("latent payload does not decode: invalid data")
-    if status == BEYOND:
-        raise FormatError("latent beyond the declared range")
-    if status:
-        raise FormatError("latent payload is not in canonical form (damaged or trailing data)")
-    return [v.copy() for _, v in _views(buf, offs, shapes)]  # int32
+    r = Reader(data, shapes, qmaxes, params, binned)
+    r.finish()
+    return [g.copy() for g in r.grids()]
 
 
 # The latent section: u16 qmax per grid, then the coded words.
@@ -404,13 +260,21 @@ def encode_section(grids: list[np.ndarray], params: ArmParams, binned: bool = Tr
     return struct.pack(f"<{len(qmaxes)}H", *qmaxes) + data
 
 
-def decode_section(data: bytes, shapes: list[tuple[int, int]], params: ArmParams,
-                   binned: bool = True) -> list[np.ndarray]:
+def section_reader(data: bytes, shapes: list[tuple[int, int]], params: ArmParams,
+                   binned: bool = True) -> Reader:
+    """A Reader of the latent section (nothing decoded yet)."""
     n = 2 * len(shapes)
     if len(data) < n:
         raise FormatError("latent section is truncated")
-    qmaxes = list(struct.unpack(f"<{len(shapes)}H", data[:n]))
-    return decode_grids(data[n:], shapes, qmaxes, params, binned)
+    return Reader(data[n:], shapes, list(struct.unpack(f"<{len(shapes)}H", data[:n])), params,
+                  binned)
+
+
+def decode_section(data: bytes, shapes: list[tuple[int, int]], params: ArmParams,
+                   binned: bool = True) -> list[np.ndarray]:
+    r = section_reader(data, shapes, params, binned)
+    r.finish()
+    return [g.copy() for g in r.grids()]
 
 
 def grid_bits(grids: list[np.ndarray], params: ArmParams, binned: bool = True) -> float:

@@ -285,8 +285,8 @@ def model_for(h: LatentHeader, model) -> LatentModel:
 
 def decode(data: bytes, h: LatentHeader, model, size: tuple[int, int], device=None
            ) -> np.ndarray:
-    """A verified latent-mode file -> (height, width, 3) uint8,
-    rendered at size = (width, height)."""
+    """A verified latent-mode file -> (height, width, 3) uint8, rendered at size =
+    (width, height)."""
     if h.shared:
         m = model_for(h, model)
         a = m.arch

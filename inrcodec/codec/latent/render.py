@@ -146,7 +146,9 @@ def _band(o0, o1, grid0, stack, e, coords, height, width, dims, theta, sine, w0,
                     dst[j] = e3 * xp[q + 1] + e2 * xp[q + 2] + e1 * xp[q + 3] + e0 * xp[q + 4]
                 else:
                     dst[j] = e0 * xp[q] + e1 * xp[q + 1] + e2 * xp[q + 2] + e3 * xp[q + 3]
-        feat[0, :] = grid0[o]
+        g0 = grid0[o]
+        for j in range(width):
+            feat[0, j] = g0[j]
         if coords:
             cy = np.float32(2 * o + 1) / np.float32(height) - np.float32(1.0)
             for j in range(width):
@@ -242,36 +244,63 @@ def _chunks(b0, b1, feat, dims, theta, sine, w0, out):
                     buf_a, buf_b)
 
 
+def _threads() -> int:
+    return THREADS or len(os.sched_getaffinity(0))
+
+
+def _executor(threads: int) -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None or _pool[0] != os.getpid() or _pool[1]._max_workers < threads:
+        _pool = (os.getpid(), ThreadPoolExecutor(threads))  # a fork's child makes its own
+    return _pool[1]
+
+
 def _split(kernel, n_tasks: int, *args) -> None:
     """kernel(b0, b1, *args) over tasks 0..n_tasks, in as many even parts as threads."""
-    global _pool
-    threads = min(THREADS or len(os.sched_getaffinity(0)), n_tasks)
+    threads = min(_threads(), n_tasks)
     if threads <= 1:
         kernel(0, n_tasks, *args)
         return
-    if _pool is None or _pool[0] != os.getpid() or _pool[1]._max_workers < threads:
-        _pool = (os.getpid(), ThreadPoolExecutor(threads))  # a fork's child makes its own
     cuts = [n_tasks * k // threads for k in range(threads + 1)]
-    for f in [_pool[1].submit(kernel, a, b, *args) for a, b in zip(cuts, cuts[1:])]:
+    pool = _executor(threads)
+    for f in [pool.submit(kernel, a, b, *args) for a, b in zip(cuts, cuts[1:])]:
         f.result()
+
+
+def _fused(arch: LatentArch, grids, height: int, width: int) -> bool:
+    """Whether the bands run the cascade's last step themselves (_bands)."""
+    return arch.upsample == "learned" and len(grids) > 1 \
+        and (height, width) == tuple(grids[0].shape)
+
+
+def _coarse(theta: np.ndarray, arch: LatentArch, coarser: list[np.ndarray]):
+    """(the last step's taps, every grid coarser than grid 0 at grid 1's size)."""
+    e = theta[-arch.up_params:].reshape(-1, upsampling.TAPS)
+    gs = [np.asarray(g, dtype=np.float32) for g in coarser]
+    x = gs[-1][None]
+    for k in range(len(gs) - 2, -1, -1):
+        y, _ = upsampling.step(x, e[k + 1], gs[k].shape)
+        x = np.concatenate([gs[k][None], y])
+    return e[0].copy(), np.ascontiguousarray(x)
+
+
+def _args(arch: LatentArch, theta: np.ndarray):
+    """(theta, layer widths, sine, w0) as the kernels take them."""
+    theta = np.ascontiguousarray(theta, dtype=np.float32)
+    dims = np.array([arch.inputs] + [arch.hidden] * arch.layers + [3], dtype=np.int64)
+    return theta, dims, arch.act == "sine", np.float32(arch.w0 if arch.act == "sine" else 1.0)
 
 
 def render(arch: LatentArch, theta: np.ndarray, grids: list[np.ndarray], height: int,
            width: int) -> np.ndarray:
     """(height, width, 3) uint8: the decoded image."""
-    theta = np.ascontiguousarray(theta, dtype=np.float32)
-    dims = np.array([arch.inputs] + [arch.hidden] * arch.layers + [3], dtype=np.int64)
-    sine, w0 = arch.act == "sine", np.float32(arch.w0 if arch.act == "sine" else 1.0)
+    theta, dims, sine, w0 = _args(arch, theta)
     out = np.empty((height * width, 3), np.uint8)
     gs = [np.ascontiguousarray(g, dtype=np.float32) for g in grids]
-    if arch.upsample == "learned" and (height, width) == gs[0].shape and len(gs) > 1:
-        e = theta[-arch.up_params:].reshape(-1, upsampling.TAPS)
-        x = gs[-1][None]
-        for k in range(len(gs) - 2, 0, -1):  # every coarser grid to grid 1's size
-            y, _ = upsampling.step(x, e[k], gs[k].shape)
-            x = np.concatenate([gs[k][None], y])
-        _split(_bands, -(-height // BAND), gs[0], np.ascontiguousarray(x), e[0].copy(),
-               arch.coords, dims, theta, sine, w0, out)
+    if _fused(arch, gs, height, width):
+        e, stack = _coarse(theta, arch, gs[1:])
+        _split(_bands, -(-height // BAND), gs[0], stack, e, arch.coords, dims, theta, sine,
+               w0, out)
     elif arch.upsample in ("learned", "bilinear"):
         if arch.upsample == "learned":  # the cascade at the stored size, then resampled
             e = theta[-arch.up_params:].reshape(-1, upsampling.TAPS)
