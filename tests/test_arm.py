@@ -101,6 +101,25 @@ def test_damaged_latent_payloads_fail_clearly():
             arm.decode_grids(d, shapes, qmaxes, p)
     with pytest.raises(FormatError):
         arm.decode_grids(data, shapes, [1 << 20, 3], p)  # a range no file can declare
+
+
+def test_a_declared_range_must_be_the_grids_own():
+    """The writer stores each grid's largest magnitude. A payload coded under wider tables
+    (another range declared) can decode to grids whose largest magnitude is less: it is
+    not the encoder's own section, and is refused (the fuzzer found a reader that took it)."""
+    rng = np.random.default_rng(3)
+    grids = [rng.integers(-2, 3, (9, 13)), rng.integers(-1, 2, (5, 7))]
+    p = arm.ArmParams.from_float(np.zeros((4, 12)), np.zeros(4), np.zeros((2, 4)),
+                                 np.array([0.0, 12.0]))
+    data, qmaxes = arm.encode_grids(grids, p)
+    back = arm.decode_grids(data, [g.shape for g in grids], qmaxes, p)
+    assert all(np.array_equal(a, b) for a, b in zip(grids, back))
+    wider = [q + 1 for q in qmaxes]
+    coded = arm._Writer()
+    arm._run(grids, wider, p, coded, True)  # the same grids, coded under the wider range
+    words = coded.enc.get_compressed().astype("<u4").tobytes()
+    with pytest.raises(FormatError, match="largest magnitude"):
+        arm.decode_grids(words, [g.shape for g in grids], wider, p)
     for blob in (b"", b"\x00", p.to_bytes()[:-1], b"\x41" + p.to_bytes()[1:]):
         with pytest.raises(FormatError):
             arm.ArmParams.from_bytes(blob)

@@ -186,6 +186,7 @@ class Reader:
         self.R = max(1, 2 * max(qmaxes, default=0))
         self._shp = np.array(shapes, dtype=np.int64).reshape(-1, 2)
         self._qm = np.array(qmaxes, dtype=np.int64)
+        self._peaks = np.zeros(len(qmaxes), np.int64)
         self.buf, self._offs = arm_kernels.padded(self.shapes)
         self._words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
         self._w = arm_kernels.weights(params)
@@ -201,8 +202,8 @@ class Reader:
         if t <= self.done:
             return
         status = arm_kernels.decode_waves(self._words, self._st, self.done, t, self.buf,
-                                          self._offs, self._shp, self._qm, *self._w,
-                                          self._cums, self.R)
+                                          self._offs, self._shp, self._qm, self._peaks,
+                                          *self._w, self._cums, self.R)
         if status == rangecoder.INVALID:
             raise FormatError("latent payload does not decode: invalid data")
         if status == arm_kernels.BEYOND:
@@ -211,6 +212,9 @@ class Reader:
 
     def finish(self) -> None:
         self.run(self.n_waves)
+        if not np.array_equal(self._peaks, self._qm):  # the writer stores each grid's own
+            raise FormatError("latent payload is not in canonical form (a grid's declared "
+                              "range is not its largest magnitude)")
         if not rangecoder.canonical(self._st, self._words):
             raise FormatError("latent payload is not in canonical form (damaged or trailing "
                               "data)")

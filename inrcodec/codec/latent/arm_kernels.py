@@ -151,11 +151,13 @@ def views(buf: np.ndarray, offs, shapes):
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def decode_waves(words, st, t0, t1, buf, offs, shapes, qmaxes, w1t, b1, w2, b2, cums, R):
+def decode_waves(words, st, t0, t1, buf, offs, shapes, qmaxes, peaks, w1t, b1, w2, b2, cums,
+                 R):
     """The reader's wavefronts t0..t1, in coding order (wavefront t = 3y + x, then grid,
     then row): each latent's prediction (_mlp, or the MLP's at a context of zeros), then
     its symbol (rangecoder.decode from the state `st`, looked for from the residual 0 out)
-    into the grids (buf, offs: padded's). 0, or rangecoder.INVALID or BEYOND."""
+    into the grids (buf, offs: padded's), each grid's largest magnitude so far in `peaks`.
+    0, or rangecoder.INVALID or BEYOND."""
     ctx = np.empty(w1t.shape[0])
     acc = np.empty(b1.shape[0])
     pred = np.empty((1, 3), np.int64)
@@ -176,7 +178,10 @@ def decode_waves(words, st, t0, t1, buf, offs, shapes, qmaxes, w1t, b1, w2, b2, 
                 if sym < 0:
                     return rangecoder.INVALID
                 v = sym - R + pred[0, 0]
-                if abs(v) > q:
+                a = abs(v)
+                if a > q:
                     return BEYOND
+                if a > peaks[g]:
+                    peaks[g] = a
                 buf[at + 2 * s + 2] = v
     return 0
