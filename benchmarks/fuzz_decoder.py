@@ -41,8 +41,8 @@ def base_files(model) -> list[bytes]:
     rgb = np.stack([0.5 + 0.5 * np.sin(x / 6.0), 0.5 + 0.5 * np.cos(y / 5.0), (x + y) / 66.0], -1)
     rgb = np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
     rgba = np.concatenate([rgb, (np.arange(28 * 40) % 251).reshape(28, 40, 1).astype(np.uint8)], 2)
-    v1 = dict(quantizer="fp16", format_version=1)
-    v2 = dict(steps=4, lr=1e-2)
+    v1 = dict(mode="weights", quantizer="fp16", format_version=1)
+    v2 = dict(mode="weights", steps=4, lr=1e-2)
     return [api.encode(rgb, model=model, steps=2, **v1), api.encode(rgba, model=model, steps=2, **v1),
             api.encode(rgb, model=model, coder="zstd", **v2),
             api.encode(rgb, model=model, coder="range", **v2),
