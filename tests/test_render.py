@@ -90,3 +90,23 @@ def test_threads_split_the_bands_and_give_the_same_pixels(monkeypatch):
     one = render.render(arch, theta, grids, 203, 77)
     monkeypatch.setattr(render, "THREADS", 3)
     assert np.array_equal(render.render(arch, theta, grids, 203, 77), one)
+
+
+@pytest.mark.parametrize("size", [(10, 13), (37, 53), (80, 120), (5, 140)])
+def test_other_sizes_read_the_cascade_where_the_whole_cascade_has_it(size):
+    """A render at another size computes only the cascade's rows and columns its bilinear
+    taps read: the same samples as resampling the whole cascade's output."""
+    from inrcodec.codec.latent import upsampling
+    h, w = 37, 53
+    arch, theta, grids = _case(h, w, seed=4)
+    got = render.render(arch, theta, grids, *size)
+    e = theta[-arch.up_params:].reshape(-1, upsampling.TAPS)
+    x = grids[-1][None]
+    for k in range(len(grids) - 2, -1, -1):
+        y, _ = upsampling.step(x, e[k], grids[k].shape)
+        x = np.concatenate([grids[k][None], y])
+    want = np.empty((size[0] * size[1], 3), np.uint8)
+    theta32, dims, sine, w0 = render._args(arch, theta)
+    render._resampled(0, -(-size[0] // render.BAND), *render._planes(list(x), *size),
+                      arch.coords, *size, dims, theta32, sine, w0, want)
+    assert np.array_equal(got, want.reshape(*size, 3))

@@ -4,10 +4,12 @@ share (`THREADS`).
 
 At the image's own size with the learned upsampling, one pass per band runs the cascade's
 last x2 step for the band's rows only, puts grid 0 and the coordinates beside it and runs
-the synthesis on it, so no full-size feature tensor exists. At another size (the cascade
-run to the stored size first), or with the bilinear upsampling (from each grid), a band's
-planes are interpolated bilinearly as torch's kernel does it (`_lerp`; the spec's
-reference, and the browser decoder's arithmetic), then put through the same synthesis. The
+the synthesis on it, so no full-size feature tensor exists. At another size, or with the
+bilinear upsampling (from each grid), a band's planes are interpolated bilinearly as
+torch's kernel does it (`_lerp`; the spec's reference, and the browser decoder's
+arithmetic), then put through the same synthesis; a smaller render computes the
+cascade's output only where its taps read it (`_resampled_cascade`), a larger one the whole
+output once. The
 bicubic upsampling (a study's) takes grids.features, torch's, the one path here that
 imports torch.
 
@@ -111,6 +113,33 @@ def _synthesize(feat, m, dims, theta, sine, w0, out, o0, buf_a, buf_b):
             cur, nxt = nxt, cur
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fine_row(plane, o, e, row, xp):
+    """The cascade's last step along the rows for fine row o of one coarse plane, into xp
+    (replicated 2 either side: _fine reads it): upsampling._rows_fwd's sums, in order."""
+    n, m = plane.shape
+    i, r = o >> 1, o & 1
+    row[:] = 0.0
+    for d in range(4):
+        s = min(max(i - 2 + d + r, 0), n - 1)
+        t = e[d] if r == 0 else e[3 - d]
+        src = plane[s]
+        for j in range(m):
+            row[j] += t * src[j]
+    xp[0] = xp[1] = row[0]
+    xp[2:m + 2] = row
+    xp[m + 2] = xp[m + 3] = row[m - 1]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fine(xp, j, e0, e1, e2, e3):
+    """Fine column j of a row _fine_row made: upsampling._cols_fwd's sums, in order."""
+    q = j >> 1
+    if j & 1:
+        return e3 * xp[q + 1] + e2 * xp[q + 2] + e1 * xp[q + 3] + e0 * xp[q + 4]
+    return e0 * xp[q] + e1 * xp[q + 1] + e2 * xp[q + 2] + e3 * xp[q + 3]
+
+
 @numba.njit(cache=True, nogil=True)
 def _band(o0, o1, grid0, stack, e, coords, height, width, dims, theta, sine, w0, out):
     """Output rows o0..o1 at the image's own size: the cascade's last step (stack: every
@@ -126,26 +155,11 @@ def _band(o0, o1, grid0, stack, e, coords, height, width, dims, theta, sine, w0,
     xp = np.empty(m + 4, np.float32)
     e0, e1, e2, e3 = e[0], e[1], e[2], e[3]
     for o in range(o0, o1):
-        i, r = o >> 1, o & 1
         for c in range(c_):
-            # rows, then columns: upsampling._rows_fwd and _cols_fwd's sums, in their order
-            row[:] = 0.0
-            for d in range(4):
-                s = min(max(i - 2 + d + r, 0), n - 1)
-                t = e[d] if r == 0 else e[3 - d]
-                src = stack[c, s]
-                for j in range(m):
-                    row[j] += t * src[j]
-            xp[0] = xp[1] = row[0]
-            xp[2:m + 2] = row
-            xp[m + 2] = xp[m + 3] = row[m - 1]
+            _fine_row(stack[c], o, e, row, xp)
             dst = feat[1 + c]
             for j in range(width):
-                q = j >> 1
-                if j & 1:
-                    dst[j] = e3 * xp[q + 1] + e2 * xp[q + 2] + e1 * xp[q + 3] + e0 * xp[q + 4]
-                else:
-                    dst[j] = e0 * xp[q] + e1 * xp[q + 1] + e2 * xp[q + 2] + e3 * xp[q + 3]
+                dst[j] = _fine(xp, j, e0, e1, e2, e3)
         g0 = grid0[o]
         for j in range(width):
             feat[0, j] = g0[j]
@@ -214,6 +228,52 @@ def _resampled(b0, b1, src, offs, widths, ylo, yhi, yw0, yw1, xlo, xhi, xw0, xw1
             for j in range(width):
                 feat[planes, j] = np.float32(2 * j + 1) / np.float32(width) - np.float32(1.0)
                 feat[planes + 1, j] = cy
+        _synthesize(feat, width, dims, theta, sine, w0, out, o * width, buf_a, buf_b)
+
+
+@numba.njit(cache=True, nogil=True)
+def _resampled_cascade(b0, b1, grid0, stack, e, ylo, yhi, yw0, yw1, xlo, xhi, xw0, xw1,
+                       coords, height, width, dims, theta, sine, w0, out):
+    """_resampled of the cascade's output at another size, without that output: for each
+    output row, the last step's two fine rows it reads (_fine_row) and their fine columns
+    it reads (_fine), the same values the whole cascade has there. What a smaller render
+    costs is then in proportion to its pixels (bar the latents' decoding)."""
+    c_, n, m = stack.shape
+    widest = max(dims.max(), dims[0])
+    feat = np.empty((dims[0], width), np.float32)
+    buf_a = np.empty((widest, LANES), np.float64)
+    buf_b = np.empty((widest, LANES), np.float64)
+    row = np.empty(m, np.float32)
+    fine = np.empty((2, c_, m + 4), np.float32)  # two fine rows, kept while rows reuse them
+    held = np.array([-1, -1])
+    e0, e1, e2, e3 = e[0], e[1], e[2], e[3]
+    for o in range(b0 * BAND, min(height, b1 * BAND)):
+        fa, fb, a, b = ylo[o], yhi[o], yw0[o], yw1[o]
+        ga, gb = grid0[fa], grid0[fb]
+        for j in range(width):
+            x0, x1, c, d = xlo[j], xhi[j], xw0[j], xw1[j]
+            feat[0, j] = _lerp(_lerp(ga[x0], c, ga[x1], d), a, _lerp(gb[x0], c, gb[x1], d), b)
+        for f in (fa, fb):
+            if f != held[0] and f != held[1]:
+                slot = 0 if held[0] != fa and held[0] != fb else 1
+                for k in range(c_):
+                    _fine_row(stack[k], f, e, row, fine[slot, k])
+                held[slot] = f
+        sa = 0 if held[0] == fa else 1
+        sb = 0 if held[0] == fb else 1
+        for k in range(c_):
+            xa, xb = fine[sa, k], fine[sb, k]
+            dst = feat[1 + k]
+            for j in range(width):
+                x0, x1, c, d = xlo[j], xhi[j], xw0[j], xw1[j]
+                t0 = _lerp(_fine(xa, x0, e0, e1, e2, e3), c, _fine(xa, x1, e0, e1, e2, e3), d)
+                t1 = _lerp(_fine(xb, x0, e0, e1, e2, e3), c, _fine(xb, x1, e0, e1, e2, e3), d)
+                dst[j] = _lerp(t0, a, t1, b)
+        if coords:
+            cy = np.float32(2 * o + 1) / np.float32(height) - np.float32(1.0)
+            for j in range(width):
+                feat[1 + c_, j] = np.float32(2 * j + 1) / np.float32(width) - np.float32(1.0)
+                feat[2 + c_, j] = cy
         _synthesize(feat, width, dims, theta, sine, w0, out, o * width, buf_a, buf_b)
 
 
@@ -301,8 +361,14 @@ def render(arch: LatentArch, theta: np.ndarray, grids: list[np.ndarray], height:
         e, stack = _coarse(theta, arch, gs[1:])
         _split(_bands, -(-height // BAND), gs[0], stack, e, arch.coords, dims, theta, sine,
                w0, out)
-    elif arch.upsample in ("learned", "bilinear"):
-        if arch.upsample == "learned":  # the cascade at the stored size, then resampled
+    elif arch.upsample == "learned" and len(gs) > 1 and height * width < gs[0].size:
+        # smaller: the cascade's output where the taps read it, no more
+        e, stack = _coarse(theta, arch, gs[1:])
+        ys, xs = _axis(gs[0].shape[0], height), _axis(gs[0].shape[1], width)
+        _split(_resampled_cascade, -(-height // BAND), gs[0], stack, e, *ys, *xs, arch.coords,
+               height, width, dims, theta, sine, w0, out)
+    elif arch.upsample in ("learned", "bilinear"):  # each plane resampled
+        if arch.upsample == "learned":  # larger: the cascade's whole output, once
             e = theta[-arch.up_params:].reshape(-1, upsampling.TAPS)
             x = gs[-1][None]
             for k in range(len(gs) - 2, -1, -1):
