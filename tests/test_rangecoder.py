@@ -14,6 +14,14 @@ def _tables(rng, k: int, n: int) -> np.ndarray:
     return f
 
 
+def _same_verdict(words: np.ndarray, f: np.ndarray, rows: np.ndarray) -> None:
+    verdict, ref = _reference(words, f, rows)
+    got = np.zeros(len(rows), np.int64)
+    assert rc.decode_all(words, rc.cumulative(f), rows, got) == verdict
+    if verdict >= 0:
+        assert np.array_equal(got, ref)
+
+
 def _reference(words: np.ndarray, f: np.ndarray, rows: np.ndarray):
     """constriction's decode, then its re-encode compared: (verdict, symbols) as
     rangecoder.decode_all's (0 canonical, 1 not, INVALID undecodable)."""
@@ -46,12 +54,7 @@ def test_decodes_what_constriction_encodes_and_judges_as_it_does(seed):
         assert np.array_equal(out, sym)
         for bad in (np.append(words, np.uint32(7)), words[:-1],
                     np.where(np.arange(len(words)) == len(words) - 1, words ^ 1, words)):
-            bad = bad.astype(np.uint32)
-            verdict, ref = _reference(bad, f, rows)
-            got = np.zeros(m, np.int64)
-            assert rc.decode_all(bad, rc.cumulative(f), rows, got) == verdict
-            if verdict >= 0:
-                assert np.array_equal(got, ref)
+            _same_verdict(bad.astype(np.uint32), f, rows)
 
 
 def test_random_words_get_constriction_verdict():
@@ -61,12 +64,8 @@ def test_random_words_get_constriction_verdict():
         f = _tables(rng, 3, n)
         m = int(rng.integers(1, 50))
         rows = rng.integers(0, 3, m)
-        words = rng.integers(0, 2 ** 32, int(rng.integers(0, 6)), dtype=np.uint64).astype(np.uint32)
-        verdict, ref = _reference(words, f, rows)
-        got = np.zeros(m, np.int64)
-        assert rc.decode_all(words, rc.cumulative(f), rows, got) == verdict
-        if verdict >= 0:
-            assert np.array_equal(got, ref)
+        _same_verdict(rng.integers(0, 2 ** 32, int(rng.integers(0, 6)),
+                                   dtype=np.uint64).astype(np.uint32), f, rows)
 
 
 def test_cumulative_is_constrictions_quantisation():

@@ -10,9 +10,9 @@ model the fit minimises; in formats 3 and 4 its density at the integers. Nothing
 reaches the coder is a float computed at run time.
 
 Latents are coded in wavefront order t = 3y + x: every context position of (y, x) lies on
-an earlier wavefront. The reader (`Reader`) decodes runs of wavefronts in compiled passes
-(arm_kernels.py): prediction, table and range decoding latent by latent (codec/
-rangecoder.py, which also checks that the payload is the encoder's own words). The float
+an earlier wavefront. The reader (`decode_grids`) is one compiled pass (arm_kernels.py):
+prediction, table and range decoding latent by latent (codec/rangecoder.py, which also
+checks that the payload is the encoder's own words). The float
 twin (`init_float`, `context_float`, `predict_float`) is the same model in torch for
 fitting; `ArmParams.from_float` rounds it to fixed point. `grid_bits` gives the
 grids' exact code length for encoder decisions.
@@ -171,59 +171,6 @@ def _cumulative(R: int, binned: bool) -> np.ndarray:
                                            for m in SCALE_M for j in range(4)]))
 
 
-class Reader:
-    """A latent payload decoded wavefront by wavefront (`run`; `finish` decodes the rest
-    and checks that the payload is the encoder's own words). Raises FormatError on anything
-    the encoder did not make."""
-
-    def __init__(self, data: bytes, shapes: list[tuple[int, int]], qmaxes: list[int],
-                 params: ArmParams, binned: bool = True):
-        if len(data) % 4:
-            raise FormatError("latent payload is not a whole number of 32-bit words")
-        if any(not 0 <= q <= prior.MAX_QMAX // 2 for q in qmaxes):
-            raise FormatError("a latent range in the file is out of bounds")
-        self.shapes = list(shapes)
-        self.R = max(1, 2 * max(qmaxes, default=0))
-        self._shp = np.array(shapes, dtype=np.int64).reshape(-1, 2)
-        self._qm = np.array(qmaxes, dtype=np.int64)
-        self._peaks = np.zeros(len(qmaxes), np.int64)
-        self.buf, self._offs = arm_kernels.padded(self.shapes)
-        self._words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-        self._w = arm_kernels.weights(params)
-        self._cums = _cumulative(self.R, binned)
-        self._st = np.empty(rangecoder.STATE, np.uint64)
-        rangecoder.start(self._words, self._st)
-        self.n_waves = max((3 * (h - 1) + w for h, w in self.shapes), default=0)
-        self.done = 0  # wavefronts decoded
-
-    def run(self, t: int) -> None:
-        """Decode up to wavefront t (exclusive)."""
-        t = min(t, self.n_waves)
-        if t <= self.done:
-            return
-        status = arm_kernels.decode_waves(self._words, self._st, self.done, t, self.buf,
-                                          self._offs, self._shp, self._qm, self._peaks,
-                                          *self._w, self._cums, self.R)
-        if status == rangecoder.INVALID:
-            raise FormatError("latent payload does not decode: invalid data")
-        if status == arm_kernels.BEYOND:
-            raise FormatError("latent beyond the declared range")
-        self.done = t
-
-    def finish(self) -> None:
-        self.run(self.n_waves)
-        if not np.array_equal(self._peaks, self._qm):  # the writer stores each grid's own
-            raise FormatError("latent payload is not in canonical form (a grid's declared "
-                              "range is not its largest magnitude)")
-        if not rangecoder.canonical(self._st, self._words):
-            raise FormatError("latent payload is not in canonical form (damaged or trailing "
-                              "data)")
-
-    def grids(self) -> list[np.ndarray]:
-        """The grids as they stand: int32 views into the decoder's buffer."""
-        return [v for _, v in arm_kernels.views(self.buf, self._offs, self.shapes)]
-
-
 class _Writer:
     def __init__(self):
         import constriction
@@ -251,11 +198,35 @@ def encode_grids(grids: list[np.ndarray], params: ArmParams, binned: bool = True
 def decode_grids(data: bytes, shapes: list[tuple[int, int]], qmaxes: list[int],
                  params: ArmParams, binned: bool = True) -> list[np.ndarray]:
     """Inverse of encode_grids (int32 grids); raises FormatError on anything it did not
-    make (a payload that does not decode, a latent beyond its range, words other than the
-    encoder's)."""
-    r = Reader(data, shapes, qmaxes, params, binned)
-    r.finish()
-    return [g.copy() for g in r.grids()]
+    make: a payload that does not decode, a latent beyond its range, a grid whose declared
+    range is not its largest magnitude (the writer stores each grid's own), words other
+    than the encoder's."""
+    if len(data) % 4:
+        raise FormatError("latent payload is not a whole number of 32-bit words")
+    if any(not 0 <= q <= prior.MAX_QMAX // 2 for q in qmaxes):
+        raise FormatError("a latent range in the file is out of bounds")
+    R = max(1, 2 * max(qmaxes, default=0))
+    qm = np.array(qmaxes, dtype=np.int64)
+    peaks = np.zeros(len(qmaxes), np.int64)
+    buf, offs = arm_kernels.padded(shapes)
+    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+    st = np.empty(rangecoder.STATE, np.uint64)
+    rangecoder.start(words, st)
+    status = arm_kernels.decode_waves(words, st, buf, offs,
+                                      np.array(shapes, dtype=np.int64).reshape(-1, 2), qm,
+                                      peaks, *arm_kernels.weights(params),
+                                      _cumulative(R, binned), R)
+    if status == rangecoder.INVALID:
+        raise FormatError("latent payload does not decode: invalid data")
+    if status == arm_kernels.BEYOND:
+        raise FormatError("latent beyond the declared range")
+    if not np.array_equal(peaks, qm):
+        raise FormatError("latent payload is not in canonical form (a grid's declared "
+                          "range is not its largest magnitude)")
+    if not rangecoder.canonical(st, words):
+        raise FormatError("latent payload is not in canonical form (damaged or trailing "
+                          "data)")
+    return [v.copy() for _, v in arm_kernels.views(buf, offs, shapes)]
 
 
 # The latent section: u16 qmax per grid, then the coded words.
@@ -264,21 +235,13 @@ def encode_section(grids: list[np.ndarray], params: ArmParams, binned: bool = Tr
     return struct.pack(f"<{len(qmaxes)}H", *qmaxes) + data
 
 
-def section_reader(data: bytes, shapes: list[tuple[int, int]], params: ArmParams,
-                   binned: bool = True) -> Reader:
-    """A Reader of the latent section (nothing decoded yet)."""
+def decode_section(data: bytes, shapes: list[tuple[int, int]], params: ArmParams,
+                   binned: bool = True) -> list[np.ndarray]:
     n = 2 * len(shapes)
     if len(data) < n:
         raise FormatError("latent section is truncated")
-    return Reader(data[n:], shapes, list(struct.unpack(f"<{len(shapes)}H", data[:n])), params,
-                  binned)
-
-
-def decode_section(data: bytes, shapes: list[tuple[int, int]], params: ArmParams,
-                   binned: bool = True) -> list[np.ndarray]:
-    r = section_reader(data, shapes, params, binned)
-    r.finish()
-    return [g.copy() for g in r.grids()]
+    qmaxes = list(struct.unpack(f"<{len(shapes)}H", data[:n]))
+    return decode_grids(data[n:], shapes, qmaxes, params, binned)
 
 
 def grid_bits(grids: list[np.ndarray], params: ArmParams, binned: bool = True) -> float:

@@ -1,8 +1,8 @@
 """The ARM's schedule, compiled (numba): the kernels arm.py's writer and reader run.
 
 The decoder walks the latents in coding order (each wavefront needs the last), each one's
-context, fixed-point MLP, table choice and symbol in turn, all in one compiled call per run
-of wavefronts (`decode_waves`, from arm.Reader). The writer knows every latent, so it
+context, fixed-point MLP, table choice and symbol in turn, all in one compiled call
+(`decode_waves`, from arm.decode_grids). The writer knows every latent, so it
 predicts all of them at once (`predict_grid`) and codes them in the same order in a few
 large calls. Both run the same integer code. Most latents of a photo's fine grids have a
 context of zeros (3 in 4 at the default quality): their prediction is the MLP's at zero,
@@ -151,10 +151,8 @@ def views(buf: np.ndarray, offs, shapes):
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def decode_waves(words, st, t0, t1, buf, offs, shapes, qmaxes, peaks, w1t, b1, w2, b2, cums,
-                 R):
-    """The reader's wavefronts t0..t1, in coding order (wavefront t = 3y + x, then grid,
-    then row): each latent's prediction (_mlp, or the MLP's at a context of zeros), then
+def decode_waves(words, st, buf, offs, shapes, qmaxes, peaks, w1t, b1, w2, b2, cums, R):
+    """The reader, in coding order (wavefront t = 3y + x, then grid, then row): each latent's prediction (_mlp, or the MLP's at a context of zeros), then
     its symbol (rangecoder.decode from the state `st`, looked for from the residual 0 out)
     into the grids (buf, offs: padded's), each grid's largest magnitude so far in `peaks`.
     0, or rangecoder.INVALID or BEYOND."""
@@ -162,7 +160,10 @@ def decode_waves(words, st, t0, t1, buf, offs, shapes, qmaxes, peaks, w1t, b1, w
     acc = np.empty(b1.shape[0])
     pred = np.empty((1, 3), np.int64)
     z0, z1 = _at_zero(w1t, b1, w2, b2)
-    for t in range(t0, t1):
+    n_wave = 0
+    for g in range(shapes.shape[0]):
+        n_wave = max(n_wave, 3 * (shapes[g, 0] - 1) + shapes[g, 1])
+    for t in range(n_wave):
         for g in range(shapes.shape[0]):
             h, w = shapes[g, 0], shapes[g, 1]
             q = qmaxes[g]

@@ -114,6 +114,16 @@ def _synthesize(feat, m, dims, theta, sine, w0, out, o0, buf_a, buf_b):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _coords(feat, k, o, height, width):
+    """Output row o's pixel centres into feat[k] (x) and feat[k + 1] (y), in [-1, 1]:
+    float32 operations, as grids.coordinates computes them."""
+    cy = np.float32(2 * o + 1) / np.float32(height) - np.float32(1.0)
+    for j in range(width):
+        feat[k, j] = np.float32(2 * j + 1) / np.float32(width) - np.float32(1.0)
+        feat[k + 1, j] = cy
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _fine_row(plane, o, e, row, xp):
     """The cascade's last step along the rows for fine row o of one coarse plane, into xp
     (replicated 2 either side: _fine reads it): upsampling._rows_fwd's sums, in order."""
@@ -164,10 +174,7 @@ def _band(o0, o1, grid0, stack, e, coords, height, width, dims, theta, sine, w0,
         for j in range(width):
             feat[0, j] = g0[j]
         if coords:
-            cy = np.float32(2 * o + 1) / np.float32(height) - np.float32(1.0)
-            for j in range(width):
-                feat[1 + c_, j] = np.float32(2 * j + 1) / np.float32(width) - np.float32(1.0)
-                feat[2 + c_, j] = cy
+            _coords(feat, 1 + c_, o, height, width)
         _synthesize(feat, width, dims, theta, sine, w0, out, o * width, buf_a, buf_b)
 
 
@@ -224,10 +231,7 @@ def _resampled(b0, b1, src, offs, widths, ylo, yhi, yw0, yw1, xlo, xhi, xw0, xw1
                 t1 = _lerp(src[r1 + x0], c, src[r1 + x1], d)
                 feat[k, j] = _lerp(t0, a, t1, b)
         if coords:
-            cy = np.float32(2 * o + 1) / np.float32(height) - np.float32(1.0)
-            for j in range(width):
-                feat[planes, j] = np.float32(2 * j + 1) / np.float32(width) - np.float32(1.0)
-                feat[planes + 1, j] = cy
+            _coords(feat, planes, o, height, width)
         _synthesize(feat, width, dims, theta, sine, w0, out, o * width, buf_a, buf_b)
 
 
@@ -270,10 +274,7 @@ def _resampled_cascade(b0, b1, grid0, stack, e, ylo, yhi, yw0, yw1, xlo, xhi, xw
                 t1 = _lerp(_fine(xb, x0, e0, e1, e2, e3), c, _fine(xb, x1, e0, e1, e2, e3), d)
                 dst[j] = _lerp(t0, a, t1, b)
         if coords:
-            cy = np.float32(2 * o + 1) / np.float32(height) - np.float32(1.0)
-            for j in range(width):
-                feat[1 + c_, j] = np.float32(2 * j + 1) / np.float32(width) - np.float32(1.0)
-                feat[2 + c_, j] = cy
+            _coords(feat, 1 + c_, o, height, width)
         _synthesize(feat, width, dims, theta, sine, w0, out, o * width, buf_a, buf_b)
 
 
