@@ -176,9 +176,16 @@ def _cols(x: np.ndarray, e: np.ndarray, phase: int) -> np.ndarray:
     return y
 
 
+def _crop(at: tuple[int, int], phase: tuple[int, int]) -> tuple[int, int]:
+    """Where a crop starting at fine sample `at` (even) starts in a step's output."""
+    return tuple(a if p < 0 else a // 2 for a, p in zip(at, phase))
+
+
 def step(x: np.ndarray, e: np.ndarray, size: tuple[int, int],
-         phase: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One x2 step of (C, h, w) float32 to `size`, or only the fine samples at `phase`
+         phase: tuple[int, int] | None = None, at: tuple[int, int] = (0, 0)
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """One x2 step of (C, h, w) float32 to `size` (the fine samples from `at` on, an even
+    offset: a window of the grid, tiled.py's), or only the fine samples at `phase`
     (py, px) (rows py, py + 2, ..., likewise the columns): (output, the rows pass's
     output, which the backward reads)."""
     py, px = (-1, -1) if phase is None else phase
@@ -186,14 +193,17 @@ def step(x: np.ndarray, e: np.ndarray, size: tuple[int, int],
     y = _cols(r, e, px)
     hh = size[0] if py < 0 else (size[0] - py + 1) // 2
     ww = size[1] if px < 0 else (size[1] - px + 1) // 2
-    return np.ascontiguousarray(y[:, :hh, :ww]), r
+    oy, ox = _crop(at, (py, px))
+    return np.ascontiguousarray(y[:, oy:oy + hh, ox:ox + ww]), r
 
 
-def step_backward(x, e, r, gy: np.ndarray, phase=None) -> tuple[np.ndarray, np.ndarray]:
+def step_backward(x, e, r, gy: np.ndarray, phase=None, at=(0, 0)
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Gradients (for x, for e) of `step` given its output's gradient `gy`."""
     py, px = (-1, -1) if phase is None else phase
     g = np.zeros((r.shape[0], r.shape[1], r.shape[2] * (2 if px < 0 else 1)), np.float32)
-    g[:, :gy.shape[1], :gy.shape[2]] = gy
+    oy, ox = _crop(at, (py, px))
+    g[:, oy:oy + gy.shape[1], ox:ox + gy.shape[2]] = gy
     ge = np.zeros(4, np.float32)
     gr = np.empty_like(r)
     _cols_bwd(r, e, px, g, gr, ge)
@@ -213,7 +223,7 @@ def _cascade_function():
         (B, h_k, w_k)) -> (B, L, h, w). The batch's images share the taps."""
 
         @staticmethod
-        def forward(ctx, taps, phase, *grids):
+        def forward(ctx, taps, phase, at, *grids):
             e = taps.detach().contiguous().numpy().reshape(-1, TAPS)
             qs = [g.detach().contiguous().numpy() for g in grids]
             b = qs[0].shape[0]
@@ -221,8 +231,8 @@ def _cascade_function():
             for k in range(len(qs) - 2, -1, -1):
                 ph = phase if k == 0 else None
                 flat = x.reshape(-1, *x.shape[2:])
-                y, r = step(flat, e[k], qs[k].shape[1:], ph)
-                saved.append((flat, r, ph))
+                y, r = step(flat, e[k], qs[k].shape[1:], ph, at[k])
+                saved.append((flat, r, ph, at[k]))
                 top = qs[k] if ph is None else qs[k][:, ph[0]::2, ph[1]::2]
                 x = np.concatenate([top[:, None], y.reshape(b, -1, *y.shape[1:])], 1)
             ctx.saved = saved, e, [g.shape for g in grids]
@@ -235,7 +245,7 @@ def _cascade_function():
             b = g.shape[0]
             ge = np.zeros_like(e)
             gq = [None] * len(shapes)
-            for k, (x, r, ph) in zip(range(len(shapes) - 1), reversed(saved)):
+            for k, (x, r, ph, a) in zip(range(len(shapes) - 1), reversed(saved)):
                 top = torch.from_numpy(np.ascontiguousarray(g[:, 0]))
                 if ph is None:
                     gq[k] = top
@@ -243,21 +253,27 @@ def _cascade_function():
                     gq[k] = torch.zeros(shapes[k])
                     gq[k][:, ph[0]::2, ph[1]::2] = top
                 rest = np.ascontiguousarray(g[:, 1:]).reshape(-1, *g.shape[2:])
-                gx, ge[k] = step_backward(x, e[k], r, rest, ph)
+                gx, ge[k] = step_backward(x, e[k], r, rest, ph, a)
                 g = gx.reshape(b, -1, *gx.shape[1:])
             gq[-1] = torch.from_numpy(np.ascontiguousarray(g[:, 0]))
-            return (torch.from_numpy(ge.reshape(-1)), None, *gq)
+            return (torch.from_numpy(ge.reshape(-1)), None, None, *gq)
     return _Cascade
 
 
 def cascade(taps: torch.Tensor, grids: list[torch.Tensor],
-            phase: tuple[int, int] | None = None) -> torch.Tensor:
+            phase: tuple[int, int] | None = None,
+            at: list[tuple[int, int]] | None = None) -> torch.Tensor:
     """(L, H, W): every grid at the image's size through the learned steps (`taps`: flat,
     4 per step, step 0 first), or (L, h, w) at one stride-2 `phase` (py, px) of it. Grids
-    with a leading batch dimension give (B, L, ...)."""
+    with a leading batch dimension give (B, L, ...).
+
+    Windows of the grids give the cascade over grid 0's window alone, exactly as the whole
+    image's where each window holds what its finer one's steps read (tiled.windows): `at`,
+    per step k, where grid k's window starts in the x2 output of grid k+1's (even)."""
     if grids[0].dim() == 2:
-        return cascade(taps, [g[None] for g in grids], phase)[0]
+        return cascade(taps, [g[None] for g in grids], phase, at)[0]
     if len(grids) == 1:
         g = grids[0]
         return (g if phase is None else g[:, phase[0]::2, phase[1]::2])[:, None]
-    return _cascade_function().apply(taps, phase, *grids)
+    at = tuple(at) if at is not None else ((0, 0),) * (len(grids) - 1)
+    return _cascade_function().apply(taps, phase, at, *grids)
