@@ -19,12 +19,14 @@ from . import upsampling
 from .config import LatentArch
 
 
-def coordinates(height: int, width: int, device=None) -> torch.Tensor:
+def coordinates(height: int, width: int, device=None, rows: slice = slice(None),
+                cols: slice = slice(None)) -> torch.Tensor:
     """(2, height, width): pixel centres, x then y, each in [-1, 1] over the image's extent
-    (the same continuous function at any output size)."""
-    ys = (torch.arange(height, dtype=torch.float32, device=device) * 2 + 1) / height - 1
-    xs = (torch.arange(width, dtype=torch.float32, device=device) * 2 + 1) / width - 1
-    return torch.stack([xs.expand(height, width), ys[:, None].expand(height, width)])
+    (the same continuous function at any output size); or those of `rows` and `cols`."""
+    ys = (torch.arange(height, dtype=torch.float32, device=device)[rows] * 2 + 1) / height - 1
+    xs = (torch.arange(width, dtype=torch.float32, device=device)[cols] * 2 + 1) / width - 1
+    n, m = len(ys), len(xs)
+    return torch.stack([xs.expand(n, m), ys[:, None].expand(n, m)])
 
 
 def features(arch: LatentArch, grids: list[torch.Tensor], height: int, width: int,
@@ -163,7 +165,7 @@ def features_lattice(arch: LatentArch, grids: list[torch.Tensor], height: int, w
         else:
             x = upsampling.cascade(taps, grids)[:, rows, cols]
         if arch.coords:
-            x = torch.cat([x, coordinates(height, width, x.device)[:, rows, cols]])
+            x = torch.cat([x, coordinates(height, width, x.device, rows, cols)])
         return x.reshape(arch.inputs, -1)
     py = torch.arange(height, device=grids[0].device)[rows]
     px = torch.arange(width, device=grids[0].device)[cols]
