@@ -144,16 +144,7 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     shapes = grid_shapes(h, w, arch.levels)
     canvas = rate.Canvas(shapes, dev, fs.seed)
     lat = [torch.zeros(s, device=dev, requires_grad=True) for s in shapes]
-    if start is None:
-        theta0, mask = init_synthesis(arch, gen).to(dev), None
-    else:
-        theta0, mask = start.theta.clone().to(dev), start.mask.float().to(dev)
-    frozen = start is not None and start.arm is not None
-    if frozen:
-        armp = [torch.from_numpy(a).float().to(dev) for a in start.arm.to_float()]
-    else:
-        armp = [p.to(dev).requires_grad_(True) for p in arm.init_float(arch.arm_hidden, gen)]
-    nets = Nets(arch, theta0, mask, [] if frozen else armp, fs)
+    nets, armp = networks(arch, fs, start, dev, gen)
     opt = torch.optim.Adam([{"params": lat[:1], "lr": fs.lr_latent},
                             {"params": lat[1:], "lr": fs.lr_latent * fs.coarse_lr_factor}],
                            foreach=True)
@@ -186,7 +177,31 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
             nets.step(f)
             if progress is not None:
                 progress(t + 1, fs.steps, float(mse.detach()))
+    return fitted(lat, nets, armp, start)
+
+
+def networks(arch: LatentArch, fs: LatentFit, start: Start | None, dev: torch.device,
+             gen: torch.Generator) -> tuple[Nets, list[torch.Tensor]]:
+    """A fit's networks: the synthesis from `start`'s level (or a seeded random init) and
+    its optimiser, and the ARM's parameters (the start's, frozen, or a seeded init the fit
+    moves with the synthesis)."""
+    if start is None:
+        theta0, mask = init_synthesis(arch, gen).to(dev), None
+    else:
+        theta0, mask = start.theta.clone().to(dev), start.mask.float().to(dev)
+    frozen = start is not None and start.arm is not None
+    if frozen:
+        armp = [torch.from_numpy(a).float().to(dev) for a in start.arm.to_float()]
+    else:
+        armp = [p.to(dev).requires_grad_(True) for p in arm.init_float(arch.arm_hidden, gen)]
+    return Nets(arch, theta0, mask, [] if frozen else armp, fs), armp
+
+
+def fitted(lat: list[torch.Tensor], nets: Nets, armp: list[torch.Tensor],
+           start: Start | None) -> Fitted:
+    """What a fit returns, on the CPU, from its latents and networks."""
     values = [v.detach().cpu().numpy() for v in lat]
+    frozen = start is not None and start.arm is not None
     return Fitted([np.clip(np.round(v), -LIM, LIM).astype(np.int64) for v in values],
                   nets.values().cpu().numpy().astype(np.float32),
                   start.arm if frozen else
