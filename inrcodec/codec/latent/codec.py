@@ -95,14 +95,25 @@ def compress(img: np.ndarray, image_mode: str, alpha: bytes | None, fs: LatentFi
     With a `budget` (bytes) the file fits in it (see `pack`).
     The fit runs on `device`; coding and the choice of step size stay on the CPU, so the
     file decodes the same on every machine."""
-    from .fit import Start, fit
+    from .fit import Start
     if model is not None:
         model.check_level(level)
         start = start or Start.of(model, level)
         arch = model.arch
     arch = arch or LatentArch()
-    f = fit(img, arch, fs, progress, start, device)
+    f = fit_image(img, arch, fs, progress, start, device)
     return pack(img, image_mode, alpha, f, fs.lam, arch, model, level, start, budget)[0]
+
+
+def fit_image(img: np.ndarray, arch: LatentArch, fs: LatentFit, progress=None,
+              start: Start | None = None, device=None, steer=None) -> Fitted:
+    """The fit an image takes: fit.fit, or above fs.tiles_above pixels (with a learned
+    upsampling) tiled.fit_tiled, fs.steps rounds of its tiles."""
+    if 0 < fs.tiles_above < img.shape[0] * img.shape[1] and arch.upsample == "learned":
+        from .tiled import fit_tiled
+        return fit_tiled(img, arch, fs, fs.steps, progress, start, device, steer)
+    from .fit import fit
+    return fit(img, arch, fs, progress, start, device, steer)
 
 
 def pack(img: np.ndarray, image_mode: str, alpha: bytes | None, f: Fitted, lam: float,
@@ -226,7 +237,7 @@ def _encode_to_bpp(img: LoadedImage, model: LatentModel, settings: Settings, pro
     trimmed if the file is over (ratecontrol.py)."""
     from ...model.accel import resolve_device
     from . import ratecontrol
-    from .fit import Start, fit
+    from .fit import Start
     h, w = img.pixels.shape[:2]
     budget = int(settings.bpp * h * w / 8)
     level = model.default_level if settings.level is None else settings.level
@@ -246,13 +257,13 @@ def _encode_to_bpp(img: LoadedImage, model: LatentModel, settings: Settings, pro
     jpeg = ratecontrol.jpeg_bpp(rgb)
     q0 = ratecontrol.first_quality(jpeg, settings.bpp)
     fs0 = LatentFit(steps=pilot_steps, lam=latent_lambda(q0), seed=settings.seed)
-    f0 = fit(rgb, model.arch, fs0, part(0), start, dev)
+    f0 = fit_image(rgb, model.arch, fs0, part(0), start, dev)
     pilot, _, pilot_latents = pack(rgb, img.image_mode, alpha, f0, fs0.lam, model.arch, model,
                                    level, start)
     q1 = ratecontrol.corrected_quality(q0, len(pilot), budget, jpeg)
     fs1 = LatentFit(steps=settings.steps, lam=latent_lambda(q1), seed=settings.seed)
     steer = ratecontrol.Steer(budget - (len(pilot) - pilot_latents), fs1, start.arm)
-    f1 = fit(rgb, model.arch, fs1, part(pilot_steps), start, dev, steer)
+    f1 = fit_image(rgb, model.arch, fs1, part(pilot_steps), start, dev, steer)
     data, tau, _ = pack(rgb, img.image_mode, alpha, f1, steer.lam, model.arch, model, level,
                         start, budget)
     return _report(data, img, model, level, settings.steps, round(q1), check, t0, search={

@@ -10,6 +10,7 @@ STEPS = 900  # optimiser steps per image at the default effort
 # --effort: optimiser steps per image. A 768x512 photo takes about 30 ms a step on 2
 # threads (benchmarks/results/speed-latent-0.11.json): the default encodes in about 28 s.
 EFFORT_STEPS = {"fast": 300, "default": STEPS, "slow": 2700}
+TILES_ABOVE = 4_000_000  # LatentFit.tiles_above
 UPSAMPLING = ("bilinear", "bicubic", "learned")  # format 7 ids: 0, 1, 2
 
 
@@ -104,6 +105,9 @@ class LatentFit:
     # docs/latent-mode.md, "What each part is worth").
     net_optimizer: str = "soap"
     clip: float = 0.1
+    # Images of more pixels than this are fitted in tiles (tiled.py: a step costs a tile's
+    # pixels, memory stays bounded); 0: never. Learned upsampling only.
+    tiles_above: int = TILES_ABOVE
     seed: int = 0
 
     def __post_init__(self):
