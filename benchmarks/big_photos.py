@@ -1,10 +1,13 @@
 """Encode and decode time and peak memory against photo size, through the command line.
 
-One real photograph (mate-backgrounds' Wood, 2560x1920) is resized with Lanczos to 4:3
-photos of about 1, 4 and 12 MP (12 MP: upscaled, as in speed.py). Each is encoded with
-`inrcodec encode` at the default settings (or `--steps`), then decoded with
-`inrcodec decode`, each in its own process; the peak resident memory is that process's
-(os.wait4). Run it with nothing else on the machine:
+The photos are real and not upscaled: centre crops, at 4:3, of mate-backgrounds'
+Elephants painting (5640x3172; its centre 4000x3000 is a 12 MP photo), or with
+`--source wood` the Wood photo (2560x1920) resized with Lanczos (upscaled past 4.9 MP: for
+timing only, as the 0.11 runs did). Each is encoded with `inrcodec encode` at the default
+settings (or `--steps`), then decoded with `inrcodec decode`, each in its own process; the
+peak resident memory is that process's (os.wait4). Pillow's JPEG (quality 90) encodes and
+decodes the same photo in the same run, in process, as the reference. Run it with nothing
+else on the machine:
 
     python benchmarks/big_photos.py --mp 12 --out benchmarks/results/big-photos-12mp.json
 """
@@ -27,10 +30,33 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.harness import command_line  # noqa: E402
 
 
-def source() -> Image.Image:
+def source(name: str) -> Image.Image:
     from inrcodec.training.data import fetch_debian_package
-    return Image.open(fetch_debian_package("mate-backgrounds")
-                      / "usr/share/backgrounds/mate/nature/Wood.jpg").convert("RGB")
+    root = fetch_debian_package("mate-backgrounds") / "usr/share/backgrounds/mate"
+    path = root / ("abstract/Elephants_5640x3172.jpg" if name == "elephants"
+                   else "nature/Wood.jpg")
+    return Image.open(path).convert("RGB")
+
+
+def photo(src: Image.Image, name: str, w: int, h: int) -> Image.Image:
+    if name == "wood":
+        return src.resize((w, h), Image.LANCZOS)
+    if w > src.width or h > src.height:
+        sys.exit(f"{w}x{h} is larger than the Elephants painting ({src.width}x{src.height})")
+    x, y = (src.width - w) // 2, (src.height - h) // 2
+    return src.crop((x, y, x + w, y + h))
+
+
+def jpeg_seconds(img: Image.Image) -> tuple[float, float]:
+    """Pillow's JPEG (quality 90) encode and decode of `img`, in process: the reference."""
+    import io
+    t = time.perf_counter()
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    enc = time.perf_counter() - t
+    t = time.perf_counter()
+    Image.open(io.BytesIO(buf.getvalue())).load()
+    return enc, time.perf_counter() - t
 
 
 def run(cmd: list[str], logdir: Path) -> tuple[float, int, str]:
@@ -50,16 +76,19 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mp", default="1,4,12", help="megapixels, comma-separated")
     ap.add_argument("--steps", type=int, help="fit steps (default: the encoder's default)")
+    ap.add_argument("--source", choices=["elephants", "wood"], default="elephants")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    src = source()
+    src = source(a.source)
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for mp in map(float, a.mp.split(",")):
             w = round(math.sqrt(mp * 1e6 * 4 / 3))
             h = round(w * 3 / 4)
             png, inr, dec = (Path(d) / f"{mp:g}{ext}" for ext in (".png", ".inr", "-dec.png"))
-            src.resize((w, h), Image.LANCZOS).save(png)
+            img = photo(src, a.source, w, h)
+            img.save(png)
+            j_enc, j_dec = jpeg_seconds(img)
             steps = ["--steps", str(a.steps)] if a.steps else []
             cli = [sys.executable, "-m", "inrcodec.cli"]
             e_wall, e_rss, out = run(cli + ["encode", str(png), str(inr), "--json", "-q"]
@@ -70,11 +99,12 @@ def main():
                    "encode_s": round(e_wall, 1), "encode_peak_gb": round(e_rss / 2**30, 2),
                    "decode_s": round(d_wall, 2), "decode_peak_gb": round(d_rss / 2**30, 2),
                    "bytes": rep.get("bytes"), "bpp": rep.get("bpp"), "psnr": rep.get("psnr"),
-                   "steps": rep.get("steps")}
+                   "steps": rep.get("steps"), "jpeg_encode_s": round(j_enc, 3),
+                   "jpeg_decode_s": round(j_dec, 3)}
             print(row, file=sys.stderr, flush=True)
             rows.append(row)
     Path(a.out).write_text(json.dumps({
-        "command": command_line(__file__, sys.argv[1:]),
+        "command": command_line(__file__, sys.argv[1:]), "source": a.source,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "rows": rows}, indent=1) + "\n")
 
