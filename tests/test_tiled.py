@@ -79,7 +79,8 @@ def _image(h, w, seed=0):
     return np.clip((0.4 * base + 0.5 + noise) * 255, 0, 255).astype(np.uint8)
 
 
-def test_a_step_in_tiles_is_the_step_in_one():
+@pytest.mark.parametrize("stride,phase", [(2, (1, 0)), (4, (3, 2))])
+def test_a_step_in_tiles_is_the_step_in_one(stride, phase):
     """A step's gradient computed in 12 tiles is the one computed in one, up to the order
     of float sums: the windows, the rate's own cells and the sum over the tiles make the
     whole image's gradient."""
@@ -103,7 +104,7 @@ def test_a_step_in_tiles_is_the_step_in_one():
             v.grad = torch.zeros_like(v)
         nets, armp = networks(m.arch, fs, start, torch.device("cpu"), None)
         nets.zero_grad()
-        mse = parts.gradient(lat, u, nets, armp, fs, 1, (1, 0), fs.lam)
+        mse = parts.gradient(lat, u, nets, armp, fs, 1, phase, fs.lam, stride)
         grads.append(([v.grad for v in lat], [x.grad for x in nets.leaves], mse))
     assert len(tiled.tiles(150, 230, 256)) == 1 and len(tiled.tiles(150, 230, 64)) == 12
     (g1, n1, e1), (g12, n12, e12) = grads

@@ -6,7 +6,7 @@ of the coarsest grid allow, so they partition every grid too. For a tile, a step
 each grid the window of latents that the upsampling cascade over the tile reads
 (`windows`: the tile's own cells and REACH more on each side per x2 step), so the tile's
 features are exactly the whole image's. The distortion is summed over the tile's pixels
-on the step's stride-2 lattice; the rate counts the bits of the tile's own latents
+on the step's lattice (stride 2, or 4: LatentFit.tile_stride); the rate counts the bits of the tile's own latents
 (their contexts read the window's margins, and pass them gradient). Each tile's gradient
 is added into the whole grids' and the networks'; after the last tile, one Adam step
 moves the latents and one step the networks: the whole image's step
@@ -29,7 +29,6 @@ from .config import LatentArch, LatentFit
 from .layout import grid_shapes
 
 TILE = 512  # a tile's side in pixels: a multiple of 2^(levels - 1) for every arch we ship
-STRIDE = 2  # the distortion's lattice
 REACH = 2  # coarse cells an upsampling step reads beyond its output's (upsampling.py)
 
 
@@ -90,8 +89,8 @@ def _canvas(wshapes, wins, box, shapes_from: int, dev, seed: int) -> rate.Canvas
 
 
 def _distortion(arch: LatentArch, theta, q, box, at, p, stride: int, full, size):
-    """The synthesis's squared error summed over the tile's pixels on the stride-2
-    lattice at phase p: the cascade over the tile's windows (its last step at that
+    """The synthesis's squared error summed over the tile's pixels on the lattice of
+    `stride` at phase p: the cascade over the tile's windows (its last step at that
     phase), the pixels' coordinates in the whole image of `size` (h, w)."""
     from .grids import coordinates
     y0, y1, x0, x1 = box
@@ -122,7 +121,7 @@ class _Tiles:
     def gradient(self, moving, u, nets, armp, fs: LatentFit, t: int, p, lam: float,
                  stride: int = 2) -> float:
         """Adds to the moving grids' (1..) .grad and the networks' the gradient of step t's
-        MSE on the stride-2 lattice at phase p + lam x bits per pixel, with the noise `u`
+        MSE on the lattice of `stride` at phase p + lam x bits per pixel, with the noise `u`
         (per moving grid, its shape); returns that MSE."""
         from .fit import quantised
         (h, w), dev, sse = self.size, self.dev, 0.0
@@ -151,14 +150,13 @@ class _Tiles:
 
 def fit_tiled(img: np.ndarray, arch: LatentArch, fs: LatentFit,
               progress: Callable[[float, int, float], None] | None = None,
-              start=None, device=None, steer=None, size: int | None = None,
-              stride: int | None = None):
+              start=None, device=None, steer=None, size: int | None = None):
     """fit.fit with grid 0 at zero, each step computed tile by tile (fs.steps steps of the
-    whole image). Returns fit.Fitted."""
+    whole image, on lattices of fs.tile_stride). Returns fit.Fitted."""
     from ..schedule import cosine_decay
     from .fit import fitted, networks, phases, uniform_noise
-    size, stride = size or TILE, stride or STRIDE
-    if arch.upsample != "learned" or stride not in (2, 4):
+    size, stride = size or TILE, fs.tile_stride
+    if arch.upsample != "learned":
         raise ValueError("the tiled fit is the learned upsampling's")
     if size % (1 << (arch.levels - 1)):
         raise ValueError(f"tiles must be multiples of {1 << (arch.levels - 1)} pixels")
