@@ -10,6 +10,10 @@ decodes the same photo in the same run, in process, as the reference. Run it wit
 else on the machine:
 
     python benchmarks/big_photos.py --mp 12 --out benchmarks/results/big-photos-12mp.json
+
+With `--step-times`, no encode: the fit's step, in process, whole (fit.fit) against tiled
+(tiled.fit_tiled at tile strides 2 and 4), alternating, `--reps` times each: the seconds
+of steps 2 to 6 of a 6-step fit at the default quality.
 """
 import argparse
 import json
@@ -59,6 +63,32 @@ def jpeg_seconds(img: Image.Image) -> tuple[float, float]:
     return enc, time.perf_counter() - t
 
 
+def step_times(img: Image.Image, reps: int) -> dict:
+    """Seconds of each of steps 2-6 of 6-step fits, whole and tiled, alternating."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from inrcodec.codec.latent import tiled
+    from inrcodec.codec.latent.config import QUALITY, LatentFit, latent_lambda
+    from inrcodec.codec.latent.fit import Start, fit
+    from inrcodec.codec.latent.model import load_latent_model
+    rgb = np.asarray(img)
+    m = load_latent_model()
+    start, fs = Start.of(m, m.default_level), LatentFit(steps=6, lam=latent_lambda(QUALITY))
+    fits = {"whole": lambda p: fit(rgb, m.arch, fs, p, start),
+            **{f"tiled, stride {s}": lambda p, s=s: tiled.fit_tiled(
+                rgb, m.arch, replace(fs, tile_stride=s), p, start) for s in (2, 4)}}
+    out = {k: [] for k in fits}
+    for _ in range(reps):
+        for name, f in fits.items():
+            marks = []
+            f(lambda t, n, mse: marks.append(time.perf_counter()))
+            out[name] += [round(b - a, 3) for a, b in zip(marks, marks[1:])]
+            print(name, out[name][-5:], file=sys.stderr, flush=True)
+    return out
+
+
 def run(cmd: list[str], logdir: Path) -> tuple[float, int, str]:
     """(wall seconds, peak RSS in bytes, stdout) of one process."""
     out_f, err_f = logdir / "stdout", logdir / "stderr"
@@ -77,6 +107,10 @@ def main():
     ap.add_argument("--mp", default="1,4,12", help="megapixels, comma-separated")
     ap.add_argument("--steps", type=int, help="fit steps (default: the encoder's default)")
     ap.add_argument("--source", choices=["elephants", "wood"], default="elephants")
+    ap.add_argument("--step-times", action="store_true",
+                    help="time the fit's steps in process, whole and tiled (no encode)")
+    ap.add_argument("--reps", type=int, default=2, help="--step-times: runs of each")
+    ap.add_argument("--threads", type=int, default=2, help="--step-times: torch threads")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     src = source(a.source)
@@ -87,6 +121,12 @@ def main():
             h = round(w * 3 / 4)
             png, inr, dec = (Path(d) / f"{mp:g}{ext}" for ext in (".png", ".inr", "-dec.png"))
             img = photo(src, a.source, w, h)
+            if a.step_times:
+                import torch
+                torch.set_num_threads(a.threads)
+                rows.append({"mp": round(w * h / 1e6, 2), "width": w, "height": h,
+                             "threads": a.threads, "step_s": step_times(img, a.reps)})
+                continue
             img.save(png)
             j_enc, j_dec = jpeg_seconds(img)
             steps = ["--steps", str(a.steps)] if a.steps else []
