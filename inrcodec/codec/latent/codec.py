@@ -108,10 +108,10 @@ def compress(img: np.ndarray, image_mode: str, alpha: bytes | None, fs: LatentFi
 def fit_image(img: np.ndarray, arch: LatentArch, fs: LatentFit, progress=None,
               start: Start | None = None, device=None, steer=None) -> Fitted:
     """The fit an image takes: fit.fit, or above fs.tiles_above pixels (with a learned
-    upsampling) tiled.fit_tiled, fs.steps rounds of its tiles."""
+    upsampling) tiled.fit_tiled: the same steps, computed tile by tile."""
     if 0 < fs.tiles_above < img.shape[0] * img.shape[1] and arch.upsample == "learned":
         from .tiled import fit_tiled
-        return fit_tiled(img, arch, fs, fs.steps, progress, start, device, steer)
+        return fit_tiled(img, arch, fs, progress, start, device, steer)
     from .fit import fit
     return fit(img, arch, fs, progress, start, device, steer)
 
