@@ -157,3 +157,29 @@ def test_a_tiled_fit_leaves_grid_0_at_zero(tiled_files):
                                grid_shapes(160, 200, 7), arm.ArmParams(*load_latent_model().arm),
                                h.binned)
     assert not grids[0].any() and grids[1].any()
+
+
+def test_the_cli_encodes_a_photo_over_the_threshold_in_tiles(tmp_path, monkeypatch):
+    """The default door: `inrcodec encode` of an image over 1 MP takes the tiled fit, and
+    the file decodes at its size."""
+    from click.testing import CliRunner
+    from PIL import Image
+
+    import inrcodec
+    from inrcodec.cli import main
+    from inrcodec.codec.latent.config import TILES_ABOVE
+    calls, real = [], tiled.fit_tiled
+
+    def spy(img, *a, **k):
+        calls.append(img.shape)
+        return real(img, *a, **k)
+    monkeypatch.setattr(tiled, "fit_tiled", spy)
+    h, w = 1000, 1100
+    assert h * w > TILES_ABOVE
+    for name, size in (("big", (h, w)), ("small", (100, 120))):
+        Image.fromarray(_image(*size)).save(tmp_path / f"{name}.png")
+        r = CliRunner().invoke(main, ["encode", str(tmp_path / f"{name}.png"),
+                                      str(tmp_path / f"{name}.inr"), "--steps", "3", "-q"])
+        assert r.exit_code == 0, r.output
+    assert calls == [(h, w, 3)]  # the small one was fitted whole
+    assert inrcodec.decode_array((tmp_path / "big.inr").read_bytes()).shape == (h, w, 3)
