@@ -160,8 +160,8 @@ def test_a_tiled_fit_leaves_grid_0_at_zero(tiled_files):
 
 
 def test_the_cli_encodes_a_photo_over_the_threshold_in_tiles(tmp_path, monkeypatch):
-    """The default door: `inrcodec encode` of an image over 1 MP takes the tiled fit, and
-    the file decodes at its size."""
+    """The default door: `inrcodec encode` of an image over LatentFit.tiles_above takes
+    the tiled fit, and the file decodes at its size."""
     from click.testing import CliRunner
     from PIL import Image
 
@@ -174,8 +174,12 @@ def test_the_cli_encodes_a_photo_over_the_threshold_in_tiles(tmp_path, monkeypat
         calls.append(img.shape)
         return real(img, *a, **k)
     monkeypatch.setattr(tiled, "fit_tiled", spy)
-    h, w = 1000, 1100
-    assert h * w > TILES_ABOVE
+    h, w = 1000, 1100  # over the threshold lowered to 1 MP (16 MP would take minutes)
+    names = list(LatentFit.__dataclass_fields__)
+    defaults = list(LatentFit.__init__.__defaults__)
+    defaults[names.index("tiles_above")] = 1_000_000
+    monkeypatch.setattr(LatentFit.__init__, "__defaults__", tuple(defaults))
+    assert h * w > 1_000_000 and TILES_ABOVE > 1_000_000
     for name, size in (("big", (h, w)), ("small", (100, 120))):
         Image.fromarray(_image(*size)).save(tmp_path / f"{name}.png")
         r = CliRunner().invoke(main, ["encode", str(tmp_path / f"{name}.png"),

@@ -10,7 +10,7 @@ STEPS = 900  # optimiser steps per image at the default effort
 # --effort: optimiser steps per image. A 768x512 photo takes about 30 ms a step on 2
 # threads (benchmarks/results/speed-latent-0.11.json): the default encodes in about 28 s.
 EFFORT_STEPS = {"fast": 300, "default": STEPS, "slow": 2700}
-TILES_ABOVE = 1_000_000  # LatentFit.tiles_above
+TILES_ABOVE = 16_000_000  # LatentFit.tiles_above: past 16 MP, where a whole fit passes 4 GB
 UPSAMPLING = ("bilinear", "bicubic", "learned")  # format 7 ids: 0, 1, 2
 
 
@@ -109,11 +109,11 @@ class LatentFit:
     # grid 0 at zero, computed tile by tile; docs/latent-mode.md, "Large photos"); 0: never.
     # Learned upsampling only.
     tiles_above: int = TILES_ABOVE
-    # The tiled fit's distortion lattice: 4, a sixteenth of the pixels a step (grid 0,
-    # which would need every pixel, is at zero there), or 2. On the native 4.1 MP Garden,
-    # BD-rate against the whole fit +0.49% at 4, +0.51% at 2 (cubic); a 12 MP step 0.76 s
-    # at 4, 1.08 s at 2, 1.80 s whole (medians, 2 threads; big-steps-12mp.json).
-    tile_stride: int = 4
+    # The tiled fit's distortion lattice: 2, or 4 (a sixteenth of the pixels a step; grid
+    # 0, which would need every pixel, is at zero there). On the native 4.1 MP Garden,
+    # BD-rate against the whole fit +0.51% at 2, +0.49% at 4 (cubic), but LadyBird at 4:
+    # +9.9%; a 12 MP step 1.08 s at 2, 0.76 s at 4, 1.80 s whole (big-steps-12mp.json).
+    tile_stride: int = 2
     seed: int = 0
 
     def __post_init__(self):
