@@ -79,6 +79,15 @@ def uniform_noise(n: int, seed: int, step: int) -> torch.Tensor:
     return out
 
 
+def step_noise(n: int, fs: LatentFit, t: int, dev: torch.device,
+               gen: "torch.Generator | None") -> torch.Tensor:
+    """Step t's n values of U[-1/2, 1/2): uniform_noise on the CPU, the device's `gen`
+    elsewhere."""
+    if dev.type == "cpu":
+        return uniform_noise(n, fs.seed, t)
+    return torch.rand(n, generator=gen, device=dev).sub_(0.5)
+
+
 def phases(stride: int) -> list[tuple[int, int]]:
     """The order the lattice's phases cycle in: the diagonal ones first, so any two
     consecutive steps see different rows and columns."""
@@ -159,9 +168,7 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
                 g["lr"] = b * f
             u = None
             if t < fs.steps - n_ste:
-                u = uniform_noise(sum(sizes), fs.seed, t) if dev.type == "cpu" else \
-                    torch.rand(sum(sizes), generator=noise, device=dev).sub_(0.5)
-                u = u.split(sizes)
+                u = step_noise(sum(sizes), fs, t, dev, noise).split(sizes)
             q = quantised(lat, fs, t, u)
             if steer is not None:
                 lam = steer(t, lat)

@@ -155,7 +155,7 @@ def fit_tiled(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     """fit.fit with grid 0 at zero, each step computed tile by tile (fs.steps steps of the
     whole image, on lattices of fs.tile_stride). Returns fit.Fitted."""
     from ..schedule import cosine_decay
-    from .fit import fitted, networks, phases, uniform_noise
+    from .fit import fitted, networks, phases, step_noise
     size, stride = size or TILE, fs.tile_stride
     if arch.upsample != "learned":
         raise ValueError("the tiled fit is the learned upsampling's")
@@ -179,8 +179,7 @@ def fit_tiled(img: np.ndarray, arch: LatentArch, fs: LatentFit,
             f = cosine_decay(t, fs.steps, 0.02)
             for g, b in zip(opt.param_groups, base):
                 g["lr"] = b * f
-            u = uniform_noise(sum(sizes), fs.seed, t) if dev.type == "cpu" else \
-                torch.rand(sum(sizes), generator=noise, device=dev).sub_(0.5)
+            u = step_noise(sum(sizes), fs, t, dev, noise)
             if steer is not None:
                 lam = steer(t, lat)
             for g in lat[1:]:
