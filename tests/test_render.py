@@ -29,8 +29,8 @@ def _generic(arch, theta, grids, h, w):
     f = features(arch, [torch.from_numpy(g) for g in grids], h, w, taps(arch, t)).numpy()
     out = np.empty((h * w, 3), np.uint8)
     dims = np.array([arch.inputs] + [arch.hidden] * arch.layers + [3])
-    render._chunks(0, -(-h * w // render.CHUNK), np.ascontiguousarray(f), dims, theta,
-                   arch.act == "sine", np.float32(arch.w0), out)
+    render._chunks(0, -(-h * w // render.CHUNK), np.ascontiguousarray(f), dims,
+                   render._net(dims, theta), arch.act == "sine", np.float32(arch.w0), out)
     return out.reshape(h, w, 3), f
 
 
@@ -73,7 +73,8 @@ def test_synthesis_sums_in_float64_and_rounds_once():
     for k in moved[:20]:
         theta = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, b[k], b[k], b[k]], f)
         out = np.empty((1, 3), np.uint8)
-        render._chunks(0, 1, feat, np.array([3, 3]), theta, False, f(1.0), out)
+        dims = np.array([3, 3])
+        render._chunks(0, 1, feat, dims, render._net(dims, theta), False, f(1.0), out)
         assert out[0, 0] == spec[k] != in_float32[k]
 
 
@@ -106,7 +107,7 @@ def test_other_sizes_read_the_cascade_where_the_whole_cascade_has_it(size):
         y, _ = upsampling.step(x, e[k], grids[k].shape)
         x = np.concatenate([grids[k][None], y])
     want = np.empty((size[0] * size[1], 3), np.uint8)
-    theta32, dims, sine, w0 = render._args(arch, theta)
+    net, dims, sine, w0 = render._args(arch, theta)
     render._resampled(0, -(-size[0] // render.BAND), *render._planes(list(x), *size),
-                      arch.coords, *size, dims, theta32, sine, w0, want)
+                      arch.coords, *size, dims, net, sine, w0, want)
     assert np.array_equal(got, want.reshape(*size, 3))

@@ -66,12 +66,13 @@ def _sin(x):
 
 
 @numba.njit(cache=True, nogil=True)
-def _synthesize(feat, m, dims, theta, sine, w0, out, o0, buf_a, buf_b):
+def _synthesize(feat, m, dims, net, sine, w0, out, o0, buf_a, buf_b):
     """The synthesis of feat[:, :m] (inputs x pixels, float32) into out[o0:o0 + m] (3
     8-bit samples each: clamp(y + 1/2, 0, 1) x 255 in float32, rounded half to even; the
     8-bit output saves a full-size float buffer and its rounding pass). `dims`: the layer
-    widths, inputs first; `theta`: the flat float32 parameters (synthesis.py's layout);
-    buf_a, buf_b: (widest, LANES) float64 scratch."""
+    widths, inputs first; `net`: _net's (the flat float32 parameters, synthesis.py's
+    layout, and each unit's nonzero weights); buf_a, buf_b: (widest, LANES) float64 scratch."""
+    theta, cols, vals, units = net
     n_layers = dims.shape[0] - 1
     for p0 in range(0, m, LANES):
         k = min(LANES, m - p0)
@@ -80,6 +81,7 @@ def _synthesize(feat, m, dims, theta, sine, w0, out, o0, buf_a, buf_b):
                 buf_a[c, p] = feat[c, p0 + p]
         cur, nxt = buf_a, buf_b
         off = 0
+        u = 0
         for layer in range(n_layers):
             ni, no = dims[layer], dims[layer + 1]
             boff = off + no * ni
@@ -88,13 +90,22 @@ def _synthesize(feat, m, dims, theta, sine, w0, out, o0, buf_a, buf_b):
                 row = nxt[r]
                 for p in range(k):
                     row[p] = 0.0
-                for c in range(ni):
-                    w = np.float64(theta[off + r * ni + c])
-                    if w == 0.0:
-                        continue  # a pruned weight adds exactly nothing
-                    src = cur[c]
+                # the nonzero weights' products added in input order, four to a pass over
+                # the row (a row's loads and stores were the cost of one to a pass)
+                i, e = units[u], units[u + 1]
+                while i + 4 <= e:
+                    wa, wb, wc, wd = vals[i], vals[i + 1], vals[i + 2], vals[i + 3]
+                    sa, sb, sc, sd = cur[cols[i]], cur[cols[i + 1]], cur[cols[i + 2]], \
+                        cur[cols[i + 3]]
                     for p in range(k):
-                        row[p] += w * src[p]
+                        row[p] = (((row[p] + wa * sa[p]) + wb * sb[p]) + wc * sc[p]) + wd * sd[p]
+                    i += 4
+                while i < e:
+                    wa, sa = vals[i], cur[cols[i]]
+                    for p in range(k):
+                        row[p] += wa * sa[p]
+                    i += 1
+                u += 1
                 b = np.float64(theta[boff + r])
                 if last:
                     for p in range(k):
@@ -151,7 +162,7 @@ def _fine(xp, j, e0, e1, e2, e3):
 
 
 @numba.njit(cache=True, nogil=True)
-def _band(o0, o1, grid0, stack, e, coords, height, width, dims, theta, sine, w0, out):
+def _band(o0, o1, grid0, stack, e, coords, height, width, dims, net, sine, w0, out):
     """Output rows o0..o1 at the image's own size: the cascade's last step (stack: every
     coarser grid at grid 1's size, e: its 4 taps) for these rows, grid 0 on top, the
     coordinates, then the synthesis, into out (height x width, 3)."""
@@ -175,16 +186,16 @@ def _band(o0, o1, grid0, stack, e, coords, height, width, dims, theta, sine, w0,
             feat[0, j] = g0[j]
         if coords:
             _coords(feat, 1 + c_, o, height, width)
-        _synthesize(feat, width, dims, theta, sine, w0, out, o * width, buf_a, buf_b)
+        _synthesize(feat, width, dims, net, sine, w0, out, o * width, buf_a, buf_b)
 
 
 @numba.njit(cache=True, nogil=True)
-def _bands(b0, b1, grid0, stack, e, coords, dims, theta, sine, w0, out):
+def _bands(b0, b1, grid0, stack, e, coords, dims, net, sine, w0, out):
     """Bands b0..b1 (BAND rows each) of the image."""
     height, width = grid0.shape
     for b in range(b0, b1):
         _band(b * BAND, min(height, (b + 1) * BAND), grid0, stack, e, coords, height, width,
-              dims, theta, sine, w0, out)
+              dims, net, sine, w0, out)
 
 
 def _axis(n_in: int, n_out: int):
@@ -210,7 +221,7 @@ def _lerp(a, wa, b, wb):
 
 @numba.njit(cache=True, nogil=True)
 def _resampled(b0, b1, src, offs, widths, ylo, yhi, yw0, yw1, xlo, xhi, xw0, xw1, coords,
-               height, width, dims, theta, sine, w0, out):
+               height, width, dims, net, sine, w0, out):
     """Bands b0..b1 of an image whose planes (flat in `src` at `offs`, rows `widths`
     long) are interpolated bilinearly (per plane k, rows ylo/yhi[k], columns xlo/xhi[k],
     _axis's), along the rows first, then between them; then the coordinates and the
@@ -232,12 +243,12 @@ def _resampled(b0, b1, src, offs, widths, ylo, yhi, yw0, yw1, xlo, xhi, xw0, xw1
                 feat[k, j] = _lerp(t0, a, t1, b)
         if coords:
             _coords(feat, planes, o, height, width)
-        _synthesize(feat, width, dims, theta, sine, w0, out, o * width, buf_a, buf_b)
+        _synthesize(feat, width, dims, net, sine, w0, out, o * width, buf_a, buf_b)
 
 
 @numba.njit(cache=True, nogil=True)
 def _resampled_cascade(b0, b1, grid0, stack, e, ylo, yhi, yw0, yw1, xlo, xhi, xw0, xw1,
-                       coords, height, width, dims, theta, sine, w0, out):
+                       coords, height, width, dims, net, sine, w0, out):
     """_resampled of the cascade's output at another size, without that output: for each
     output row, the last step's two fine rows it reads (_fine_row) and their fine columns
     it reads (_fine), the same values the whole cascade has there. What a smaller render
@@ -275,7 +286,7 @@ def _resampled_cascade(b0, b1, grid0, stack, e, ylo, yhi, yw0, yw1, xlo, xhi, xw
                 dst[j] = _lerp(t0, a, t1, b)
         if coords:
             _coords(feat, 1 + c_, o, height, width)
-        _synthesize(feat, width, dims, theta, sine, w0, out, o * width, buf_a, buf_b)
+        _synthesize(feat, width, dims, net, sine, w0, out, o * width, buf_a, buf_b)
 
 
 def _planes(planes: list[np.ndarray], height: int, width: int):
@@ -293,7 +304,7 @@ CHUNK = BAND * 1024  # pixels per task of _chunks
 
 
 @numba.njit(cache=True, nogil=True)
-def _chunks(b0, b1, feat, dims, theta, sine, w0, out):
+def _chunks(b0, b1, feat, dims, net, sine, w0, out):
     """_synthesize over chunks b0..b1 of feat (inputs x N)."""
     n = feat.shape[1]
     widest = max(dims.max(), dims[0])
@@ -301,15 +312,16 @@ def _chunks(b0, b1, feat, dims, theta, sine, w0, out):
     buf_b = np.empty((widest, LANES), np.float64)
     for b in range(b0, b1):
         a = b * CHUNK
-        _synthesize(feat[:, a:a + CHUNK], min(CHUNK, n - a), dims, theta, sine, w0, out, a,
+        _synthesize(feat[:, a:a + CHUNK], min(CHUNK, n - a), dims, net, sine, w0, out, a,
                     buf_a, buf_b)
 
 
-def _threads() -> int:
+def threads() -> int:
+    """The threads a render uses."""
     return THREADS or len(os.sched_getaffinity(0))
 
 
-def _executor(threads: int) -> ThreadPoolExecutor:
+def executor(threads: int) -> ThreadPoolExecutor:
     global _pool
     if _pool is None or _pool[0] != os.getpid() or _pool[1]._max_workers < threads:
         _pool = (os.getpid(), ThreadPoolExecutor(threads))  # a fork's child makes its own
@@ -318,20 +330,21 @@ def _executor(threads: int) -> ThreadPoolExecutor:
 
 def _split(kernel, n_tasks: int, *args) -> None:
     """kernel(b0, b1, *args) over tasks 0..n_tasks, in as many even parts as threads."""
-    threads = min(_threads(), n_tasks)
-    if threads <= 1:
+    n = min(threads(), n_tasks)
+    if n <= 1:
         kernel(0, n_tasks, *args)
         return
-    cuts = [n_tasks * k // threads for k in range(threads + 1)]
-    pool = _executor(threads)
+    cuts = [n_tasks * k // n for k in range(n + 1)]
+    pool = executor(n)
     for f in [pool.submit(kernel, a, b, *args) for a, b in zip(cuts, cuts[1:])]:
         f.result()
 
 
-def _fused(arch: LatentArch, grids, height: int, width: int) -> bool:
-    """Whether the bands run the cascade's last step themselves (_bands)."""
-    return arch.upsample == "learned" and len(grids) > 1 \
-        and (height, width) == tuple(grids[0].shape)
+def fused(arch: LatentArch, shapes: list[tuple[int, int]], height: int, width: int) -> bool:
+    """Whether an image of grids of these shapes renders in Bands at height x width: the
+    bands run the cascade's last step themselves."""
+    return arch.upsample == "learned" and len(shapes) > 1 \
+        and (height, width) == tuple(shapes[0])
 
 
 def _coarse(theta: np.ndarray, arch: LatentArch, coarser: list[np.ndarray]):
@@ -345,29 +358,73 @@ def _coarse(theta: np.ndarray, arch: LatentArch, coarser: list[np.ndarray]):
     return e[0].copy(), np.ascontiguousarray(x)
 
 
-def _args(arch: LatentArch, theta: np.ndarray):
-    """(theta, layer widths, sine, w0) as the kernels take them."""
+def _net(dims: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The synthesis as _synthesize takes it: (theta as float32; each unit's nonzero
+    weights, layer by layer: their inputs, their values in float64, and where each unit's
+    start)."""
     theta = np.ascontiguousarray(theta, dtype=np.float32)
+    cols, vals, units, off = [], [], [0], 0
+    for ni, no in zip(dims[:-1], dims[1:]):
+        for w in theta[off:off + no * ni].reshape(no, ni):
+            nz = np.flatnonzero(w)
+            cols.append(nz)
+            vals.append(w[nz])
+            units.append(units[-1] + len(nz))
+        off += no * ni + no
+    return (theta, np.concatenate(cols).astype(np.int64),
+            np.concatenate(vals).astype(np.float64), np.array(units, np.int64))
+
+
+def _args(arch: LatentArch, theta: np.ndarray):
+    """(_net's, layer widths, sine, w0) as the kernels take them."""
     dims = np.array([arch.inputs] + [arch.hidden] * arch.layers + [3], dtype=np.int64)
-    return theta, dims, arch.act == "sine", np.float32(arch.w0 if arch.act == "sine" else 1.0)
+    return _net(dims, theta), dims, arch.act == "sine", \
+        np.float32(arch.w0 if arch.act == "sine" else 1.0)
+
+
+class Bands:
+    """The image at its own size in bands of BAND rows, each the cascade's last step, grid
+    0 and the synthesis (_bands): `bands(b0, b1)` renders bands b0..b1 into `out`. Band b
+    reads grid 0's rows up to `rows(b)` only, and the coarser grids whole; grid 0 may be
+    an int32 view that a reader is still filling (stream.py)."""
+
+    def __init__(self, arch: LatentArch, theta: np.ndarray, grids: list[np.ndarray],
+                 height: int, width: int):
+        self.net, self.dims, self.sine, self.w0 = _args(arch, theta)
+        self.e, self.stack = _coarse(self.net[0], arch, grids[1:])
+        self.grid0, self.coords = grids[0], arch.coords
+        self.height, self.width = height, width
+        self.n = -(-height // BAND)
+        self.out = np.empty((height * width, 3), np.uint8)
+
+    def rows(self, b: int) -> int:
+        return min(self.height, (b + 1) * BAND)
+
+    def __call__(self, b0: int, b1: int) -> None:
+        _bands(b0, b1, self.grid0, self.stack, self.e, self.coords, self.dims, self.net,
+               self.sine, self.w0, self.out)
+
+    def image(self) -> np.ndarray:
+        return self.out.reshape(self.height, self.width, 3)
 
 
 def render(arch: LatentArch, theta: np.ndarray, grids: list[np.ndarray], height: int,
            width: int) -> np.ndarray:
     """(height, width, 3) uint8: the decoded image."""
-    theta, dims, sine, w0 = _args(arch, theta)
-    out = np.empty((height * width, 3), np.uint8)
     gs = [np.ascontiguousarray(g, dtype=np.float32) for g in grids]
-    if _fused(arch, gs, height, width):
-        e, stack = _coarse(theta, arch, gs[1:])
-        _split(_bands, -(-height // BAND), gs[0], stack, e, arch.coords, dims, theta, sine,
-               w0, out)
-    elif arch.upsample == "learned" and len(gs) > 1 and height * width < gs[0].size:
+    if fused(arch, [g.shape for g in gs], height, width):
+        bands = Bands(arch, theta, gs, height, width)
+        _split(bands, bands.n)
+        return bands.image()
+    net, dims, sine, w0 = _args(arch, theta)
+    theta = net[0]
+    out = np.empty((height * width, 3), np.uint8)
+    if arch.upsample == "learned" and len(gs) > 1 and height * width < gs[0].size:
         # smaller: the cascade's output where the taps read it, no more
         e, stack = _coarse(theta, arch, gs[1:])
         ys, xs = _axis(gs[0].shape[0], height), _axis(gs[0].shape[1], width)
         _split(_resampled_cascade, -(-height // BAND), gs[0], stack, e, *ys, *xs, arch.coords,
-               height, width, dims, theta, sine, w0, out)
+               height, width, dims, net, sine, w0, out)
     elif arch.upsample in ("learned", "bilinear"):  # each plane resampled
         if arch.upsample == "learned":  # larger: the cascade's whole output, once
             e = theta[-arch.up_params:].reshape(-1, upsampling.TAPS)
@@ -377,7 +434,7 @@ def render(arch: LatentArch, theta: np.ndarray, grids: list[np.ndarray], height:
                 x = np.concatenate([gs[k][None], y])
             gs = list(x)
         _split(_resampled, -(-height // BAND), *_planes(gs, height, width), arch.coords,
-               height, width, dims, theta, sine, w0, out)
+               height, width, dims, net, sine, w0, out)
     else:  # bicubic: torch's interpolation (the one path of the decoder that imports it)
         import torch
 
@@ -386,5 +443,5 @@ def render(arch: LatentArch, theta: np.ndarray, grids: list[np.ndarray], height:
         taps = t[-arch.up_params:] if arch.up_params else None
         with torch.no_grad():
             f = features(arch, [torch.from_numpy(g) for g in gs], height, width, taps)
-        _split(_chunks, -(-height * width // CHUNK), f.numpy(), dims, theta, sine, w0, out)
+        _split(_chunks, -(-height * width // CHUNK), f.numpy(), dims, net, sine, w0, out)
     return out.reshape(height, width, 3)
