@@ -10,7 +10,8 @@ model the fit minimises; in formats 3 and 4 its density at the integers. Nothing
 reaches the coder is a float computed at run time.
 
 Latents are coded in wavefront order t = 3y + x: every context position of (y, x) lies on
-an earlier wavefront. The reader (`decode_grids`) is one compiled pass (arm_kernels.py):
+an earlier wavefront. The reader (`GridReader`) is a compiled pass (arm_kernels.py), which
+may stop at any wavefront and go on:
 prediction, table and range decoding latent by latent (codec/rangecoder.py, which also
 checks that the payload is the encoder's own words). The float
 twin (`init_float`, `context_float`, `predict_float`) is the same model in torch for
@@ -140,8 +141,9 @@ def _predict_all(grids: list[np.ndarray], qmaxes: list[int], w) -> np.ndarray:
         view[:] = g
     out = np.empty((sum(h * w_ for h, w_ in shapes), 4), np.int64)
     o = 0
+    memo = arm_kernels.memo()
     for off, (h, w_), q in zip(offs, shapes, qmaxes):
-        arm_kernels.predict_grid(buf, off, h, w_, q, *w, out, o)
+        arm_kernels.predict_grid(buf, off, h, w_, q, *w, *memo, out, o)
         o += h * w_
     return out[arm_kernels.coding_order(np.array(shapes, dtype=np.int64).reshape(-1, 2))]
 
@@ -195,38 +197,87 @@ def encode_grids(grids: list[np.ndarray], params: ArmParams, binned: bool = True
     return w.enc.get_compressed().astype("<u4").tobytes(), qmaxes
 
 
+class GridReader:
+    """The inverse of encode_grids, wavefront by wavefront: `read(t)` decodes the latents
+    of the wavefronts before t into `grids` (int32 views, complete row by row: `rows`),
+    `finish` checks the payload and returns the grids. A decoder may render the rows it
+    has while it reads on (stream.py). Raises FormatError on anything encode_grids did
+    not make: a payload that does not decode, a latent beyond its range, a grid whose
+    declared range is not its largest magnitude (the writer stores each grid's own),
+    words other than the encoder's."""
+
+    def __init__(self, data: bytes, shapes: list[tuple[int, int]], qmaxes: list[int],
+                 params: ArmParams, binned: bool = True):
+        if len(data) % 4:
+            raise FormatError("latent payload is not a whole number of 32-bit words")
+        if any(not 0 <= q <= prior.MAX_QMAX // 2 for q in qmaxes):
+            raise FormatError("a latent range in the file is out of bounds")
+        self.shapes = [tuple(s) for s in shapes]
+        self.R = max(1, 2 * max(qmaxes, default=0))
+        self.qm = np.array(qmaxes, dtype=np.int64)
+        self.peaks = np.zeros(len(qmaxes), np.int64)
+        self.buf, self.offs = arm_kernels.padded(self.shapes)
+        self.words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        self.st = np.empty(rangecoder.STATE, np.uint64)
+        rangecoder.start(self.words, self.st)
+        self.shape_array = np.array(self.shapes, dtype=np.int64).reshape(-1, 2)
+        self.weights = arm_kernels.weights(params)
+        self.memo = arm_kernels.memo()
+        self.cums = _cumulative(self.R, binned)
+        self.grids = [v for _, v in arm_kernels.views(self.buf, self.offs, self.shapes)]
+        self.waves = max((3 * (h - 1) + w for h, w in self.shapes), default=0)
+        self.t = 0  # the wavefronts before t are read
+        self.checked = False
+
+    def complete_at(self, g: int) -> int:
+        """The wavefront after which grid g is whole."""
+        h, w = self.shapes[g]
+        return 3 * (h - 1) + w
+
+    def rows(self, g: int) -> int:
+        """Grid g's rows read so far: row y is whole after wavefront 3y + w - 1."""
+        h, w = self.shapes[g]
+        return min(h, max(0, -(-(self.t - w + 1) // 3)))
+
+    def read(self, t: int) -> None:
+        """Decodes the wavefronts up to (not including) t."""
+        t = min(t, self.waves)
+        if t <= self.t:
+            return
+        status = arm_kernels.decode_waves(self.words, self.st, self.buf, self.offs,
+                                          self.shape_array, self.qm, self.peaks,
+                                          *self.weights, *self.memo, self.cums, self.R,
+                                          self.t, t)
+        if status == rangecoder.INVALID:
+            raise FormatError("latent payload does not decode: invalid data")
+        if status == arm_kernels.BEYOND:
+            raise FormatError("latent beyond the declared range")
+        self.t = t
+
+    def check(self) -> None:
+        """Reads to the end, then the checks that need the whole payload (once: the
+        canonical check moves the coder's state)."""
+        if self.checked:
+            return
+        self.read(self.waves)
+        if not np.array_equal(self.peaks, self.qm):
+            raise FormatError("latent payload is not in canonical form (a grid's declared "
+                              "range is not its largest magnitude)")
+        if not rangecoder.canonical(self.st, self.words):
+            raise FormatError("latent payload is not in canonical form (damaged or "
+                              "trailing data)")
+        self.checked = True
+
+    def finish(self) -> list[np.ndarray]:
+        """check, then the grids (int32, their own arrays)."""
+        self.check()
+        return [v.copy() for v in self.grids]
+
+
 def decode_grids(data: bytes, shapes: list[tuple[int, int]], qmaxes: list[int],
                  params: ArmParams, binned: bool = True) -> list[np.ndarray]:
-    """Inverse of encode_grids (int32 grids); raises FormatError on anything it did not
-    make: a payload that does not decode, a latent beyond its range, a grid whose declared
-    range is not its largest magnitude (the writer stores each grid's own), words other
-    than the encoder's."""
-    if len(data) % 4:
-        raise FormatError("latent payload is not a whole number of 32-bit words")
-    if any(not 0 <= q <= prior.MAX_QMAX // 2 for q in qmaxes):
-        raise FormatError("a latent range in the file is out of bounds")
-    R = max(1, 2 * max(qmaxes, default=0))
-    qm = np.array(qmaxes, dtype=np.int64)
-    peaks = np.zeros(len(qmaxes), np.int64)
-    buf, offs = arm_kernels.padded(shapes)
-    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-    st = np.empty(rangecoder.STATE, np.uint64)
-    rangecoder.start(words, st)
-    status = arm_kernels.decode_waves(words, st, buf, offs,
-                                      np.array(shapes, dtype=np.int64).reshape(-1, 2), qm,
-                                      peaks, *arm_kernels.weights(params),
-                                      _cumulative(R, binned), R)
-    if status == rangecoder.INVALID:
-        raise FormatError("latent payload does not decode: invalid data")
-    if status == arm_kernels.BEYOND:
-        raise FormatError("latent beyond the declared range")
-    if not np.array_equal(peaks, qm):
-        raise FormatError("latent payload is not in canonical form (a grid's declared "
-                          "range is not its largest magnitude)")
-    if not rangecoder.canonical(st, words):
-        raise FormatError("latent payload is not in canonical form (damaged or trailing "
-                          "data)")
-    return [v.copy() for _, v in arm_kernels.views(buf, offs, shapes)]
+    """Inverse of encode_grids (int32 grids): GridReader, read at once."""
+    return GridReader(data, shapes, qmaxes, params, binned).finish()
 
 
 # The latent section: u16 qmax per grid, then the coded words.
@@ -235,13 +286,18 @@ def encode_section(grids: list[np.ndarray], params: ArmParams, binned: bool = Tr
     return struct.pack(f"<{len(qmaxes)}H", *qmaxes) + data
 
 
-def decode_section(data: bytes, shapes: list[tuple[int, int]], params: ArmParams,
-                   binned: bool = True) -> list[np.ndarray]:
+def section_reader(data: bytes, shapes: list[tuple[int, int]], params: ArmParams,
+                   binned: bool = True) -> GridReader:
     n = 2 * len(shapes)
     if len(data) < n:
         raise FormatError("latent section is truncated")
     qmaxes = list(struct.unpack(f"<{len(shapes)}H", data[:n]))
-    return decode_grids(data[n:], shapes, qmaxes, params, binned)
+    return GridReader(data[n:], shapes, qmaxes, params, binned)
+
+
+def decode_section(data: bytes, shapes: list[tuple[int, int]], params: ArmParams,
+                   binned: bool = True) -> list[np.ndarray]:
+    return section_reader(data, shapes, params, binned).finish()
 
 
 def grid_bits(grids: list[np.ndarray], params: ArmParams, binned: bool = True) -> float:

@@ -59,25 +59,73 @@ def _finish(o0, o1, q, out, r):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _nonzero(buf, r0, s):
+    """Whether any of a latent's context is not 0 (_gather's positions, unclipped): most
+    are all zero, and this test is all they cost."""
+    r1 = r0 + s
+    r2 = r1 + s
+    return (buf[r0] | buf[r0 + 1] | buf[r0 + 2] | buf[r0 + 3] | buf[r0 + 4] | buf[r1]
+            | buf[r1 + 1] | buf[r1 + 2] | buf[r1 + 3] | buf[r1 + 4] | buf[r2]
+            | buf[r2 + 1]) != 0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _gather(buf, r0, s, ctx):
     """The clipped context of a latent into ctx (CONTEXT's order: two rows above at
     x-2..x+2, then the two latents to the left), from a zero-padded grid (2 rows above, 2
     columns either side) flat in `buf` with rows `s` apart, r0 the index of the context's
-    first entry (padded row y, column x); whether any is not 0."""
+    first entry (padded row y, column x). Returns it packed into two words (a byte per
+    value, the second word's bit 40 set), _predict's key."""
     r1 = r0 + s
     r2 = r1 + s
-    nz = 0
+    k0 = np.uint64(0)
+    k1 = np.uint64(1 << 40)
     for i in range(5):
-        a = buf[r0 + i]
-        b = buf[r1 + i]
-        nz |= a | b
-        ctx[i] = min(max(a, -CLIP), CLIP)
-        ctx[5 + i] = min(max(b, -CLIP), CLIP)
+        a = min(max(buf[r0 + i], -CLIP), CLIP)
+        ctx[i] = a
+        k0 |= np.uint64(a + 128) << np.uint64(8 * i)
+    for i in range(3):
+        a = min(max(buf[r1 + i], -CLIP), CLIP)
+        ctx[5 + i] = a
+        k0 |= np.uint64(a + 128) << np.uint64(8 * (5 + i))
     for i in range(2):
-        a = buf[r2 + i]
-        nz |= a
-        ctx[10 + i] = min(max(a, -CLIP), CLIP)
-    return nz != 0
+        a = min(max(buf[r1 + 3 + i], -CLIP), CLIP)
+        ctx[8 + i] = a
+        k1 |= np.uint64(a + 128) << np.uint64(8 * i)
+        a = min(max(buf[r2 + i], -CLIP), CLIP)
+        ctx[10 + i] = a
+        k1 |= np.uint64(a + 128) << np.uint64(8 * (2 + i))
+    return k0, k1
+
+
+MEMO_BITS = 13  # _predict's table: 2^13 contexts
+_H0 = np.uint64(0x9E3779B97F4A7C15)
+_H1 = np.uint64(0xC2B2AE3D27D4EB4F)
+_SHIFT = np.uint64(64 - MEMO_BITS)
+
+
+def memo() -> tuple[np.ndarray, np.ndarray]:
+    """An empty table for _predict: (keys, outputs)."""
+    return (np.zeros((1 << MEMO_BITS, 2), np.uint64),
+            np.zeros((1 << MEMO_BITS, 2), np.int64))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _predict(buf, at, s, ctx, acc, w1t, b1, w2, b2, keys, outs):
+    """_mlp of the context at `at` (_gather's), through a direct-mapped table of the
+    contexts seen last (keys, outs: memo()'s): a photo's contexts repeat (about 3 in 4
+    are found there), and the table holds the MLP's own outputs, so it changes nothing
+    but the time."""
+    k0, k1 = _gather(buf, at, s, ctx)
+    h = ((k0 * _H0) ^ (k1 * _H1)) >> _SHIFT
+    if keys[h, 0] == k0 and keys[h, 1] == k1:
+        return outs[h, 0], outs[h, 1]
+    o0, o1 = _mlp(ctx, w1t, b1, w2, b2, acc)
+    keys[h, 0] = k0
+    keys[h, 1] = k1
+    outs[h, 0] = o0
+    outs[h, 1] = o1
+    return o0, o1
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
@@ -108,7 +156,7 @@ def coding_order(shapes):
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def predict_grid(buf, off, h, w, qmax, w1t, b1, w2, b2, out, o):
+def predict_grid(buf, off, h, w, qmax, w1t, b1, w2, b2, keys, outs, out, o):
     """The prediction (_finish's) of every latent of the grid at `off` in `buf` (padded's)
     into out[o:o + h * w] in row-major order, with each latent's symbol (latent - mean's
     integer part) in column 3."""
@@ -120,8 +168,8 @@ def predict_grid(buf, off, h, w, qmax, w1t, b1, w2, b2, out, o):
         for x in range(w):
             r = o + y * w + x
             at = off + y * s + x
-            if _gather(buf, at, s, ctx):  # (spelt out here: as a function, 40% slower)
-                o0, o1 = _mlp(ctx, w1t, b1, w2, b2, acc)
+            if _nonzero(buf, at, s):
+                o0, o1 = _predict(buf, at, s, ctx, acc, w1t, b1, w2, b2, keys, outs)
             else:
                 o0, o1 = z0, z1
             _finish(o0, o1, qmax, out, r)
@@ -151,34 +199,37 @@ def views(buf: np.ndarray, offs, shapes):
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def decode_waves(words, st, buf, offs, shapes, qmaxes, peaks, w1t, b1, w2, b2, cums, R):
-    """The reader, in coding order (wavefront t = 3y + x, then grid, then row): each latent's prediction (_mlp, or the MLP's at a context of zeros), then
-    its symbol (rangecoder.decode from the state `st`, looked for from the residual 0 out)
-    into the grids (buf, offs: padded's), each grid's largest magnitude so far in `peaks`.
+def decode_waves(words, st, buf, offs, shapes, qmaxes, peaks, w1t, b1, w2, b2, keys, outs,
+                 cums, R, t0, t1):
+    """The reader, in coding order (wavefront t = 3y + x, then grid, then row), for the
+    wavefronts t0..t1 (a reader may stop and go on: its state is st, buf and peaks): each
+    latent's prediction (_mlp, or the MLP's at a context of zeros), then its symbol
+    (rangecoder.decode from the state `st`, looked for from the residual 0 out) into the
+    grids (buf, offs: padded's), each grid's largest magnitude so far in `peaks`.
     0, or rangecoder.INVALID or BEYOND."""
     ctx = np.empty(w1t.shape[0])
     acc = np.empty(b1.shape[0])
-    pred = np.empty((1, 3), np.int64)
+    n_grids = shapes.shape[0]
+    pred = np.empty((n_grids + 1, 3), np.int64)  # row g: grid g's at a context of zeros
     z0, z1 = _at_zero(w1t, b1, w2, b2)
-    n_wave = 0
-    for g in range(shapes.shape[0]):
-        n_wave = max(n_wave, 3 * (shapes[g, 0] - 1) + shapes[g, 1])
-    for t in range(n_wave):
-        for g in range(shapes.shape[0]):
+    for g in range(n_grids):
+        _finish(z0, z1, qmaxes[g], pred, g)
+    for t in range(t0, t1):
+        for g in range(n_grids):
             h, w = shapes[g, 0], shapes[g, 1]
             q = qmaxes[g]
             s = w + 4
             for y in range(max(0, -(-(t - w + 1) // 3)), min(h - 1, t // 3) + 1):
                 at = offs[g] + y * s + t - 3 * y
-                if _gather(buf, at, s, ctx):
-                    o0, o1 = _mlp(ctx, w1t, b1, w2, b2, acc)
-                else:
-                    o0, o1 = z0, z1
-                _finish(o0, o1, q, pred, 0)
-                sym = rangecoder.decode(st, words, cums[pred[0, 2] * 4 + pred[0, 1]], R)
+                r = g
+                if _nonzero(buf, at, s):
+                    o0, o1 = _predict(buf, at, s, ctx, acc, w1t, b1, w2, b2, keys, outs)
+                    _finish(o0, o1, q, pred, n_grids)
+                    r = n_grids
+                sym = rangecoder.decode(st, words, cums[pred[r, 2] * 4 + pred[r, 1]], R)
                 if sym < 0:
                     return rangecoder.INVALID
-                v = sym - R + pred[0, 0]
+                v = sym - R + pred[r, 0]
                 a = abs(v)
                 if a > q:
                     return BEYOND

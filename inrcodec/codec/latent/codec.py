@@ -26,13 +26,12 @@ from .. import bitstream, search
 from ..mode import Mode
 from ..options import EncodeOptions
 from ..report import EncodeReport
-from . import arm
+from . import arm, stream
 from .config import EFFORT_STEPS, QUALITY, STEPS, LatentArch, LatentFit, latent_lambda
 from .format import (LATENT_VERSION, NO_MODEL, LatentHeader, arch_of, pack_synthesis,
                      unpack_synthesis, write)
 from .layout import grid_shapes
 from .model import LatentModel, load_latent_model, shipped_latent_model
-from .render import render
 
 if TYPE_CHECKING:
     from .fit import Fitted, Start
@@ -309,9 +308,9 @@ def decode(data: bytes, h: LatentHeader, model, size: tuple[int, int], device=No
         a = arch_of(h)
         theta = unpack_synthesis(bitstream.section(data, h, "synthesis"), a)
         params = arm.ArmParams.from_bytes(bitstream.section(data, h, "arm"))
-    grids = arm.decode_section(bitstream.section(data, h, "latents"),
-                               grid_shapes(h.height, h.width, a.levels), params, h.binned)
-    return render(a, theta, grids, size[1], size[0])
+    reader = arm.section_reader(bitstream.section(data, h, "latents"),
+                                grid_shapes(h.height, h.width, a.levels), params, h.binned)
+    return stream.decode(reader, a, theta, size[1], size[0])
 
 
 MODE = Mode(name=NAME, header=LatentHeader, writes=(LATENT_VERSION,), settings=Settings,
