@@ -185,9 +185,15 @@ def test_compiled_prediction_is_the_integer_reference(seed):
     qmax = rng.integers(0, 40, n)
     w = arm_kernels.weights(p)
     out = np.empty((n, 3), np.int64)
-    acc = np.empty(p.hidden)
-    for k, c in enumerate(np.clip(ctx, -arm.CLIP, arm.CLIP).astype(np.float64)):
-        arm_kernels._finish(*arm_kernels._mlp(c, *w, acc), qmax[k], out, k)
+    lanes = arm_kernels.LANES
+    acc = np.empty((p.hidden + 2, lanes))
+    o0, o1 = np.empty(lanes, np.int64), np.empty(lanes, np.int64)
+    c = np.clip(ctx, -arm.CLIP, arm.CLIP).astype(np.float64).T
+    for a in range(0, n, lanes):  # the last call with fewer than LANES
+        m = min(lanes, n - a)
+        arm_kernels._mlp_lanes(np.ascontiguousarray(c[:, a:a + lanes]), m, *w, acc, o0, o1)
+        for k in range(m):
+            arm_kernels._finish(o0[k], o1[k], qmax[a + k], out, a + k)
     mi = np.clip(mu4 >> 2, -qmax, qmax)
     assert np.array_equal(out[:, 0], mi)
     assert np.array_equal(out[:, 1], np.where((mu4 >> 2) == mi, mu4 & 3, 0))

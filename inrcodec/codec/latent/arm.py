@@ -141,9 +141,8 @@ def _predict_all(grids: list[np.ndarray], qmaxes: list[int], w) -> np.ndarray:
         view[:] = g
     out = np.empty((sum(h * w_ for h, w_ in shapes), 4), np.int64)
     o = 0
-    memo = arm_kernels.memo()
     for off, (h, w_), q in zip(offs, shapes, qmaxes):
-        arm_kernels.predict_grid(buf, off, h, w_, q, *w, *memo, out, o)
+        arm_kernels.predict_grid(buf, off, h, w_, q, *w, out, o)
         o += h * w_
     return out[arm_kernels.coding_order(np.array(shapes, dtype=np.int64).reshape(-1, 2))]
 
@@ -222,7 +221,6 @@ class GridReader:
         rangecoder.start(self.words, self.st)
         self.shape_array = np.array(self.shapes, dtype=np.int64).reshape(-1, 2)
         self.weights = arm_kernels.weights(params)
-        self.memo = arm_kernels.memo()
         self.cums = _cumulative(self.R, binned)
         self.grids = [v for _, v in arm_kernels.views(self.buf, self.offs, self.shapes)]
         self.waves = max((3 * (h - 1) + w for h, w in self.shapes), default=0)
@@ -246,8 +244,7 @@ class GridReader:
             return
         status = arm_kernels.decode_waves(self.words, self.st, self.buf, self.offs,
                                           self.shape_array, self.qm, self.peaks,
-                                          *self.weights, *self.memo, self.cums, self.R,
-                                          self.t, t)
+                                          *self.weights, self.cums, self.R, self.t, t)
         if status == rangecoder.INVALID:
             raise FormatError("latent payload does not decode: invalid data")
         if status == arm_kernels.BEYOND:

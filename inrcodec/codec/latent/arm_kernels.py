@@ -1,12 +1,13 @@
 """The ARM's schedule, compiled (numba): the kernels arm.py's writer and reader run.
 
-The decoder walks the latents in coding order (each wavefront needs the last), each one's
-context, fixed-point MLP, table choice and symbol in turn, all in one compiled call
-(`decode_waves`, from arm.decode_grids). The writer knows every latent, so it
-predicts all of them at once (`predict_grid`) and codes them in the same order in a few
-large calls. Both run the same integer code. Most latents of a photo's fine grids have a
-context of zeros (3 in 4 at the default quality): their prediction is the MLP's at zero,
-computed once. The model's constants are defined here, for the kernels, and arm.py's.
+The reader decodes the latents in coding order, wavefront by wavefront (`decode_waves`,
+from arm.GridReader). A wavefront's contexts lie on earlier wavefronts only, so its
+predictions are computed together before its symbols are decoded one by one: the
+fixed-point MLP runs LANES contexts side by side (`_mlp_lanes`), on the latents whose
+context is not all zero (most of a photo's grid 0); the others take the MLP's output at
+zero, computed once. The writer knows every latent, so it predicts all of them at once
+(`predict_grid`) and codes them in the same order in a few large calls. Both run the same
+integer code. The model's constants are defined here, for the kernels, and arm.py's.
 """
 from __future__ import annotations
 
@@ -20,30 +21,42 @@ FRAC = 8  # fixed point: a value v is stored as round(v * 2^FRAC)
 CLIP = 127  # context latents are clipped to [-CLIP, CLIP] before the MLP
 SCALES = 64  # the scale ladder's length (arm.SCALE_M)
 BEYOND = -2  # decode_waves: a decoded latent beyond its grid's declared range
+LANES = 64  # contexts whose MLP runs side by side
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _mlp(ctx, w1t, b1, w2, b2, acc):
-    """ArmParams.predict's MLP on one context (float64 holding integers): its two outputs
-    (mean, log2 scale) in units of 2^-FRAC. Every product and sum is an integer below 2^47,
-    exact in float64 in any order, so this is ArmParams.predict to the bit, and its
-    callers may let the compiler reorder the sums (fast math's reassociation and
-    contraction: exact on such integers) to vectorise them. w1t: W1 transposed (12, H);
-    acc: (H,) scratch."""
+def _mlp_lanes(ctx, m, w1t, b1, w2, b2, acc, o0, o1):
+    """ArmParams.predict's MLP on the contexts ctx[:, :m] (float64 holding integers): their
+    two outputs (mean, log2 scale) in units of 2^-FRAC into o0[:m], o1[:m]. Every product
+    and sum is an integer below 2^47, exact in float64 in any order, so this is
+    ArmParams.predict to the bit, and its callers may let the compiler reorder the sums
+    (fast math's reassociation and contraction: exact on such integers) to vectorise
+    them. w1t: W1 transposed (12, H); acc: (H + 2, LANES) scratch."""
     hdim = b1.shape[0]
+    for j in range(hdim):  # the 12 products of a unit in one pass over the lanes
+        w0, w1, w2_, w3, w4, w5 = w1t[0, j], w1t[1, j], w1t[2, j], w1t[3, j], w1t[4, j], \
+            w1t[5, j]
+        w6, w7, w8, w9, w10, w11 = w1t[6, j], w1t[7, j], w1t[8, j], w1t[9, j], w1t[10, j], \
+            w1t[11, j]
+        b = b1[j]
+        for q in range(m):
+            acc[j, q] = (b + w0 * ctx[0, q] + w1 * ctx[1, q] + w2_ * ctx[2, q]
+                         + w3 * ctx[3, q] + w4 * ctx[4, q] + w5 * ctx[5, q]
+                         + w6 * ctx[6, q] + w7 * ctx[7, q] + w8 * ctx[8, q]
+                         + w9 * ctx[9, q] + w10 * ctx[10, q] + w11 * ctx[11, q])
+    f0, f1 = hdim, hdim + 1
+    for q in range(m):
+        acc[f0, q] = 0.0
+        acc[f1, q] = 0.0
     for j in range(hdim):
-        acc[j] = b1[j]
-    for i in range(N_CONTEXT):
-        c = ctx[i]
-        for j in range(hdim):
-            acc[j] += w1t[i, j] * c
-    f0 = 0.0
-    f1 = 0.0
-    for j in range(hdim):
-        h = max(acc[j], 0.0)
-        f0 += h * w2[0, j]
-        f1 += h * w2[1, j]
-    return (np.int64(f0) >> FRAC) + b2[0], (np.int64(f1) >> FRAC) + b2[1]
+        u, v = w2[0, j], w2[1, j]
+        for q in range(m):
+            h = max(acc[j, q], 0.0)
+            acc[f0, q] += h * u
+            acc[f1, q] += h * v
+    for q in range(m):
+        o0[q] = (np.int64(acc[f0, q]) >> FRAC) + b2[0]
+        o1[q] = (np.int64(acc[f1, q]) >> FRAC) + b2[1]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -70,68 +83,56 @@ def _nonzero(buf, r0, s):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _gather(buf, r0, s, ctx):
-    """The clipped context of a latent into ctx (CONTEXT's order: two rows above at
-    x-2..x+2, then the two latents to the left), from a zero-padded grid (2 rows above, 2
-    columns either side) flat in `buf` with rows `s` apart, r0 the index of the context's
-    first entry (padded row y, column x). Returns it packed into two words (a byte per
-    value, the second word's bit 40 set), _predict's key."""
+def _gather(buf, r0, s, ctx, q):
+    """The clipped context of a latent into column q of ctx (CONTEXT's order: two rows
+    above at x-2..x+2, then the two latents to the left), from a zero-padded grid (2 rows
+    above, 2 columns either side) flat in `buf` with rows `s` apart, r0 the index of the
+    context's first entry (padded row y, column x)."""
     r1 = r0 + s
     r2 = r1 + s
-    k0 = np.uint64(0)
-    k1 = np.uint64(1 << 40)
     for i in range(5):
-        a = min(max(buf[r0 + i], -CLIP), CLIP)
-        ctx[i] = a
-        k0 |= np.uint64(a + 128) << np.uint64(8 * i)
-    for i in range(3):
-        a = min(max(buf[r1 + i], -CLIP), CLIP)
-        ctx[5 + i] = a
-        k0 |= np.uint64(a + 128) << np.uint64(8 * (5 + i))
+        ctx[i, q] = min(max(buf[r0 + i], -CLIP), CLIP)
+        ctx[5 + i, q] = min(max(buf[r1 + i], -CLIP), CLIP)
     for i in range(2):
-        a = min(max(buf[r1 + 3 + i], -CLIP), CLIP)
-        ctx[8 + i] = a
-        k1 |= np.uint64(a + 128) << np.uint64(8 * i)
-        a = min(max(buf[r2 + i], -CLIP), CLIP)
-        ctx[10 + i] = a
-        k1 |= np.uint64(a + 128) << np.uint64(8 * (2 + i))
-    return k0, k1
-
-
-MEMO_BITS = 13  # _predict's table: 2^13 contexts
-_H0 = np.uint64(0x9E3779B97F4A7C15)
-_H1 = np.uint64(0xC2B2AE3D27D4EB4F)
-_SHIFT = np.uint64(64 - MEMO_BITS)
-
-
-def memo() -> tuple[np.ndarray, np.ndarray]:
-    """An empty table for _predict: (keys, outputs)."""
-    return (np.zeros((1 << MEMO_BITS, 2), np.uint64),
-            np.zeros((1 << MEMO_BITS, 2), np.int64))
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _predict(buf, at, s, ctx, acc, w1t, b1, w2, b2, keys, outs):
-    """_mlp of the context at `at` (_gather's), through a direct-mapped table of the
-    contexts seen last (keys, outs: memo()'s): a photo's contexts repeat (about 3 in 4
-    are found there), and the table holds the MLP's own outputs, so it changes nothing
-    but the time."""
-    k0, k1 = _gather(buf, at, s, ctx)
-    h = ((k0 * _H0) ^ (k1 * _H1)) >> _SHIFT
-    if keys[h, 0] == k0 and keys[h, 1] == k1:
-        return outs[h, 0], outs[h, 1]
-    o0, o1 = _mlp(ctx, w1t, b1, w2, b2, acc)
-    keys[h, 0] = k0
-    keys[h, 1] = k1
-    outs[h, 0] = o0
-    outs[h, 1] = o1
-    return o0, o1
+        ctx[10 + i, q] = min(max(buf[r2 + i], -CLIP), CLIP)
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _at_zero(w1t, b1, w2, b2):
-    """The MLP's outputs for a context of zeros."""
-    return _mlp(np.zeros(w1t.shape[0]), w1t, b1, w2, b2, np.empty(b1.shape[0]))
+def _scratch(w1t, b1, w2, b2, qmaxes):
+    """_predict's scratch: (ctx, acc, o0, o1, lanes) for _mlp_lanes, and each grid's
+    prediction (_finish's) at a context of zeros."""
+    ctx = np.zeros((N_CONTEXT, LANES))
+    acc = np.empty((b1.shape[0] + 2, LANES))
+    o0 = np.empty(LANES, np.int64)
+    o1 = np.empty(LANES, np.int64)
+    _mlp_lanes(ctx, 1, w1t, b1, w2, b2, acc, o0, o1)
+    zero = np.empty((qmaxes.shape[0], 3), np.int64)
+    for g in range(qmaxes.shape[0]):
+        _finish(o0[0], o1[0], qmaxes[g], zero, g)
+    return ctx, acc, o0, o1, np.empty(LANES, np.int64), zero
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _predict(buf, at, ss, gs, n, qmaxes, w1t, b1, w2, b2, scratch, pred):
+    """The predictions (_finish's) of the n latents at buf[at[p]] (rows ss[p] apart, of
+    grids gs[p]) into pred[:n]: the MLP on those whose context is not all zero, LANES at
+    a time."""
+    ctx, acc, o0, o1, lane, zero = scratch
+    m = 0
+    for p in range(n + 1):
+        if p < n:
+            if _nonzero(buf, at[p], ss[p]):
+                _gather(buf, at[p], ss[p], ctx, m)
+                lane[m] = p
+                m += 1
+            else:
+                g = gs[p]
+                pred[p, 0], pred[p, 1], pred[p, 2] = zero[g, 0], zero[g, 1], zero[g, 2]
+        if m == LANES or (p == n and m > 0):
+            _mlp_lanes(ctx, m, w1t, b1, w2, b2, acc, o0, o1)
+            for k in range(m):
+                _finish(o0[k], o1[k], qmaxes[gs[lane[k]]], pred, lane[k])
+            m = 0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -155,29 +156,28 @@ def coding_order(shapes):
     return order
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def predict_grid(buf, off, h, w, qmax, w1t, b1, w2, b2, keys, outs, out, o):
+@numba.njit(cache=True, nogil=True)
+def predict_grid(buf, off, h, w, qmax, w1t, b1, w2, b2, out, o):
     """The prediction (_finish's) of every latent of the grid at `off` in `buf` (padded's)
     into out[o:o + h * w] in row-major order, with each latent's symbol (latent - mean's
     integer part) in column 3."""
-    ctx = np.empty(w1t.shape[0])
-    acc = np.empty(b1.shape[0])
-    z0, z1 = _at_zero(w1t, b1, w2, b2)
+    qmaxes = np.full(1, qmax, np.int64)
+    scratch = _scratch(w1t, b1, w2, b2, qmaxes)
     s = w + 4
+    at = np.empty(w, np.int64)
+    ss = np.full(w, s, np.int64)
+    gs = np.zeros(w, np.int64)
     for y in range(h):
         for x in range(w):
-            r = o + y * w + x
-            at = off + y * s + x
-            if _nonzero(buf, at, s):
-                o0, o1 = _predict(buf, at, s, ctx, acc, w1t, b1, w2, b2, keys, outs)
-            else:
-                o0, o1 = z0, z1
-            _finish(o0, o1, qmax, out, r)
-            out[r, 3] = buf[at + 2 * s + 2] - out[r, 0]
+            at[x] = off + y * s + x
+        row = out[o + y * w:o + (y + 1) * w]
+        _predict(buf, at, ss, gs, w, qmaxes, w1t, b1, w2, b2, scratch, row)
+        for x in range(w):
+            row[x, 3] = buf[at[x] + 2 * s + 2] - row[x, 0]
 
 
 def weights(params) -> tuple[np.ndarray, ...]:
-    """An arm.ArmParams as the kernels take it (_mlp)."""
+    """An arm.ArmParams as the kernels take it (_mlp_lanes)."""
     return (np.ascontiguousarray(params.w1.T, dtype=np.float64),
             params.b1.astype(np.float64), params.w2.astype(np.float64),
             params.b2.astype(np.int64))
@@ -198,42 +198,45 @@ def views(buf: np.ndarray, offs, shapes):
         yield o, buf[o:o + (h + 2) * (w + 4)].reshape(h + 2, w + 4)[2:, 2:w + 2]
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def decode_waves(words, st, buf, offs, shapes, qmaxes, peaks, w1t, b1, w2, b2, keys, outs,
-                 cums, R, t0, t1):
+@numba.njit(cache=True, nogil=True)
+def decode_waves(words, st, buf, offs, shapes, qmaxes, peaks, w1t, b1, w2, b2, cums, R,
+                 t0, t1):
     """The reader, in coding order (wavefront t = 3y + x, then grid, then row), for the
-    wavefronts t0..t1 (a reader may stop and go on: its state is st, buf and peaks): each
-    latent's prediction (_mlp, or the MLP's at a context of zeros), then its symbol
-    (rangecoder.decode from the state `st`, looked for from the residual 0 out) into the
-    grids (buf, offs: padded's), each grid's largest magnitude so far in `peaks`.
+    wavefronts t0..t1 (a reader may stop and go on: its state is st, buf and peaks): a
+    wavefront's predictions (_predict), then its symbols one by one (rangecoder.decode
+    from the state `st`, looked for from the residual 0 out) into the grids (buf, offs:
+    padded's), each grid's largest magnitude so far in `peaks`.
     0, or rangecoder.INVALID or BEYOND."""
-    ctx = np.empty(w1t.shape[0])
-    acc = np.empty(b1.shape[0])
+    scratch = _scratch(w1t, b1, w2, b2, qmaxes)
     n_grids = shapes.shape[0]
-    pred = np.empty((n_grids + 1, 3), np.int64)  # row g: grid g's at a context of zeros
-    z0, z1 = _at_zero(w1t, b1, w2, b2)
+    widest = 0  # latents on one wavefront, at most
     for g in range(n_grids):
-        _finish(z0, z1, qmaxes[g], pred, g)
+        widest += min(shapes[g, 0], shapes[g, 1] // 3 + 1)
+    at = np.empty(widest, np.int64)
+    ss = np.empty(widest, np.int64)
+    gs = np.empty(widest, np.int64)
+    pred = np.empty((widest, 3), np.int64)
     for t in range(t0, t1):
+        n = 0
         for g in range(n_grids):
             h, w = shapes[g, 0], shapes[g, 1]
-            q = qmaxes[g]
             s = w + 4
             for y in range(max(0, -(-(t - w + 1) // 3)), min(h - 1, t // 3) + 1):
-                at = offs[g] + y * s + t - 3 * y
-                r = g
-                if _nonzero(buf, at, s):
-                    o0, o1 = _predict(buf, at, s, ctx, acc, w1t, b1, w2, b2, keys, outs)
-                    _finish(o0, o1, q, pred, n_grids)
-                    r = n_grids
-                sym = rangecoder.decode(st, words, cums[pred[r, 2] * 4 + pred[r, 1]], R)
-                if sym < 0:
-                    return rangecoder.INVALID
-                v = sym - R + pred[r, 0]
-                a = abs(v)
-                if a > q:
-                    return BEYOND
-                if a > peaks[g]:
-                    peaks[g] = a
-                buf[at + 2 * s + 2] = v
+                at[n] = offs[g] + y * s + t - 3 * y
+                ss[n] = s
+                gs[n] = g
+                n += 1
+        _predict(buf, at, ss, gs, n, qmaxes, w1t, b1, w2, b2, scratch, pred)
+        for p in range(n):
+            sym = rangecoder.decode(st, words, cums[pred[p, 2] * 4 + pred[p, 1]], R)
+            if sym < 0:
+                return rangecoder.INVALID
+            v = sym - R + pred[p, 0]
+            a = abs(v)
+            g = gs[p]
+            if a > qmaxes[g]:
+                return BEYOND
+            if a > peaks[g]:
+                peaks[g] = a
+            buf[at[p] + 2 * ss[p] + 2] = v
     return 0
