@@ -95,3 +95,29 @@ def _raises(fn, *args) -> bool:
     except FormatError:
         return True
     return False
+
+
+@pytest.mark.parametrize("all_of_grid0", [False, True])
+def test_a_band_reads_only_rows_already_read(case, all_of_grid0):
+    """Bands.advance hands out only bands whose every input row is read: with the rows
+    not yet read set to garbage (and the cascade's rows not yet computed NaN, which even
+    a zero tap shows), the bands it allows are the finished image's. With all of grid 0
+    read, the coarser grids' rows are what holds the bands back."""
+    *_, arch, theta, sec, shapes, params = case
+    grids = arm.decode_section(sec, shapes, params)
+    want = render.render(arch, theta, grids, 150, 70)
+    for t in range(100, 360, 9):
+        rows = [min(h, max(0, -(-(t - w + 1) // 3))) for h, w in shapes]
+        if all_of_grid0:
+            rows[0] = 150
+        partial = [g.copy() for g in grids]
+        for g, r in zip(partial, rows):
+            g[r:] = 99
+        bands = render.Bands(arch, theta, partial, 150, 70, complete=False)
+        for x in bands.coarse.stacks:
+            x[:] = np.nan
+        ready = bands.advance(rows)
+        assert 0 < ready <= bands.n
+        bands(0, ready)
+        end = bands.rows(ready - 1)
+        assert np.array_equal(bands.image()[:end], want[:end]), t

@@ -347,15 +347,69 @@ def fused(arch: LatentArch, shapes: list[tuple[int, int]], height: int, width: i
         and (height, width) == tuple(shapes[0])
 
 
+@numba.njit(cache=True, nogil=True)
+def _stack_rows(grid, prev, e, out, o0, o1):
+    """Rows o0..o1 of one step of the coarser grids' cascade: `grid`'s rows (channel 0),
+    then the coarser stack `prev` stepped up by the taps e (_fine_row, _fine:
+    upsampling.step's sums, in order), into out."""
+    c_, n, m = prev.shape
+    width = out.shape[2]
+    row = np.empty(m, np.float32)
+    xp = np.empty(m + 4, np.float32)
+    e0, e1, e2, e3 = e[0], e[1], e[2], e[3]
+    for o in range(o0, o1):
+        for j in range(width):
+            out[0, o, j] = grid[o, j]
+        for c in range(c_):
+            _fine_row(prev[c], o, e, row, xp)
+            dst = out[1 + c, o]
+            for j in range(width):
+                dst[j] = _fine(xp, j, e0, e1, e2, e3)
+
+
+class _Coarse:
+    """The grids coarser than grid 0 stepped up to grid 1's size, one above the other
+    (`stacks[0]`, which the bands' last step reads), computed row by row as far as the
+    rows of the grids read so far allow (`advance`): a reader may still be filling them.
+    stacks[i] is grid i + 1 on top of stacks[i + 1] stepped up by the taps e[i + 1]."""
+
+    def __init__(self, e: np.ndarray, grids: list[np.ndarray]):
+        self.e, self.grids = e, grids
+        self.shapes = [g.shape for g in grids]
+        n = len(grids)
+        self.stacks = [np.empty((n - i, h, w), np.float32)
+                       for i, (h, w) in enumerate(self.shapes)]
+        self.done = [0] * n
+
+    def advance(self, rows: list[int]) -> int:
+        """rows[i]: grid i + 1's rows read. Computes every row they allow; returns the rows
+        of stacks[0] done."""
+        for i in range(len(self.grids) - 1, -1, -1):
+            h = self.shapes[i][0]
+            can = rows[i]
+            if i + 1 < len(self.grids):  # a fine row reads coarse rows up to o/2 + 2
+                d, hn = self.done[i + 1], self.shapes[i + 1][0]
+                can = min(can, h if d >= hn else max(0, 2 * d - 3))
+            if can > self.done[i]:
+                if i + 1 < len(self.grids):
+                    _stack_rows(self.grids[i], self.stacks[i + 1], self.e[i + 1],
+                                self.stacks[i], self.done[i], can)
+                else:
+                    self.stacks[i][0, self.done[i]:can] = self.grids[i][self.done[i]:can]
+                self.done[i] = can
+        return self.done[0]
+
+    def needs(self, o: int) -> int:
+        """The rows of stacks[0] that the last step's fine row o reads."""
+        return min((o >> 1) + 1 + (o & 1), self.shapes[0][0] - 1) + 1
+
+
 def _coarse(theta: np.ndarray, arch: LatentArch, coarser: list[np.ndarray]):
     """(the last step's taps, every grid coarser than grid 0 at grid 1's size)."""
     e = theta[-arch.up_params:].reshape(-1, upsampling.TAPS)
-    gs = [np.asarray(g, dtype=np.float32) for g in coarser]
-    x = gs[-1][None]
-    for k in range(len(gs) - 2, -1, -1):
-        y, _ = upsampling.step(x, e[k + 1], gs[k].shape)
-        x = np.concatenate([gs[k][None], y])
-    return e[0].copy(), np.ascontiguousarray(x)
+    c = _Coarse(e, coarser)
+    c.advance([h for h, _ in c.shapes])
+    return e[0].copy(), c.stacks[0]
 
 
 def _net(dims: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -384,25 +438,38 @@ def _args(arch: LatentArch, theta: np.ndarray):
 
 class Bands:
     """The image at its own size in bands of BAND rows, each the cascade's last step, grid
-    0 and the synthesis (_bands): `bands(b0, b1)` renders bands b0..b1 into `out`. Band b
-    reads grid 0's rows up to `rows(b)` only, and the coarser grids whole; grid 0 may be
-    an int32 view that a reader is still filling (stream.py)."""
+    0 and the synthesis (_bands): `bands(b0, b1)` renders bands b0..b1 into `out`.
+    `complete`: the grids are whole. Otherwise they are int32 views that a reader is still
+    filling (stream.py): `advance(rows)` computes the coarser grids' cascade as far as
+    their rows read allow, and says how many bands can be rendered."""
 
     def __init__(self, arch: LatentArch, theta: np.ndarray, grids: list[np.ndarray],
-                 height: int, width: int):
+                 height: int, width: int, complete: bool = True):
         self.net, self.dims, self.sine, self.w0 = _args(arch, theta)
-        self.e, self.stack = _coarse(self.net[0], arch, grids[1:])
+        e = self.net[0][-arch.up_params:].reshape(-1, upsampling.TAPS)
+        self.e, self.coarse = e[0].copy(), _Coarse(e, grids[1:])
         self.grid0, self.coords = grids[0], arch.coords
         self.height, self.width = height, width
         self.n = -(-height // BAND)
         self.out = np.empty((height * width, 3), np.uint8)
+        self.ready = 0
+        if complete:
+            self.advance([g.shape[0] for g in grids])
 
     def rows(self, b: int) -> int:
         return min(self.height, (b + 1) * BAND)
 
+    def advance(self, rows: list[int]) -> int:
+        """rows[k]: grid k's rows read. The bands that can be rendered, from the first."""
+        done = self.coarse.advance(rows[1:])
+        while self.ready < self.n and self.rows(self.ready) <= rows[0] \
+                and self.coarse.needs(self.rows(self.ready) - 1) <= done:
+            self.ready += 1
+        return self.ready
+
     def __call__(self, b0: int, b1: int) -> None:
-        _bands(b0, b1, self.grid0, self.stack, self.e, self.coords, self.dims, self.net,
-               self.sine, self.w0, self.out)
+        _bands(b0, b1, self.grid0, self.coarse.stacks[0], self.e, self.coords, self.dims,
+               self.net, self.sine, self.w0, self.out)
 
     def image(self) -> np.ndarray:
         return self.out.reshape(self.height, self.width, 3)

@@ -27,25 +27,19 @@ def decode(reader: GridReader, arch: LatentArch, theta: np.ndarray, height: int,
     n_threads = render.threads()
     if n_threads < 2 or not render.fused(arch, reader.shapes, height, width):
         return render.render(arch, theta, reader.finish(), height, width)
-    reader.read(max(reader.complete_at(g) for g in range(1, len(reader.shapes))))
-    work = _Work(-(-height // render.BAND))
+    work = _Work(render.Bands(arch, theta, reader.grids, height, width, complete=False))
     pool = render.executor(n_threads)
-    # the first helper builds the bands (the coarser grids' cascade) while this thread
-    # reads on
-    helpers = [pool.submit(work.build, arch, theta, reader.grids, height, width)]
-    helpers += [pool.submit(work.run) for _ in range(n_threads - 2)]
+    helpers = [pool.submit(work.run) for _ in range(n_threads - 1)]
     try:
         while reader.t < reader.waves:
             reader.read(reader.t + WAVES)
-            rows = reader.rows(0)
-            work.offer(work.n if rows == height else rows // render.BAND)
+            work.publish([reader.rows(g) for g in range(len(reader.shapes))])
         reader.check()
     except BaseException:
         work.stop()
         for f in helpers:
             f.result()
         raise
-    work.offer(work.n)
     work.run()
     for f in helpers:
         f.result()
@@ -53,20 +47,23 @@ def decode(reader: GridReader, arch: LatentArch, theta: np.ndarray, height: int,
 
 
 class _Work:
-    """n bands handed out one at a time, in order, up to the last one whose rows are read,
-    once they are built."""
+    """What the threads share: the rows read so far (`publish`), the coarser grids'
+    cascade brought up to them (one thread at a time), and the bands whose rows are there,
+    handed out one at a time, in order."""
 
-    def __init__(self, n: int):
-        self.n = n
-        self.bands: render.Bands | None = None
+    def __init__(self, bands: render.Bands):
+        self.bands = bands
+        self.rows: list[int] | None = None  # the grids' rows read, as last published
+        self.seen: list[int] | None = None  # ... as the cascade last went up to
+        self.advancing = False
         self.next = 0
         self.ready = 0
         self.stopped = False
         self.cond = threading.Condition()
 
-    def offer(self, ready: int) -> None:
+    def publish(self, rows: list[int]) -> None:
         with self.cond:
-            self.ready = ready
+            self.rows = rows
             self.cond.notify_all()
 
     def stop(self) -> None:
@@ -74,26 +71,30 @@ class _Work:
             self.stopped = True
             self.cond.notify_all()
 
-    def build(self, *args) -> None:
-        """render.Bands(*args), then run."""
-        try:
-            bands = render.Bands(*args)
-        finally:  # an error still wakes the others: they stop, and result() raises it
-            with self.cond:
-                self.bands = bands if "bands" in locals() else None
-                self.stopped |= self.bands is None
-                self.cond.notify_all()
-        self.run()
-
     def run(self) -> None:
-        """Renders bands as they become ready, until the last or a stop."""
+        """Brings the cascade up to the rows read, or renders the next band, until the
+        last band or a stop."""
         while True:
             with self.cond:
-                while (self.bands is None or self.next >= self.ready) \
-                        and self.next < self.n and not self.stopped:
+                while True:
+                    if self.stopped or self.next >= self.bands.n:
+                        return
+                    if not self.advancing and self.rows != self.seen:
+                        self.advancing, rows, band = True, self.rows, None
+                        break
+                    if self.next < self.ready:
+                        band = self.next
+                        self.next += 1
+                        break
                     self.cond.wait()
-                if self.stopped or self.next >= self.n:
-                    return
-                b = self.next
-                self.next += 1
-            self.bands(b, b + 1)
+            if band is not None:
+                self.bands(band, band + 1)
+                continue
+            ready = 0
+            try:
+                ready = self.bands.advance(rows)
+            finally:
+                with self.cond:
+                    self.advancing, self.seen = False, rows
+                    self.ready = max(self.ready, ready)
+                    self.cond.notify_all()
