@@ -102,7 +102,11 @@ def _timed(f) -> float:
 
 
 def _decode_cmd(file: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "inrcodec.cli", "decode", str(file), str(out), "--force"]
+    """`inrcodec decode`, the console script beside this interpreter as a user runs it
+    (`python -m inrcodec.cli` where there is none)."""
+    script = Path(sys.executable).parent / "inrcodec"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "inrcodec.cli"]
+    return cmd + ["decode", str(file), str(out), "--force"]
 
 
 def as_process(file: Path, source: Path, reps: int, log) -> dict:
