@@ -32,19 +32,26 @@ def test_a_latent_file_decodes_without_torch():
     assert not _imports_torch(VEC / "v3-rgb-latent.inr")  # bilinear, self-contained
 
 
-def test_the_command_line_decodes_a_latent_file_without_torch(tmp_path):
-    code = ("import sys, runpy; sys.argv = ['inrcodec', 'decode', sys.argv[1], sys.argv[2], "
+def _cli_decode(tmp_path, call: str, after: str) -> list[str]:
+    """`inrcodec decode` of the learned-upsampling vector in a fresh interpreter, entered
+    by `call`, then `after`: the lines it printed."""
+    code = ("import sys; sys.argv = ['inrcodec', 'decode', sys.argv[1], sys.argv[2], "
             "'--model', sys.argv[3]]\n"
-            "try:\n    runpy.run_module('inrcodec.cli', run_name='__main__')\n"
-            "except SystemExit as e:\n    assert not e.code, e.code\n"
-            "print('torch' in sys.modules)")
+            f"try:\n    {call}\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n" + after)
     r = subprocess.run([sys.executable, "-c", code, str(VEC / "v7-rgb-latent-learned.inr"),
                         str(tmp_path / "out.png"),
                         str(VEC / "tiny-latent-learned-model.safetensors")],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.strip().splitlines()[-1] == "False"
     assert (tmp_path / "out.png").stat().st_size > 0
+    return r.stdout.strip().splitlines()
+
+
+def test_the_command_line_decodes_a_latent_file_without_torch(tmp_path):
+    lines = _cli_decode(tmp_path, "import runpy; runpy.run_module('inrcodec.cli', "
+                        "run_name='__main__')", "print('torch' in sys.modules)")
+    assert lines[-1] == "False"
 
 
 def test_a_weight_mode_file_still_decodes_with_torch():
@@ -54,18 +61,7 @@ def test_a_weight_mode_file_still_decodes_with_torch():
 def test_the_console_script_skips_numbas_blas_probe(tmp_path):
     """numba's first compile imports scipy.linalg to look for a BLAS (0.15 s of a CLI
     call); the console script answers it with no, and scipy.linalg still imports after."""
-    code = ("import sys; sys.argv = ['inrcodec', 'decode', sys.argv[1], sys.argv[2], "
-            "'--model', sys.argv[3]]\n"
-            "from inrcodec.cli import run\n"
-            "try:\n    run()\n"
-            "except SystemExit as e:\n    assert not e.code, e.code\n"
-            "print('scipy.linalg' in sys.modules)\n"
-            "import scipy.linalg\n"
-            "print(scipy.linalg.inv([[2.0]])[0][0])")
-    r = subprocess.run([sys.executable, "-c", code, str(VEC / "v7-rgb-latent-learned.inr"),
-                        str(tmp_path / "out.png"),
-                        str(VEC / "tiny-latent-learned-model.safetensors")],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.strip().splitlines()[-2:] == ["False", "0.5"]
-    assert (tmp_path / "out.png").stat().st_size > 0
+    lines = _cli_decode(tmp_path, "from inrcodec.cli import run; run()",
+                        "print('scipy.linalg' in sys.modules)\nimport scipy.linalg\n"
+                        "print(scipy.linalg.inv([[2.0]])[0][0])")
+    assert lines[-2:] == ["False", "0.5"]
