@@ -12,8 +12,9 @@ else on the machine:
     python benchmarks/big_photos.py --mp 12 --out benchmarks/results/big-photos-12mp.json
 
 With `--step-times`, no encode: the fit's step, in process, whole (fit.fit) against tiled
-(tiled.fit_tiled at tile strides 2 and 4), alternating, `--reps` times each: the seconds
-of steps 2 to 6 of a 6-step fit at the default quality.
+(tiled.fit_tiled at tile strides 2 and 4, with tiles of each of `--tiles` pixels),
+alternating, `--reps` times each: the seconds of steps 2 to 6 of a 6-step fit at the
+default quality.
 """
 import argparse
 import json
@@ -63,8 +64,9 @@ def jpeg_seconds(img: Image.Image) -> tuple[float, float]:
     return enc, time.perf_counter() - t
 
 
-def step_times(img: Image.Image, reps: int) -> dict:
-    """Seconds of each of steps 2-6 of 6-step fits, whole and tiled, alternating."""
+def step_times(img: Image.Image, reps: int, sizes: list[int]) -> dict:
+    """Seconds of each of steps 2-6 of 6-step fits, whole and tiled (tiles of each of
+    `sizes` pixels), alternating."""
     from dataclasses import replace
 
     import numpy as np
@@ -77,8 +79,10 @@ def step_times(img: Image.Image, reps: int) -> dict:
     m = load_latent_model()
     start, fs = Start.of(m, m.default_level), LatentFit(steps=6, lam=latent_lambda(QUALITY))
     fits = {"whole": lambda p: fit(rgb, m.arch, fs, p, start),
-            **{f"tiled, stride {s}": lambda p, s=s: tiled.fit_tiled(
-                rgb, m.arch, replace(fs, tile_stride=s), p, start) for s in (2, 4)}}
+            **{f"tiled, stride {s}" + (f", tiles {z}" if len(sizes) > 1 else ""):
+               lambda p, s=s, z=z: tiled.fit_tiled(rgb, m.arch, replace(fs, tile_stride=s), p,
+                                                   start, size=z)
+               for s in (2, 4) for z in sizes}}
     out = {k: [] for k in fits}
     for _ in range(reps):
         for name, f in fits.items():
@@ -111,8 +115,13 @@ def main():
                     help="time the fit's steps in process, whole and tiled (no encode)")
     ap.add_argument("--reps", type=int, default=2, help="--step-times: runs of each")
     ap.add_argument("--threads", type=int, default=2, help="--step-times: torch threads")
+    ap.add_argument("--tiles", default=None,
+                    help="--step-times: tile sizes in pixels, comma-separated (default: the "
+                         "encoder's)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
+    from inrcodec.codec.latent.tiled import TILE
+    sizes = [int(z) for z in a.tiles.split(",")] if a.tiles else [TILE]
     src = source(a.source)
     rows = []
     with tempfile.TemporaryDirectory() as d:
@@ -125,7 +134,8 @@ def main():
                 import torch
                 torch.set_num_threads(a.threads)
                 rows.append({"mp": round(w * h / 1e6, 2), "width": w, "height": h,
-                             "threads": a.threads, "step_s": step_times(img, a.reps)})
+                             "threads": a.threads,
+                             "step_s": step_times(img, a.reps, sizes)})
                 continue
             img.save(png)
             j_enc, j_dec = jpeg_seconds(img)

@@ -111,8 +111,9 @@ class LatentFit:
     tiles_above: int = TILES_ABOVE
     # The tiled fit's distortion lattice: 2, or 4 (a sixteenth of the pixels a step; grid
     # 0, which would need every pixel, is at zero there). On the native 4.1 MP Garden,
-    # BD-rate against the whole fit +0.51% at 2, +0.49% at 4 (cubic), but LadyBird at 4:
-    # +9.9%; a 12 MP step 1.08 s at 2, 0.76 s at 4, 1.80 s whole (big-steps-12mp.json).
+    # BD-rate against the whole fit +0.51% at 2, +0.49% at 4 (cubic); LadyBird +4.2% at 2
+    # (grid 0's share), +9.9% at 4; a 12 MP step 1.08 s at 2, 0.76 s at 4, 1.80 s whole
+    # (big-steps-12mp.json).
     tile_stride: int = 2
     seed: int = 0
 
