@@ -31,27 +31,24 @@ def _mlp_lanes(ctx, m, w1t, b1, w2, b2, acc, o0, o1):
     and sum is an integer below 2^47, exact in float64 in any order, so this is
     ArmParams.predict to the bit, and its callers may let the compiler reorder the sums
     (fast math's reassociation and contraction: exact on such integers) to vectorise
-    them. w1t: W1 transposed (12, H); acc: (H + 2, LANES) scratch."""
+    them. w1t: W1 transposed (12, H); acc: (2, LANES) scratch."""
     hdim = b1.shape[0]
-    for j in range(hdim):  # the 12 products of a unit in one pass over the lanes
+    f0, f1 = 0, 1
+    for q in range(m):
+        acc[f0, q] = 0.0
+        acc[f1, q] = 0.0
+    for j in range(hdim):  # a unit's 12 products, its ReLU and its share of the outputs,
+        # in one pass over the lanes
         w0, w1, w2_, w3, w4, w5 = w1t[0, j], w1t[1, j], w1t[2, j], w1t[3, j], w1t[4, j], \
             w1t[5, j]
         w6, w7, w8, w9, w10, w11 = w1t[6, j], w1t[7, j], w1t[8, j], w1t[9, j], w1t[10, j], \
             w1t[11, j]
-        b = b1[j]
+        b, u, v = b1[j], w2[0, j], w2[1, j]
         for q in range(m):
-            acc[j, q] = (b + w0 * ctx[0, q] + w1 * ctx[1, q] + w2_ * ctx[2, q]
-                         + w3 * ctx[3, q] + w4 * ctx[4, q] + w5 * ctx[5, q]
-                         + w6 * ctx[6, q] + w7 * ctx[7, q] + w8 * ctx[8, q]
-                         + w9 * ctx[9, q] + w10 * ctx[10, q] + w11 * ctx[11, q])
-    f0, f1 = hdim, hdim + 1
-    for q in range(m):
-        acc[f0, q] = 0.0
-        acc[f1, q] = 0.0
-    for j in range(hdim):
-        u, v = w2[0, j], w2[1, j]
-        for q in range(m):
-            h = max(acc[j, q], 0.0)
+            h = max(b + w0 * ctx[0, q] + w1 * ctx[1, q] + w2_ * ctx[2, q]
+                    + w3 * ctx[3, q] + w4 * ctx[4, q] + w5 * ctx[5, q]
+                    + w6 * ctx[6, q] + w7 * ctx[7, q] + w8 * ctx[8, q]
+                    + w9 * ctx[9, q] + w10 * ctx[10, q] + w11 * ctx[11, q], 0.0)
             acc[f0, q] += h * u
             acc[f1, q] += h * v
     for q in range(m):
@@ -102,7 +99,7 @@ def _scratch(w1t, b1, w2, b2, qmaxes):
     """_predict's scratch: (ctx, acc, o0, o1, lanes) for _mlp_lanes, and each grid's
     prediction (_finish's) at a context of zeros."""
     ctx = np.zeros((N_CONTEXT, LANES))
-    acc = np.empty((b1.shape[0] + 2, LANES))
+    acc = np.empty((2, LANES))
     o0 = np.empty(LANES, np.int64)
     o1 = np.empty(LANES, np.int64)
     _mlp_lanes(ctx, 1, w1t, b1, w2, b2, acc, o0, o1)
