@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from inrcodec.codec.latent import render
+from inrcodec.codec.latent import render, render_kernels
 from inrcodec.codec.latent.config import LatentArch
 from inrcodec.codec.latent.grids import features
 from inrcodec.codec.latent.layout import grid_shapes
@@ -29,8 +29,8 @@ def _generic(arch, theta, grids, h, w):
     f = features(arch, [torch.from_numpy(g) for g in grids], h, w, taps(arch, t)).numpy()
     out = np.empty((h * w, 3), np.uint8)
     dims = np.array([arch.inputs] + [arch.hidden] * arch.layers + [3])
-    render._chunks(0, -(-h * w // render.CHUNK), np.ascontiguousarray(f), dims,
-                   render._net(dims, theta), arch.act == "sine", np.float32(arch.w0), out)
+    render_kernels.chunks(0, -(-h * w // render_kernels.CHUNK), np.ascontiguousarray(f), dims,
+                   render_kernels.net_of(dims, theta), arch.act == "sine", np.float32(arch.w0), out)
     return out.reshape(h, w, 3), f
 
 
@@ -74,13 +74,13 @@ def test_synthesis_sums_in_float64_and_rounds_once():
         theta = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, b[k], b[k], b[k]], f)
         out = np.empty((1, 3), np.uint8)
         dims = np.array([3, 3])
-        render._chunks(0, 1, feat, dims, render._net(dims, theta), False, f(1.0), out)
+        render_kernels.chunks(0, 1, feat, dims, render_kernels.net_of(dims, theta), False, f(1.0), out)
         assert out[0, 0] == spec[k] != in_float32[k]
 
 
 def test_sine_is_within_two_float64_ulps():
     x = np.concatenate([np.linspace(-300, 300, 200001), [0.0, np.pi, -np.pi / 2, 1e-8]])
-    got = np.array([render._sin(v) for v in x[::97]])
+    got = np.array([render_kernels._sin(v) for v in x[::97]])
     want = np.sin(x[::97])
     assert np.all(np.abs(got - want) <= 2 * np.spacing(np.abs(want)) + 1e-300)
 
@@ -107,7 +107,7 @@ def test_other_sizes_read_the_cascade_where_the_whole_cascade_has_it(size):
         y, _ = upsampling.step(x, e[k], grids[k].shape)
         x = np.concatenate([grids[k][None], y])
     want = np.empty((size[0] * size[1], 3), np.uint8)
-    net, dims, sine, w0 = render._args(arch, theta)
-    render._resampled(0, -(-size[0] // render.BAND), *render._planes(list(x), *size),
+    net, dims, sine, w0 = render_kernels.kernel_args(arch, theta)
+    render_kernels.resampled(0, -(-size[0] // render_kernels.BAND), *render_kernels.planes(list(x), *size),
                       arch.coords, *size, dims, net, sine, w0, want)
     assert np.array_equal(got, want.reshape(*size, 3))

@@ -96,7 +96,7 @@ export function layersOf(a, theta) {
 // features: Float32Array (inputs x n, channels first) -> Float32Array (n x 3) of
 // 8-bit samples before rounding: clamp(y + 1/2, 0, 1) x 255 in float32.
 // Each layer's sums are taken in double precision and rounded once to float32: the
-// spec's synthesis arithmetic, the reference's (inrcodec/codec/latent/render.py).
+// spec's synthesis arithmetic, the reference's (inrcodec/codec/latent/render_kernels.py).
 // Channels first, a chunk of pixels at a time: every inner loop runs along the pixels.
 const CHUNK = 2048;
 
