@@ -53,15 +53,17 @@ def test_a_reader_stopped_anywhere_reads_the_same_grids(case):
 
 
 @pytest.mark.parametrize("threads", [2, 3, 5])
-def test_the_pipeline_gives_the_pixels_of_read_then_render(case, monkeypatch, threads):
+@pytest.mark.parametrize("size", [(150, 70), (61, 33), (100, 20)])
+def test_the_pipeline_gives_the_pixels_of_read_then_render(case, monkeypatch, threads, size):
+    """At the image's own size and at smaller ones."""
     data, h, arch, theta, sec, shapes, params = case
     monkeypatch.setattr(render, "THREADS", 1)
-    want = render.render(arch, theta, arm.decode_section(sec, shapes, params), 150, 70)
+    want = render.render(arch, theta, arm.decode_section(sec, shapes, params), *size)
     monkeypatch.setattr(render, "THREADS", threads)
     monkeypatch.setattr(stream, "WAVES", 7)  # many hand-overs
-    got = stream.decode(arm.section_reader(sec, shapes, params), arch, theta, 150, 70)
+    got = stream.decode(arm.section_reader(sec, shapes, params), arch, theta, *size)
     assert np.array_equal(got, want)
-    assert np.array_equal(inrcodec.decode_array(data), want)
+    assert np.array_equal(inrcodec.decode_array(data, size[::-1]), want)
 
 
 def test_a_damaged_payload_raises_and_leaves_no_thread_waiting(case, monkeypatch):
@@ -98,14 +100,16 @@ def _raises(fn, *args) -> bool:
 
 
 @pytest.mark.parametrize("all_of_grid0", [False, True])
-def test_a_band_reads_only_rows_already_read(case, all_of_grid0):
+@pytest.mark.parametrize("size", [(150, 70), (61, 33)])
+def test_a_band_reads_only_rows_already_read(case, all_of_grid0, size):
     """Bands.advance hands out only bands whose every input row is read: with the rows
     not yet read set to garbage (and the cascade's rows not yet computed NaN, which even
     a zero tap shows), the bands it allows are the finished image's. With all of grid 0
     read, the coarser grids' rows are what holds the bands back."""
     *_, arch, theta, sec, shapes, params = case
     grids = arm.decode_section(sec, shapes, params)
-    want = render.render(arch, theta, grids, 150, 70)
+    want = render.render(arch, theta, grids, *size)
+    handed = []
     for t in range(100, 360, 9):
         rows = [min(h, max(0, -(-(t - w + 1) // 3))) for h, w in shapes]
         if all_of_grid0:
@@ -113,11 +117,13 @@ def test_a_band_reads_only_rows_already_read(case, all_of_grid0):
         partial = [g.copy() for g in grids]
         for g, r in zip(partial, rows):
             g[r:] = 99
-        bands = render.Bands(arch, theta, partial, 150, 70, complete=False)
+        bands = render.Bands(arch, theta, partial, *size, complete=False)
         for x in bands.coarse.stacks:
             x[:] = np.nan
         ready = bands.advance(rows)
-        assert 0 < ready <= bands.n
-        bands(0, ready)
-        end = bands.rows(ready - 1)
-        assert np.array_equal(bands.image()[:end], want[:end]), t
+        handed.append(ready)
+        if ready:
+            bands(0, ready)
+            end = bands.rows(ready - 1)
+            assert np.array_equal(bands.image()[:end], want[:end]), t
+    assert 0 < max(handed) and min(handed) < bands.n

@@ -59,11 +59,12 @@ def _split(kernel, n_tasks: int, *args) -> None:
         f.result()
 
 
-def fused(arch: LatentArch, shapes: list[tuple[int, int]], height: int, width: int) -> bool:
+def banded(arch: LatentArch, shapes: list[tuple[int, int]], height: int, width: int) -> bool:
     """Whether an image of grids of these shapes renders in Bands at height x width: the
-    bands run the cascade's last step themselves."""
+    learned upsampling at the image's own size or a smaller one, where the bands run the
+    cascade's last step themselves."""
     return arch.upsample == "learned" and len(shapes) > 1 \
-        and (height, width) == tuple(shapes[0])
+        and ((height, width) == tuple(shapes[0]) or height * width < shapes[0][0] * shapes[0][1])
 
 
 class _Coarse:
@@ -103,17 +104,11 @@ class _Coarse:
         return min((o >> 1) + 1 + (o & 1), self.shapes[0][0] - 1) + 1
 
 
-def _coarse(theta: np.ndarray, arch: LatentArch, coarser: list[np.ndarray]):
-    """(the last step's taps, every grid coarser than grid 0 at grid 1's size)."""
-    e = theta[-arch.up_params:].reshape(-1, upsampling.TAPS)
-    c = _Coarse(e, coarser)
-    c.advance([h for h, _ in c.shapes])
-    return e[0].copy(), c.stacks[0]
-
-
 class Bands:
-    """The image at its own size in bands of BAND rows, each the cascade's last step, grid
-    0 and the synthesis (render_kernels.bands): `bands(b0, b1)` renders bands b0..b1 into `out`.
+    """The image in bands of BAND rows, each the cascade's last step, grid 0 and the
+    synthesis: `bands(b0, b1)` renders bands b0..b1 into `out`. At the image's own size
+    (render_kernels.bands) a band reads the fine rows under it; at a smaller size
+    (render_kernels.resampled_cascade) the fine rows its bilinear taps read, no more.
     `complete`: the grids are whole. Otherwise they are int32 views that a reader is still
     filling (stream.py): `advance(rows)` computes the coarser grids' cascade as far as
     their rows read allow, and says how many bands can be rendered."""
@@ -125,6 +120,10 @@ class Bands:
         self.e, self.coarse = e[0].copy(), _Coarse(e, grids[1:])
         self.grid0, self.coords = grids[0], arch.coords
         self.height, self.width = height, width
+        self.own = (height, width) == tuple(grids[0].shape)
+        # the bilinear taps of a smaller size: per output row and column
+        self.taps = None if self.own else (*axis(grids[0].shape[0], height),
+                                           *axis(grids[0].shape[1], width))
         self.n = -(-height // BAND)
         self.out = np.empty((height * width, 3), np.uint8)
         self.ready = 0
@@ -132,19 +131,31 @@ class Bands:
             self.advance([g.shape[0] for g in grids])
 
     def rows(self, b: int) -> int:
+        """The output rows up to band b's last."""
         return min(self.height, (b + 1) * BAND)
+
+    def last(self, b: int) -> int:
+        """The last fine row (grid 0's, and the cascade's) band b reads."""
+        o = self.rows(b) - 1
+        return o if self.own else int(self.taps[1][o])
 
     def advance(self, rows: list[int]) -> int:
         """rows[k]: grid k's rows read. The bands that can be rendered, from the first."""
         done = self.coarse.advance(rows[1:])
-        while self.ready < self.n and self.rows(self.ready) <= rows[0] \
-                and self.coarse.needs(self.rows(self.ready) - 1) <= done:
+        while self.ready < self.n and self.last(self.ready) < rows[0] \
+                and self.coarse.needs(self.last(self.ready)) <= done:
             self.ready += 1
         return self.ready
 
     def __call__(self, b0: int, b1: int) -> None:
-        bands(b0, b1, self.grid0, self.coarse.stacks[0], self.e, self.coords, self.dims,
-               self.net, self.sine, self.w0, self.out)
+        stack = self.coarse.stacks[0]
+        if self.own:
+            bands(b0, b1, self.grid0, stack, self.e, self.coords, self.dims, self.net,
+                  self.sine, self.w0, self.out)
+        else:
+            resampled_cascade(b0, b1, self.grid0, stack, self.e, *self.taps, self.coords,
+                              self.height, self.width, self.dims, self.net, self.sine,
+                              self.w0, self.out)
 
     def image(self) -> np.ndarray:
         return self.out.reshape(self.height, self.width, 3)
@@ -154,20 +165,14 @@ def render(arch: LatentArch, theta: np.ndarray, grids: list[np.ndarray], height:
            width: int) -> np.ndarray:
     """(height, width, 3) uint8: the decoded image."""
     gs = [np.ascontiguousarray(g, dtype=np.float32) for g in grids]
-    if fused(arch, [g.shape for g in gs], height, width):
-        bands = Bands(arch, theta, gs, height, width)
-        _split(bands, bands.n)
-        return bands.image()
+    if banded(arch, [g.shape for g in gs], height, width):
+        b = Bands(arch, theta, gs, height, width)
+        _split(b, b.n)
+        return b.image()
     net, dims, sine, w0 = kernel_args(arch, theta)
     theta = net[0]
     out = np.empty((height * width, 3), np.uint8)
-    if arch.upsample == "learned" and len(gs) > 1 and height * width < gs[0].size:
-        # smaller: the cascade's output where the taps read it, no more
-        e, stack = _coarse(theta, arch, gs[1:])
-        ys, xs = axis(gs[0].shape[0], height), axis(gs[0].shape[1], width)
-        _split(resampled_cascade, -(-height // BAND), gs[0], stack, e, *ys, *xs, arch.coords,
-               height, width, dims, net, sine, w0, out)
-    elif arch.upsample in ("learned", "bilinear"):  # each plane resampled
+    if arch.upsample in ("learned", "bilinear"):  # each plane resampled
         if arch.upsample == "learned":  # larger: the cascade's whole output, once
             e = theta[-arch.up_params:].reshape(-1, upsampling.TAPS)
             x = gs[-1][None]

@@ -25,7 +25,7 @@ def decode(reader: GridReader, arch: LatentArch, theta: np.ndarray, height: int,
            width: int) -> np.ndarray:
     """(height, width, 3) uint8: the image of the grids `reader` reads."""
     n_threads = render.threads()
-    if n_threads < 2 or not render.fused(arch, reader.shapes, height, width):
+    if n_threads < 2 or not render.banded(arch, reader.shapes, height, width):
         return render.render(arch, theta, reader.finish(), height, width)
     work = _Work(render.Bands(arch, theta, reader.grids, height, width, complete=False))
     pool = render.executor(n_threads)
