@@ -11,9 +11,9 @@ reaches the coder is a float computed at run time.
 
 Latents are coded in wavefront order t = 3y + x: every context position of (y, x) lies on
 an earlier wavefront. The reader (`GridReader`) is a compiled pass (arm_kernels.py), which
-may stop at any wavefront and go on:
-prediction, table and range decoding latent by latent (codec/rangecoder.py, which also
-checks that the payload is the encoder's own words). The float
+may stop at any wavefront and go on: a wavefront's predictions and tables together, then
+its latents' range decoding one by one (codec/rangecoder.py, which also checks that the
+payload is the encoder's own words). The float
 twin (`init_float`, `context_float`, `predict_float`) is the same model in torch for
 fitting; `ArmParams.from_float` rounds it to fixed point. `grid_bits` gives the
 grids' exact code length for encoder decisions.
@@ -226,11 +226,6 @@ class GridReader:
         self.waves = max((3 * (h - 1) + w for h, w in self.shapes), default=0)
         self.t = 0  # the wavefronts before t are read
         self.checked = False
-
-    def complete_at(self, g: int) -> int:
-        """The wavefront after which grid g is whole."""
-        h, w = self.shapes[g]
-        return 3 * (h - 1) + w
 
     def rows(self, g: int) -> int:
         """Grid g's rows read so far: row y is whole after wavefront 3y + w - 1."""

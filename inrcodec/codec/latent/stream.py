@@ -1,12 +1,14 @@
 """A latent-mode decode in one pipeline: the bands of the image render (render.Bands) on
 other threads while the latents are still being read (arm.GridReader).
 
-The reader is one sequential pass over the payload, in wavefront order, and its last part
-is grid 0's, row by row. Once the coarser grids are whole (about half the reading), each
-band of the image needs only grid 0's rows up to its own: the bands whose rows are read
-go to the other threads at once, and the reading thread joins them when it is done. The
-pixels are the same as reading first and rendering after (render.render); a payload that
-fails to decode raises before any image is returned, as there.
+The reader is one sequential pass over the payload, in wavefront order, in which every
+grid's rows become whole one after another. After each stretch of wavefronts (WAVES) it
+publishes the rows read; a free thread brings the coarser grids' cascade up to them
+(render._Coarse) and the others render, in order, each band whose rows are all there
+(at the stored size or a smaller one; a larger one reads first). The reading thread
+joins them when it is done. The pixels are the same as reading first and rendering after
+(render.render); a payload that fails to decode raises before any image is returned, as
+there, with the other threads stopped.
 """
 from __future__ import annotations
 

@@ -6,8 +6,9 @@ of the coarsest grid allow, so they partition every grid too. For a tile, a step
 each grid the window of latents that the upsampling cascade over the tile reads
 (`windows`: the tile's own cells and REACH more on each side per x2 step), so the tile's
 features are exactly the whole image's. The distortion is summed over the tile's pixels
-on the step's lattice (stride 2, or 4: LatentFit.tile_stride); the rate counts the bits of the tile's own latents
-(their contexts read the window's margins, and pass them gradient). Each tile's gradient
+on the step's lattice (stride 2, or 4: LatentFit.tile_stride); the rate counts the bits
+of the tile's own latents (their contexts read the window's margins, and pass them
+gradient). Each tile's gradient
 is added into the whole grids' and the networks'; after the last tile, one Adam step
 moves the latents and one step the networks: the whole image's step
 (`tests/test_tiled.py` holds a step in 12 tiles to the step in one).
