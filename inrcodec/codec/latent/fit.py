@@ -11,7 +11,6 @@ seeded random synthesis and fits an ARM of its own.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -26,6 +25,7 @@ from .config import LatentArch, LatentFit
 from .grids import features_lattice, lattice
 from .layout import grid_shapes
 from .optim import Nets
+from .softround import noisy_softround, softround
 from .synthesis import init_synthesis
 
 
@@ -95,14 +95,6 @@ def phases(stride: int) -> list[tuple[int, int]]:
                   key=lambda p: ((p[0] - p[1]) % stride, p[0]))
 
 
-def softround(x: torch.Tensor, t: "float | torch.Tensor") -> torch.Tensor:
-    """Agustsson & Theis' soft rounding: round(x) as t -> 0, x as t grows; continuous in x.
-    t: a number, or a tensor that broadcasts against x (one temperature per crop)."""
-    f = torch.floor(x)
-    k = 0.5 / (math.tanh(0.5 / t) if isinstance(t, (int, float)) else torch.tanh(0.5 / t))
-    return f + 0.5 + k * torch.tanh((x - f - 0.5) / t)
-
-
 def _lerp(ab: tuple[float, float], a: float) -> float:
     return ab[0] + (ab[1] - ab[0]) * a
 
@@ -120,7 +112,7 @@ def quantised(lat: list[torch.Tensor], fs: LatentFit, t: int,
         return [v + n.view(v.shape) for v, n in zip(lat, u)]
     a = t / max(1, fs.steps - int(round(fs.ste_fraction * fs.steps)) - 1)
     tt, ns = _lerp(fs.temperature, a), _lerp(fs.noise_scale, a)
-    return [softround(softround(v, tt) + ns * n.view(v.shape), tt) for v, n in zip(lat, u)]
+    return [noisy_softround(v, n.view(v.shape), tt, ns) for v, n in zip(lat, u)]
 
 
 # steer(step, latents) -> the lambda for that step onwards (ratecontrol.Steer)
