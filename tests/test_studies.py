@@ -277,3 +277,15 @@ def test_decoder_versions(tmp_path):
     assert res["files"] == 2 and res["samples_off"] == 0 and res["samples"] == 40 * 28 * (3 + 4)
     assert res["median_decode_s"]["old"] > 0 and res["median_decode_s"]["new"] > 0
     no_machine_paths(out, tmp_path)
+
+
+def test_fit_versions(dev, tmp_path):
+    """This tree against itself on one photo: both trees' steps timed, the same loss."""
+    out = tmp_path / "fit.json"
+    run_study("fit_versions", "--old-tree", ROOT, "--image", dev[1], "--steps", 4,
+              "--rounds", 1, "--threads", 1, "--out", out)
+    res = json.loads(out.read_text())
+    assert res["size"] == [48, 32] and res["steps"] == 4
+    assert res["median_step_ms"]["old"] > 0 and res["median_step_ms"]["new"] > 0
+    assert res["last_mse"]["old"] == res["last_mse"]["new"]
+    no_machine_paths(out, tmp_path)
