@@ -1,13 +1,15 @@
 """SOAP (Vyas et al. 2024: Adam in the eigenbasis of Shampoo's preconditioners) for the
 fit's few small tensors, in numpy on the tensors' own memory.
 
-It follows heavyball 3.2.1's SOAP step for step (the optimiser the fit was measured
-with): the first step only sets up the preconditioners; Adam's betas are debiased (a
-moving average that starts at the first value); a matrix is preconditioned on both
-sides, a vector takes plain Adam; the eigenbases are refreshed every `every` steps by one
-power iteration and a QR, the moved averages rotated into the new basis. heavyball's step
-costs 4-5 ms of Python per fit step on a CPU whatever the tensors' size (13% of a 768x512
-step); this one a few hundred microseconds.
+It follows heavyball 3.2.1's SOAP step (the optimiser the fit was measured with): the
+first step only sets up the preconditioners; Adam's betas are debiased (a moving average
+that starts at the first value); a matrix is preconditioned on both sides, a vector takes
+plain Adam; the eigenbases are refreshed every `every` steps by one power iteration and a
+QR, the momentum rotated into the new basis. Its state is float64 where heavyball's is
+float32 (which moves the directions a rank-deficient first Gram matrix leaves empty by
+rounding noise); the 32 development photos' curve is the same (docs/latent-mode.md).
+heavyball's step cost 4-5 ms of Python per fit step on a CPU whatever the tensors' size
+(13% of a 768x512 step); this one about half a millisecond.
 """
 from __future__ import annotations
 
