@@ -1,6 +1,8 @@
 """The latent mode (format version 7, with the shipped latent model): round trip, any
 resolution, rate control by quality, determinism, and clear errors for damaged files or
 the wrong model."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -157,15 +159,16 @@ def test_a_file_needs_its_latent_model(encoded, tmp_path):
 
 
 def test_files_of_an_earlier_shipped_model_decode_with_no_model(tmp_path):
-    """0.10.0-0.11 files name the bilinear 16-wide model, 0.5.0-0.9.1 files the 24-wide
-    one; both ship, so their files decode as they did. A model that ships nowhere is still
-    refused with both hashes."""
+    """0.12-0.15 files name the learned-upsampling model of the meta-trained ARM,
+    0.10.0-0.11 files the bilinear 16-wide model, 0.5.0-0.9.1 files the 24-wide one; all
+    ship, so their files decode as they did. A model that ships nowhere is still refused
+    with both hashes."""
     from inrcodec.codec.latent.model import EARLIER_LATENT_MODELS, default_latent_model_path
     olds = [load_latent_model(default_latent_model_path().with_name(n))
             for n in EARLIER_LATENT_MODELS]
-    assert [(m.arch.hidden, m.arch.upsample) for m in olds] == [(16, "bilinear"),
-                                                                 (24, "bilinear")]
-    assert len({m.hash for m in olds} | {load_latent_model().hash}) == 3
+    assert [(m.arch.hidden, m.arch.upsample) for m in olds] == [
+        (16, "learned"), (16, "bilinear"), (24, "bilinear")]
+    assert len({m.hash for m in olds} | {load_latent_model().hash}) == 4
     img = _image(24, 32)
     for i, old in enumerate(olds):
         data = inrcodec.encode_report(img, mode="latent", model=old, steps=5, quality=40).data
@@ -317,3 +320,14 @@ def test_an_unknown_network_optimiser_is_refused():
     from inrcodec.codec.latent.config import LatentFit
     with pytest.raises(ValueError, match="net_optimizer"):
         LatentFit(net_optimizer="sgd")
+
+
+def test_the_browser_decoder_loads_every_shipped_latent_model():
+    """web/ names its models by path: a new default (or a retired one kept for its files)
+    must reach both of its lists, or the browser refuses files the package decodes."""
+    from inrcodec.codec.latent.model import EARLIER_LATENT_MODELS
+    root = Path(__file__).resolve().parent.parent / "web"
+    for js in ("worker.js", "src/models-node.js"):
+        text = (root / js).read_text()
+        for name in ("latent.safetensors", *EARLIER_LATENT_MODELS):
+            assert f"inrcodec/models/{name}'" in text, (js, name)

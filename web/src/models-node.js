@@ -6,6 +6,7 @@ import { loadLatentModel } from './model.js';
 
 export const MODEL_FILES = [
   '../../inrcodec/models/latent.safetensors',
+  '../../inrcodec/models/latent-0.12.safetensors',
   '../../inrcodec/models/latent-0.11.safetensors',
   '../../inrcodec/models/latent-24.safetensors',
   '../../bitstream_spec/vectors/tiny-latent-model.safetensors',
