@@ -289,3 +289,21 @@ def test_fit_versions(dev, tmp_path):
     assert res["median_step_ms"]["old"] > 0 and res["median_step_ms"]["new"] > 0
     assert res["last_mse"]["old"] == res["last_mse"]["new"]
     no_machine_paths(out, tmp_path)
+
+
+def test_arm_shapes(tmp_path):
+    """Float ARMs of two shapes trained on three files' latents and counted on a fourth."""
+    folder = tmp_path / "inr"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(4):
+        img = np.uint8(np.clip(rng.normal(128, 40, (32, 48, 3)).cumsum(1) / 8 + 64, 0, 255))
+        (folder / f"{i}.inr").write_bytes(inrcodec.encode(img, steps=8, quality=90))
+    out = tmp_path / "shapes.json"
+    run_study("arm_shapes", "--files", folder, "--rows", "8x1,8x2:parent", "--epochs", 2,
+              "--threads", 1, "--out", out)
+    res = json.loads(out.read_text())
+    assert res["test"] == ["0.inr"] and [r["row"] for r in res["rows"]] == ["8x1", "8x2:parent"]
+    assert res["rows"][0]["vs_first"] == 0 and all(r["total"] > 0 for r in res["rows"])
+    assert res["rows"][1]["macs_per_latent"] == (12 + 9) * 8 + 8 * 8 + 2 * 8
+    no_machine_paths(out, tmp_path)
