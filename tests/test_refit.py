@@ -88,3 +88,18 @@ def test_a_widened_arm_codes_as_its_start_until_refitted():
     assert exact_bits(held, wide) == exact_bits(held, start)
     with pytest.raises(ValueError):
         widened(start, 8)
+
+
+def test_bad_input_is_one_line_and_nothing_is_overwritten(small_file, tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    out.write_bytes(b"mine")
+    with pytest.raises(SystemExit, match="already exists"):
+        main(["model", "inrcodec/models/latent.safetensors", str(out), str(small_file.parent)])
+    assert out.read_bytes() == b"mine"
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.inr").write_bytes(small_file.read_bytes()[:40])
+    with pytest.raises(SystemExit, match="refit: "):
+        main(["model", "inrcodec/models/latent.safetensors", str(tmp_path / "n.safetensors"),
+              str(bad)])
+    assert not (tmp_path / "n.safetensors").exists()

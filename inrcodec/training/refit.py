@@ -32,6 +32,8 @@ import numpy as np
 import torch
 
 from ..codec import bitstream
+from ..errors import InrcodecError
+from ..io import check_writable
 from ..codec.latent import arm, rate
 from ..codec.latent.format import unpack_synthesis
 from ..codec.latent.layout import grid_shapes
@@ -143,6 +145,7 @@ def training_photo_links(out: Path, count: int = 24) -> list[Path]:
 
 
 def _model(a, log) -> None:
+    check_writable(Path(a.out), a.force)  # before minutes of work, not after
     torch.set_num_threads(a.threads)
     model = load_latent_model(a.model)
     files = sorted(p for d in a.dirs for p in Path(d).glob("*.inr"))
@@ -190,14 +193,18 @@ def main(argv: list[str] | None = None) -> None:
                    help="move the default level's synthesis EPS of the way to the files' mean")
     m.add_argument("--hidden", type=int, help="widen the ARM to this many hidden units first")
     m.add_argument("--threads", type=int, default=2)
+    m.add_argument("--force", action="store_true", help="overwrite OUT")
     a = ap.parse_args(argv)
     a.command = "python -m inrcodec.training.refit " + " ".join(shlex.quote(x) for x in argv)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
-    if a.what == "photos":
-        for path in training_photo_links(a.dir, a.count):
-            print(path)
-    else:
-        _model(a, log)
+    try:
+        if a.what == "photos":
+            for path in training_photo_links(a.dir, a.count):
+                print(path)
+        else:
+            _model(a, log)
+    except (InrcodecError, ValueError, OSError) as e:  # a wrong or damaged file: one line
+        sys.exit(f"refit: {e}")
 
 
 if __name__ == "__main__":

@@ -184,9 +184,10 @@ def default_latent_model_path() -> Path:
 
 
 # Earlier default latent models, shipped so that the files they made still decode with no
-# --model (a file names its model by hash): 0.10.0-0.11's (bilinear upsampling) and
-# 0.5.0-0.9.1's 24-wide synthesis.
-EARLIER_LATENT_MODELS = ("latent-0.12.safetensors", "latent-0.11.safetensors", "latent-24.safetensors")
+# --model (a file names its model by hash): 0.12-0.15's (the meta-trained ARM), 0.10.0-0.11's
+# (bilinear upsampling) and 0.5.0-0.9.1's 24-wide synthesis.
+EARLIER_LATENT_MODELS = ("latent-0.12.safetensors", "latent-0.11.safetensors",
+                         "latent-24.safetensors")
 
 
 def shipped_latent_model(needed: str) -> "LatentModel | None":
