@@ -42,6 +42,11 @@ def main():
                                   n_levels=2, seed=3)
     umodel_path = HERE / "tiny-latent-learned-model.safetensors"
     umodel.save(umodel_path)
+    rmodel = scratch_latent_model(LatentArch(levels=5, hidden=12, layers=2, act="sine", w0=5.0,
+                                             arm_hidden=8, coords=True), n_levels=2, seed=3,
+                                  arm_params=_residual_arm(8, seed=5))
+    rmodel_path = HERE / "tiny-latent-residual-model.safetensors"  # shared model version 4
+    rmodel.save(rmodel_path)
     src = data.astronaut()[180:208, 200:240]  # 40x28, not a multiple of the tile
     alpha = np.tile(np.linspace(0, 255, 40).astype(np.uint8), (28, 1))
     rgb, grey, rgba = src, src[:, :, 1], np.dstack([src, alpha])
@@ -63,6 +68,9 @@ def main():
                                                                    "steps": 60, "quality": 50}),
         "v7-rgba-latent": ("v1-rgba", rgba, 1, lmodel_path, {"mode": "latent", "steps": 30,
                                                             "quality": 30}),
+        # version 7 with a shared model (version 4) whose ARM has a residual layer
+        "v7-rgb-latent-residual": ("v1-rgb", rgb, 0, rmodel_path, {"mode": "latent",
+                                                                   "steps": 60, "quality": 50}),
         # version 6 (made by 0.7 to 0.11; the encoder now writes version 7)
         "v6-rgb-latent": ("v1-rgb", rgb, 0, lmodel_path, {"mode": "latent", "steps": 60,
                                                           "quality": 50}),
@@ -78,7 +86,8 @@ def main():
     old = json.loads((HERE / "expected.json").read_text())["vectors"]
     expected = {"model": model_path.name, "model_sha256": model.hash,
                 "models": {model_path.name: model.hash, sd_path.name: sd.hash,
-                           lmodel_path.name: lmodel.hash, umodel_path.name: umodel.hash},
+                           lmodel_path.name: lmodel.hash, umodel_path.name: umodel.hash,
+                           rmodel_path.name: rmodel.hash},
                 "settings": SETTINGS, "vectors": dict(old)}
     for name, (source, pixels, level, mpath, options) in cases.items():
         if name in old and (HERE / f"{name}.inr").exists():
@@ -107,6 +116,15 @@ def main():
             "header": {k: v for k, v, _ in inrcodec.info(rep.data)["fields"]},
         }
     (HERE / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+
+
+def _residual_arm(hidden, seed):
+    """A fixed-point ARM with a residual layer, random but of a trained model's sizes: its
+    predictions depend on both layers."""
+    rng = np.random.default_rng(seed)
+    r = lambda lo, shape: rng.integers(-lo, lo + 1, shape)  # noqa: E731
+    return (r(200, (hidden, 12)), r(100, hidden), r(100, (2, hidden)), np.array([0, 300]),
+            r(100, (hidden, hidden)), r(100, hidden))
 
 
 def _rd_levels(src, model_path, options):

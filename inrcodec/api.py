@@ -118,4 +118,5 @@ def info(source: bytes | str | Path) -> dict:
         return {"kind": "model", "hash": m.hash, "arch": m.arch.to_dict(), "tile": m.tile,
                 "default_level": m.default_level, "levels": m.ladder(), "info": m.info}
     return {"kind": "latent-model", "hash": lm.hash, "arch": dataclasses.asdict(lm.arch),
+            "arm_layers": 2 if len(lm.arm) == 6 else 1,
             "default_level": lm.default_level, "levels": lm.ladder(), "info": lm.info}

@@ -159,16 +159,18 @@ def test_a_file_needs_its_latent_model(encoded, tmp_path):
 
 
 def test_files_of_an_earlier_shipped_model_decode_with_no_model(tmp_path):
-    """0.12-0.15 files name the learned-upsampling model of the meta-trained ARM,
+    """0.16 files name the model of the refitted one-layer ARM, 0.12-0.15 files the
+    learned-upsampling model of the meta-trained ARM,
     0.10.0-0.11 files the bilinear 16-wide model, 0.5.0-0.9.1 files the 24-wide one; all
     ship, so their files decode as they did. A model that ships nowhere is still refused
     with both hashes."""
     from inrcodec.codec.latent.model import EARLIER_LATENT_MODELS, default_latent_model_path
     olds = [load_latent_model(default_latent_model_path().with_name(n))
             for n in EARLIER_LATENT_MODELS]
-    assert [(m.arch.hidden, m.arch.upsample) for m in olds] == [
-        (16, "learned"), (16, "bilinear"), (24, "bilinear")]
-    assert len({m.hash for m in olds} | {load_latent_model().hash}) == 4
+    assert [(m.arch.hidden, m.arch.upsample, len(m.arm)) for m in olds] == [
+        (16, "learned", 4), (16, "learned", 4), (16, "bilinear", 4), (24, "bilinear", 4)]
+    assert len(load_latent_model().arm) == 6  # the default's ARM has the residual layer
+    assert len({m.hash for m in olds} | {load_latent_model().hash}) == 5
     img = _image(24, 32)
     for i, old in enumerate(olds):
         data = inrcodec.encode_report(img, mode="latent", model=old, steps=5, quality=40).data

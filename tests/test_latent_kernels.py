@@ -23,12 +23,14 @@ def _reference_bits(params, grids):
     return total
 
 
-def _arm_params(hidden=16, seed=0, dtype=torch.float32):
+def _arm_params(hidden=16, seed=0, dtype=torch.float32, residual=False):
     g = torch.Generator().manual_seed(seed)
     w1, b1, w2, b2 = arm.init_float(hidden, g)
     w2 = torch.randn(2, hidden, generator=g) * 0.3  # a trained-looking second layer
     b1 = torch.randn(hidden, generator=g) * 0.1
-    return [p.to(dtype) for p in (w1, b1, w2, b2)]
+    res = (torch.randn(hidden, hidden, generator=g) * 0.3,
+           torch.randn(hidden, generator=g) * 0.1) if residual else ()
+    return [p.to(dtype) for p in (w1, b1, w2, b2, *res)]
 
 
 def _grids(h, w, levels=5, seed=1, scale=0.7, dtype=torch.float32):
@@ -37,9 +39,11 @@ def _grids(h, w, levels=5, seed=1, scale=0.7, dtype=torch.float32):
             for s in grid_shapes(h, w, levels)]
 
 
-@pytest.mark.parametrize("h,w", [(37, 53), (16, 128), (64, 9)])
-def test_rate_passes_match_autograd(h, w):
-    params = [p.requires_grad_(True) for p in _arm_params(dtype=torch.float64)]
+@pytest.mark.parametrize("h,w,residual", [(37, 53, False), (16, 128, False), (64, 9, False),
+                                          (37, 53, True), (64, 9, True)])
+def test_rate_passes_match_autograd(h, w, residual):
+    params = [p.requires_grad_(True)
+              for p in _arm_params(dtype=torch.float64, residual=residual)]
     grids = [g.requires_grad_(True) for g in _grids(h, w, dtype=torch.float64)]
     ref = _reference_bits(params, grids)
     ref.backward()
@@ -60,11 +64,12 @@ def test_rate_passes_match_autograd(h, w):
         assert float((a.double() - b).abs().max()) <= 1e-4 * float(b.abs().max()) + 1e-6
 
 
-def test_the_one_thread_pass_is_the_parallel_pass():
+@pytest.mark.parametrize("residual", [False, True])
+def test_the_one_thread_pass_is_the_parallel_pass(residual):
     """cpu_pass on one torch thread runs the serial twins (no numba pool): the same tasks
     and block sums, compiled apart, so the same values to float32 rounding; and a run on
     one thread repeats exactly."""
-    params = _arm_params()
+    params = _arm_params(residual=residual)
     grids = _grids(150, 170)
 
     def run(n):
@@ -163,21 +168,24 @@ def test_synthesize_cf_is_synthesize_transposed():
 
 
 # -- the ARM's compiled coding path -------------------------------------------------------------
-def _extreme_params(hidden, seed):
+def _extreme_params(hidden, seed, residual=False):
     rng = np.random.default_rng(seed)
     m = arm.MAX_PARAM
+    res = (rng.integers(-m, m + 1, (hidden, hidden)), rng.integers(-m, m + 1, hidden)) \
+        if residual else ()
     return arm.ArmParams(rng.integers(-m, m + 1, (hidden, len(arm.CONTEXT))),
                          rng.integers(-m, m + 1, hidden), rng.integers(-m, m + 1, (2, hidden)),
-                         rng.integers(-m, m + 1, 2))
+                         rng.integers(-m, m + 1, 2), *res)
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(8))
 def test_compiled_prediction_is_the_integer_reference(seed):
     """The compiled MLP (float64 holding integers) and table choice must give
     ArmParams.predict to the bit, at the extremes of the weights (int16) and of the
-    contexts (+-CLIP, and beyond, clipped)."""
+    contexts (+-CLIP, and beyond, clipped), with and without the residual layer (whose
+    outputs there reach HMAX)."""
     rng = np.random.default_rng(seed)
-    p = _extreme_params(arm.MAX_HIDDEN if seed % 2 else 16, seed)
+    p = _extreme_params(arm.MAX_HIDDEN if seed % 2 else 16, seed, residual=seed >= 4)
     n = 3000
     ctx = rng.integers(-300, 301, (n, len(arm.CONTEXT)))
     ctx[: n // 3] = rng.choice([-arm.CLIP, arm.CLIP, -300, 300], (n // 3, len(arm.CONTEXT)))
@@ -186,12 +194,13 @@ def test_compiled_prediction_is_the_integer_reference(seed):
     w = arm_kernels.weights(p)
     out = np.empty((n, 3), np.int64)
     lanes = arm_kernels.LANES
-    acc = np.empty((2, lanes))
+    acc, hb, ra = np.empty((2, lanes)), np.empty((p.hidden, lanes)), np.empty(lanes)
     o0, o1 = np.empty(lanes, np.int64), np.empty(lanes, np.int64)
     c = np.clip(ctx, -arm.CLIP, arm.CLIP).astype(np.float64).T
     for a in range(0, n, lanes):  # the last call with fewer than LANES
         m = min(lanes, n - a)
-        arm_kernels._mlp_lanes(np.ascontiguousarray(c[:, a:a + lanes]), m, *w, acc, o0, o1)
+        arm_kernels._mlp_lanes(np.ascontiguousarray(c[:, a:a + lanes]), m, *w, acc, hb, ra,
+                               o0, o1)
         for k in range(m):
             arm_kernels._finish(o0[k], o1[k], qmax[a + k], out, a + k)
     mi = np.clip(mu4 >> 2, -qmax, qmax)
@@ -200,12 +209,14 @@ def test_compiled_prediction_is_the_integer_reference(seed):
     assert np.array_equal(out[:, 2], s)
 
 
+@pytest.mark.parametrize("residual", [False, True])
 @pytest.mark.parametrize("shapes", [[(7, 11), (4, 6), (2, 3), (1, 2)], [(1, 1)],
                                     [(33, 5), (17, 3), (9, 2)]])
-def test_writer_and_reader_agree(shapes):
+def test_writer_and_reader_agree(shapes, residual):
     rng = np.random.default_rng(len(shapes))
-    p = _extreme_params(8, 3)
-    p = arm.ArmParams(p.w1 // 64, p.b1 // 64, p.w2 // 64, p.b2 // 8)
+    p = _extreme_params(8, 3, residual)
+    res = (p.wr // 256, p.br // 64) if residual else ()
+    p = arm.ArmParams(p.w1 // 64, p.b1 // 64, p.w2 // 64, p.b2 // 8, *res)
     grids = [rng.integers(-6, 7, s) for s in shapes]
     data, qmaxes = arm.encode_grids(grids, p)
     back = arm.decode_grids(data, shapes, qmaxes, p)

@@ -128,10 +128,12 @@ def test_training_reads_its_own_recipe():
     from inrcodec.training.latent_train import SHARED_WITH_FIT, TRAIN_ARCH, LatentTrainConfig
     shipped = load_latent_model()
     # the default is the trained 0.10.0 model with a learned upsampling added untrained
-    # (training/derive.py), then its ARM refitted (training/refit.py): the recipe is the
-    # trained model's, two derivations down
+    # (training/derive.py), then its ARM refitted (training/refit.py) and refitted again
+    # with a residual layer: the recipe is the trained model's, three derivations down
     assert shipped.info["derived_from"] and shipped.arch.upsample == "learned"
-    derived = shipped.info["source_info"]
+    refitted = shipped.info["source_info"]
+    assert "refitted" in shipped.info["derivation"] and "refitted" in refitted["derivation"]
+    derived = refitted["source_info"]
     assert derived["derived_from"] and "learned upsampling" in derived["derivation"]
     cfg = LatentTrainConfig()
     assert json.loads(json.dumps(dataclasses.asdict(cfg))) == \

@@ -9,6 +9,13 @@ from inrcodec.training.refit import (exact_bits, main, read_latents, read_synthe
                                      refit, reptile, widened)
 
 
+def _one_layer() -> arm.ArmParams:
+    """0.16's default ARM (16 wide, one layer)."""
+    from inrcodec.codec.latent.model import default_latent_model_path
+    return arm.ArmParams(*load_latent_model(
+        default_latent_model_path().with_name("latent-0.16.safetensors")).arm)
+
+
 def _grids(seed: int, scale: float) -> list[np.ndarray]:
     """Integer grids whose values repeat their left neighbour's, plus Laplace noise: a
     context the ARM can learn."""
@@ -81,7 +88,7 @@ def test_a_reptile_step_moves_the_default_level_toward_the_fitted_synthesis(smal
 
 
 def test_a_widened_arm_codes_as_its_start_until_refitted():
-    start = arm.ArmParams(*load_latent_model().arm)
+    start = _one_layer()
     wide = widened(start, 24)
     assert wide.hidden == 24 and np.array_equal(wide.w1[:16], start.w1)
     held = [_grids(3, 2.0)]
@@ -103,3 +110,48 @@ def test_bad_input_is_one_line_and_nothing_is_overwritten(small_file, tmp_path, 
         main(["model", "inrcodec/models/latent.safetensors", str(tmp_path / "n.safetensors"),
               str(bad)])
     assert not (tmp_path / "n.safetensors").exists()
+
+
+def test_a_residual_layer_at_zero_codes_as_its_start_and_then_pays():
+    start = _one_layer()
+    res = start.with_residual()
+    assert res.residual and res.wr.shape == (16, 16) and not res.wr.any()
+    held = [_grids(3, 2.0)]
+    assert exact_bits(held, res) == exact_bits(held, start)
+    assert exact_bits(held, widened(res, 20)) == exact_bits(held, start)
+    new = refit([_grids(s, 2.0) for s in range(4)], res, steps=60, batch=2)
+    assert new.residual and new.wr.any()
+    assert exact_bits(held, new) < exact_bits(held, start)
+    with pytest.raises(ValueError, match="own ARM"):
+        new.to_bytes()  # a file's own ARM section has one layer
+
+
+def test_a_residual_model_is_format_4_and_the_codec_codes_with_its_arm(small_file, tmp_path):
+    from skimage import data
+
+    from inrcodec.codec.latent.model import LatentModel
+    out = tmp_path / "r.safetensors"
+    model = "inrcodec/models/latent-0.16.safetensors"
+    (tmp_path / "fits").mkdir()
+    (tmp_path / "fits" / "a.inr").write_bytes(api.encode(
+        data.astronaut()[200:264, 200:296], steps=20, quality=80, model=model))
+    main(["model", model, str(out), str(tmp_path / "fits"), "--steps", "3", "--threads", "1",
+          "--residual"])
+    new = load_latent_model(out)
+    from inrcodec.model.file import read_metadata
+    assert len(new.arm) == 6
+    assert read_metadata(out.read_bytes(), "m")["format_version"] == "4"
+    # a residual layer that matters: h <- h - (200/256) h
+    w = new.arm[4].copy()
+    w[np.arange(16), np.arange(16)] = -200
+    m = LatentModel(arch=new.arch, thetas=new.thetas, masks=new.masks,
+                    arm=(*new.arm[:4], w, new.arm[5]), default_level=new.default_level)
+    path = tmp_path / "m.safetensors"
+    m.save(path)
+    img = data.astronaut()[200:248, 200:264]
+    enc = tmp_path / "x.inr"
+    enc.write_bytes(api.encode(img, steps=10, model=str(path)))
+    assert api.decode_array(enc.read_bytes(), model=str(path)).shape == img.shape
+    grids = read_latents(enc, load_latent_model(path))
+    one = arm.ArmParams(*m.arm[:4])
+    assert exact_bits([grids], arm.ArmParams(*m.arm)) != exact_bits([grids], one)

@@ -10,6 +10,7 @@ import { zstdBuild } from './src/zstd.js';
 // own files: run the static server at the repository root).
 const MODEL_URLS = [
   '../inrcodec/models/latent.safetensors',
+  '../inrcodec/models/latent-0.16.safetensors',
   '../inrcodec/models/latent-0.12.safetensors',
   '../inrcodec/models/latent-0.11.safetensors',
   '../inrcodec/models/latent-24.safetensors',

@@ -113,7 +113,9 @@ def _echo_latent_model(file, d: dict) -> None:
     click.echo(f"  {a['levels']} latent grids{' + coordinates' if a['coords'] else ''}; "
                f"synthesis {a['layers']} x {a['hidden']} {a['act']}"
                + (f" w0 {a['w0']:g}" if a["act"] == "sine" else "")
-               + f"; ARM {a['arm_hidden']} wide; default level {d['default_level']}")
+               + f"; ARM {a['arm_hidden']} wide"
+               + (", 2 layers (residual)" if d.get("arm_layers") == 2 else "")
+               + f"; default level {d['default_level']}")
     for k, v in sorted(d["info"].items()):
         click.echo(f"  {k}: {v}")
     click.echo(f"  {'level':>5} {'params':>8} {'MACs/px':>8}")

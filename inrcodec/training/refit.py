@@ -6,7 +6,9 @@ its latents and synthesis end elsewhere. This takes files the encoder made of tr
 photos (never evaluation photos) and moves the model to them:
 - the ARM (same shape) is refitted to their integer latents: Adam on the fit's own float
   rate (rate.bits, the ARM's float twin), from the model's ARM, then rounded to fixed
-  point (ArmParams.from_float); --hidden N widens it first (the new units start silent);
+  point (ArmParams.from_float); --hidden N widens it first (the new units start silent),
+  --residual adds a second, residual hidden layer at zero first (it starts by coding as
+  the one-layer model does; the model becomes shared-model format 4);
 - with --reptile EPS, the default level's synthesis init moves EPS of the way to the
   mean of the files' fitted synthesis (their synthesis sections): one Reptile step whose
   inner loop is the encoder's own fit. Only the entries its mask sends move; the ladder's
@@ -23,6 +25,7 @@ model's info.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 import time
@@ -108,10 +111,12 @@ def widened(params: arm.ArmParams, hidden: int, seed: int = 0) -> arm.ArmParams:
         raise ValueError(f"cannot make an ARM of {params.hidden} hidden units {hidden} wide")
     rng = np.random.default_rng(seed)
     w1 = np.round(rng.uniform(-0.1, 0.1, (extra, params.w1.shape[1])) * (1 << arm.FRAC))
+    res = (np.pad(params.wr, ((0, extra), (0, extra))),
+           np.concatenate([params.br, np.zeros(extra, np.int64)])) if params.residual else ()
     return arm.ArmParams(np.concatenate([params.w1, w1.astype(np.int64)]),
                          np.concatenate([params.b1, np.zeros(extra, np.int64)]),
                          np.concatenate([params.w2, np.zeros((2, extra), np.int64)], 1),
-                         params.b2)
+                         params.b2, *res)
 
 
 def reptile(model: LatentModel, fitted: list[tuple[int, np.ndarray]], eps: float
@@ -155,7 +160,8 @@ def _model(a, log) -> None:
     start = arm.ArmParams(*model.arm)
     before = exact_bits(sets, start)
     t0 = time.perf_counter()
-    new = refit(sets, widened(start, a.hidden) if a.hidden else start, a.steps, lr=a.lr,
+    first = widened(start, a.hidden) if a.hidden else start
+    new = refit(sets, first.with_residual() if a.residual else first, a.steps, lr=a.lr,
                 log=log)
     after = exact_bits(sets, new)
     log(f"ARM: {len(files)} files, {before:.0f} -> {after:.0f} bits "
@@ -169,8 +175,9 @@ def _model(a, log) -> None:
             "training photos (training/refit.py)", "command": a.command, "files": len(files),
             "arm_bits_before": round(before), "arm_bits_after": round(after), **info,
             "source_info": model.info}
-    out = LatentModel(arch=model.arch, thetas=thetas, masks=model.masks,
-                      arm=(new.w1, new.b1, new.w2, new.b2),
+    out = LatentModel(arch=dataclasses.replace(model.arch, arm_hidden=new.hidden),
+                      thetas=thetas, masks=model.masks,
+                      arm=new.arrays,
                       default_level=model.default_level, info=info)
     print(out.save(a.out))
 
@@ -192,6 +199,8 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--reptile", type=float, default=0.0, metavar="EPS",
                    help="move the default level's synthesis EPS of the way to the files' mean")
     m.add_argument("--hidden", type=int, help="widen the ARM to this many hidden units first")
+    m.add_argument("--residual", action="store_true",
+                   help="add a residual second hidden layer (at zero) first")
     m.add_argument("--threads", type=int, default=2)
     m.add_argument("--force", action="store_true", help="overwrite OUT")
     a = ap.parse_args(argv)

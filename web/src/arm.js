@@ -10,6 +10,7 @@ import { RangeDecoder, wordsOf } from './rangecoder.js';
 const CONTEXT = 12;
 const CLIP = 127;
 const MAX_HIDDEN = 64;
+const HMAX = 2 ** 26 - 1; // the residual layer's outputs are clamped to [0, HMAX]
 // The frozen scale ladder m_s (arm.py SCALE_M).
 export const SCALE_M = [127, 250, 459, 789, 1278, 1964, 2879, 4049, 5486, 7191, 9152, 11345,
   13737, 16290, 18962, 21709, 24491, 27267, 30005, 32674, 35252, 37719, 40063, 42273, 44344,
@@ -74,6 +75,9 @@ export function decodeLatents(bytes, shapes, arm, binned) {
   const H = arm.hidden;
   const w1 = Int32Array.from(arm.w1), b1 = Int32Array.from(arm.b1);
   const { w2, b2 } = arm;
+  const res = arm.wr !== undefined; // a shared model's residual layer (model format 4)
+  const { wr, br } = arm;
+  const h1 = new Float64Array(H);
   let nWave = 0;
   for (const [h, w] of shapes) nWave = Math.max(nWave, 3 * (h - 1) + w);
   for (let t = 0; t < nWave; t++) {
@@ -98,7 +102,19 @@ export function decodeLatents(bytes, shapes, arm, binned) {
             + Math.imul(w1[o + 3], c3) + Math.imul(w1[o + 4], c4) + Math.imul(w1[o + 5], c5)
             + Math.imul(w1[o + 6], c6) + Math.imul(w1[o + 7], c7) + Math.imul(w1[o + 8], c8)
             + Math.imul(w1[o + 9], c9) + Math.imul(w1[o + 10], c10) + Math.imul(w1[o + 11], c11);
-          if (a > 0) {
+          if (res) {
+            h1[j] = a > 0 ? a : 0;
+          } else if (a > 0) {
+            f0 += a * w2[j];
+            f1 += a * w2[H + j];
+          }
+        }
+        if (res) {
+          // h <- min(relu(h + floor((Wr h) / 256) + br), HMAX): sums below 2^47, exact
+          for (let j = 0, o = 0; j < H; j++, o += H) {
+            let r = 0;
+            for (let k = 0; k < H; k++) r += wr[o + k] * h1[k];
+            const a = Math.min(Math.max(h1[j] + Math.floor(r / 256) + br[j], 0), HMAX);
             f0 += a * w2[j];
             f1 += a * w2[H + j];
           }

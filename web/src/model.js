@@ -1,4 +1,5 @@
-// Shared latent models (bitstream_spec/shared_model.md, version 3): a safetensors file
+// Shared latent models (bitstream_spec/shared_model.md, versions 3 and 4: 4 adds the
+// ARM's residual layer, arm.wr and arm.br): a safetensors file
 // (8-byte header length, JSON header, raw little-endian tensors) whose SHA-256 is the
 // `model_hash` of the files coded with it.
 import { ModelError } from './errors.js';
@@ -44,7 +45,7 @@ export function loadLatentModel(bytes) {
   } catch {
     throw new ModelError('not an inrcodec shared model');
   }
-  if (m.format_version !== '3' || m.kind !== 'latent') {
+  if (!['3', '4'].includes(m.format_version) || m.kind !== 'latent') {
     throw new ModelError(`not a latent-mode shared model (format version ${m.format_version})`);
   }
   const raw = JSON.parse(m.arch);
@@ -73,5 +74,10 @@ export function loadLatentModel(bytes) {
   const w1 = t('w1');
   const hidden = w1.length / 12;
   const arm = { hidden, w1, b1: t('b1'), w2: t('w2'), b2: t('b2') };
+  if (m.format_version === '4') {
+    arm.wr = t('wr');
+    arm.br = t('br');
+    if (arm.wr.length !== hidden * hidden || arm.br.length !== hidden) throw new ModelError('arm.wr or arm.br has the wrong size');
+  }
   return { hash: sha256hex(bytes), arch, thetas, masks, arm, nLevels };
 }

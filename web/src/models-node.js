@@ -6,11 +6,13 @@ import { loadLatentModel } from './model.js';
 
 export const MODEL_FILES = [
   '../../inrcodec/models/latent.safetensors',
+  '../../inrcodec/models/latent-0.16.safetensors',
   '../../inrcodec/models/latent-0.12.safetensors',
   '../../inrcodec/models/latent-0.11.safetensors',
   '../../inrcodec/models/latent-24.safetensors',
   '../../bitstream_spec/vectors/tiny-latent-model.safetensors',
   '../../bitstream_spec/vectors/tiny-latent-learned-model.safetensors',
+  '../../bitstream_spec/vectors/tiny-latent-residual-model.safetensors',
 ];
 
 export function loadModels(files = MODEL_FILES) {

@@ -63,7 +63,7 @@ test('a file whose model is missing says which model it needs', () => {
 });
 
 test('rendering at another size', () => {
-  for (const name of ['v6-rgb-latent', 'v7-rgb-latent-learned', 'v7-rgba-latent', 'v3-rgb-latent']) {
+  for (const name of ['v6-rgb-latent', 'v7-rgb-latent-learned', 'v7-rgb-latent-residual', 'v7-rgba-latent', 'v3-rgb-latent']) {
     const r = decode(read(`${name}.inr`), { models, size: [57, 31] });
     assert.deepEqual([r.width, r.height], [57, 31]);
     assert.equal(r.pixels.length, 57 * 31 * r.channels);

@@ -2,7 +2,8 @@
 
 Each latent z[y, x] is coded with a discrete Laplace whose mean and scale a small MLP
 predicts from its 12 causal neighbours (CONTEXT: the two rows above, x-2..x+2, and the two
-latents to its left; outside the grid they are 0). The MLP runs in fixed point on int64:
+latents to its left; outside the grid they are 0). The MLP (one hidden layer; a shared
+model's may add a residual second, `ArmParams.wr`) runs in fixed point on int64:
 weights and biases are integers in units of 2^-FRAC, so the encoder and the decoder compute
 the same mean and scale on every machine, and those pick one of SCALES x 4 integer
 frequency tables (`prior.table_q4`): in format 6 the Laplace's mass on each unit bin, the
@@ -31,7 +32,7 @@ import numpy as np
 from ...errors import FormatError
 from .. import prior, rangecoder
 from . import arm_kernels
-from .arm_kernels import CLIP, FRAC, N_CONTEXT, SCALES
+from .arm_kernels import CLIP, FRAC, HMAX, N_CONTEXT, SCALES
 
 if TYPE_CHECKING:
     import torch
@@ -57,33 +58,62 @@ assert len(SCALE_M) == SCALES and len(CONTEXT) == N_CONTEXT
 
 @dataclass(frozen=True)
 class ArmParams:
-    """Fixed-point MLP: h = relu(W1 x + b1); (mu, log2 scale) = W2 h + b2. Integers in
-    units of 2^-FRAC (x, the latents, are plain integers)."""
+    """Fixed-point MLP: h = relu(W1 x + b1); with a residual layer (a shared model's only),
+    h <- min(relu(h + ((Wr h) >> FRAC) + br), HMAX); (mu, log2 scale) = ((W2 h) >> FRAC) + b2.
+    Integers in units of 2^-FRAC (x, the latents, are plain integers). Wr = 0, br = 0 codes
+    exactly as the one-layer model (h < HMAX already)."""
 
     w1: np.ndarray  # (H, 12) int64
     b1: np.ndarray  # (H,)
     w2: np.ndarray  # (2, H)
     b2: np.ndarray  # (2,)
+    wr: np.ndarray | None = None  # (H, H): the residual layer, or None
+    br: np.ndarray | None = None  # (H,)
+
+    def __post_init__(self):
+        if (self.wr is None) != (self.br is None):
+            raise ValueError("a residual layer needs both wr and br")
 
     @property
     def hidden(self) -> int:
         return self.w1.shape[0]
 
+    @property
+    def residual(self) -> bool:
+        return self.wr is not None
+
+    @property
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """(w1, b1, w2, b2[, wr, br]): a shared model's tensors, in this order."""
+        return (self.w1, self.b1, self.w2, self.b2) + ((self.wr, self.br) if self.residual
+                                                       else ())
+
     @classmethod
-    def from_float(cls, w1, b1, w2, b2) -> "ArmParams":
-        """Round float parameters to fixed point (what the file or shared model stores)."""
+    def from_float(cls, *params) -> "ArmParams":
+        """Round float parameters (w1, b1, w2, b2[, wr, br]) to fixed point (what the file
+        or shared model stores)."""
         def q(a):
             a = np.asarray(a, dtype=np.float64)
             return np.clip(np.round(a * (1 << FRAC)), -MAX_PARAM, MAX_PARAM).astype(np.int64)
-        return cls(q(w1), q(b1), q(w2), q(b2))
+        return cls(*[q(a) for a in params])
 
     def to_float(self) -> tuple[np.ndarray, ...]:
         """The values the integer MLP uses, as floats (for a training twin)."""
         s = 1.0 / (1 << FRAC)
-        return tuple(a.astype(np.float64) * s for a in (self.w1, self.b1, self.w2, self.b2))
+        return tuple(a.astype(np.float64) * s for a in self.arrays)
+
+    def with_residual(self) -> "ArmParams":
+        """This model with a residual layer at zero (it codes exactly as this one)."""
+        if self.residual:
+            return self
+        h = self.hidden
+        return ArmParams(*self.arrays, np.zeros((h, h), np.int64), np.zeros(h, np.int64))
 
     # The parameter section: u8 hidden width, then int16 little-endian W1, b1, W2, b2.
+    # (A file's own ARM has one layer; a residual layer is a shared model's.)
     def to_bytes(self) -> bytes:
+        if self.residual:
+            raise ValueError("a file's own ARM has no residual layer")
         return struct.pack("<B", self.hidden) + np.concatenate(
             [self.w1.ravel(), self.b1, self.w2.ravel(), self.b2]).astype("<i2").tobytes()
 
@@ -104,7 +134,9 @@ class ArmParams:
     def predict(self, ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, 12) integer contexts -> (mean in quarter units, scale index), both int64."""
         x = np.clip(ctx, -CLIP, CLIP).astype(np.int64)
-        h = np.maximum(x @ self.w1.T + self.b1, 0)  # units of 2^-FRAC; |h| < 2^31
+        h = np.maximum(x @ self.w1.T + self.b1, 0)  # units of 2^-FRAC; |h| < 2^26
+        if self.residual:
+            h = np.clip(h + ((h @ self.wr.T) >> FRAC) + self.br, 0, HMAX)
         o = ((h @ self.w2.T) >> FRAC) + self.b2  # units of 2^-FRAC
         mu4 = (o[:, 0] + (1 << (FRAC - 3))) >> (FRAC - 2)  # round to quarters
         s = np.clip((o[:, 1] * 6) >> FRAC, 0, SCALES - 1)
@@ -330,9 +362,13 @@ def context_float(q: torch.Tensor) -> torch.Tensor:
 
 def predict_float(params: list[torch.Tensor], ctx: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """ArmParams.predict in float: (mean, Laplace scale) per row of contexts."""
+    """ArmParams.predict in float: (mean, Laplace scale) per row of contexts. params:
+    [W1, b1, W2, b2] or, with the residual layer, [W1, b1, W2, b2, Wr, br]."""
     import torch
-    w1, b1, w2, b2 = params
-    o = torch.relu(ctx @ w1.t() + b1) @ w2.t() + b2  # ctx is clipped by context_float
+    w1, b1, w2, b2 = params[:4]
+    h = torch.relu(ctx @ w1.t() + b1)  # ctx is clipped by context_float
+    if len(params) > 4:
+        h = torch.relu(h + h @ params[4].t() + params[5])  # HMAX is never near in float
+    o = h @ w2.t() + b2
     scale = 0.04 * torch.exp2(o[..., 1].clamp(0.0, (SCALES - 1) / 6.0))
     return o[..., 0], scale

@@ -22,23 +22,29 @@ CLIP = 127  # context latents are clipped to [-CLIP, CLIP] before the MLP
 SCALES = 64  # the scale ladder's length (arm.SCALE_M)
 BEYOND = -2  # decode_waves: a decoded latent beyond its grid's declared range
 LANES = 64  # contexts whose MLP runs side by side
+HMAX = (1 << 26) - 1  # the residual layer's outputs are clamped to [0, HMAX] (units 2^-FRAC)
+HMAX_F = float(HMAX)
+SHIFT = 1.0 / (1 << FRAC)  # x >> FRAC of an integer x in float64: floor(x * SHIFT), exact
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _mlp_lanes(ctx, m, w1t, b1, w2, b2, acc, o0, o1):
+def _mlp_lanes(ctx, m, w1t, b1, w2, b2, wr, br, acc, hb, ra, o0, o1):
     """ArmParams.predict's MLP on the contexts ctx[:, :m] (float64 holding integers): their
     two outputs (mean, log2 scale) in units of 2^-FRAC into o0[:m], o1[:m]. Every product
-    and sum is an integer below 2^47, exact in float64 in any order, so this is
-    ArmParams.predict to the bit, and its callers may let the compiler reorder the sums
-    (fast math's reassociation and contraction: exact on such integers) to vectorise
-    them. w1t: W1 transposed (12, H); acc: (2, LANES) scratch."""
+    and sum is an integer below 2^48, exact in float64 in any order, and a shift is the
+    floor of an exact product by 2^-FRAC, so this is ArmParams.predict to the bit, and its
+    callers may let the compiler reorder the sums (fast math's reassociation and
+    contraction: exact on such integers) to vectorise them. w1t: W1 transposed (12, H);
+    wr, br: the residual layer, or (0, 0) and (0,) without one; acc: (2, LANES), hb:
+    (H, LANES), ra: (LANES,) scratch."""
     hdim = b1.shape[0]
     f0, f1 = 0, 1
+    res = wr.shape[0] > 0
     for q in range(m):
         acc[f0, q] = 0.0
         acc[f1, q] = 0.0
-    for j in range(hdim):  # a unit's 12 products, its ReLU and its share of the outputs,
-        # in one pass over the lanes
+    for j in range(hdim):  # a unit's 12 products, its ReLU and (one layer) its share of
+        # the outputs, in one pass over the lanes
         w0, w1, w2_, w3, w4, w5 = w1t[0, j], w1t[1, j], w1t[2, j], w1t[3, j], w1t[4, j], \
             w1t[5, j]
         w6, w7, w8, w9, w10, w11 = w1t[6, j], w1t[7, j], w1t[8, j], w1t[9, j], w1t[10, j], \
@@ -49,8 +55,24 @@ def _mlp_lanes(ctx, m, w1t, b1, w2, b2, acc, o0, o1):
                     + w3 * ctx[3, q] + w4 * ctx[4, q] + w5 * ctx[5, q]
                     + w6 * ctx[6, q] + w7 * ctx[7, q] + w8 * ctx[8, q]
                     + w9 * ctx[9, q] + w10 * ctx[10, q] + w11 * ctx[11, q], 0.0)
-            acc[f0, q] += h * u
-            acc[f1, q] += h * v
+            if res:
+                hb[j, q] = h
+            else:
+                acc[f0, q] += h * u
+                acc[f1, q] += h * v
+    if res:  # h + ((Wr h) >> FRAC) + br, ReLU, at most HMAX; then the outputs
+        for j in range(hdim):
+            for q in range(m):
+                ra[q] = 0.0
+            for k in range(hdim):
+                w = wr[j, k]
+                for q in range(m):
+                    ra[q] += w * hb[k, q]
+            b, u, v = br[j], w2[0, j], w2[1, j]
+            for q in range(m):
+                h = min(max(hb[j, q] + np.floor(ra[q] * SHIFT) + b, 0.0), HMAX_F)
+                acc[f0, q] += h * u
+                acc[f1, q] += h * v
     for q in range(m):
         o0[q] = (np.int64(acc[f0, q]) >> FRAC) + b2[0]
         o1[q] = (np.int64(acc[f1, q]) >> FRAC) + b2[1]
@@ -95,26 +117,28 @@ def _gather(buf, r0, s, ctx, q):
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _scratch(w1t, b1, w2, b2, qmaxes):
-    """_predict's scratch: (ctx, acc, o0, o1, lanes) for _mlp_lanes, and each grid's
-    prediction (_finish's) at a context of zeros."""
+def _scratch(w1t, b1, w2, b2, wr, br, qmaxes):
+    """_predict's scratch: (ctx, acc, hb, ra, o0, o1, lanes) for _mlp_lanes, and each
+    grid's prediction (_finish's) at a context of zeros."""
     ctx = np.zeros((N_CONTEXT, LANES))
     acc = np.empty((2, LANES))
+    hb = np.empty((b1.shape[0], LANES))
+    ra = np.empty(LANES)
     o0 = np.empty(LANES, np.int64)
     o1 = np.empty(LANES, np.int64)
-    _mlp_lanes(ctx, 1, w1t, b1, w2, b2, acc, o0, o1)
+    _mlp_lanes(ctx, 1, w1t, b1, w2, b2, wr, br, acc, hb, ra, o0, o1)
     zero = np.empty((qmaxes.shape[0], 3), np.int64)
     for g in range(qmaxes.shape[0]):
         _finish(o0[0], o1[0], qmaxes[g], zero, g)
-    return ctx, acc, o0, o1, np.empty(LANES, np.int64), zero
+    return ctx, acc, hb, ra, o0, o1, np.empty(LANES, np.int64), zero
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _predict(buf, at, ss, gs, n, qmaxes, w1t, b1, w2, b2, scratch, pred):
+def _predict(buf, at, ss, gs, n, qmaxes, w1t, b1, w2, b2, wr, br, scratch, pred):
     """The predictions (_finish's) of the n latents at buf[at[p]] (rows ss[p] apart, of
     grids gs[p]) into pred[:n]: the MLP on those whose context is not all zero, LANES at
     a time."""
-    ctx, acc, o0, o1, lane, zero = scratch
+    ctx, acc, hb, ra, o0, o1, lane, zero = scratch
     m = 0
     for p in range(n + 1):
         if p < n:
@@ -126,7 +150,7 @@ def _predict(buf, at, ss, gs, n, qmaxes, w1t, b1, w2, b2, scratch, pred):
                 g = gs[p]
                 pred[p, 0], pred[p, 1], pred[p, 2] = zero[g, 0], zero[g, 1], zero[g, 2]
         if m == LANES or (p == n and m > 0):
-            _mlp_lanes(ctx, m, w1t, b1, w2, b2, acc, o0, o1)
+            _mlp_lanes(ctx, m, w1t, b1, w2, b2, wr, br, acc, hb, ra, o0, o1)
             for k in range(m):
                 _finish(o0[k], o1[k], qmaxes[gs[lane[k]]], pred, lane[k])
             m = 0
@@ -154,12 +178,12 @@ def coding_order(shapes):
 
 
 @numba.njit(cache=True, nogil=True)
-def predict_grid(buf, off, h, w, qmax, w1t, b1, w2, b2, out, o):
+def predict_grid(buf, off, h, w, qmax, w1t, b1, w2, b2, wr, br, out, o):
     """The prediction (_finish's) of every latent of the grid at `off` in `buf` (padded's)
     into out[o:o + h * w] in row-major order, with each latent's symbol (latent - mean's
     integer part) in column 3."""
     qmaxes = np.full(1, qmax, np.int64)
-    scratch = _scratch(w1t, b1, w2, b2, qmaxes)
+    scratch = _scratch(w1t, b1, w2, b2, wr, br, qmaxes)
     s = w + 4
     at = np.empty(w, np.int64)
     ss = np.full(w, s, np.int64)
@@ -168,16 +192,19 @@ def predict_grid(buf, off, h, w, qmax, w1t, b1, w2, b2, out, o):
         for x in range(w):
             at[x] = off + y * s + x
         row = out[o + y * w:o + (y + 1) * w]
-        _predict(buf, at, ss, gs, w, qmaxes, w1t, b1, w2, b2, scratch, row)
+        _predict(buf, at, ss, gs, w, qmaxes, w1t, b1, w2, b2, wr, br, scratch, row)
         for x in range(w):
             row[x, 3] = buf[at[x] + 2 * s + 2] - row[x, 0]
 
 
 def weights(params) -> tuple[np.ndarray, ...]:
-    """An arm.ArmParams as the kernels take it (_mlp_lanes)."""
+    """An arm.ArmParams as the kernels take it (_mlp_lanes): w1t, b1, w2, b2, wr, br."""
+    res = params.residual
     return (np.ascontiguousarray(params.w1.T, dtype=np.float64),
             params.b1.astype(np.float64), params.w2.astype(np.float64),
-            params.b2.astype(np.int64))
+            params.b2.astype(np.int64),
+            np.ascontiguousarray(params.wr if res else np.zeros((0, 0)), dtype=np.float64),
+            (params.br if res else np.zeros(0)).astype(np.float64))
 
 
 def padded(shapes: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -196,15 +223,15 @@ def views(buf: np.ndarray, offs, shapes):
 
 
 @numba.njit(cache=True, nogil=True)
-def decode_waves(words, st, buf, offs, shapes, qmaxes, peaks, w1t, b1, w2, b2, cums, R,
-                 t0, t1):
+def decode_waves(words, st, buf, offs, shapes, qmaxes, peaks, w1t, b1, w2, b2, wr, br, cums,
+                 R, t0, t1):
     """The reader, in coding order (wavefront t = 3y + x, then grid, then row), for the
     wavefronts t0..t1 (a reader may stop and go on: its state is st, buf and peaks): a
     wavefront's predictions (_predict), then its symbols one by one (rangecoder.decode
     from the state `st`, looked for from the residual 0 out) into the grids (buf, offs:
     padded's), each grid's largest magnitude so far in `peaks`.
     0, or rangecoder.INVALID or BEYOND."""
-    scratch = _scratch(w1t, b1, w2, b2, qmaxes)
+    scratch = _scratch(w1t, b1, w2, b2, wr, br, qmaxes)
     n_grids = shapes.shape[0]
     widest = 0  # latents on one wavefront, at most
     for g in range(n_grids):
@@ -223,7 +250,7 @@ def decode_waves(words, st, buf, offs, shapes, qmaxes, peaks, w1t, b1, w2, b2, c
                 ss[n] = s
                 gs[n] = g
                 n += 1
-        _predict(buf, at, ss, gs, n, qmaxes, w1t, b1, w2, b2, scratch, pred)
+        _predict(buf, at, ss, gs, n, qmaxes, w1t, b1, w2, b2, wr, br, scratch, pred)
         for p in range(n):
             sym = rangecoder.decode(st, words, cums[pred[p, 2] * 4 + pred[p, 1]], R)
             if sym < 0:

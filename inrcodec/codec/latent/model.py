@@ -5,7 +5,8 @@ every file coded with it uses.
 A file that names this model sends only its latents and the quantised deltas of the
 surviving synthesis parameters of one level; the mask is implicit here. Stored like the
 weight mode's shared model (model/file.py): one safetensors file, never pickle,
-its identity the SHA-256 of its bytes. Layout: bitstream_spec/shared_model.md, version 3.
+its identity the SHA-256 of its bytes. Layout: bitstream_spec/shared_model.md, version 3,
+or 4 where the ARM has a residual second layer (a version 3 reader would ignore it).
 """
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ from .config import LatentArch
 from .layout import weight_tensors
 
 FORMAT_VERSION = "3"
+FORMAT_VERSION_RESIDUAL = "4"  # the same, and the ARM's residual layer
 KIND = "latent"
 ARM_TENSORS = ("w1", "b1", "w2", "b2")
+ARM_RESIDUAL = ("wr", "br")
 MAX_ARM = (1 << 15) - 1
 
 
@@ -39,7 +42,8 @@ class LatentModel(ModelFile):
     # numpy (a fit takes torch copies: fit.Start); torch tensors given are converted
     thetas: list[np.ndarray]  # per level: (n_params,) float32, pruned entries 0
     masks: list[np.ndarray]  # per level: (n_params,) bool, True where a file sends a delta
-    arm: tuple[np.ndarray, ...]  # fixed-point ARM: w1 (H, 12), b1 (H,), w2 (2, H), b2 (2,)
+    # fixed-point ARM: w1 (H, 12), b1 (H,), w2 (2, H), b2 (2,)[, wr (H, H), br (H,)]
+    arm: tuple[np.ndarray, ...]
     default_level: int = 0
     info: dict = field(default_factory=dict)
     _hash: str | None = field(default=None, repr=False, compare=False)
@@ -58,11 +62,19 @@ class LatentModel(ModelFile):
                 raise ModelError(f"level {k}: pruned synthesis values must be zero")
         if not 0 <= self.default_level < len(self.thetas):
             raise ModelError(f"default level {self.default_level} is not in the ladder")
-        w1, b1, w2, b2 = self.arm
+        if len(self.arm) not in (4, 6):
+            raise ModelError("the autoregressive model needs 4 tensors, or 6 with a residual "
+                             "layer")
+        w1, b1, w2, b2 = self.arm[:4]
         hid = w1.shape[0] if w1.ndim == 2 else -1
         if not (1 <= hid <= 64 and w1.shape == (hid, 12) and b1.shape == (hid,)
-                and w2.shape == (2, hid) and b2.shape == (2,)):
+                and w2.shape == (2, hid) and b2.shape == (2,)) or (
+                len(self.arm) == 6 and (self.arm[4].shape != (hid, hid)
+                                        or self.arm[5].shape != (hid,))):
             raise ModelError("the autoregressive model's tensors have inconsistent shapes")
+        if hid != self.arch.arm_hidden:
+            raise ModelError(f"the autoregressive model is {hid} wide, its arch says "
+                             f"{self.arch.arm_hidden}")
         if any(np.abs(a).max(initial=0) > MAX_ARM for a in self.arm):
             raise ModelError("the autoregressive model's values exceed int16")
 
@@ -90,12 +102,13 @@ class LatentModel(ModelFile):
         for k, (theta, m) in enumerate(zip(self.thetas, self.masks)):
             t[f"level.{k:02d}.theta"] = theta
             t[f"level.{k:02d}.mask"] = np.packbits(m.astype(np.uint8), bitorder="little")
-        for name, a in zip(ARM_TENSORS, self.arm):
+        for name, a in zip(ARM_TENSORS + ARM_RESIDUAL, self.arm):
             t[f"arm.{name}"] = np.ascontiguousarray(a, dtype=np.int16)
         arch = dataclasses.asdict(self.arch)
         if arch["upsample"] == "bilinear":  # the models made before the key had it implicitly
             del arch["upsample"]
-        return pack_model(t, {"format_version": FORMAT_VERSION, "kind": KIND,
+        version = FORMAT_VERSION_RESIDUAL if len(self.arm) == 6 else FORMAT_VERSION
+        return pack_model(t, {"format_version": version, "kind": KIND,
                               "arch": dumps(arch), "n_levels": str(self.n_levels),
                               "default_level": str(self.default_level),
                               "info": dumps(self.info)})
@@ -106,9 +119,10 @@ class LatentModel(ModelFile):
         if meta.get("format_version") in ("1", "2"):
             raise ModelError("this is a weight-mode shared model: encode with --mode weights "
                              "to use it, or give a latent model (format version 3)")
-        if meta.get("format_version") != FORMAT_VERSION or meta.get("kind") != KIND:
+        version = meta.get("format_version")
+        if version not in (FORMAT_VERSION, FORMAT_VERSION_RESIDUAL) or meta.get("kind") != KIND:
             raise ModelError("not a latent-mode shared model (format version "
-                             f"{meta.get('format_version')!r}, this needs version 3)")
+                             f"{version!r}, this needs version 3 or 4)")
         tensors = read_tensors(data, meta, "latent model")
         try:
             arch = LatentArch(**json.loads(meta["arch"]))
@@ -133,7 +147,8 @@ class LatentModel(ModelFile):
                 thetas.append(theta)
                 masks.append(np.unpackbits(packed, bitorder="little", count=n).astype(bool))
             arm = []
-            for name in ARM_TENSORS:
+            for name in ARM_TENSORS + (ARM_RESIDUAL if version == FORMAT_VERSION_RESIDUAL
+                                       else ()):
                 a = tensors[f"arm.{name}"]
                 if a.dtype != np.int16:
                     raise ModelError(f"arm.{name} must be int16")
@@ -184,9 +199,11 @@ def default_latent_model_path() -> Path:
 
 
 # Earlier default latent models, shipped so that the files they made still decode with no
-# --model (a file names its model by hash): 0.12-0.15's (the meta-trained ARM), 0.10.0-0.11's
+# --model (a file names its model by hash): 0.16's (the ARM of one layer, refitted),
+# 0.12-0.15's (the meta-trained ARM), 0.10.0-0.11's
 # (bilinear upsampling) and 0.5.0-0.9.1's 24-wide synthesis.
-EARLIER_LATENT_MODELS = ("latent-0.12.safetensors", "latent-0.11.safetensors",
+EARLIER_LATENT_MODELS = ("latent-0.16.safetensors", "latent-0.12.safetensors",
+                         "latent-0.11.safetensors",
                          "latent-24.safetensors")
 
 

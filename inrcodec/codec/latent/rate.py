@@ -31,7 +31,7 @@ from .rate_kernels import BLOCK, LANES, gather_parallel, gather_serial, pass_par
 
 LN2 = math.log(2.0)
 CHUNK = 1 << 15  # canvas positions per step of the torch pass
-MAX_PARAMS = MAX_HIDDEN * (len(CONTEXT) + 3) + 2
+MAX_PARAMS = MAX_HIDDEN * (len(CONTEXT) + 4 + MAX_HIDDEN) + 2  # with a residual layer
 
 
 class Canvas:
@@ -91,9 +91,11 @@ class Canvas:
 def torch_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Tensor],
                   need_params: bool) -> tuple[torch.Tensor, list[torch.Tensor],
                                               list[torch.Tensor] | None]:
-    """Total bits of `grids` (float latents) under the ARM `params` ([W1, b1, W2, b2]),
-    the gradient for each grid and, if `need_params`, for each parameter."""
-    w1, b1, w2, b2 = params
+    """Total bits of `grids` (float latents) under the ARM `params` ([W1, b1, W2, b2] or,
+    with the residual layer, [W1, b1, W2, b2, Wr, br]), the gradient for each grid and, if
+    `need_params`, for each parameter."""
+    w1, b1, w2, b2 = params[:4]
+    res = len(params) > 4
     q = canvas.fill(grids)
     qc = q.clamp(-CLIP, CLIP)
     g_q = torch.zeros_like(q)  # each latent's own term
@@ -108,6 +110,10 @@ def torch_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Ten
         x = torch.stack([qc[a + o:b + o] for o in offs])  # (12, n)
         hpre = torch.addmm(b1c, w1, x)
         hid = hpre.clamp_min(0)
+        if res:
+            h1 = hid
+            hpre = torch.addmm(params[5][:, None] + h1, params[4], h1)
+            hid = hpre.clamp_min(0)
         out = torch.addmm(b2c, w2, hid)
         valid = canvas.valid[a:b]
         s = out[1].clamp(0.0, s_max)
@@ -129,6 +135,9 @@ def torch_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Ten
         inside = ((out[1] >= 0) & (out[1] <= s_max)).to(p.dtype)
         g_out = torch.stack([-g_d, g_s * scale * LN2 * inside])  # (2, n)
         g_hpre = (w2.t() @ g_out) * (hpre > 0)
+        if res:
+            g_top = g_hpre
+            g_hpre = (g_top + params[4].t() @ g_top) * (h1 > 0)
         g_x = w1.t() @ g_hpre  # (12, n)
         for i, o in enumerate(offs):
             g_c[a + o:b + o] += g_x[i]
@@ -137,6 +146,9 @@ def torch_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Ten
             gp[1] += g_hpre.sum(1)
             gp[2] += g_out @ hid.t()
             gp[3] += g_out.sum(1)
+            if res:
+                gp[4] += g_top @ h1.t()
+                gp[5] += g_top.sum(1)
     g = g_q + g_c * ((q >= -CLIP) & (q <= CLIP))
     return total.to(q.dtype), [v.clone() for v in canvas.views(g)], gp
 
@@ -186,7 +198,10 @@ def cpu_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Tenso
     With sample < 1 each task runs with that probability (drawn from the canvas' seeded
     generator) and the gradient is scaled by 1 / sample: an unbiased estimate at that
     share of the cost (the bits and parameter gradients too are the tasks' sums, scaled)."""
-    w1, b1, w2, b2 = [p.detach().float().contiguous().numpy() for p in params]
+    w1, b1, w2, b2 = [p.detach().float().contiguous().numpy() for p in params[:4]]
+    res = len(params) > 4
+    wr, br = ([p.detach().float().contiguous().numpy() for p in params[4:]] if res
+              else (np.zeros((0, 0), np.float32), np.zeros(0, np.float32)))
     q = canvas.fill(grids).numpy()
     s = canvas.scratch()
     sums = want_bits or need_params  # else the fit needs the gradient alone
@@ -196,8 +211,8 @@ def cpu_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Tenso
     serial = torch.get_num_threads() == 1  # see threads()
     run_pass, gather = (pass_serial, gather_serial) if serial else (pass_parallel,
                                                                   gather_parallel)
-    run_pass(q, s["valid"], s["live"], s["offs"], np.ascontiguousarray(w1.T), b1, w2, b2,
-             canvas.start, np.float32(CLIP), np.float32((SCALES - 1) / 6.0),
+    run_pass(q, s["valid"], s["live"], s["offs"], np.ascontiguousarray(w1.T), b1, w2, b2, wr,
+             br, canvas.start, np.float32(CLIP), np.float32((SCALES - 1) / 6.0),
              np.float32(2.0 ** -prior.PRECISION), 2 if need_params else int(want_bits),
              s["active"], s["g_q"], s["gx"], s["partial"])
     gather(q, s["g_q"], s["gx"], s["offs"], canvas.start, np.float32(CLIP), s["active"],
@@ -213,6 +228,10 @@ def cpu_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Tenso
               torch.from_numpy(part[o:o + h]).float(),
               torch.from_numpy(part[o + h:o + 3 * h].reshape(2, h)).float(),
               torch.from_numpy(part[o + 3 * h:o + 3 * h + 2]).float()]
+        if res:
+            o += 3 * h + 2
+            gp += [torch.from_numpy(part[o:o + h * h].reshape(h, h).copy()).float(),
+                   torch.from_numpy(part[o + h * h:o + h * h + h].copy()).float()]
     return total, [v.clone() for v in canvas.views(g)], gp
 
 
@@ -227,14 +246,15 @@ class _Bits(torch.autograd.Function):
         else:
             total, g_grids, g_params = torch_pass(canvas, g, p, need_params)
         ctx.save_for_backward(*g_grids, *(g_params or []))
-        ctx.n, ctx.need_params = n, need_params
+        ctx.n, ctx.need_params, ctx.n_params = n, need_params, len(params)
         return total
 
     @staticmethod
     def backward(ctx, g_out):
         saved = ctx.saved_tensors
         grads = [g_out * s for s in saved[:ctx.n]]
-        params = [g_out * s for s in saved[ctx.n:]] if ctx.need_params else [None] * 4
+        params = [g_out * s for s in saved[ctx.n:]] if ctx.need_params \
+            else [None] * ctx.n_params
         return (None, None, None, None, *grads, *params)
 
 

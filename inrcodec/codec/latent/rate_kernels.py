@@ -32,19 +32,26 @@ def _exp2(y):
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
-def _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, floor, want,
-                active, g_q, gx, partial):
+def _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_max, floor,
+                want, active, g_q, gx, partial):
     """pass_parallel's task `blk`: the positions start + blk x BLOCK .. + BLOCK."""
     size = q.shape[0]
     C, H = w1t.shape
+    R = wr.shape[0] > 0  # the residual layer
     f0 = np.float32(0.0)
     ctx = np.empty((C, LANES), np.float32)
-    hp = np.empty((H, LANES), np.float32)
-    gh = np.empty((H, LANES), np.float32)
+    hp = np.empty((H, LANES), np.float32)  # the first layer's pre-activations
+    gh = np.empty((H, LANES), np.float32)  # d bits / d the last layer's pre-activations
+    # with the residual layer: its pre-activations, and d bits / d the first layer's
+    hr = np.empty((H if R else 0, LANES), np.float32)
+    g1 = np.empty((H if R else 0, LANES), np.float32)
+    h1 = np.empty((H if R else 0, LANES), np.float32)  # relu(hp)
+    top = hr if R else hp  # the last hidden layer's pre-activations
+    gp1 = g1 if R else gh
     o0 = np.empty(LANES, np.float32)
     o1 = np.empty(LANES, np.float32)
     g0 = np.empty(LANES, np.float32)
-    g1 = np.empty(LANES, np.float32)
+    gs = np.empty(LANES, np.float32)
     pb = np.empty(LANES, np.float32)
     acc = np.empty(LANES, np.float32)
     bits = 0.0
@@ -73,6 +80,17 @@ def _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, 
                 w = w1t[k, j]
                 for i in range(n):
                     hp[j, i] += w * ctx[k, i]
+        if R:  # h + Wr h + br, h = relu(hp)
+            for j in range(H):
+                for i in range(n):
+                    h1[j, i] = max(hp[j, i], f0)
+            for j in range(H):
+                for i in range(n):
+                    hr[j, i] = h1[j, i] + br[j]
+                for k in range(H):
+                    w = wr[j, k]
+                    for i in range(n):
+                        hr[j, i] += w * h1[k, i]
         for i in range(n):
             o0[i] = b2[0]
             o1[i] = b2[1]
@@ -80,7 +98,7 @@ def _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, 
             wa = w2[0, j]
             wb = w2[1, j]
             for i in range(n):
-                h = hp[j, i]
+                h = top[j, i]
                 h = h if h > f0 else f0
                 o0[i] += wa * h
                 o1[i] += wb * h
@@ -111,7 +129,7 @@ def _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, 
             gq[i] = gd
             g0[i] = -gd
             pb[i] = pr if ok else (floor if vv[i] != 0 else np.float32(1.0))
-            g1[i] = (uh * eh - ul * el) * k2 * np.float32(LN2) \
+            gs[i] = (uh * eh - ul * el) * k2 * np.float32(LN2) \
                 if o >= f0 and o <= s_max else f0
         if want:
             for i in range(n):
@@ -120,14 +138,24 @@ def _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, 
             wa = w2[0, j]
             wb = w2[1, j]
             for i in range(n):
-                gh[j, i] = (wa * g0[i] + wb * g1[i]) if hp[j, i] > 0 else f0
+                gh[j, i] = (wa * g0[i] + wb * gs[i]) if top[j, i] > 0 else f0
+        if R:  # through the residual layer: gh + Wr^T gh, where the first layer is live
+            for k in range(H):
+                for i in range(n):
+                    g1[k, i] = gh[k, i]
+                for j in range(H):
+                    w = wr[j, k]
+                    for i in range(n):
+                        g1[k, i] += w * gh[j, i]
+                for i in range(n):
+                    g1[k, i] = g1[k, i] if hp[k, i] > 0 else f0
         for k in range(C):
             for i in range(n):
                 acc[i] = f0
             for j in range(H):
                 w = w1t[k, j]
                 for i in range(n):
-                    acc[i] += w * gh[j, i]
+                    acc[i] += w * gp1[j, i]
             for i in range(n):
                 gxb[k, base - lo + i] = acc[i]
         if want == 2:
@@ -136,7 +164,7 @@ def _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, 
                 for j in range(H):
                     t = 0.0
                     for i in range(n):
-                        t += gh[j, i] * ctx[k, i]
+                        t += gp1[j, i] * ctx[k, i]
                     pp[1 + k * H + j] += t
             off = 1 + C * H
             for j in range(H):
@@ -144,10 +172,10 @@ def _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, 
                 t0 = 0.0
                 t1 = 0.0
                 for i in range(n):
-                    h = max(hp[j, i], f0)
-                    t += gh[j, i]
+                    h = max(top[j, i], f0)
+                    t += gp1[j, i]
                     t0 += g0[i] * h
-                    t1 += g1[i] * h
+                    t1 += gs[i] * h
                 pp[off + j] += t
                 pp[off + H + j] += t0
                 pp[off + 2 * H + j] += t1
@@ -155,36 +183,49 @@ def _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, 
             t1 = 0.0
             for i in range(n):
                 t0 += g0[i]
-                t1 += g1[i]
+                t1 += gs[i]
             pp[off + 3 * H] += t0
             pp[off + 3 * H + 1] += t1
+            if R:  # dWr (H x H, row-major), dbr
+                off += 3 * H + 2
+                for j in range(H):
+                    t = 0.0
+                    for i in range(n):
+                        t += gh[j, i]
+                    pp[off + H * H + j] += t
+                    for k in range(H):
+                        t = 0.0
+                        for i in range(n):
+                            t += gh[j, i] * h1[k, i]
+                        pp[off + j * H + k] += t
     partial[blk, 0] = bits
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def pass_parallel(q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, floor, want,
-              active, g_q, gx, partial):
+def pass_parallel(q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_max, floor,
+                  want, active, g_q, gx, partial):
     """One pass over the canvas `q` (float32, flat) from `start`: per position, the ARM's
     float twin on its clipped context, the Laplace proxy's gradient with respect to the
     latent (g_q) and to its 12 context entries (gx, (blocks, 12, BLOCK)); per task, `partial` gets
-    [bits, dW1 (C x H, as w1t), db1, dW2 (2 x H), db2] of its positions when `want` asks
-    (0: gradients only, 1: + bits, 2: + parameter gradients)."""
+    [bits, dW1 (C x H, as w1t), db1, dW2 (2 x H), db2(, dWr (H x H), dbr)] of its positions
+    when `want` asks (0: gradients only, 1: + bits, 2: + parameter gradients). wr, br:
+    the residual layer, or (0, 0) and (0,)."""
     n_blocks = (q.shape[0] - start + BLOCK - 1) // BLOCK
     for blk in numba.prange(n_blocks):
-        _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, floor,
-                    want, active, g_q, gx, partial)
+        _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_max,
+                    floor, want, active, g_q, gx, partial)
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
-def pass_serial(q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, floor, want,
-                active, g_q, gx, partial):
+def pass_serial(q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_max, floor,
+                want, active, g_q, gx, partial):
     """pass_parallel on the calling thread alone: the same tasks and sums, compiled apart, so
     the same values to float32 rounding (a 1-thread fit may differ from a 2-thread one in
     the last bits; each repeats exactly)."""
     n_blocks = (q.shape[0] - start + BLOCK - 1) // BLOCK
     for blk in range(n_blocks):
-        _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, start, clip, s_max, floor,
-                    want, active, g_q, gx, partial)
+        _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_max,
+                    floor, want, active, g_q, gx, partial)
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
