@@ -205,8 +205,9 @@ def cpu_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Tenso
     q = canvas.fill(grids).numpy()
     s = canvas.scratch()
     sums = want_bits or need_params  # else the fit needs the gradient alone
+    used = 1 + sum(p.numel() for p in params) if need_params else 1  # partial's columns
     if sums:
-        s["partial"][:] = 0
+        s["partial"][:, :used] = 0
     s["active"][:] = canvas.rng.random(len(s["active"])) < sample if sample < 1 else 1
     serial = torch.get_num_threads() == 1  # see threads()
     run_pass, gather = (pass_serial, gather_serial) if serial else (pass_parallel,
@@ -217,7 +218,7 @@ def cpu_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Tenso
              s["active"], s["g_q"], s["gx"], s["partial"])
     gather(q, s["g_q"], s["gx"], s["offs"], canvas.start, np.float32(CLIP), s["active"],
            s["g"])
-    part = s["partial"].sum(0) / sample if sums else None  # sampled tasks' sums, scaled
+    part = s["partial"][:, :used].sum(0) / sample if sums else None  # tasks' sums, scaled
     total = torch.tensor(part[0] if sums else 0.0)
     g = torch.from_numpy(s["g"] / sample if sample < 1 else s["g"])
     gp = None
