@@ -6,7 +6,8 @@ A file that names this model sends only its latents and the quantised deltas of 
 surviving synthesis parameters of one level; the mask is implicit here. Stored like the
 weight mode's shared model (model/file.py): one safetensors file, never pickle,
 its identity the SHA-256 of its bytes. Layout: bitstream_spec/shared_model.md, version 3,
-or 4 where the ARM has a residual second layer (a version 3 reader would ignore it).
+or 4 where the ARM has a residual second layer (a new version, so that a reader of version 3
+alone refuses the model instead of ignoring the layer).
 """
 from __future__ import annotations
 
