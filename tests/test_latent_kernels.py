@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from inrcodec.codec import prior
-from inrcodec.codec.latent import arm, arm_kernels, rate, synthesis
+from inrcodec.codec.latent import arm, arm_kernels, rate, synthesis, synthesis_kernels
 from inrcodec.codec.latent.config import LatentArch, LatentFit
 from inrcodec.codec.latent.fit import phases, quantised, softround
 from inrcodec.codec.latent.grids import features, features_lattice
@@ -157,6 +157,36 @@ def test_synthesis_mse_matches_autograd(arch, monkeypatch):
     assert float(got.detach()) == pytest.approx(float(ref.detach()), rel=1e-12)
     torch.testing.assert_close(theta.grad, want[0], rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(x.grad, want[1], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("arch", [
+    LatentArch(hidden=16, act="sine", w0=5.0, coords=True, upsample="learned"),
+    LatentArch(hidden=8, layers=3), LatentArch(hidden=12, layers=1, act="sine", w0=30.0)])
+def test_the_compiled_synthesis_pass_matches_float64(arch):
+    """On the CPU in float32, mse_and_grad is synthesis_kernels' pass: the float64 torch
+    path's value and gradients to float32 rounding, over several tasks (the last short)
+    and a short last lane group; one and two threads alike, and a run repeats exactly."""
+    n = 2 * synthesis_kernels.BLOCK + 300
+    g = torch.Generator().manual_seed(3)
+    theta = synthesis.init_synthesis(arch, g)
+    x = torch.randn(arch.inputs, n, generator=g) * 0.5
+    y = torch.rand(3, n, generator=g)
+    m64, t64, f64 = synthesis.mse_and_grad(arch, theta.double(), x.double(), y.double())
+    assert torch.count_nonzero(t64[len(t64) - arch.up_params:]) == 0
+
+    def run(threads):
+        was = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return synthesis.mse_and_grad(arch, theta, x, y)
+        finally:
+            torch.set_num_threads(was)
+    (m1, t1, f1), (m2, t2, f2), (m3, t3, f3) = run(1), run(2), run(1)
+    assert m1.dtype == t1.dtype == f1.dtype == torch.float32
+    assert float(m1) == pytest.approx(float(m64), rel=1e-6)
+    for a, b in ((t1, t64), (f1, f64), (t2, t64), (f2, f64)):
+        assert float((a.double() - b).abs().max()) <= 1e-5 * float(b.abs().max())
+    assert float(m1) == float(m3) and torch.equal(t1, t3) and torch.equal(f1, f3)
 
 
 def test_synthesize_cf_is_synthesize_transposed():

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 import torch
 
-from . import upsampling
+from . import synthesis_kernels as kernels, upsampling
 from .config import LatentArch
 
 
@@ -68,53 +67,18 @@ def synthesize_cf(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor) ->
     return h + 0.5
 
 
-CHUNK = 1 << 13  # pixels per pass of `mse_and_grad`: their activations stay in cache
-# sin and cos by Cody-Waite reduction to [-pi/4, pi/4] and Cephes' float polynomials
-# (absolute error ~1e-7 for |x| < 2^13): the fit's sine layers, both from one reduction,
-# in arithmetic the compiler vectorises (torch's sin and cos were half the synthesis)
-_PIO2_HI = np.float32(1.5707963705062866)
-_PIO2_LO = np.float32(-4.371139000186241e-08)
-_TWO_OVER_PI = np.float32(0.6366197723675814)
-
-
-@numba.njit(fastmath={"contract", "nnan", "ninf", "nsz", "arcp"},
-            cache=True, nogil=True)
-def _sincos(x, s, c):
-    """s, c = sin(x), cos(x), elementwise over flat float32 arrays. No reassociation:
-    it would undo the two-part reduction."""
-    for i in range(x.shape[0]):
-        v = x[i]
-        k = np.floor(v * _TWO_OVER_PI + np.float32(0.5))
-        r = (v - k * _PIO2_HI) - k * _PIO2_LO
-        r2 = r * r
-        sr = r + r * r2 * (np.float32(-1.6666654611e-1) + r2 * (
-            np.float32(8.3321608736e-3) + r2 * np.float32(-1.9515295891e-4)))
-        cr = np.float32(1.0) - np.float32(0.5) * r2 + r2 * r2 * (
-            np.float32(4.166664568298827e-2) + r2 * (np.float32(-1.388731625493765e-3)
-                                                     + r2 * np.float32(2.443315711809948e-5)))
-        q = np.int64(k) & 3
-        a = cr if q & 1 else sr  # sin: sr, cr, -sr, -cr
-        b = sr if q & 1 else cr  # cos: cr, -sr, -cr, sr
-        s[i] = -a if q & 2 else a
-        c[i] = -b if (q + 1) & 2 else b
-
-
-def sincos(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sin z, cos z): on the CPU by `_sincos`, elsewhere by torch."""
-    if z.device.type != "cpu" or z.dtype != torch.float32:
-        return torch.sin(z), torch.cos(z)
-    z = z.contiguous()
-    s, c = torch.empty_like(z), torch.empty_like(z)
-    _sincos(z.view(-1).numpy(), s.view(-1).numpy(), c.view(-1).numpy())
-    return s, c
+CHUNK = 1 << 13  # pixels per pass of the torch path of `mse_and_grad`
 
 
 def mse_and_grad(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor,
                  target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """mean((synthesize_cf(theta, feats) - target)^2) with its gradients for theta and
-    feats ((inputs, N), (3, N)), forward and backward written out per chunk of pixels:
-    a sine layer is sin(w0 W h + w0 b) with w0 folded into W once, its backward one
-    cosine and one product, and the chunks' parameter gradients add in a fixed order."""
+    feats ((inputs, N), (3, N)), forward and backward written out: on the CPU in float32
+    by one compiled pass (synthesis_kernels.py), elsewhere per chunk of pixels in torch.
+    A sine layer is sin(w0 W h + w0 b) with w0 folded into W once, its backward one
+    cosine and one product; the parameter gradients add in a fixed order."""
+    if feats.device.type == "cpu" and feats.dtype == torch.float32:
+        return _mse_and_grad_cpu(arch, theta, feats, target)
     shapes = arch.shapes()
     sine = arch.act == "sine"
     ws, bs = [], []
@@ -133,7 +97,7 @@ def mse_and_grad(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor,
         for k in range(last):
             z = torch.addmm(bs[k], ws[k], hs[-1])
             if sine:
-                h, d = sincos(z)  # the layer and its derivative
+                h, d = torch.sin(z), torch.cos(z)  # the layer and its derivative
             else:
                 h, d = torch.relu(z), z > 0
             hs.append(h)
@@ -154,6 +118,44 @@ def mse_and_grad(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor,
         parts += [(w * s).reshape(-1), (b * s).reshape(-1)]
     parts.append(theta.new_zeros(arch.up_params))  # the taps' gradient comes by the features
     return (sse / (3 * n)).to(feats.dtype), torch.cat(parts), g_feats
+
+
+def _mse_and_grad_cpu(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor,
+                      target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """mse_and_grad by synthesis_kernels' pass, in parallel unless torch has one thread."""
+    sine = arch.act == "sine"
+    s = arch.w0 if sine else 1.0
+    ls = [(w.detach().numpy(), b.detach().numpy()) for w, b, _ in layers(arch, theta)]
+    hid = arch.hidden
+    w0, b0 = ls[0][0] * np.float32(s), ls[0][1] * np.float32(s)
+    wh = np.stack([w for w, _ in ls[1:-1]]).astype(np.float32) * np.float32(s) \
+        if len(ls) > 2 else np.zeros((0, hid, hid), np.float32)
+    bh = np.stack([b for _, b in ls[1:-1]]).astype(np.float32) * np.float32(s) \
+        if len(ls) > 2 else np.zeros((0, hid), np.float32)
+    wo, bo = np.ascontiguousarray(ls[-1][0]), np.ascontiguousarray(ls[-1][1])
+    n_in, n = feats.shape
+    m = len(ls) - 2
+    size = hid * n_in + hid + m * hid * (hid + 1) + 3 * hid + 3
+    partial = np.zeros(((n + kernels.BLOCK - 1) // kernels.BLOCK, size + 1))
+    x, y = feats.detach().contiguous().numpy(), target.detach().contiguous().numpy()
+    g_feats = np.empty_like(x)
+    serial = torch.get_num_threads() == 1
+    if not serial:
+        from .rate import _start_numba_threads
+        _start_numba_threads()
+    run = kernels.mse_serial if serial else kernels.mse_parallel
+    run(x, y, np.ascontiguousarray(w0), np.ascontiguousarray(b0), wh, bh, wo, bo, sine,
+        np.float32(2.0 / (3 * n)), partial, g_feats)
+    part = partial.sum(0)  # the tasks' sums, in their order
+    parts, o = [], 0
+    for k, (w, b) in enumerate(ls):
+        f = s if sine and k < len(ls) - 1 else 1.0  # d/dW of sin(w0 W h) is w0 x that of W'
+        parts += [part[o:o + w.size] * f, part[o + w.size:o + w.size + b.size] * f]
+        o += w.size + b.size
+    parts.append(np.zeros(arch.up_params))  # the taps' gradient comes by the features
+    g_theta = torch.from_numpy(np.concatenate(parts).astype(np.float32))
+    mse = torch.tensor(part[-1] / (3 * n), dtype=torch.float32)
+    return mse, g_theta, torch.from_numpy(g_feats)
 
 
 class _MSE(torch.autograd.Function):
