@@ -48,21 +48,28 @@ def _alternate(reference, new, rounds: int, block: int, n_phases: int) -> None:
         torch.use_deterministic_algorithms(was)
 
 
-def _profile_result(st, a, size, n_px, sizes, parts, gflops, steps_each) -> dict:
+def _profile_result(st, a, size, n_px, sizes, parts, gflops, steps_each,
+                    rate_sample: float) -> dict:
     """Medians (leaving out each kind's first step), floors at the ceiling, ratios."""
     from inrcodec.codec.latent import arm
     med = {v: {k: float(np.median(x[1:])) for k, x in p.items()} for v, p in parts.items()}
     n_lat = sum(sizes)
-    arm_macs = st.arm.hidden * (len(arm.CONTEXT) + 2)
-    # forward 2 flops per MAC, backward 4 (the fused parts include their backward)
-    syn, ar = 2 * n_px * a.macs_per_pixel(), 2 * n_lat * arm_macs
+    # the ARM's MACs a latent: its first layer, its residual layer if it has one, its output
+    arm_macs = st.arm.hidden * (len(arm.CONTEXT) + 2) + (st.arm.hidden ** 2
+                                                         if st.arm.residual else 0)
+    # forward 2 flops per MAC, backward 4 (the fused parts include their backward); the
+    # reference's rate reads every latent, the fit's a sampled share of them (rate_sample)
+    syn = 2 * n_px * a.macs_per_pixel()
+    ar, ar_new = 2 * n_lat * arm_macs, 2 * n_lat * arm_macs * rate_sample
     flops = {"reference": {"synthesis": syn, "arm_rate": ar, "backward": 2 * (syn + ar),
                            "step": 3 * (syn + ar)},
-             "new": {"synthesis": 3 * syn, "arm_rate": 3 * ar, "step": 3 * (syn + ar)}}
+             "new": {"synthesis": 3 * syn, "arm_rate": 3 * ar_new,
+                     "step": 3 * (syn + ar_new)}}
     floor = {v: {k: 1e3 * f / (gflops * 1e9) for k, f in fl.items()}
              for v, fl in flops.items()}
     return {"size": size, "sampled_pixels": n_px, "latents": n_lat,
             "steps_each": steps_each,
+            "arm_macs_per_latent": arm_macs, "rate_sample": rate_sample,
             "ms": med, "floor_ms": floor, "ceiling_gflops": gflops,
             "gflop_step": flops["new"]["step"] / 1e9,
             "step_over_floor": {v: med[v]["step"] / floor[v]["step"] for v in med},
@@ -148,7 +155,8 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
         parts["new"]["step"].append(1e3 * (time.perf_counter() - t0))
 
     _alternate(reference, new, rounds, block, len(order))
-    return _profile_result(st, a, [w, h], n_px, sizes, parts, gflops, rounds * block)
+    return _profile_result(st, a, [w, h], n_px, sizes, parts, gflops, rounds * block,
+                           fs.rate_sample)
 
 
 def big_photo() -> np.ndarray:
