@@ -64,10 +64,18 @@ def _mlp_lanes(ctx, m, w1t, b1, w2, b2, wr, br, acc, hb, ra, o0, o1):
         for j in range(hdim):
             for q in range(m):
                 ra[q] = 0.0
-            for k in range(hdim):
+            k = 0
+            while k + 4 <= hdim:  # four products a pass over the lanes: one store for four
+                wa, wb, wc, wd = wr[j, k], wr[j, k + 1], wr[j, k + 2], wr[j, k + 3]
+                for q in range(m):
+                    ra[q] += (wa * hb[k, q] + wb * hb[k + 1, q]) \
+                        + (wc * hb[k + 2, q] + wd * hb[k + 3, q])
+                k += 4
+            while k < hdim:
                 w = wr[j, k]
                 for q in range(m):
                     ra[q] += w * hb[k, q]
+                k += 1
             b, u, v = br[j], w2[0, j], w2[1, j]
             for q in range(m):
                 h = min(max(hb[j, q] + np.floor(ra[q] * SHIFT) + b, 0.0), HMAX_F)
