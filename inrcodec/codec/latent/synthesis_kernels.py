@@ -57,6 +57,73 @@ def _act(z, h, d, n, sine):
             d[p] = np.float32(1.0) if v > np.float32(0.0) else np.float32(0.0)
 
 
+@numba.njit(fastmath=True, nogil=True, inline="always")
+def _forward(feats, a, n, w0, b0, wh, bh, sine, z, hs, ds):
+    """The hidden layers of pixels a..a+n: hs[k] each one's output, ds[k] its derivative."""
+    for o in range(w0.shape[0]):  # the first layer
+        _affine(z, b0[o], w0[o], feats, a, n)
+        _act(z, hs[0, o], ds[0, o], n, sine)
+    for k in range(wh.shape[0]):
+        for o in range(wh.shape[1]):
+            _affine(z, bh[k, o], wh[k, o], hs[k], 0, n)
+            _act(z, hs[k + 1, o], ds[k + 1, o], n, sine)
+
+
+@numba.njit(fastmath=True, nogil=True, inline="always")
+def _output(target, a, n, wo, bo, top, scale, err, gwo, gbo):
+    """The RGB output's error against the target into err (scaled: the gradient of scale
+    x the squared error), its layer's parameter gradients added; the squared error."""
+    se = 0.0
+    for c in range(3):
+        e = err[c]
+        _affine(e, bo[c] + np.float32(0.5), wo[c], top, 0, n)
+        s = np.float32(0.0)
+        for p in range(n):
+            e[p] -= target[c, a + p]
+            s += e[p] * e[p]
+        se += s
+        s = np.float32(0.0)
+        for p in range(n):
+            e[p] *= scale
+            s += e[p]
+        gbo[c] += s
+        _outer(gwo[c], e, top, 0, n)
+    return se
+
+
+@numba.njit(fastmath=True, nogil=True, inline="always")
+def _backward(feats, a, n, w0t, wht, wot, hs, ds, err, g, g2, z, gw0, gb0, gwh, gbh, g_feats):
+    """From err back through every layer: the parameter gradients added, the features'
+    gradient of pixels a..a+n written."""
+    M = wht.shape[0]
+    for i in range(wot.shape[0]):  # the output layer, then the last activation
+        _affine(g[i], np.float32(0.0), wot[i], err, 0, n)
+        for p in range(n):
+            g[i, p] *= ds[M, i, p]
+    for k in range(M - 1, -1, -1):  # hidden-to-hidden layer k: hs[k] -> hs[k + 1]
+        for o in range(g.shape[0]):
+            s = np.float32(0.0)
+            for p in range(n):
+                s += g[o, p]
+            gbh[k, o] += s
+            _outer(gwh[k, o], g[o], hs[k], 0, n)
+        for i in range(g.shape[0]):
+            _affine(g2[i], np.float32(0.0), wht[k, i], g, 0, n)
+            for p in range(n):
+                g2[i, p] *= ds[k, i, p]
+        g, g2 = g2, g
+    for o in range(g.shape[0]):  # the first layer
+        s = np.float32(0.0)
+        for p in range(n):
+            s += g[o, p]
+        gb0[o] += s
+        _outer(gw0[o], g[o], feats, a, n)
+    for i in range(w0t.shape[0]):
+        _affine(z, np.float32(0.0), w0t[i], g, 0, n)
+        for p in range(n):
+            g_feats[i, a + p] = z[p]
+
+
 @numba.njit(fastmath=True, cache=True, nogil=True)
 def _mse_block(blk, feats, target, w0, b0, wh, bh, wo, bo, sine, scale, partial, g_feats):
     """mse_parallel's task `blk`: pixels blk x BLOCK .. + BLOCK. partial[blk] gets each
@@ -65,15 +132,10 @@ def _mse_block(blk, feats, target, w0, b0, wh, bh, wo, bo, sine, scale, partial,
     n_in, n_px = feats.shape
     H = w0.shape[0]
     M = wh.shape[0]  # hidden-to-hidden layers
-    o_b0 = H * n_in
-    o_wh = o_b0 + H  # hidden-to-hidden layer k's weights at o_wh + k x (H x H + H)
-    o_wo = o_wh + M * (H * H + H)
-    o_bo = o_wo + 3 * H
-    o_se = o_bo + 3
-    pp = partial[blk]
-    gw0 = np.zeros((H, n_in), np.float32)  # this task's parameter gradients
-    gwh = np.zeros((M, H, H), np.float32)
-    gwo = np.zeros((3, H), np.float32)
+    # this task's parameter gradients: the weights' in float32, the biases' in float64
+    gw0, gb0 = np.zeros((H, n_in), np.float32), np.zeros(H)
+    gwh, gbh = np.zeros((M, H, H), np.float32), np.zeros((M, H))
+    gwo, gbo = np.zeros((3, H), np.float32), np.zeros(3)
     w0t = np.ascontiguousarray(w0.T)  # for the backward's products
     wht = np.empty((M, H, H), np.float32)
     for k in range(M):
@@ -90,65 +152,24 @@ def _mse_block(blk, feats, target, w0, b0, wh, bh, wo, bo, sine, scale, partial,
     se = 0.0
     for a in range(lo, hi, LANES):
         n = min(LANES, hi - a)
-        for o in range(H):  # the first layer
-            _affine(z, b0[o], w0[o], feats, a, n)
-            _act(z, hs[0, o], ds[0, o], n, sine)
-        for k in range(M):
-            for o in range(H):
-                _affine(z, bh[k, o], wh[k, o], hs[k], 0, n)
-                _act(z, hs[k + 1, o], ds[k + 1, o], n, sine)
-        for c in range(3):  # the output, its error and the error's gradient
-            e = err[c]
-            _affine(e, bo[c] + np.float32(0.5), wo[c], hs[M], 0, n)
-            s = np.float32(0.0)
-            for p in range(n):
-                e[p] -= target[c, a + p]
-                s += e[p] * e[p]
-            se += s
-            for p in range(n):
-                e[p] *= scale
-            s = np.float32(0.0)
-            for p in range(n):
-                s += e[p]
-            pp[o_bo + c] += s
-            _outer(gwo[c], e, hs[M], 0, n)
-        for i in range(H):  # back through the output layer and the last activation
-            _affine(g[i], np.float32(0.0), wot[i], err, 0, n)
-            for p in range(n):
-                g[i, p] *= ds[M, i, p]
-        for k in range(M - 1, -1, -1):  # hidden-to-hidden layer k: hs[k] -> hs[k + 1]
-            for o in range(H):
-                s = np.float32(0.0)
-                for p in range(n):
-                    s += g[o, p]
-                pp[o_wh + k * (H * H + H) + H * H + o] += s
-                _outer(gwh[k, o], g[o], hs[k], 0, n)
-            for i in range(H):
-                _affine(g2[i], np.float32(0.0), wht[k, i], g, 0, n)
-                for p in range(n):
-                    g2[i, p] *= ds[k, i, p]
-            g, g2 = g2, g
-        for o in range(H):  # the first layer's parameters and the features' gradient
-            s = np.float32(0.0)
-            for p in range(n):
-                s += g[o, p]
-            pp[o_b0 + o] += s
-            _outer(gw0[o], g[o], feats, a, n)
-        for i in range(n_in):
-            _affine(z, np.float32(0.0), w0t[i], g, 0, n)
-            for p in range(n):
-                g_feats[i, a + p] = z[p]
-    for o in range(H):
-        for i in range(n_in):
-            pp[o * n_in + i] += gw0[o, i]
+        _forward(feats, a, n, w0, b0, wh, bh, sine, z, hs, ds)
+        se += _output(target, a, n, wo, bo, hs[M], scale, err, gwo, gbo)
+        _backward(feats, a, n, w0t, wht, wot, hs, ds, err, g, g2, z, gw0, gb0, gwh, gbh,
+                  g_feats)
+    pp = partial[blk]  # the flat vector's layout: per layer its weights, then its biases
+    o = _add(pp, _add(pp, 0, gw0.ravel()), gb0)
     for k in range(M):
-        for o in range(H):
-            for i in range(H):
-                pp[o_wh + k * (H * H + H) + o * H + i] += gwh[k, o, i]
-    for c in range(3):
-        for i in range(H):
-            pp[o_wo + c * H + i] += gwo[c, i]
-    pp[o_se] += se
+        o = _add(pp, _add(pp, o, gwh[k].ravel()), gbh[k])
+    o = _add(pp, _add(pp, o, gwo.ravel()), gbo)
+    pp[o] += se
+
+
+@numba.njit(nogil=True, inline="always")
+def _add(pp, o, x):
+    """pp[o:o + x.size] += x; the offset after them."""
+    for i in range(x.size):
+        pp[o + i] += x[i]
+    return o + x.size
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
