@@ -48,8 +48,7 @@ def _alternate(reference, new, rounds: int, block: int, n_phases: int) -> None:
         torch.use_deterministic_algorithms(was)
 
 
-def _profile_result(st, a, size, n_px, sizes, parts, gflops, steps_each,
-                    rate_sample: float) -> dict:
+def _profile_result(st, a, size, n_px, sizes, parts, gflops, steps_each, rate_sample) -> dict:
     """Medians (leaving out each kind's first step), floors at the ceiling, ratios."""
     from inrcodec.codec.latent import arm
     med = {v: {k: float(np.median(x[1:])) for k, x in p.items()} for v, p in parts.items()}
@@ -155,8 +154,7 @@ def latent_step_profile(img: np.ndarray, m, gflops: float, rounds: int = 4,
         parts["new"]["step"].append(1e3 * (time.perf_counter() - t0))
 
     _alternate(reference, new, rounds, block, len(order))
-    return _profile_result(st, a, [w, h], n_px, sizes, parts, gflops, rounds * block,
-                           fs.rate_sample)
+    return _profile_result(st, a, [w, h], n_px, sizes, parts, gflops, rounds * block, fs.rate_sample)
 
 
 def big_photo() -> np.ndarray:
