@@ -43,19 +43,32 @@ def init(levels: int) -> torch.Tensor:
 
 
 # -- kernels: x (C, n, m) float32; `phase` -1: both phases (2n outputs), 0 or 1: that one (n) --
+@numba.njit(nogil=True, inline="always")
+def _rows_fwd_c(x, e, phase, y, c):
+    n = x.shape[1]
+    m = x.shape[2]
+    for o in range(y.shape[1]):
+        i, r = (o >> 1, o & 1) if phase < 0 else (o, phase)
+        row = y[c, o]
+        for d in range(4):
+            s = min(max(i - 2 + d + r, 0), n - 1)
+            t = e[d] if r == 0 else e[3 - d]
+            src = x[c, s]
+            for j in range(m):
+                row[j] += t * src[j]
+
+
 @numba.njit(cache=True, nogil=True)
 def _rows_fwd(x, e, phase, y):
-    c_, n, m = x.shape
-    for c in range(c_):
-        for o in range(y.shape[1]):
-            i, r = (o >> 1, o & 1) if phase < 0 else (o, phase)
-            row = y[c, o]
-            for d in range(4):
-                s = min(max(i - 2 + d + r, 0), n - 1)
-                t = e[d] if r == 0 else e[3 - d]
-                src = x[c, s]
-                for j in range(m):
-                    row[j] += t * src[j]
+    for c in range(x.shape[0]):
+        _rows_fwd_c(x, e, phase, y, c)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _rows_fwd_parallel(x, e, phase, y):
+    """_rows_fwd, its channels on numba's threads (the fit's; the decoder stays serial)."""
+    for c in numba.prange(x.shape[0]):
+        _rows_fwd_c(x, e, phase, y, c)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -85,26 +98,38 @@ def _pad(src, buf):
     buf[n + 2] = buf[n + 3] = src[n - 1]
 
 
-@numba.njit(cache=True, nogil=True)
-def _cols_fwd(x, e, phase, y):
-    c_, n, m = x.shape
+@numba.njit(nogil=True, inline="always")
+def _cols_fwd_c(x, e, phase, y, c):
+    n, m = x.shape[1], x.shape[2]
     xp = np.empty(m + 4, np.float32)
     e0, e1, e2, e3 = e[0], e[1], e[2], e[3]
-    for c in range(c_):
-        for row in range(n):
-            _pad(x[c, row], xp)
-            out = y[c, row]
-            if phase < 0:
-                for i in range(m):
-                    out[2 * i] = e0 * xp[i] + e1 * xp[i + 1] + e2 * xp[i + 2] + e3 * xp[i + 3]
-                    out[2 * i + 1] = (e3 * xp[i + 1] + e2 * xp[i + 2] + e1 * xp[i + 3]
-                                      + e0 * xp[i + 4])
-            elif phase == 0:
-                for i in range(m):
-                    out[i] = e0 * xp[i] + e1 * xp[i + 1] + e2 * xp[i + 2] + e3 * xp[i + 3]
-            else:
-                for i in range(m):
-                    out[i] = e3 * xp[i + 1] + e2 * xp[i + 2] + e1 * xp[i + 3] + e0 * xp[i + 4]
+    for row in range(n):
+        _pad(x[c, row], xp)
+        out = y[c, row]
+        if phase < 0:
+            for i in range(m):
+                out[2 * i] = e0 * xp[i] + e1 * xp[i + 1] + e2 * xp[i + 2] + e3 * xp[i + 3]
+                out[2 * i + 1] = (e3 * xp[i + 1] + e2 * xp[i + 2] + e1 * xp[i + 3]
+                                  + e0 * xp[i + 4])
+        elif phase == 0:
+            for i in range(m):
+                out[i] = e0 * xp[i] + e1 * xp[i + 1] + e2 * xp[i + 2] + e3 * xp[i + 3]
+        else:
+            for i in range(m):
+                out[i] = e3 * xp[i + 1] + e2 * xp[i + 2] + e1 * xp[i + 3] + e0 * xp[i + 4]
+
+
+@numba.njit(cache=True, nogil=True)
+def _cols_fwd(x, e, phase, y):
+    for c in range(x.shape[0]):
+        _cols_fwd_c(x, e, phase, y, c)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _cols_fwd_parallel(x, e, phase, y):
+    """_cols_fwd, its channels on numba's threads."""
+    for c in numba.prange(x.shape[0]):
+        _cols_fwd_c(x, e, phase, y, c)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -162,17 +187,17 @@ def _cols_bwd(x, e, phase, gy, gx, ge):
     ge[3] += a3
 
 
-def _rows(x: np.ndarray, e: np.ndarray, phase: int) -> np.ndarray:
+def _rows(x: np.ndarray, e: np.ndarray, phase: int, parallel: bool) -> np.ndarray:
     c, n, m = x.shape
     y = np.zeros((c, 2 * n if phase < 0 else n, m), np.float32)
-    _rows_fwd(x, e, phase, y)
+    (_rows_fwd_parallel if parallel else _rows_fwd)(x, e, phase, y)
     return y
 
 
-def _cols(x: np.ndarray, e: np.ndarray, phase: int) -> np.ndarray:
+def _cols(x: np.ndarray, e: np.ndarray, phase: int, parallel: bool) -> np.ndarray:
     c, n, m = x.shape
     y = np.empty((c, n, 2 * m if phase < 0 else m), np.float32)
-    _cols_fwd(x, e, phase, y)
+    (_cols_fwd_parallel if parallel else _cols_fwd)(x, e, phase, y)
     return y
 
 
@@ -182,15 +207,17 @@ def _crop(at: tuple[int, int], phase: tuple[int, int]) -> tuple[int, int]:
 
 
 def step(x: np.ndarray, e: np.ndarray, size: tuple[int, int],
-         phase: tuple[int, int] | None = None, at: tuple[int, int] = (0, 0)
-         ) -> tuple[np.ndarray, np.ndarray]:
+         phase: tuple[int, int] | None = None, at: tuple[int, int] = (0, 0),
+         parallel: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """One x2 step of (C, h, w) float32 to `size` (the fine samples from `at` on, an even
     offset: a window of the grid, tiled.py's), or only the fine samples at `phase`
     (py, px) (rows py, py + 2, ..., likewise the columns): (output, the rows pass's
-    output, which the backward reads)."""
+    output, which the backward reads). `parallel`: the channels on numba's threads, the
+    same sums (the fit's; numba's pool does not survive a fork, which a decoder in a
+    DataLoader's worker meets)."""
     py, px = (-1, -1) if phase is None else phase
-    r = _rows(x, e, py)
-    y = _cols(r, e, px)
+    r = _rows(x, e, py, parallel)
+    y = _cols(r, e, px, parallel)
     hh = size[0] if py < 0 else (size[0] - py + 1) // 2
     ww = size[1] if px < 0 else (size[1] - px + 1) // 2
     oy, ox = _crop(at, (py, px))
@@ -226,12 +253,16 @@ def _cascade_function():
         def forward(ctx, taps, phase, at, *grids):
             e = taps.detach().contiguous().numpy().reshape(-1, TAPS)
             qs = [g.detach().contiguous().numpy() for g in grids]
+            parallel = torch.get_num_threads() > 1
+            if parallel:
+                from .rate import _start_numba_threads  # its threads asleep when idle
+                _start_numba_threads()
             b = qs[0].shape[0]
             x, saved = qs[-1][:, None], []
             for k in range(len(qs) - 2, -1, -1):
                 ph = phase if k == 0 else None
                 flat = x.reshape(-1, *x.shape[2:])
-                y, r = step(flat, e[k], qs[k].shape[1:], ph, at[k])
+                y, r = step(flat, e[k], qs[k].shape[1:], ph, at[k], parallel)
                 saved.append((flat, r, ph, at[k]))
                 top = qs[k] if ph is None else qs[k][:, ph[0]::2, ph[1]::2]
                 x = np.concatenate([top[:, None], y.reshape(b, -1, *y.shape[1:])], 1)
