@@ -40,11 +40,14 @@ def test_trim_fits_the_budget_and_fails_when_nothing_can(fitted):
     img, m, st, lam, f = fitted
     full = len(ratecontrol.trim(f.values, st.arm, 10 ** 9, LIM)[1])
     rounded = ratecontrol.deadzone(f.values, 0.0, LIM)
-    for share in (0.97, 0.8):  # the marginal latents, then a dead zone as well
-        q, section, depth = ratecontrol.trim(f.values, st.arm, int(share * full), LIM)
-        assert len(section) <= share * full and 0 < depth <= 1 + ratecontrol.TAU_MAX
+    # a byte less: the marginal latents alone; a fifth less: a dead zone as well. (How many
+    # bytes the marginal latents hold depends on the fit: 3% had been asked of them, which
+    # a 30-step fit of this tiny image gives for some seeds and not others.)
+    for budget in (full - 1, int(0.8 * full)):
+        q, section, depth = ratecontrol.trim(f.values, st.arm, budget, LIM)
+        assert len(section) <= budget and 0 < depth <= 1 + ratecontrol.TAU_MAX
         assert all(np.all(np.abs(a) <= np.abs(b)) for a, b in zip(q, rounded))  # only shrinks
-        assert (depth <= 1) == (share == 0.97)
+        assert (depth <= 1) == (budget == full - 1)
     with pytest.raises(ValueError, match="widest dead zone"):
         ratecontrol.trim(f.values, st.arm, 1, LIM)
 
