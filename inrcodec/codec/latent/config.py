@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 QUALITY = 50  # --quality when none is given
 STEPS = 900  # optimiser steps per image at the default effort
-# --effort: optimiser steps per image. A 768x512 photo takes 32-34 ms a step on 2 threads
-# (benchmarks/results/speed-latent-0.18*.json): the default encodes in 29.5-31.5 s.
+# --effort: optimiser steps per image. A 768x512 photo takes 31-35 ms a step on 2 threads
+# (benchmarks/results/speed-latent-0.18*.json): the default encodes in 28.7-31.7 s.
 EFFORT_STEPS = {"fast": 300, "default": STEPS, "slow": 2700}
 TILES_ABOVE = 16_000_000  # LatentFit.tiles_above: past 16 MP, where a whole fit passes 4 GB
 UPSAMPLING = ("bilinear", "bicubic", "learned")  # format 7 ids: 0, 1, 2
