@@ -33,15 +33,15 @@ def _alternate(reference, new, rounds: int, block: int, n_phases: int) -> None:
     own kind, as in a fit, and a slow spell of the machine falls on both."""
     import torch
 
-    from inrcodec.codec.latent import tasks
+    from inrcodec.codec.latent import rate
     was = torch.are_deterministic_algorithms_enabled()
     try:
-        for r in range(rounds):
-            torch.use_deterministic_algorithms(True)  # as the reference fit ran
-            for _ in range(block):
-                reference()
-            torch.use_deterministic_algorithms(was)
-            with tasks.fit_threads():  # as fit.fit runs its steps
+        with rate.threads(torch.get_num_threads()):
+            for r in range(rounds):
+                torch.use_deterministic_algorithms(True)  # as the reference fit ran
+                for _ in range(block):
+                    reference()
+                torch.use_deterministic_algorithms(was)
                 for i in range(block):
                     new((r * block + i) % n_phases)
     finally:

@@ -121,27 +121,3 @@ def test_noisy_softround_takes_torchs_path_off_its_kernel():
     u = torch.zeros(11, dtype=torch.float64)
     t = torch.full((11,), 0.3, dtype=torch.float64)
     assert torch.equal(noisy_softround(x, u, t, 1.0), softround(softround(x, t) + u, t))
-
-
-# -- the same file whether numba compiled the kernels or loaded them ------------------------------
-_ENCODE = """
-import hashlib, sys
-from skimage import data
-import inrcodec
-print(hashlib.sha256(inrcodec.encode(data.astronaut(), steps=900)).hexdigest())
-"""
-
-
-@pytest.mark.slow
-def test_an_encode_is_the_same_bytes_compiled_afresh_or_from_numbas_cache(tmp_path):
-    """The first encode after an install compiles every kernel; later ones load numba's
-    cache. Before tasks.py, the fit's passes ran other code in each (a copy linked into
-    the caller, optimised again), and this photo's default encode changed its last bits
-    between the two (25,537 against 25,489 bytes). Two processes on an empty cache."""
-    import subprocess
-    import sys
-    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    runs = [subprocess.run([sys.executable, "-c", _ENCODE], env=env, capture_output=True,
-                           text=True, check=True).stdout.strip() for _ in range(2)]
-    assert any(tmp_path.rglob("*.nbi"))  # the second run loaded what the first compiled
-    assert runs[0] == runs[1]

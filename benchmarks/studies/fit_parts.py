@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import bd, harness  # noqa: E402
 from benchmarks.harness.images import load_images  # noqa: E402
 from inrcodec.codec import prior  # noqa: E402
-from inrcodec.codec.latent import arm, rate, synthesis, tasks  # noqa: E402
+from inrcodec.codec.latent import arm, rate, synthesis  # noqa: E402
 from inrcodec.codec.latent.config import LatentFit, latent_lambda  # noqa: E402
 from inrcodec.codec.latent.fit import (LIM, Start, phases, quantised, softround,  # noqa: E402
                                        uniform_noise)
@@ -271,7 +271,7 @@ def fit_variant(img: np.ndarray, model, fs: LatentFit, on: set[str], quality: fl
     base = [g["lr"] for g in opt.param_groups]
     sizes = [a * b for a, b in shapes]
     sigma0 = (-0.432 * math.log10(fs.lam) + 0.747) / 10 if "gnoise" in on else None
-    with tasks.fit_threads():
+    with rate.threads(torch.get_num_threads()):
         for t in range(fs.steps):
             f = cosine_decay(t, fs.steps, 0.02)
             for g, b in zip(opt.param_groups, base):

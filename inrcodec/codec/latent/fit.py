@@ -20,7 +20,7 @@ import torch
 
 from .. import prior
 from ..schedule import cosine_decay
-from . import arm, rate, synthesis, tasks
+from . import arm, rate, synthesis
 from .config import LatentArch, LatentFit
 from .grids import features_lattice, lattice
 from .layout import grid_shapes
@@ -132,8 +132,8 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     (grids.features_lattice); the rate of every latent under the ARM's float twin (rate.py,
     which computes its gradient in the same pass); Adam for the latents, `optim.Nets` for
     the networks. On the CPU the same seed gives the
-    same file on every run, whether numba compiled its kernels afresh or loaded them
-    (tasks.py). `steer` may change lambda before any step, to land on a rate."""
+    same file on every run (but the first after numba compiles the synthesis kernel afresh:
+    CHANGELOG, "Known"). `steer` may change lambda before any step, to land on a rate."""
     dev = torch.device("cpu") if device is None else torch.device(device)
     h, w = img.shape[:2]
     gen = torch.Generator().manual_seed(fs.seed)  # initialisation, on the CPU
@@ -154,7 +154,7 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     n_ste = int(round(fs.ste_fraction * fs.steps))
     sizes = [h_ * w_ for h_, w_ in shapes]
     lam = fs.lam
-    with tasks.fit_threads():  # the same file on any number of threads
+    with rate.threads(torch.get_num_threads()):
         for t in range(fs.steps):
             f = cosine_decay(t, fs.steps, 0.02)
             for g, b in zip(opt.param_groups, base):

@@ -9,24 +9,25 @@ neighbours are 12 fixed offsets into the flat canvas for all grids at once. Each
 computes the bits and, in the same breath, their gradient with respect to the canvas
 (the latent's own term and, through the MLP, its neighbours') and, when the ARM is
 fitted, to its parameters:
-- `cpu_pass`: compiled (numba), blocks of the canvas on the fit's threads (tasks.py), 256
-  positions side by side so the MLP and the Laplace term vectorise; partial sums per
-  block, added in a fixed order, so a run repeats exactly, on any number of threads. It
-  can sample the blocks (an unbiased estimate);
+- `cpu_pass`: compiled (numba), blocks of the canvas in parallel, 64 positions side by
+  side so the MLP and the Laplace term vectorise; partial sums per block, added in a fixed
+  order, so a run repeats exactly. It can sample the blocks (an unbiased estimate);
 - `torch_pass`: the same in torch ops over chunks of the canvas, for a GPU (and as the
   tests' float64 reference).
 """
 from __future__ import annotations
 
 import math
+import os
+from contextlib import contextmanager
 
+import numba
 import numpy as np
 import torch
 
 from .. import prior
 from .arm import CLIP, CONTEXT, MAX_HIDDEN, SCALES
-from . import tasks
-from .rate_kernels import BLOCK, LANES, gather_blocks, pass_blocks
+from .rate_kernels import BLOCK, LANES, gather_parallel, gather_serial, pass_parallel, pass_serial
 
 LN2 = math.log(2.0)
 CHUNK = 1 << 15  # canvas positions per step of the torch pass
@@ -152,6 +153,43 @@ def torch_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Ten
     return total.to(q.dtype), [v.clone() for v in canvas.views(g)], gp
 
 
+def _start_numba_threads() -> None:
+    """Start numba's thread pool with its OpenMP threads sleeping when idle. numba's
+    OpenMP layer loads its own copy of libgomp next to torch's; that copy's threads,
+    spinning after each pass (libgomp's default), took the cores from torch's next ops
+    (measured: the step's synthesis 15 -> 39 ms). The copy reads the variable when it
+    loads, here; torch's copy has long started and keeps its own policy."""
+    from numba.np.ufunc import parallel
+    if parallel._is_initialized:
+        return
+    was = os.environ.get("OMP_WAIT_POLICY")
+    if was is None:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        parallel._launch_threads()
+    finally:
+        if was is None:
+            del os.environ["OMP_WAIT_POLICY"]
+
+
+@contextmanager
+def threads(n: int):
+    """The CPU pass on n threads (the fit's torch threads), as far as numba has them. On
+    one thread numba's pool is never started (cpu_pass runs its serial twin): that pool,
+    idle behind numba.set_num_threads(1), slowed two 1-thread encodes running side by side
+    on 2 cores 13x (4.3 against 56 s for 30 steps each)."""
+    if n <= 1:
+        yield
+        return
+    _start_numba_threads()
+    was = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(was)
+
+
 def cpu_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Tensor],
              need_params: bool, want_bits: bool = True, sample: float = 1.0):
     """torch_pass on the CPU, compiled (numba): the same values, one vectorised pass over
@@ -171,14 +209,15 @@ def cpu_pass(canvas: Canvas, grids: list[torch.Tensor], params: list[torch.Tenso
     if sums:
         s["partial"][:, :used] = 0
     s["active"][:] = canvas.rng.random(len(s["active"])) < sample if sample < 1 else 1
-    threads = tasks.fit_passes()
-    tasks.split(pass_blocks, len(s["active"]), threads, q, s["valid"], s["live"], s["offs"],
-                np.ascontiguousarray(w1.T), b1, w2, b2, wr, br, canvas.start, np.float32(CLIP),
-                np.float32((SCALES - 1) / 6.0), np.float32(2.0 ** -prior.PRECISION),
-                2 if need_params else int(want_bits), s["active"], s["g_q"], s["gx"],
-                s["partial"])
-    tasks.split(gather_blocks, (q.shape[0] + BLOCK - 1) // BLOCK, threads, q, s["g_q"],
-                s["gx"], s["offs"], canvas.start, np.float32(CLIP), s["active"], s["g"])
+    serial = torch.get_num_threads() == 1  # see threads()
+    run_pass, gather = (pass_serial, gather_serial) if serial else (pass_parallel,
+                                                                  gather_parallel)
+    run_pass(q, s["valid"], s["live"], s["offs"], np.ascontiguousarray(w1.T), b1, w2, b2, wr,
+             br, canvas.start, np.float32(CLIP), np.float32((SCALES - 1) / 6.0),
+             np.float32(2.0 ** -prior.PRECISION), 2 if need_params else int(want_bits),
+             s["active"], s["g_q"], s["gx"], s["partial"])
+    gather(q, s["g_q"], s["gx"], s["offs"], canvas.start, np.float32(CLIP), s["active"],
+           s["g"])
     part = s["partial"][:, :used].sum(0) / sample if sums else None  # tasks' sums, scaled
     total = torch.tensor(part[0] if sums else 0.0)
     g = torch.from_numpy(s["g"] / sample if sample < 1 else s["g"])

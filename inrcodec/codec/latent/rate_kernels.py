@@ -1,8 +1,7 @@
 """The compiled kernels of the fit's rate term (rate.py's `cpu_pass`): blocks of the
-canvas, which threads share (tasks.py), LANES positions side by side so the ARM's MLP and
-the Laplace term vectorise, partial sums per block added in a fixed order: the same bits
-on any number of threads. `_pass_block` stays one function: numba compiles it into one
-loop nest, which is what makes it fast. Every kernel
+canvas in parallel, LANES positions side by side so the ARM's MLP and the Laplace term
+vectorise, partial sums per block added in a fixed order. `_pass_block` stays one
+function: numba compiles it into one loop nest, which is what makes it fast. Every kernel
 takes numba's "numpy" error model: the default tests each division for zero, which kept
 the Laplace term's loop scalar (the pass 1.25x as long)."""
 from __future__ import annotations
@@ -18,7 +17,7 @@ from numba.extending import intrinsic
 from .lanes import affine
 
 LN2 = math.log(2.0)
-BLOCK = 4096  # canvas positions per task of the CPU pass (partial sums apart)
+BLOCK = 4096  # canvas positions per parallel task of the CPU pass (partial sums apart)
 LANES = 256  # positions side by side (vectorised) inside a task; at 64, 1.25x as long
 LOG2E = np.float32(1.0 / LN2)
 _EXP2_POLY = tuple(np.float32(LN2 ** k / math.factorial(k)) for k in range(7))
@@ -46,10 +45,10 @@ def _exp2(y):
     return p * _as_float32((np.int32(n) + np.int32(127)) << np.int32(23))  # 2^n; 0 at -127
 
 
-@numba.njit(fastmath=True, nogil=True, error_model="numpy", inline="always")
+@numba.njit(fastmath=True, cache=True, nogil=True, error_model="numpy")
 def _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_max, floor,
                 want, active, g_q, gx, partial):
-    """pass_blocks' task `blk`: the positions start + blk x BLOCK .. + BLOCK."""
+    """pass_parallel's task `blk`: the positions start + blk x BLOCK .. + BLOCK."""
     size = q.shape[0]
     C, H = w1t.shape
     R = wr.shape[0] > 0  # the residual layer
@@ -199,23 +198,36 @@ def _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip,
     partial[blk, 0] = bits
 
 
-@numba.njit(fastmath=True, cache=True, nogil=True, error_model="numpy")
-def pass_blocks(t0, t1, q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_max,
-                floor, want, active, g_q, gx, partial):
-    """Tasks t0..t1 of one pass over the canvas `q` (float32, flat) from `start`: per
-    position, the ARM's float twin on its clipped context, the Laplace proxy's gradient
-    with respect to the latent (g_q) and to its 12 context entries (gx, (blocks, 12,
-    BLOCK)); per task, `partial` gets [bits, dW1 (C x H, as w1t), db1, dW2 (2 x H), db2(,
-    dWr (H x H), dbr)] of its positions when `want` asks (0: gradients only, 1: + bits,
-    2: + parameter gradients). wr, br: the residual layer, or (0, 0) and (0,)."""
-    for blk in range(t0, t1):
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True, error_model="numpy")
+def pass_parallel(q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_max, floor,
+                  want, active, g_q, gx, partial):
+    """One pass over the canvas `q` (float32, flat) from `start`: per position, the ARM's
+    float twin on its clipped context, the Laplace proxy's gradient with respect to the
+    latent (g_q) and to its 12 context entries (gx, (blocks, 12, BLOCK)); per task, `partial` gets
+    [bits, dW1 (C x H, as w1t), db1, dW2 (2 x H), db2(, dWr (H x H), dbr)] of its positions
+    when `want` asks (0: gradients only, 1: + bits, 2: + parameter gradients). wr, br:
+    the residual layer, or (0, 0) and (0,)."""
+    n_blocks = (q.shape[0] - start + BLOCK - 1) // BLOCK
+    for blk in numba.prange(n_blocks):
         _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_max,
                     floor, want, active, g_q, gx, partial)
 
 
-@numba.njit(fastmath=True, nogil=True, error_model="numpy", inline="always")
+@numba.njit(fastmath=True, cache=True, nogil=True, error_model="numpy")
+def pass_serial(q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_max, floor,
+                want, active, g_q, gx, partial):
+    """pass_parallel on the calling thread alone: the same tasks and sums, compiled apart, so
+    the same values to float32 rounding (a 1-thread fit may differ from a 2-thread one in
+    the last bits; each repeats exactly)."""
+    n_blocks = (q.shape[0] - start + BLOCK - 1) // BLOCK
+    for blk in range(n_blocks):
+        _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_max,
+                    floor, want, active, g_q, gx, partial)
+
+
+@numba.njit(fastmath=True, cache=True, nogil=True, error_model="numpy")
 def _gather_block(blk, q, g_q, gx, offs, start, clip, active, out):
-    """gather_blocks' task `blk`."""
+    """gather_parallel's task `blk`."""
     size = q.shape[0]
     C = offs.shape[0]
     lo = blk * BLOCK
@@ -238,11 +250,18 @@ def _gather_block(blk, q, g_q, gx, offs, start, clip, active, out):
         out[p] = g_q[p] + (acc[p - lo] if -clip <= v <= clip else np.float32(0.0))
 
 
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True, error_model="numpy")
+def gather_parallel(q, g_q, gx, offs, start, clip, active, out):
+    """out = g_q + (the context terms of the positions that read each latent), zero
+    where the latent was clipped for the context. The position reading p as its context
+    k is p - offs[k] (> p): for a run of p, a run in at most two tasks' gx."""
+    n_blocks = (q.shape[0] + BLOCK - 1) // BLOCK
+    for blk in numba.prange(n_blocks):
+        _gather_block(blk, q, g_q, gx, offs, start, clip, active, out)
+
+
 @numba.njit(fastmath=True, cache=True, nogil=True, error_model="numpy")
-def gather_blocks(t0, t1, q, g_q, gx, offs, start, clip, active, out):
-    """Tasks t0..t1 (of BLOCK latents from 0) of out = g_q + (the context terms of the
-    positions that read each latent), zero where the latent was clipped for the context.
-    The position reading p as its context k is p - offs[k] (> p): for a run of p, a run
-    in at most two tasks' gx."""
-    for blk in range(t0, t1):
+def gather_serial(q, g_q, gx, offs, start, clip, active, out):
+    """gather_parallel on the calling thread alone."""
+    for blk in range((q.shape[0] + BLOCK - 1) // BLOCK):
         _gather_block(blk, q, g_q, gx, offs, start, clip, active, out)

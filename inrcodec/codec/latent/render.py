@@ -18,17 +18,21 @@ The compiled kernels, and the arithmetic the spec pins, are render_kernels.py's.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import tasks, upsampling
+from . import upsampling
 from .config import LatentArch
 from .render_kernels import (BAND, CHUNK, axis, bands, chunks, kernel_args, planes,
                              resampled, resampled_cascade, stack_rows)
 
-# Threads of a render (tasks.py's): None, the CPUs this process may use; InrDataset's
-# DataLoader workers set 1.
+# Threads of a render: None, the CPUs this process may use; InrDataset's DataLoader workers
+# set 1. Python threads running nogil kernels, not numba's parallel loops: numba's OpenMP
+# pool does not survive a fork (a DataLoader's workers were killed: "fork() called from a
+# process already using GNU OpenMP").
 THREADS: int | None = None
+_pool: tuple[int, ThreadPoolExecutor] | None = None
 
 
 def threads() -> int:
@@ -36,9 +40,23 @@ def threads() -> int:
     return THREADS or len(os.sched_getaffinity(0))
 
 
+def executor(threads: int) -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None or _pool[0] != os.getpid() or _pool[1]._max_workers < threads:
+        _pool = (os.getpid(), ThreadPoolExecutor(threads))  # a fork's child makes its own
+    return _pool[1]
+
+
 def _split(kernel, n_tasks: int, *args) -> None:
-    """kernel(b0, b1, *args) over tasks 0..n_tasks, on the render's threads."""
-    tasks.split(kernel, n_tasks, threads(), *args)
+    """kernel(b0, b1, *args) over tasks 0..n_tasks, in as many even parts as threads."""
+    n = min(threads(), n_tasks)
+    if n <= 1:
+        kernel(0, n_tasks, *args)
+        return
+    cuts = [n_tasks * k // n for k in range(n + 1)]
+    pool = executor(n)
+    for f in [pool.submit(kernel, a, b, *args) for a, b in zip(cuts, cuts[1:])]:
+        f.result()
 
 
 def banded(arch: LatentArch, shapes: list[tuple[int, int]], height: int, width: int) -> bool:

@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-from . import render, tasks
+from . import render
 from .arm import GridReader
 from .config import LatentArch
 
@@ -30,7 +30,7 @@ def decode(reader: GridReader, arch: LatentArch, theta: np.ndarray, height: int,
     if n_threads < 2 or not render.banded(arch, reader.shapes, height, width):
         return render.render(arch, theta, reader.finish(), height, width)
     work = _Work(render.Bands(arch, theta, reader.grids, height, width, complete=False))
-    pool = tasks.executor(n_threads)
+    pool = render.executor(n_threads)
     helpers = [pool.submit(work.run) for _ in range(n_threads - 1)]
     try:
         while reader.t < reader.waves:

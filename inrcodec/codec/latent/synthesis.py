@@ -11,7 +11,7 @@ import math
 import numpy as np
 import torch
 
-from . import synthesis_kernels as kernels, tasks, upsampling
+from . import synthesis_kernels as kernels, upsampling
 from .config import LatentArch
 
 
@@ -122,7 +122,7 @@ def mse_and_grad(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor,
 
 def _mse_and_grad_cpu(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor,
                       target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """mse_and_grad by synthesis_kernels' pass, on the fit's threads (tasks.fit_passes)."""
+    """mse_and_grad by synthesis_kernels' pass, in parallel unless torch has one thread."""
     sine = arch.act == "sine"
     s = arch.w0 if sine else 1.0
     ls = [(w.detach().numpy(), b.detach().numpy()) for w, b, _ in layers(arch, theta)]
@@ -139,9 +139,13 @@ def _mse_and_grad_cpu(arch: LatentArch, theta: torch.Tensor, feats: torch.Tensor
     partial = np.zeros(((n + kernels.BLOCK - 1) // kernels.BLOCK, size + 1))
     x, y = feats.detach().contiguous().numpy(), target.detach().contiguous().numpy()
     g_feats = np.empty_like(x)
-    tasks.split(kernels.mse_blocks, len(partial), tasks.fit_passes(), x, y,
-                np.ascontiguousarray(w0), np.ascontiguousarray(b0), wh, bh, wo, bo, sine,
-                np.float32(2.0 / (3 * n)), partial, g_feats)
+    serial = torch.get_num_threads() == 1
+    if not serial:
+        from .rate import _start_numba_threads
+        _start_numba_threads()
+    run = kernels.mse_serial if serial else kernels.mse_parallel
+    run(x, y, np.ascontiguousarray(w0), np.ascontiguousarray(b0), wh, bh, wo, bo, sine,
+        np.float32(2.0 / (3 * n)), partial, g_feats)
     part = partial.sum(0)  # the tasks' sums, in their order
     parts, o = [], 0
     for k, (w, b) in enumerate(ls):

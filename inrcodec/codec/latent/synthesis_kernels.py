@@ -1,8 +1,7 @@
 """The compiled kernel of the fit's distortion term (synthesis.py's `mse_and_grad` on the
-CPU): the synthesis MLP forward and backward over blocks of pixels, which threads share
-(tasks.py), LANES pixels side by side inside a block so every layer's loop over pixels
-vectorises, each block's parameter gradients and squared error summed apart and added in
-a fixed order: the same bits on any number of threads.
+CPU): the synthesis MLP forward and backward over blocks of pixels in parallel, LANES
+pixels side by side inside a block so every layer's loop over pixels vectorises, each
+block's parameter gradients and squared error summed apart and added in a fixed order.
 One pass replaces torch's dozens of small matrix products (16 x 9, 16 x 16, 3 x 16) a
 chunk, whose calls cost more than their arithmetic."""
 from __future__ import annotations
@@ -12,7 +11,7 @@ import numpy as np
 
 from .lanes import affine as _affine, outer as _outer
 
-BLOCK = 8192  # pixels per task (partial sums apart): fixed, so threads sum alike
+BLOCK = 8192  # pixels per parallel task (partial sums apart): fixed, so threads sum alike
 LANES = 256  # pixels computed side by side inside a task: the layers' activations stay in cache
 
 # sin and cos by Cody-Waite reduction to [-pi/4, pi/4] and Cephes' float polynomials
@@ -45,7 +44,7 @@ def sincos(x, s, c):
         c[i] = -b if (q + 1) & 2 else b
 
 
-@numba.njit(fastmath=True, nogil=True, inline="always")
+@numba.njit(fastmath=True, cache=True, nogil=True)
 def _act(z, h, d, n, sine):
     """h, d = the activation and its derivative at z[:n] (sine: sin, cos, w0 folded into
     the weights; else ReLU)."""
@@ -125,9 +124,9 @@ def _backward(feats, a, n, w0t, wht, wot, hs, ds, err, g, g2, z, gw0, gb0, gwh, 
             g_feats[i, a + p] = z[p]
 
 
-@numba.njit(fastmath=True, nogil=True, inline="always")
+@numba.njit(fastmath=True, cache=True, nogil=True)
 def _mse_block(blk, feats, target, w0, b0, wh, bh, wo, bo, sine, scale, partial, g_feats):
-    """mse_blocks' task `blk`: pixels blk x BLOCK .. + BLOCK. partial[blk] gets each
+    """mse_parallel's task `blk`: pixels blk x BLOCK .. + BLOCK. partial[blk] gets each
     layer's weights' gradient (row-major) then its biases', as the flat parameter vector
     lays them out, then the squared error."""
     n_in, n_px = feats.shape
@@ -173,14 +172,19 @@ def _add(pp, o, x):
     return o + x.size
 
 
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def mse_parallel(feats, target, w0, b0, wh, bh, wo, bo, sine, scale, partial, g_feats):
+    """The synthesis forward and backward over (inputs, N) features `feats` against the
+    (3, N) `target`: g_feats gets the features' gradient of scale x the squared error,
+    partial[blk] each task's parameter gradients and squared error (zeroed by the caller).
+    w0, b0: the first layer; wh (L-1, H, H), bh: the hidden-to-hidden ones; wo, bo: the
+    output. A sine network's w0 is folded into its hidden layers' weights and biases."""
+    for blk in numba.prange((feats.shape[1] + BLOCK - 1) // BLOCK):
+        _mse_block(blk, feats, target, w0, b0, wh, bh, wo, bo, sine, scale, partial, g_feats)
+
+
 @numba.njit(fastmath=True, cache=True, nogil=True)
-def mse_blocks(t0, t1, feats, target, w0, b0, wh, bh, wo, bo, sine, scale, partial,
-               g_feats):
-    """Tasks t0..t1 of the synthesis forward and backward over (inputs, N) features
-    `feats` against the (3, N) `target`: g_feats gets the features' gradient of scale x
-    the squared error, partial[blk] each task's parameter gradients and squared error
-    (zeroed by the caller). w0, b0: the first layer; wh (L-1, H, H), bh: the
-    hidden-to-hidden ones; wo, bo: the output. A sine network's w0 is folded into its
-    hidden layers' weights and biases."""
-    for blk in range(t0, t1):
+def mse_serial(feats, target, w0, b0, wh, bh, wo, bo, sine, scale, partial, g_feats):
+    """mse_parallel on the calling thread alone (numba's pool not started: rate.threads)."""
+    for blk in range((feats.shape[1] + BLOCK - 1) // BLOCK):
         _mse_block(blk, feats, target, w0, b0, wh, bh, wo, bo, sine, scale, partial, g_feats)

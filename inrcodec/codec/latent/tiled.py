@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import rate, synthesis, tasks, upsampling
+from . import rate, synthesis, upsampling
 from .config import LatentArch, LatentFit
 from .layout import grid_shapes
 
@@ -177,7 +177,7 @@ def fit_tiled(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     base = [g["lr"] for g in opt.param_groups]
     sizes = [a * b for a, b in shapes]
     lam = fs.lam
-    with tasks.fit_threads():
+    with rate.threads(torch.get_num_threads()):
         for t in range(fs.steps):
             f = cosine_decay(t, fs.steps, 0.02)
             for g, b in zip(opt.param_groups, base):

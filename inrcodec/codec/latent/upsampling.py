@@ -27,8 +27,6 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 
-from . import tasks
-
 if TYPE_CHECKING:
     import torch
 
@@ -61,9 +59,15 @@ def _rows_fwd_c(x, e, phase, y, c):
 
 
 @numba.njit(cache=True, nogil=True)
-def _rows_fwd(c0, c1, x, e, phase, y):
-    """Channels c0..c1 (tasks.split's range)."""
-    for c in range(c0, c1):
+def _rows_fwd(x, e, phase, y):
+    for c in range(x.shape[0]):
+        _rows_fwd_c(x, e, phase, y, c)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _rows_fwd_parallel(x, e, phase, y):
+    """_rows_fwd, its channels on numba's threads (the fit's; the decoder stays serial)."""
+    for c in numba.prange(x.shape[0]):
         _rows_fwd_c(x, e, phase, y, c)
 
 
@@ -116,9 +120,15 @@ def _cols_fwd_c(x, e, phase, y, c):
 
 
 @numba.njit(cache=True, nogil=True)
-def _cols_fwd(c0, c1, x, e, phase, y):
-    """Channels c0..c1."""
-    for c in range(c0, c1):
+def _cols_fwd(x, e, phase, y):
+    for c in range(x.shape[0]):
+        _cols_fwd_c(x, e, phase, y, c)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _cols_fwd_parallel(x, e, phase, y):
+    """_cols_fwd, its channels on numba's threads."""
+    for c in numba.prange(x.shape[0]):
         _cols_fwd_c(x, e, phase, y, c)
 
 
@@ -177,20 +187,17 @@ def _cols_bwd(x, e, phase, gy, gx, ge):
     ge[3] += a3
 
 
-SPLIT = 1 << 15  # output samples of a pass below which it stays on one thread
-
-
-def _rows(x: np.ndarray, e: np.ndarray, phase: int, threads: int) -> np.ndarray:
+def _rows(x: np.ndarray, e: np.ndarray, phase: int, parallel: bool) -> np.ndarray:
     c, n, m = x.shape
     y = np.zeros((c, 2 * n if phase < 0 else n, m), np.float32)
-    tasks.split(_rows_fwd, c, threads if y.size >= SPLIT else 1, x, e, phase, y)
+    (_rows_fwd_parallel if parallel else _rows_fwd)(x, e, phase, y)
     return y
 
 
-def _cols(x: np.ndarray, e: np.ndarray, phase: int, threads: int) -> np.ndarray:
+def _cols(x: np.ndarray, e: np.ndarray, phase: int, parallel: bool) -> np.ndarray:
     c, n, m = x.shape
     y = np.empty((c, n, 2 * m if phase < 0 else m), np.float32)
-    tasks.split(_cols_fwd, c, threads if y.size >= SPLIT else 1, x, e, phase, y)
+    (_cols_fwd_parallel if parallel else _cols_fwd)(x, e, phase, y)
     return y
 
 
@@ -201,15 +208,16 @@ def _crop(at: tuple[int, int], phase: tuple[int, int]) -> tuple[int, int]:
 
 def step(x: np.ndarray, e: np.ndarray, size: tuple[int, int],
          phase: tuple[int, int] | None = None, at: tuple[int, int] = (0, 0),
-         threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+         parallel: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """One x2 step of (C, h, w) float32 to `size` (the fine samples from `at` on, an even
     offset: a window of the grid, tiled.py's), or only the fine samples at `phase`
     (py, px) (rows py, py + 2, ..., likewise the columns): (output, the rows pass's
-    output, which the backward reads). `threads`: the channels split over that many (the
-    fit's; each channel's sums are the same on any)."""
+    output, which the backward reads). `parallel`: the channels on numba's threads, the
+    same sums (the fit's; numba's pool does not survive a fork, which a decoder in a
+    DataLoader's worker meets)."""
     py, px = (-1, -1) if phase is None else phase
-    r = _rows(x, e, py, threads)
-    y = _cols(r, e, px, threads)
+    r = _rows(x, e, py, parallel)
+    y = _cols(r, e, px, parallel)
     hh = size[0] if py < 0 else (size[0] - py + 1) // 2
     ww = size[1] if px < 0 else (size[1] - px + 1) // 2
     oy, ox = _crop(at, (py, px))
@@ -245,13 +253,16 @@ def _cascade_function():
         def forward(ctx, taps, phase, at, *grids):
             e = taps.detach().contiguous().numpy().reshape(-1, TAPS)
             qs = [g.detach().contiguous().numpy() for g in grids]
-            threads = tasks.fit_passes()
+            parallel = torch.get_num_threads() > 1
+            if parallel:
+                from .rate import _start_numba_threads  # its threads asleep when idle
+                _start_numba_threads()
             b = qs[0].shape[0]
             x, saved = qs[-1][:, None], []
             for k in range(len(qs) - 2, -1, -1):
                 ph = phase if k == 0 else None
                 flat = x.reshape(-1, *x.shape[2:])
-                y, r = step(flat, e[k], qs[k].shape[1:], ph, at[k], threads)
+                y, r = step(flat, e[k], qs[k].shape[1:], ph, at[k], parallel)
                 saved.append((flat, r, ph, at[k]))
                 top = qs[k] if ph is None else qs[k][:, ph[0]::2, ph[1]::2]
                 x = np.concatenate([top[:, None], y.reshape(b, -1, *y.shape[1:])], 1)
