@@ -14,7 +14,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from .lanes import affine
+from .lanes import FASTMATH, affine, outer, total
 
 LN2 = math.log(2.0)
 BLOCK = 4096  # canvas positions per parallel task of the CPU pass (partial sums apart)
@@ -32,7 +32,7 @@ def _as_float32(typingctx, bits):
     return types.float32(types.int32), codegen
 
 
-@numba.njit(inline="always", fastmath=True, error_model="numpy")
+@numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
 def _exp2(y):
     """2^y in float32 for y in [-127, 15] (below: 0), by 2^round(y) made from its bits and a
     degree-6 Taylor polynomial on [-1/2, 1/2] (relative error < 2e-7): arithmetic the
@@ -45,7 +45,7 @@ def _exp2(y):
     return p * _as_float32((np.int32(n) + np.int32(127)) << np.int32(23))  # 2^n; 0 at -127
 
 
-@numba.njit(fastmath=True, cache=True, nogil=True, error_model="numpy")
+@numba.njit(fastmath=FASTMATH, cache=True, nogil=True, error_model="numpy")
 def _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_max, floor,
                 want, active, g_q, gx, partial):
     """pass_parallel's task `blk`: the positions start + blk x BLOCK .. + BLOCK."""
@@ -68,6 +68,8 @@ def _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip,
     gs = np.empty(LANES, np.float32)
     pb = np.empty(LANES, np.float32)
     acc = np.empty(LANES, np.float32)
+    ht = np.empty((H, LANES), np.float32)  # relu(top), for the parameter gradients
+    lb = np.empty(LANES)  # log2 of each position's probability, for the bits
     w1 = np.ascontiguousarray(w1t.T)  # rows per unit, for the forward's products
     wrt = np.ascontiguousarray(wr.T)  # the residual layer's columns, for the backward's
     bits = 0.0
@@ -140,7 +142,8 @@ def _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip,
                 if o >= f0 and o <= s_max else f0
         if want:
             for i in range(n):
-                bits -= math.log2(pb[i])
+                lb[i] = math.log2(pb[i])
+            bits -= total(lb, n)
         for j in range(H):
             wa = w2[0, j]
             wb = w2[1, j]
@@ -155,50 +158,28 @@ def _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip,
             affine(acc, f0, w1t[k], gp1, 0, n)
             for i in range(n):
                 gxb[k, base - lo + i] = acc[i]
-        if want == 2:
+        if want == 2:  # sums over the positions in lanes.py's order
             pp = partial[blk]
-            for k in range(C):
-                for j in range(H):
-                    t = 0.0
-                    for i in range(n):
-                        t += gp1[j, i] * ctx[k, i]
-                    pp[1 + k * H + j] += t
+            for k in range(C):  # dW1 (C x H): ctx x d bits / d the first layer
+                outer(pp[1 + k * H:1 + (k + 1) * H], ctx[k], gp1, 0, n)
             off = 1 + C * H
             for j in range(H):
-                t = 0.0
-                t0 = 0.0
-                t1 = 0.0
+                pp[off + j] += total(gp1[j], n)
                 for i in range(n):
-                    h = max(top[j, i], f0)
-                    t += gp1[j, i]
-                    t0 += g0[i] * h
-                    t1 += gs[i] * h
-                pp[off + j] += t
-                pp[off + H + j] += t0
-                pp[off + 2 * H + j] += t1
-            t0 = 0.0
-            t1 = 0.0
-            for i in range(n):
-                t0 += g0[i]
-                t1 += gs[i]
-            pp[off + 3 * H] += t0
-            pp[off + 3 * H + 1] += t1
+                    ht[j, i] = max(top[j, i], f0)
+            outer(pp[off + H:off + 2 * H], g0, ht, 0, n)
+            outer(pp[off + 2 * H:off + 3 * H], gs, ht, 0, n)
+            pp[off + 3 * H] += total(g0, n)
+            pp[off + 3 * H + 1] += total(gs, n)
             if R:  # dWr (H x H, row-major), dbr
                 off += 3 * H + 2
                 for j in range(H):
-                    t = 0.0
-                    for i in range(n):
-                        t += gh[j, i]
-                    pp[off + H * H + j] += t
-                    for k in range(H):
-                        t = 0.0
-                        for i in range(n):
-                            t += gh[j, i] * h1[k, i]
-                        pp[off + j * H + k] += t
+                    pp[off + H * H + j] += total(gh[j], n)
+                    outer(pp[off + j * H:off + (j + 1) * H], gh[j], h1, 0, n)
     partial[blk, 0] = bits
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True, error_model="numpy")
+@numba.njit(parallel=True, fastmath=FASTMATH, cache=True, nogil=True, error_model="numpy")
 def pass_parallel(q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_max, floor,
                   want, active, g_q, gx, partial):
     """One pass over the canvas `q` (float32, flat) from `start`: per position, the ARM's
@@ -213,7 +194,7 @@ def pass_parallel(q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_
                     floor, want, active, g_q, gx, partial)
 
 
-@numba.njit(fastmath=True, cache=True, nogil=True, error_model="numpy")
+@numba.njit(fastmath=FASTMATH, cache=True, nogil=True, error_model="numpy")
 def pass_serial(q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_max, floor,
                 want, active, g_q, gx, partial):
     """pass_parallel on the calling thread alone: the same tasks and sums, compiled apart, so
@@ -225,7 +206,7 @@ def pass_serial(q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_ma
                     floor, want, active, g_q, gx, partial)
 
 
-@numba.njit(fastmath=True, cache=True, nogil=True, error_model="numpy")
+@numba.njit(fastmath=FASTMATH, cache=True, nogil=True, error_model="numpy")
 def _gather_block(blk, q, g_q, gx, offs, start, clip, active, out):
     """gather_parallel's task `blk`."""
     size = q.shape[0]
@@ -250,7 +231,7 @@ def _gather_block(blk, q, g_q, gx, offs, start, clip, active, out):
         out[p] = g_q[p] + (acc[p - lo] if -clip <= v <= clip else np.float32(0.0))
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True, error_model="numpy")
+@numba.njit(parallel=True, fastmath=FASTMATH, cache=True, nogil=True, error_model="numpy")
 def gather_parallel(q, g_q, gx, offs, start, clip, active, out):
     """out = g_q + (the context terms of the positions that read each latent), zero
     where the latent was clipped for the context. The position reading p as its context
@@ -260,7 +241,7 @@ def gather_parallel(q, g_q, gx, offs, start, clip, active, out):
         _gather_block(blk, q, g_q, gx, offs, start, clip, active, out)
 
 
-@numba.njit(fastmath=True, cache=True, nogil=True, error_model="numpy")
+@numba.njit(fastmath=FASTMATH, cache=True, nogil=True, error_model="numpy")
 def gather_serial(q, g_q, gx, offs, start, clip, active, out):
     """gather_parallel on the calling thread alone."""
     for blk in range((q.shape[0] + BLOCK - 1) // BLOCK):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .lanes import affine as _affine, outer as _outer
+from .lanes import FASTMATH, affine as _affine, dot as _dot, outer as _outer, total as _total
 
 BLOCK = 8192  # pixels per parallel task (partial sums apart): fixed, so threads sum alike
 LANES = 256  # pixels computed side by side inside a task: the layers' activations stay in cache
@@ -22,11 +22,10 @@ _PIO2_LO = np.float32(-4.371139000186241e-08)
 _TWO_OVER_PI = np.float32(0.6366197723675814)
 
 
-@numba.njit(fastmath={"contract", "nnan", "ninf", "nsz", "arcp"},
-            cache=True, nogil=True)
+@numba.njit(fastmath=FASTMATH, cache=True, nogil=True)
 def sincos(x, s, c):
-    """s, c = sin(x), cos(x), elementwise over flat float32 arrays. No reassociation:
-    it would undo the two-part reduction."""
+    """s, c = sin(x), cos(x), elementwise over flat float32 arrays. (No reassociation
+    anyway: it would undo the two-part reduction.)"""
     for i in range(x.shape[0]):
         v = x[i]
         k = np.floor(v * _TWO_OVER_PI + np.float32(0.5))
@@ -44,7 +43,7 @@ def sincos(x, s, c):
         c[i] = -b if (q + 1) & 2 else b
 
 
-@numba.njit(fastmath=True, cache=True, nogil=True)
+@numba.njit(fastmath=FASTMATH, cache=True, nogil=True)
 def _act(z, h, d, n, sine):
     """h, d = the activation and its derivative at z[:n] (sine: sin, cos, w0 folded into
     the weights; else ReLU)."""
@@ -57,7 +56,7 @@ def _act(z, h, d, n, sine):
             d[p] = np.float32(1.0) if v > np.float32(0.0) else np.float32(0.0)
 
 
-@numba.njit(fastmath=True, nogil=True, inline="always")
+@numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
 def _forward(feats, a, n, w0, b0, wh, bh, sine, z, hs, ds):
     """The hidden layers of pixels a..a+n: hs[k] each one's output, ds[k] its derivative."""
     for o in range(w0.shape[0]):  # the first layer
@@ -69,7 +68,7 @@ def _forward(feats, a, n, w0, b0, wh, bh, sine, z, hs, ds):
             _act(z, hs[k + 1, o], ds[k + 1, o], n, sine)
 
 
-@numba.njit(fastmath=True, nogil=True, inline="always")
+@numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
 def _output(target, a, n, wo, bo, top, scale, err, gwo, gbo):
     """The RGB output's error against the target into err (scaled: the gradient of scale
     x the squared error), its layer's parameter gradients added; the squared error."""
@@ -77,21 +76,17 @@ def _output(target, a, n, wo, bo, top, scale, err, gwo, gbo):
     for c in range(3):
         e = err[c]
         _affine(e, bo[c] + np.float32(0.5), wo[c], top, 0, n)
-        s = np.float32(0.0)
         for p in range(n):
             e[p] -= target[c, a + p]
-            s += e[p] * e[p]
-        se += s
-        s = np.float32(0.0)
+        se += _dot(e, e, 0, n)
         for p in range(n):
             e[p] *= scale
-            s += e[p]
-        gbo[c] += s
+        gbo[c] += _total(e, n)
         _outer(gwo[c], e, top, 0, n)
     return se
 
 
-@numba.njit(fastmath=True, nogil=True, inline="always")
+@numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
 def _backward(feats, a, n, w0t, wht, wot, hs, ds, err, g, g2, z, gw0, gb0, gwh, gbh, g_feats):
     """From err back through every layer: the parameter gradients added, the features'
     gradient of pixels a..a+n written."""
@@ -102,10 +97,7 @@ def _backward(feats, a, n, w0t, wht, wot, hs, ds, err, g, g2, z, gw0, gb0, gwh, 
             g[i, p] *= ds[M, i, p]
     for k in range(M - 1, -1, -1):  # hidden-to-hidden layer k: hs[k] -> hs[k + 1]
         for o in range(g.shape[0]):
-            s = np.float32(0.0)
-            for p in range(n):
-                s += g[o, p]
-            gbh[k, o] += s
+            gbh[k, o] += _total(g[o], n)
             _outer(gwh[k, o], g[o], hs[k], 0, n)
         for i in range(g.shape[0]):
             _affine(g2[i], np.float32(0.0), wht[k, i], g, 0, n)
@@ -113,10 +105,7 @@ def _backward(feats, a, n, w0t, wht, wot, hs, ds, err, g, g2, z, gw0, gb0, gwh, 
                 g2[i, p] *= ds[k, i, p]
         g, g2 = g2, g
     for o in range(g.shape[0]):  # the first layer
-        s = np.float32(0.0)
-        for p in range(n):
-            s += g[o, p]
-        gb0[o] += s
+        gb0[o] += _total(g[o], n)
         _outer(gw0[o], g[o], feats, a, n)
     for i in range(w0t.shape[0]):
         _affine(z, np.float32(0.0), w0t[i], g, 0, n)
@@ -124,7 +113,7 @@ def _backward(feats, a, n, w0t, wht, wot, hs, ds, err, g, g2, z, gw0, gb0, gwh, 
             g_feats[i, a + p] = z[p]
 
 
-@numba.njit(fastmath=True, cache=True, nogil=True)
+@numba.njit(fastmath=FASTMATH, cache=True, nogil=True)
 def _mse_block(blk, feats, target, w0, b0, wh, bh, wo, bo, sine, scale, partial, g_feats):
     """mse_parallel's task `blk`: pixels blk x BLOCK .. + BLOCK. partial[blk] gets each
     layer's weights' gradient (row-major) then its biases', as the flat parameter vector
@@ -172,7 +161,7 @@ def _add(pp, o, x):
     return o + x.size
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+@numba.njit(parallel=True, fastmath=FASTMATH, cache=True, nogil=True)
 def mse_parallel(feats, target, w0, b0, wh, bh, wo, bo, sine, scale, partial, g_feats):
     """The synthesis forward and backward over (inputs, N) features `feats` against the
     (3, N) `target`: g_feats gets the features' gradient of scale x the squared error,
@@ -183,7 +172,7 @@ def mse_parallel(feats, target, w0, b0, wh, bh, wo, bo, sine, scale, partial, g_
         _mse_block(blk, feats, target, w0, b0, wh, bh, wo, bo, sine, scale, partial, g_feats)
 
 
-@numba.njit(fastmath=True, cache=True, nogil=True)
+@numba.njit(fastmath=FASTMATH, cache=True, nogil=True)
 def mse_serial(feats, target, w0, b0, wh, bh, wo, bo, sine, scale, partial, g_feats):
     """mse_parallel on the calling thread alone (numba's pool not started: rate.threads)."""
     for blk in range((feats.shape[1] + BLOCK - 1) // BLOCK):
