@@ -132,8 +132,8 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     (grids.features_lattice); the rate of every latent under the ARM's float twin (rate.py,
     which computes its gradient in the same pass); Adam for the latents, `optim.Nets` for
     the networks. On the CPU the same seed gives the
-    same file on every run (but the first after numba compiles the synthesis kernel afresh:
-    CHANGELOG, "Known"). `steer` may change lambda before any step, to land on a rate."""
+    same file on every run, on 1 thread as on 2, the run that compiles the kernels too
+    (lanes.py). `steer` may change lambda before any step, to land on a rate."""
     dev = torch.device("cpu") if device is None else torch.device(device)
     h, w = img.shape[:2]
     gen = torch.Generator().manual_seed(fs.seed)  # initialisation, on the CPU

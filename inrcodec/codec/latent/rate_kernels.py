@@ -197,9 +197,8 @@ def pass_parallel(q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_
 @numba.njit(fastmath=FASTMATH, cache=True, nogil=True, error_model="numpy")
 def pass_serial(q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_max, floor,
                 want, active, g_q, gx, partial):
-    """pass_parallel on the calling thread alone: the same tasks and sums, compiled apart, so
-    the same values to float32 rounding (a 1-thread fit may differ from a 2-thread one in
-    the last bits; each repeats exactly)."""
+    """pass_parallel on the calling thread alone: the same tasks, and their sums in
+    lanes.py's order, so the same values, bit for bit."""
     n_blocks = (q.shape[0] - start + BLOCK - 1) // BLOCK
     for blk in range(n_blocks):
         _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip, s_max,
