@@ -68,8 +68,8 @@ def _pass_block(blk, q, valid, live, offs, w1t, b1, w2, b2, wr, br, start, clip,
     gs = np.empty(LANES, np.float32)
     pb = np.empty(LANES, np.float32)
     acc = np.empty(LANES, np.float32)
-    ht = np.empty((H, LANES), np.float32)  # relu(top), for the parameter gradients
-    lb = np.empty(LANES)  # log2 of each position's probability, for the bits
+    ht = np.empty((H if want == 2 else 0, LANES), np.float32)  # relu(top), for dW2
+    lb = np.empty(LANES if want else 0)  # log2 of each position's probability, for the bits
     w1 = np.ascontiguousarray(w1t.T)  # rows per unit, for the forward's products
     wrt = np.ascontiguousarray(wr.T)  # the residual layer's columns, for the backward's
     bits = 0.0
