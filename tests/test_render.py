@@ -1,6 +1,7 @@
 """render.py, the decoder's pixels: its fused bands (the cascade's last step and the
 synthesis per band of rows) against the same synthesis on the whole cascade's features,
 and both against the float32 torch synthesis the encoder fits."""
+import numba
 import numpy as np
 import pytest
 import torch
@@ -83,6 +84,46 @@ def test_sine_is_within_two_float64_ulps():
     got = np.array([render_kernels._sin(v) for v in x[::97]])
     want = np.sin(x[::97])
     assert np.all(np.abs(got - want) <= 2 * np.spacing(np.abs(want)) + 1e-300)
+
+
+def _sin_as_written(x):
+    """render_kernels._sin step by step in numpy, its quadrant as int64(k) & 3."""
+    rk = render_kernels
+    with np.errstate(invalid="ignore"):
+        k = np.floor(x * rk._INVPIO2 + 0.5)
+        r = ((x - k * rk._PIO2_1) - k * rk._PIO2_2) - k * rk._PIO2_3
+        z = r * r
+        s = r + (z * r) * (rk._S1 + z * (rk._S2 + z * (rk._S3 + z * (rk._S4 + z * (
+            rk._S5 + z * rk._S6)))))
+        c = 1.0 - (0.5 * z - z * z * (rk._C1 + z * (rk._C2 + z * (rk._C3 + z * (
+            rk._C4 + z * (rk._C5 + z * rk._C6))))))
+        q = np.where(np.isfinite(k), k, 0).astype(np.int64) & 3
+    a = np.where(q & 1, c, s)
+    return np.where(q & 2, -a, a)
+
+
+def test_the_sine_keeps_its_quadrant_for_any_float32():
+    """_sin takes the quadrant as k mod 4 in float64 (it vectorises): the bits of the
+    integer's, for every float32 a synthesis can feed it, huge, infinite or NaN."""
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 2 ** 32, 1 << 16, dtype=np.uint64).astype(np.uint32)
+    with np.errstate(invalid="ignore"):  # signalling NaNs among the bits
+        x = np.concatenate([bits.view(np.float32), rng.standard_normal(1 << 14).astype(
+            np.float32) * 40, np.array([0, -0.0, np.inf, -np.inf, np.nan, 2 ** 31, -2 ** 33,
+                                        2 ** 62, -2 ** 64, 3.4e38, 1e-45], np.float32)]
+                           ).astype(np.float64)
+    got = np.empty_like(x)
+    _sines(x, got)
+    want = _sin_as_written(x)
+    nan = np.isnan(want)
+    assert np.array_equal(np.isnan(got), nan) and nan.sum() > 100
+    assert np.array_equal(got[~nan].view(np.uint64), want[~nan].view(np.uint64))
+
+
+@numba.njit
+def _sines(x, out):
+    for i in range(x.shape[0]):
+        out[i] = render_kernels._sin(x[i])
 
 
 def test_threads_split_the_bands_and_give_the_same_pixels(monkeypatch):

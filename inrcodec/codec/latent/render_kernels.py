@@ -40,9 +40,11 @@ def _sin(x):
     z = r * r
     s = r + (z * r) * (_S1 + z * (_S2 + z * (_S3 + z * (_S4 + z * (_S5 + z * _S6)))))
     c = 1.0 - (0.5 * z - z * z * (_C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * (_C5 + z * _C6))))))
-    q = np.int64(k) & 3
-    a = c if q & 1 else s
-    return -a if q & 2 else a
+    # the quadrant, int64(k) & 3, as k mod 4 in float64: exact for every k (and 0 for inf
+    # and NaN, as the integer's is), and it vectorises, where AVX2 has no float64 -> int64
+    q = k - 4.0 * np.floor(k * 0.25)
+    a = c if (q == 1.0) | (q == 3.0) else s
+    return -a if q >= 2.0 else a
 
 
 @numba.njit(cache=True, nogil=True)
