@@ -188,3 +188,17 @@ def test_a_bpp_target_through_every_door(folder, tmp_path):
                                   str(STEPS * 5), "--bpp", "3", "-q"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "out" / "p1.inr").read_bytes() == api.data
+
+
+def test_a_big_smooth_photo_is_fitted_coarse_first(tmp_path):
+    """From 1 MP, a photo with little fine detail takes the coarse-first fit by default
+    (`inrcodec encode` says so) and decodes."""
+    y, x = np.mgrid[0:1024, 0:1024] / 300.0
+    img = np.clip((0.4 * np.stack([np.sin(x), np.cos(y), np.sin(x + y)], -1) + 0.5) * 255,
+                  0, 255).astype(np.uint8)
+    Image.fromarray(img).save(tmp_path / "big.png")
+    r = CliRunner().invoke(main, ["encode", str(tmp_path / "big.png"), str(tmp_path / "b.inr"),
+                                  "--steps", "6", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "fitted coarse first" in r.output and "4 steps at 1/4 of its size" in r.output
+    assert inrcodec.decode((tmp_path / "b.inr").read_bytes()).size == (1024, 1024)

@@ -333,3 +333,87 @@ def test_the_browser_decoder_loads_every_shipped_latent_model():
         text = (root / js).read_text()
         for name in ("latent.safetensors", *EARLIER_LATENT_MODELS):
             assert f"inrcodec/models/{name}'" in text, (js, name)
+
+
+def test_a_fit_goes_on_from_another_on_its_schedule():
+    """fit(init=...) starts from a fit's latents (before rounding) and synthesis: zero
+    further steps keep the fit as it is, more move it. clock=(0, steps) is a fit's own
+    schedule; a later part of a longer schedule steps otherwise."""
+    from dataclasses import replace
+
+    from inrcodec.codec.latent.config import LatentFit
+    from inrcodec.codec.latent.fit import Start, fit
+    m = load_latent_model()
+    start = Start.of(m, 0)
+    fs = LatentFit(steps=12, lam=1e-3)
+    a = fit(_image(), m.arch, fs, start=start)
+    same = fit(_image(), m.arch, fs, start=start, clock=(0, 12))
+    assert np.array_equal(a.theta, same.theta)
+    kept = fit(_image(), m.arch, replace(fs, steps=0), start=start, init=a)
+    assert np.array_equal(kept.theta, a.theta)
+    assert all(np.array_equal(x, y) for x, y in zip(kept.values, a.values))
+    more = fit(_image(), m.arch, replace(fs, steps=4), start=start, init=a, clock=(12, 16))
+    assert not np.array_equal(more.theta, a.theta)
+    assert any(not np.array_equal(x, y) for x, y in zip(more.values, a.values))
+    own = fit(_image(), m.arch, replace(fs, steps=4), start=start, init=a)
+    assert not np.array_equal(own.theta, more.theta)
+
+
+def test_a_coarse_fit_moves_only_the_coarser_grids():
+    """fit(shrink=s) fits grids s.. to the image's 2^s x 2^s block means (the finer grids
+    stay at zero); codec.fit_image runs coarse_first's fits before the whole one, from
+    each other, and counts their steps in its progress."""
+    from inrcodec.codec.latent import codec
+    from inrcodec.codec.latent.config import LatentFit
+    from inrcodec.codec.latent.fit import Start, _targets, fit
+    m = load_latent_model()
+    start = Start.of(m, 0)
+    img = _image(37, 50)
+    order, targets = _targets(img, (19, 25), 1, 2, torch.device("cpu"))
+    padded = np.pad(img.astype(np.float32) / 255, ((0, 1), (0, 0), (0, 0)), mode="edge")
+    want = padded.reshape(19, 2, 25, 2, 3).mean((1, 3))[order[1][0]::2, order[1][1]::2]
+    assert np.allclose(targets[1].numpy(), want.reshape(-1, 3).T, atol=1e-7)
+    f = fit(img, m.arch, LatentFit(steps=8, lam=1e-3), start=start, shrink=2)
+    assert [g.shape for g in f.latents] == [g.shape for g in fit(
+        img, m.arch, LatentFit(steps=0), start=start).latents]
+    assert not f.values[0].any() and not f.values[1].any() and f.values[2].any()
+    seen = []
+    both = codec.fit_image(img, m.arch, LatentFit(steps=3, lam=1e-3, coarse_first="2:4/1:2"),
+                           lambda t, n, mse: seen.append((t, n)), start)
+    assert seen[0] == (1, 9) and seen[-1] == (9, 9) and len(seen) == 9
+    assert both.values[0].any()
+    with pytest.raises(ValueError, match="grid 7"):
+        fit(img, m.arch, LatentFit(steps=1), start=start, shrink=7)
+
+
+@pytest.mark.parametrize("plan", ["0:30", "x", "2:", "2:3:4", "1:-1"])
+def test_a_bad_coarse_plan_is_refused(plan):
+    from inrcodec.codec.latent.config import LatentFit
+    with pytest.raises(ValueError, match="coarse_first"):
+        LatentFit(coarse_first=plan)
+
+
+def test_the_finest_octave_and_the_coarse_first_rule():
+    """detail: what the 2x2 block means miss (0 for a photo of 2x2 blocks, a^2 for a
+    checkerboard of +-a). coarse_plan "auto": from coarse_above pixels and a finest octave
+    of at most COARSE_DETAIL x lambda, the steps shared out as COARSE_SHARES, the rest
+    whole; smaller or more detailed photos, and "", take none; a plan string is itself."""
+    from dataclasses import replace
+
+    from inrcodec.codec.latent import codec
+    from inrcodec.codec.latent.config import LatentFit
+    m = load_latent_model()
+    blocks = np.repeat(np.repeat(_image(20, 30), 2, 0), 2, 1)
+    assert codec.detail(blocks) == 0
+    board = np.full((8, 10, 3), 128, np.uint8) + (np.indices((8, 10)).sum(0) % 2 * 20)[..., None]
+    assert codec.detail(board.astype(np.uint8)) == pytest.approx((10 / 255) ** 2, rel=1e-5)
+    fs = LatentFit(steps=900, lam=2.0 ** -11, coarse_above=1000)
+    smooth = blocks
+    plan, whole = codec.coarse_plan(smooth, m.arch, fs)
+    assert plan == [(2, 600), (1, 400)] and whole.steps == 150
+    noisy = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    assert codec.coarse_plan(noisy, m.arch, fs) == ([], fs)
+    for other in (replace(fs, coarse_above=10 ** 6), replace(fs, coarse_first="")):
+        assert codec.coarse_plan(smooth, m.arch, other) == ([], other)
+    mine = replace(fs, coarse_first="1:7")
+    assert codec.coarse_plan(noisy, m.arch, mine) == ([(1, 7)], mine)

@@ -307,3 +307,19 @@ def test_arm_shapes(tmp_path):
     assert res["rows"][0]["vs_first"] == 0 and all(r["total"] > 0 for r in res["rows"])
     assert res["rows"][1]["macs_per_latent"] == (12 + 9) * 8 + 8 * 8 + 2 * 8
     no_machine_paths(out, tmp_path)
+
+
+@pytest.mark.parametrize("one_clock", [False, True])
+def test_coarse_first(dev, tmp_path, one_clock):
+    """The whole fit and a coarse-first fit (quarter size, half size, then whole) each make
+    a file that decodes; each phase timed."""
+    out = tmp_path / "cf.json"
+    run_study("coarse_first", "--images", dev[1], "--qualities", 50, "--runs",
+              "0:4,2:3/1:2/0:2", "--threads", 1, "--out", out,
+              *(["--one-clock"] if one_clock else []))
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["how"] for r in rows] == ["0:4", "2:3/1:2/0:2"]
+    assert all(r["bytes"] > 0 and 5 < r["psnr"] < 99 and r["one_clock"] == one_clock
+               for r in rows)
+    assert len(rows[1]["phase_s"]) == 3
+    no_machine_paths(out, tmp_path)

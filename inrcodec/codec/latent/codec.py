@@ -27,7 +27,8 @@ from ..mode import Mode
 from ..options import EncodeOptions
 from ..report import EncodeReport
 from . import arm, stream
-from .config import EFFORT_STEPS, QUALITY, STEPS, LatentArch, LatentFit, latent_lambda
+from .config import (COARSE_DETAIL, COARSE_SHARES, COARSE_WHOLE, EFFORT_STEPS, QUALITY,
+                     STEPS, LatentArch, LatentFit, latent_lambda)
 from .format import (LATENT_VERSION, NO_MODEL, LatentHeader, arch_of, pack_synthesis,
                      unpack_synthesis, write)
 from .layout import grid_shapes
@@ -104,15 +105,51 @@ def compress(img: np.ndarray, image_mode: str, alpha: bytes | None, fs: LatentFi
     return pack(img, image_mode, alpha, f, fs.lam, arch, model, level, start, budget)[0]
 
 
+def detail(img: np.ndarray) -> float:
+    """The mean square (in [0, 1] units) of the photo less its 2x2 block means: what its
+    finest octave holds, which a fit at half its size cannot see."""
+    h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
+    x = img[:h, :w].astype(np.float32) / 255.0
+    m = x.reshape(h // 2, 2, w // 2, 2, -1).mean((1, 3), dtype=np.float32)
+    return float(np.mean((x.reshape(h // 2, 2, w // 2, 2, -1) - m[:, None, :, None]) ** 2,
+                         dtype=np.float64))
+
+
+def coarse_plan(img: np.ndarray, arch: LatentArch, fs: LatentFit) -> tuple[list, LatentFit]:
+    """The fits at reduced sizes (s, steps) an image takes before its whole fit, and that
+    fit's settings: fs.coarse_first's, or with "auto", from fs.coarse_above pixels and a
+    finest octave of at most COARSE_DETAIL x lambda (a learned upsampling, 3 grids or
+    more), COARSE_SHARES of the steps, and COARSE_WHOLE of them whole; else none."""
+    if fs.coarse_first != "auto":
+        return fs.coarse_plan(), fs
+    h, w = img.shape[:2]
+    if not (0 < fs.coarse_above <= h * w and arch.upsample == "learned" and arch.levels > 2
+            and detail(img) <= COARSE_DETAIL * fs.lam):
+        return [], fs
+    return ([(s, round(share * fs.steps)) for s, share in COARSE_SHARES],
+            replace(fs, steps=max(1, round(COARSE_WHOLE * fs.steps))))
+
+
 def fit_image(img: np.ndarray, arch: LatentArch, fs: LatentFit, progress=None,
               start: Start | None = None, device=None, steer=None) -> Fitted:
     """The fit an image takes: fit.fit, or above fs.tiles_above pixels (with a learned
-    upsampling) tiled.fit_tiled: the same steps, computed tile by tile."""
+    upsampling) tiled.fit_tiled: the same steps, computed tile by tile. Without tiles or
+    a steer, `coarse_plan`'s fits at reduced sizes come first, each from the last;
+    `progress` counts the steps of all."""
     if 0 < fs.tiles_above < img.shape[0] * img.shape[1] and arch.upsample == "learned":
         from .tiled import fit_tiled
         return fit_tiled(img, arch, fs, progress, start, device, steer)
     from .fit import fit
-    return fit(img, arch, fs, progress, start, device, steer)
+    plan, fs = coarse_plan(img, arch, fs) if steer is None else ([], fs)
+    total, done, f = sum(n for _, n in plan) + fs.steps, 0, None
+    for s, n in plan:
+        part = None if progress is None else \
+            (lambda t, _, mse, d=done: progress(d + t, total, mse))
+        f = fit(img, arch, replace(fs, steps=n), part, start, device, init=f, shrink=s)
+        done += n
+    part = progress if progress is None or not plan else \
+        (lambda t, _, mse: progress(done + t, total, mse))
+    return fit(img, arch, fs, part, start, device, steer, init=f)
 
 
 def pack(img: np.ndarray, image_mode: str, alpha: bytes | None, f: Fitted, lam: float,
@@ -214,9 +251,16 @@ def encode(img: LoadedImage, model: LatentModel, settings: Settings, progress=No
     quality = QUALITY if settings.quality is None else settings.quality
     level = model.default_level if settings.level is None else settings.level
     fs = LatentFit(steps=settings.steps, lam=latent_lambda(quality), seed=settings.seed)
-    data = compress(rgb_of(img), img.image_mode, alpha_plane(img), fs, model, level,
+    rgb = rgb_of(img)
+    data = compress(rgb, img.image_mode, alpha_plane(img), fs, model, level,
                     progress=progress, device=resolve_device(device))
-    return _report(data, img, model, level, settings.steps, quality, check, t0)
+    r = _report(data, img, model, level, settings.steps, quality, check, t0)
+    plan, whole = coarse_plan(rgb, model.arch, fs)
+    if plan and not 0 < fs.tiles_above < rgb.shape[0] * rgb.shape[1]:
+        r.notices.append("fitted coarse first (a big photo, little fine detail): " + ", ".join(
+            f"{n} steps at 1/{1 << s} of its size" for s, n in plan)
+            + f", then {whole.steps} whole")
+    return r
 
 
 def _report(data: bytes, img: LoadedImage, model: LatentModel, level: int, steps: int,
@@ -255,12 +299,15 @@ def _encode_to_bpp(img: LoadedImage, model: LatentModel, settings: Settings, pro
 
     jpeg = ratecontrol.jpeg_bpp(rgb)
     q0 = ratecontrol.first_quality(jpeg, settings.bpp)
-    fs0 = LatentFit(steps=pilot_steps, lam=latent_lambda(q0), seed=settings.seed)
+    # both whole fits (no coarse_first): the pilot predicts the steered fit's rate
+    fs0 = LatentFit(steps=pilot_steps, lam=latent_lambda(q0), seed=settings.seed,
+                    coarse_first="")
     f0 = fit_image(rgb, model.arch, fs0, part(0), start, dev)
     pilot, _, pilot_latents = pack(rgb, img.image_mode, alpha, f0, fs0.lam, model.arch, model,
                                    level, start)
     q1 = ratecontrol.corrected_quality(q0, len(pilot), budget, jpeg)
-    fs1 = LatentFit(steps=settings.steps, lam=latent_lambda(q1), seed=settings.seed)
+    fs1 = LatentFit(steps=settings.steps, lam=latent_lambda(q1), seed=settings.seed,
+                    coarse_first="")
     steer = ratecontrol.Steer(budget - (len(pilot) - pilot_latents), fs1, start.arm)
     f1 = fit_image(rgb, model.arch, fs1, part(pilot_steps), start, dev, steer)
     data, tau, _ = pack(rgb, img.image_mode, alpha, f1, steer.lam, model.arch, model, level,

@@ -11,6 +11,17 @@ STEPS = 900  # optimiser steps per image at the default effort
 # (benchmarks/results/speed-latent-0.18*.json): the default encodes in 28.7-31.7 s.
 EFFORT_STEPS = {"fast": 300, "default": STEPS, "slow": 2700}
 TILES_ABOVE = 16_000_000  # LatentFit.tiles_above: past 16 MP, where a whole fit passes 4 GB
+# LatentFit.coarse_first "auto" (codec.coarse_plan): from 1 MP, a photo whose finest octave
+# holds little (the mean square of the photo less its 2x2 block means at most
+# COARSE_DETAIL x lambda) is fitted at a quarter and at half its size first, for these
+# shares of the steps, then whole for COARSE_WHOLE of them. On native 1 MP crops of
+# Garden and LadyBird, BD-rate -11.7% and -10.3% against the whole fit in 0.57x and 0.65x
+# its time; a textured painting, which would lose 18%, stays whole. At 1/4 instead of 1/8,
+# one of six more crops lost 13% (benchmarks/studies/coarse_first.py, docs/latent-mode.md).
+COARSE_ABOVE = 1 << 20
+COARSE_DETAIL = 0.125
+COARSE_SHARES = ((2, 2 / 3), (1, 4 / 9))
+COARSE_WHOLE = 1 / 6
 UPSAMPLING = ("bilinear", "bicubic", "learned")  # format 7 ids: 0, 1, 2
 
 
@@ -115,13 +126,30 @@ class LatentFit:
     # (grid 0's share), +9.9% at 4; a 12 MP step 1.08 s at 2, 0.76 s at 4, 1.80 s whole
     # (big-steps-12mp.json).
     tile_stride: int = 2
+    # Coarse-first (codec.coarse_plan): fits at reduced sizes before the whole fit's `steps`,
+    # each from the last, as "s:steps" joined by "/" (s: at grid s's size, fit.fit's
+    # shrink; "2:600/1:400"); "" none; "auto" (the default): COARSE_ABOVE's rule.
+    coarse_first: str = "auto"
+    coarse_above: int = COARSE_ABOVE
     seed: int = 0
+
+    def coarse_plan(self) -> list[tuple[int, int]]:
+        """coarse_first as (s, steps) pairs ("auto": none; codec.coarse_plan decides)."""
+        return [tuple(int(v) for v in p.split(":")) for p in self.coarse_first.split("/")
+                if p and self.coarse_first != "auto"]
 
     def __post_init__(self):
         if self.quantizer not in ("noise", "softround"):
             raise ValueError(f"LatentFit.quantizer: 'noise' or 'softround', not {self.quantizer!r}")
         if self.tile_stride not in (2, 4):
             raise ValueError(f"LatentFit.tile_stride: 2 or 4, not {self.tile_stride}")
+        try:
+            plan = self.coarse_plan()
+        except ValueError:
+            plan = None
+        if plan is None or any(len(p) != 2 or p[0] < 1 or p[1] < 0 for p in plan):
+            raise ValueError("LatentFit.coarse_first: 's:steps' joined by '/', s >= 1, "
+                             f"not {self.coarse_first!r}")
         if self.net_optimizer not in ("adam", "soap") or not self.clip >= 0:
             raise ValueError(f"LatentFit: net_optimizer 'adam' or 'soap' (not "
                              f"{self.net_optimizer!r}), clip >= 0 (not {self.clip})")

@@ -11,7 +11,7 @@ seeded random synthesis and fits an ARM of its own.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numba
@@ -20,9 +20,9 @@ import torch
 
 from .. import prior
 from ..schedule import cosine_decay
-from . import arm, rate, synthesis
+from . import arm, rate, synthesis, upsampling
 from .config import LatentArch, LatentFit
-from .grids import features_lattice, lattice
+from .grids import coordinates, features_lattice, lattice
 from .layout import grid_shapes
 from .optim import Nets
 from .softround import noisy_softround, softround
@@ -122,7 +122,8 @@ Steer = Callable[[int, list], float]
 def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
         progress: Callable[[float, int, float], None] | None = None,
         start: Start | None = None, device: torch.device | None = None,
-        steer: Steer | None = None) -> Fitted:
+        steer: Steer | None = None, init: Fitted | None = None,
+        clock: tuple[int, int] | None = None, shrink: int = 0) -> Fitted:
     """img: (H, W, 3) uint8 -> latents, synthesis and autoregressive model. From `start`
     (a shared model's level) the ARM stays frozen and only the masked synthesis entries
     move. The fit runs on `device` (default the CPU); what it returns is on the CPU.
@@ -133,41 +134,52 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
     which computes its gradient in the same pass); Adam for the latents, `optim.Nets` for
     the networks. On the CPU the same seed gives the
     same file on every run, on 1 thread as on 2, the run that compiles the kernels too
-    (lanes.py). `steer` may change lambda before any step, to land on a rate."""
+    (lanes.py). `steer` may change lambda before any step, to land on a rate. `init`: a
+    fit to go on from (its latents before rounding and its synthesis), not zeros and the
+    start's synthesis. `clock`: (steps before this fit's first, steps in all) of a schedule
+    (learning rates, rounding temperature) this fit is a part of; by default its own.
+    `shrink` s > 0: the fit of the image at grid s's size (`_targets`), on grids s.. (the
+    finer ones stay at zero), a step costing about 4^-s of a whole one (coarse_first)."""
     dev = torch.device("cpu") if device is None else torch.device(device)
     h, w = img.shape[:2]
+    if shrink and (arch.upsample != "learned" or not 0 < shrink < arch.levels):
+        raise ValueError(f"a fit at grid {shrink}'s size needs the learned upsampling and "
+                         f"more than {shrink} grids")
     gen = torch.Generator().manual_seed(fs.seed)  # initialisation, on the CPU
     # the per-step noise: uniform_noise on the CPU, the device's generator elsewhere
     noise = None if dev.type == "cpu" else torch.Generator(device=dev).manual_seed(fs.seed)
-    full = torch.from_numpy(img.astype(np.float32) / 255.0).permute(2, 0, 1).to(dev)
-    order = [p for p in phases(fs.stride) if p[0] < h and p[1] < w]  # none empty
-    targets = [full[(slice(None),) + lattice(h, w, fs.stride, p)].reshape(3, -1).contiguous()
-               for p in order]
     shapes = grid_shapes(h, w, arch.levels)
-    canvas = rate.Canvas(shapes, dev, fs.seed)
-    lat = [torch.zeros(s, device=dev, requires_grad=True) for s in shapes]
-    nets, armp = networks(arch, fs, start, dev, gen)
-    opt = torch.optim.Adam([{"params": lat[:1], "lr": fs.lr_latent},
-                            {"params": lat[1:], "lr": fs.lr_latent * fs.coarse_lr_factor}],
-                           foreach=True)
+    at = shapes[shrink]
+    order, targets = _targets(img, at, shrink, fs.stride, dev)
+    canvas = rate.Canvas(shapes[shrink:], dev, fs.seed)
+    lat = [torch.zeros(s, device=dev, requires_grad=True) for s in shapes[shrink:]] \
+        if init is None else [torch.from_numpy(v.astype(np.float32)).to(dev)
+                              .requires_grad_(True) for v in init.values[shrink:]]
+    nets, armp = networks(arch, fs, start, dev, gen, None if init is None else init.theta)
+    fine = lat[:1] if not shrink else []  # grid 0, if it moves: the others move faster
+    opt = torch.optim.Adam(([{"params": fine, "lr": fs.lr_latent}] if fine else []) +
+                           [{"params": lat[len(fine):],
+                             "lr": fs.lr_latent * fs.coarse_lr_factor}], foreach=True)
     base = [g["lr"] for g in opt.param_groups]
     n_ste = int(round(fs.ste_fraction * fs.steps))
-    sizes = [h_ * w_ for h_, w_ in shapes]
+    sizes = [h_ * w_ for h_, w_ in shapes[shrink:]]
     lam = fs.lam
+    off, total = clock or (0, fs.steps)
+    sched = replace(fs, steps=total)
     with rate.threads(torch.get_num_threads()):
         for t in range(fs.steps):
-            f = cosine_decay(t, fs.steps, 0.02)
+            f = cosine_decay(off + t, total, 0.02)
             for g, b in zip(opt.param_groups, base):
                 g["lr"] = b * f
             u = None
             if t < fs.steps - n_ste:
                 u = step_noise(sum(sizes), fs, t, dev, noise).split(sizes)
-            q = quantised(lat, fs, t, u)
+            q = quantised(lat, sched, off + t, u)
             if steer is not None:
                 lam = steer(t, lat)
             k = t % len(order)
             theta = nets.theta()
-            x = features_lattice(arch, q, h, w, fs.stride, order[k], synthesis.taps(arch, theta))
+            x = _features(arch, q, shrink, at, fs.stride, order[k], synthesis.taps(arch, theta))
             mse = synthesis.mse(arch, theta, x, targets[k])
             loss = mse + lam * rate.bits(canvas, q, armp, False, fs.rate_sample) / (h * w)
             opt.zero_grad(set_to_none=True)
@@ -177,18 +189,55 @@ def fit(img: np.ndarray, arch: LatentArch, fs: LatentFit,
             nets.step(f)
             if progress is not None:
                 progress(t + 1, fs.steps, float(mse.detach()))
-    return fitted(lat, nets, armp, start)
+    return fitted([torch.zeros(sh) for sh in shapes[:shrink]] + lat, nets, armp, start)
+
+
+def _targets(img: np.ndarray, shape: tuple[int, int], s: int, stride: int, dev
+             ) -> tuple[list[tuple[int, int]], list[torch.Tensor]]:
+    """The lattice's phases (none empty) at `shape`, grid s's, and the distortion's target
+    on each, (3, n) in [0, 1]: the image, or at s > 0 the means of its 2^s x 2^s blocks
+    (the last ones edge-replicated), whose centres are the grid's cells'."""
+    h, w = shape
+    x = img.astype(np.float32) / 255.0
+    if s:
+        n = 1 << s
+        x = np.pad(x, ((0, n * h - x.shape[0]), (0, n * w - x.shape[1]), (0, 0)), mode="edge")
+        x = x.reshape(h, n, w, n, 3).mean((1, 3), dtype=np.float32)
+    full = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1).to(dev)
+    order = [p for p in phases(stride) if p[0] < h and p[1] < w]
+    return order, [full[(slice(None),) + lattice(h, w, stride, p)].reshape(3, -1).contiguous()
+                   for p in order]
+
+
+def _features(arch: LatentArch, q: list[torch.Tensor], s: int, shape: tuple[int, int],
+              stride: int, phase: tuple[int, int], taps: torch.Tensor | None) -> torch.Tensor:
+    """(inputs, n): the features of grids s.. (q) on a lattice at grid s's size: the
+    cascade up to it (the whole image's, at s 0: features_lattice), zeros for the finer
+    grids, and the coordinates of the cells' centres."""
+    if not s:
+        return features_lattice(arch, q, *shape, stride, phase, taps)
+    rows, cols = lattice(*shape, stride, phase)
+    x = upsampling.cascade(taps[s * upsampling.TAPS:], q, phase if stride == 2 else None)
+    if stride != 2:
+        x = x[:, rows, cols]
+    parts = [x.new_zeros((s,) + x.shape[1:]), x]
+    if arch.coords:
+        parts.append(coordinates(*shape, x.device, rows, cols))
+    return torch.cat(parts).reshape(arch.inputs, -1)
 
 
 def networks(arch: LatentArch, fs: LatentFit, start: Start | None, dev: torch.device,
-             gen: torch.Generator) -> tuple[Nets, list[torch.Tensor]]:
-    """A fit's networks: the synthesis from `start`'s level (or a seeded random init) and
-    its optimiser, and the ARM's parameters (the start's, frozen, or a seeded init the fit
-    moves with the synthesis)."""
+             gen: torch.Generator, theta: np.ndarray | None = None
+             ) -> tuple[Nets, list[torch.Tensor]]:
+    """A fit's networks: the synthesis from `start`'s level (or a seeded random init; or
+    `theta`, in the start's mask) and its optimiser, and the ARM's parameters (the start's,
+    frozen, or a seeded init the fit moves with the synthesis)."""
     if start is None:
         theta0, mask = init_synthesis(arch, gen).to(dev), None
     else:
         theta0, mask = start.theta.clone().to(dev), start.mask.float().to(dev)
+    if theta is not None:
+        theta0 = torch.from_numpy(np.asarray(theta, np.float32)).to(dev)
     frozen = start is not None and start.arm is not None
     if frozen:
         armp = [torch.from_numpy(a).float().to(dev) for a in start.arm.to_float()]
