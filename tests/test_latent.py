@@ -397,7 +397,8 @@ def test_the_finest_octave_and_the_coarse_first_rule():
     """detail: what the 2x2 block means miss (0 for a photo of 2x2 blocks, a^2 for a
     checkerboard of +-a). coarse_plan "auto": from coarse_above pixels and a finest octave
     of at most COARSE_DETAIL x lambda, the steps shared out as COARSE_SHARES, the rest
-    whole; smaller or more detailed photos, and "", take none; a plan string is itself."""
+    whole; smaller, tiled or more detailed photos, and "", take none; a plan string is
+    itself."""
     from dataclasses import replace
 
     from inrcodec.codec.latent import codec
@@ -409,11 +410,13 @@ def test_the_finest_octave_and_the_coarse_first_rule():
     assert codec.detail(board.astype(np.uint8)) == pytest.approx((10 / 255) ** 2, rel=1e-5)
     fs = LatentFit(steps=900, lam=2.0 ** -11, coarse_above=1000)
     smooth = blocks
-    plan, whole = codec.coarse_plan(smooth, m.arch, fs)
-    assert plan == [(2, 600), (1, 400)] and whole.steps == 150
+    whole = codec.coarse_plan(smooth, m.arch, fs)
+    assert whole.coarse_plan() == [(2, 600), (1, 400)] and whole.steps == 150
+    assert codec.coarse_plan(smooth, m.arch, whole) == whole
     noisy = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
-    assert codec.coarse_plan(noisy, m.arch, fs) == ([], fs)
-    for other in (replace(fs, coarse_above=10 ** 6), replace(fs, coarse_first="")):
-        assert codec.coarse_plan(smooth, m.arch, other) == ([], other)
+    assert codec.coarse_plan(noisy, m.arch, fs) == replace(fs, coarse_first="")
+    for other in (replace(fs, coarse_above=10 ** 6), replace(fs, tiles_above=1000),
+                  replace(fs, coarse_first="")):
+        assert codec.coarse_plan(smooth, m.arch, other) == replace(other, coarse_first="")
     mine = replace(fs, coarse_first="1:7")
-    assert codec.coarse_plan(noisy, m.arch, mine) == ([(1, 7)], mine)
+    assert codec.coarse_plan(noisy, m.arch, mine) == mine and mine.coarse_plan() == [(1, 7)]

@@ -115,19 +115,20 @@ def detail(img: np.ndarray) -> float:
                          dtype=np.float64))
 
 
-def coarse_plan(img: np.ndarray, arch: LatentArch, fs: LatentFit) -> tuple[list, LatentFit]:
-    """The fits at reduced sizes (s, steps) an image takes before its whole fit, and that
-    fit's settings: fs.coarse_first's, or with "auto", from fs.coarse_above pixels and a
-    finest octave of at most COARSE_DETAIL x lambda (a learned upsampling, 3 grids or
-    more), COARSE_SHARES of the steps, and COARSE_WHOLE of them whole; else none."""
+def coarse_plan(img: np.ndarray, arch: LatentArch, fs: LatentFit) -> LatentFit:
+    """fs with its fits at reduced sizes decided: an explicit coarse_first stays as it is;
+    "auto" becomes COARSE_SHARES of the steps at those sizes and COARSE_WHOLE of them
+    whole, from fs.coarse_above pixels up to the tiled fit's, with a finest octave of at
+    most COARSE_DETAIL x lambda (a learned upsampling, 3 grids or more), else none ("")."""
     if fs.coarse_first != "auto":
-        return fs.coarse_plan(), fs
-    h, w = img.shape[:2]
-    if not (0 < fs.coarse_above <= h * w and arch.upsample == "learned" and arch.levels > 2
+        return fs
+    n = img.shape[0] * img.shape[1]
+    if not (0 < fs.coarse_above <= n and not 0 < fs.tiles_above < n
+            and arch.upsample == "learned" and arch.levels > 2
             and detail(img) <= COARSE_DETAIL * fs.lam):
-        return [], fs
-    return ([(s, round(share * fs.steps)) for s, share in COARSE_SHARES],
-            replace(fs, steps=max(1, round(COARSE_WHOLE * fs.steps))))
+        return replace(fs, coarse_first="")
+    return replace(fs, steps=max(1, round(COARSE_WHOLE * fs.steps)), coarse_first="/".join(
+        f"{s}:{round(share * fs.steps)}" for s, share in COARSE_SHARES))
 
 
 def fit_image(img: np.ndarray, arch: LatentArch, fs: LatentFit, progress=None,
@@ -140,7 +141,8 @@ def fit_image(img: np.ndarray, arch: LatentArch, fs: LatentFit, progress=None,
         from .tiled import fit_tiled
         return fit_tiled(img, arch, fs, progress, start, device, steer)
     from .fit import fit
-    plan, fs = coarse_plan(img, arch, fs) if steer is None else ([], fs)
+    fs = coarse_plan(img, arch, fs) if steer is None else replace(fs, coarse_first="")
+    plan = fs.coarse_plan()
     total, done, f = sum(n for _, n in plan) + fs.steps, 0, None
     for s, n in plan:
         part = None if progress is None else \
@@ -250,16 +252,16 @@ def encode(img: LoadedImage, model: LatentModel, settings: Settings, progress=No
         return replace(r, seconds=time.perf_counter() - t0)
     quality = QUALITY if settings.quality is None else settings.quality
     level = model.default_level if settings.level is None else settings.level
-    fs = LatentFit(steps=settings.steps, lam=latent_lambda(quality), seed=settings.seed)
     rgb = rgb_of(img)
+    fs = coarse_plan(rgb, model.arch, LatentFit(steps=settings.steps,
+                                                lam=latent_lambda(quality), seed=settings.seed))
     data = compress(rgb, img.image_mode, alpha_plane(img), fs, model, level,
                     progress=progress, device=resolve_device(device))
     r = _report(data, img, model, level, settings.steps, quality, check, t0)
-    plan, whole = coarse_plan(rgb, model.arch, fs)
-    if plan and not 0 < fs.tiles_above < rgb.shape[0] * rgb.shape[1]:
+    if fs.coarse_first:
         r.notices.append("fitted coarse first (a big photo, little fine detail): " + ", ".join(
-            f"{n} steps at 1/{1 << s} of its size" for s, n in plan)
-            + f", then {whole.steps} whole")
+            f"{n} steps at 1/{1 << s} of its size" for s, n in fs.coarse_plan())
+            + f", then {fs.steps} whole")
     return r
 
 

@@ -134,9 +134,10 @@ class LatentFit:
     seed: int = 0
 
     def coarse_plan(self) -> list[tuple[int, int]]:
-        """coarse_first as (s, steps) pairs ("auto": none; codec.coarse_plan decides)."""
-        return [tuple(int(v) for v in p.split(":")) for p in self.coarse_first.split("/")
-                if p and self.coarse_first != "auto"]
+        """coarse_first as (s, steps) pairs ("auto", until codec.coarse_plan decides: none)."""
+        if self.coarse_first == "auto":
+            return []
+        return [tuple(int(v) for v in p.split(":")) for p in self.coarse_first.split("/") if p]
 
     def __post_init__(self):
         if self.quantizer not in ("noise", "softround"):
